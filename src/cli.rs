@@ -1,0 +1,178 @@
+//! Command-line interface: `xf run` and `xf check`.
+//!
+//! Exit statuses: 0 when every record went through (or was dropped by the
+//! transform), 1 when some record failed, 2 when the transform did not load
+//! or an input or output could not be opened.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xf::stream::{Flow, Options, Stream};
+use xf::Transform;
+
+#[derive(Parser)]
+#[command(
+    name = "xf",
+    version,
+    about = "Reshape security webhook payloads with .xf transforms"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transform JSON records: NDJSON or pretty-printed JSON in, NDJSON out
+    Run(RunArgs),
+    /// Load transforms and report problems, without running them
+    Check {
+        /// The .xf files to check
+        #[arg(required = true)]
+        transforms: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The .xf transform
+    transform: PathBuf,
+    /// Input files (default, or `-`: standard input)
+    inputs: Vec<PathBuf>,
+    /// Append each failed record, verbatim, with its position and error, as a JSON line
+    #[arg(long, value_name = "FILE")]
+    dead_letter: Option<PathBuf>,
+    /// Stop at the first record that fails
+    #[arg(long)]
+    strict: bool,
+    /// Write one JSON array per input array, instead of one line per record
+    #[arg(long)]
+    keep_batches: bool,
+    /// Print counts of records read, written, dropped and failed to stderr at the end
+    #[arg(long)]
+    stats: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check { transforms } => check(&transforms),
+    }
+}
+
+fn load(path: &PathBuf) -> Option<Transform> {
+    match Transform::from_path(path) {
+        Ok(transform) => Some(transform),
+        Err(error) => {
+            eprint!("{}", error.render());
+            None
+        }
+    }
+}
+
+fn check(paths: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for path in paths {
+        match load(path) {
+            Some(transform) => {
+                let format = match transform.format() {
+                    xf::compile::Format::Default => "default",
+                    xf::compile::Format::Splunk => "splunk",
+                };
+                let mut summary = format!("{}: ok, format {format}", path.display());
+                for (name, rows) in transform.lookups() {
+                    summary.push_str(&format!(", lookup {name} ({rows} rows)"));
+                }
+                println!("{summary}");
+            }
+            None => ok = false,
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let Some(transform) = load(&args.transform) else {
+        return ExitCode::from(2);
+    };
+    let dead_letter = match &args.dead_letter {
+        Some(path) => match File::options().create(true).append(true).open(path) {
+            Ok(file) => Some(file),
+            Err(error) => {
+                eprintln!(
+                    "error: cannot open dead-letter file {}: {error}",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let options = Options {
+        keep_batches: args.keep_batches,
+        strict: args.strict,
+    };
+    let stderr = io::stderr();
+    let report = |message: &str| {
+        let _ = writeln!(stderr.lock(), "error: {message}");
+    };
+    let mut stream = Stream::new(
+        &transform,
+        io::stdout().lock(),
+        dead_letter,
+        report,
+        options,
+    );
+    let inputs = if args.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.inputs
+    };
+    let mut unreadable = false;
+    for input in &inputs {
+        let result = if input.as_os_str() == "-" {
+            stream.run("stdin", io::stdin().lock())
+        } else {
+            match File::open(input) {
+                Ok(file) => stream.run(&input.display().to_string(), file),
+                Err(error) => {
+                    eprintln!("error: cannot open {}: {error}", input.display());
+                    unreadable = true;
+                    continue;
+                }
+            }
+        };
+        match result {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Stop) => break,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let stats = stream.stats;
+    if args.stats {
+        eprintln!(
+            "xf: {} read, {} written, {} dropped, {} failed",
+            stats.read, stats.written, stats.dropped, stats.failed
+        );
+    }
+    if stream.output_closed() {
+        ExitCode::SUCCESS
+    } else if unreadable {
+        ExitCode::from(2)
+    } else if stats.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,691 @@
+//! Stage 2, compile: syntax tree → [`Plan`].
+//!
+//! Everything that can be done once is done here: names are checked, templates
+//! and patterns compiled, lookup tables read, links prepared. Every problem is
+//! collected as a [`Diagnostic`] before the load fails, so an author sees them
+//! all at once. A plan that compiles can only fail per record, on data.
+
+mod link;
+mod lookup;
+mod template;
+
+use std::path::Path as FsPath;
+
+use regex::Regex;
+use serde_json::Value;
+
+pub use link::{encode_component, Search, SEARCH_KINDS};
+pub use lookup::Lookup;
+pub use template::{TemplateId, Templates};
+
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::syntax::ast::{
+    self, CompareOp, Condition, HecKey, Path, Segment, Spanned, Statement, ValueExpr,
+};
+
+/// What a transform writes: plain records, or Splunk HEC events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Default,
+    Splunk,
+}
+
+/// Armor's subscription types, recognised from a record's own fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// `offenseType` is `"Incident"`.
+    Incident,
+    /// Any other `OFFENSE_*` document.
+    Detection,
+    /// `documentType` starts with `EVENT_`.
+    Event,
+}
+
+impl EventType {
+    pub const NAMES: &'static [&'static str] =
+        &["security_incident", "security_detection", "security_event"];
+
+    fn from_name(name: &str) -> Option<EventType> {
+        match name {
+            "security_incident" => Some(EventType::Incident),
+            "security_detection" => Some(EventType::Detection),
+            "security_event" => Some(EventType::Event),
+            _ => None,
+        }
+    }
+
+    /// The type of an Armor record, if it has one.
+    pub fn of(record: &Value) -> Option<EventType> {
+        let document_type = record.get("documentType")?.as_str()?;
+        if document_type.starts_with("EVENT_") {
+            Some(EventType::Event)
+        } else if record.get("offenseType").and_then(Value::as_str) == Some("Incident") {
+            Some(EventType::Incident)
+        } else if document_type.starts_with("OFFENSE_") {
+            Some(EventType::Detection)
+        } else {
+            None
+        }
+    }
+}
+
+/// A compiled transform: what [`crate::apply`] runs on each record.
+pub struct Plan {
+    pub name: Option<String>,
+    pub format: Format,
+    /// Armor's `event_type` filter; `None` lets every record through.
+    pub events: Option<Vec<EventType>>,
+    pub steps: Vec<Step>,
+    /// `tag remove` paths, applied after every step (index = removal id).
+    pub removals: Vec<Path>,
+    pub templates: Templates,
+    pub searches: Vec<Search>,
+    /// Whether a `hec time` statement exists (otherwise `startTime` is the time, as in Armor).
+    pub has_hec_time: bool,
+}
+
+/// Where a step came from, for record errors: `tag add` at line 12.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub statement: &'static str,
+    pub line: usize,
+}
+
+/// One step of a plan.
+pub enum Step {
+    /// `label`, `tag add` and `message`: write a value at a path.
+    Set {
+        target: Path,
+        value: Expr,
+        origin: Origin,
+    },
+    /// `tag remove`: mark paths (by removal id) to remove at the end.
+    Remove(Vec<usize>),
+    /// `url`: a search link for the value at `from`, when there is one.
+    Url {
+        target: Path,
+        from: Path,
+        search: usize,
+        origin: Origin,
+    },
+    Drop(Option<Cond>),
+    When {
+        condition: Cond,
+        then: Vec<Step>,
+        otherwise: Vec<Step>,
+    },
+    /// `hec KEY = …`: an envelope value of the Splunk HEC event.
+    Hec {
+        slot: HecSlot,
+        value: Expr,
+        origin: Origin,
+    },
+}
+
+/// A value a step writes.
+pub enum Expr {
+    Literal(Value),
+    /// A copy of the value at a path; nothing is written when it is missing.
+    Path(Path),
+    Template(TemplateId),
+}
+
+/// A key of the Splunk HEC envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HecSlot {
+    Time,
+    Host,
+    Source,
+    Sourcetype,
+    Index,
+    Field(String),
+}
+
+const HEC_KEYS: &[&str] = &["time", "host", "source", "sourcetype", "index"];
+
+/// A compiled condition (patterns compiled).
+pub enum Cond {
+    Or(Vec<Cond>),
+    And(Vec<Cond>),
+    Not(Box<Cond>),
+    Exists(Path),
+    In(Operand, Vec<Value>),
+    Matches(Operand, Regex),
+    Compare(Operand, CompareOp, Operand),
+}
+
+pub use ast::Operand;
+
+/// Compiles parsed statements. `file` names the source in template names and
+/// messages; `base_dir` is where lookup tables and template files are found.
+pub fn compile(
+    statements: &[Spanned<Statement>],
+    source: &str,
+    file: &str,
+    base_dir: Option<&FsPath>,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let mut compiler = Compiler {
+        source,
+        file,
+        base_dir,
+        errors: Vec::new(),
+        plan: Plan {
+            name: None,
+            format: Format::Default,
+            events: None,
+            steps: Vec::new(),
+            removals: Vec::new(),
+            templates: Templates::new(base_dir),
+            searches: Vec::new(),
+            has_hec_time: false,
+        },
+        seen_format: None,
+        seen_name: None,
+        lookups: Vec::new(),
+        lookup_spans: Vec::new(),
+        search_spans: Vec::new(),
+    };
+    for statement in statements {
+        compiler.declaration(statement);
+    }
+    let lookups = std::mem::take(&mut compiler.lookups);
+    compiler.plan.templates.set_lookups(lookups);
+    compiler.plan.steps = compiler.steps(statements, false);
+    if compiler.errors.is_empty() {
+        Ok(compiler.plan)
+    } else {
+        compiler.errors.sort_by_key(|d| d.span.start);
+        Err(compiler.errors)
+    }
+}
+
+struct Compiler<'a> {
+    source: &'a str,
+    file: &'a str,
+    base_dir: Option<&'a FsPath>,
+    errors: Vec<Diagnostic>,
+    plan: Plan,
+    seen_format: Option<Span>,
+    seen_name: Option<Span>,
+    lookups: Vec<Lookup>,
+    lookup_spans: Vec<Span>,
+    search_spans: Vec<Span>,
+}
+
+impl Compiler<'_> {
+    /// First pass: the declarations, wherever they stand at the top level.
+    fn declaration(&mut self, statement: &Spanned<Statement>) {
+        match &statement.node {
+            Statement::Name(name) => {
+                if self.duplicate(self.seen_name, name.span, "name") {
+                    return;
+                }
+                self.seen_name = Some(name.span);
+                self.plan.name = Some(name.node.clone());
+            }
+            Statement::Format(format) => {
+                if self.duplicate(self.seen_format, format.span, "format") {
+                    return;
+                }
+                self.seen_format = Some(format.span);
+                match format.node.as_str() {
+                    "default" => self.plan.format = Format::Default,
+                    "splunk" => self.plan.format = Format::Splunk,
+                    other => self.unknown(
+                        Code::UnknownFormat,
+                        "format",
+                        other,
+                        format.span,
+                        &["default", "splunk"],
+                    ),
+                }
+            }
+            Statement::Events(names) => {
+                let mut events = Vec::new();
+                for name in names {
+                    match EventType::from_name(&name.node) {
+                        Some(event) => events.push(event),
+                        None => self.unknown(
+                            Code::UnknownEventType,
+                            "event type",
+                            &name.node,
+                            name.span,
+                            EventType::NAMES,
+                        ),
+                    }
+                }
+                self.plan.events.get_or_insert_with(Vec::new).extend(events);
+            }
+            Statement::Lookup {
+                name,
+                file,
+                key,
+                column,
+            } => self.lookup(name, file, key, column.as_ref()),
+            Statement::Search { kind, base } => self.search(kind, base),
+            _ => {}
+        }
+    }
+
+    fn duplicate(&mut self, earlier: Option<Span>, span: Span, what: &str) -> bool {
+        if let Some(earlier) = earlier {
+            let (line, _) = earlier.line_col(self.source);
+            self.errors.push(
+                Diagnostic::new(Code::Duplicate, format!("`{what}` is given twice"), span)
+                    .with_label("second one here")
+                    .with_note(format!("the first is on line {line}")),
+            );
+        }
+        earlier.is_some()
+    }
+
+    fn unknown(&mut self, code: Code, what: &str, name: &str, span: Span, known: &[&str]) {
+        let mut diagnostic = Diagnostic::new(code, format!("unknown {what} `{name}`"), span)
+            .with_label(format!("not a {what}"))
+            .with_note(format!("expected one of: {}", known.join(", ")));
+        if let Some(best) = known
+            .iter()
+            .min_by_key(|k| strsim::damerau_levenshtein(name, k))
+            .filter(|k| strsim::damerau_levenshtein(name, k) <= 2)
+        {
+            diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+        }
+        self.errors.push(diagnostic);
+    }
+
+    fn lookup(
+        &mut self,
+        name: &Spanned<String>,
+        file: &Spanned<String>,
+        key: &Spanned<Path>,
+        column: Option<&Spanned<String>>,
+    ) {
+        if let Some(i) = self.lookups.iter().position(|l| l.name == name.node) {
+            let earlier = Some(self.lookup_spans[i]);
+            self.duplicate(earlier, name.span, &format!("lookup {}", name.node));
+            return;
+        }
+        let path = match self.base_dir {
+            Some(dir) => dir.join(&file.node),
+            None => FsPath::new(&file.node).to_path_buf(),
+        };
+        match Lookup::load(
+            &name.node,
+            &path,
+            key.node.clone(),
+            column.map(|c| c.node.as_str()),
+        ) {
+            Ok(lookup) => {
+                self.lookups.push(lookup);
+                self.lookup_spans.push(name.span);
+            }
+            Err(lookup::LoadError::File(reason)) => self.errors.push(
+                Diagnostic::new(Code::LookupFile, "lookup table cannot be loaded", file.span)
+                    .with_label(reason),
+            ),
+            Err(lookup::LoadError::Column(reason)) => {
+                let span = column.map_or(key.span, |c| c.span);
+                self.errors.push(
+                    Diagnostic::new(
+                        Code::LookupColumn,
+                        "lookup table has no such key column",
+                        span,
+                    )
+                    .with_label(reason),
+                )
+            }
+        }
+    }
+
+    fn search(&mut self, kind: &Spanned<String>, base: &Spanned<String>) {
+        if let Some(i) = self
+            .plan
+            .searches
+            .iter()
+            .position(|s| s.kind() == kind.node)
+        {
+            let earlier = Some(self.search_spans[i]);
+            self.duplicate(earlier, kind.span, &format!("search {}", kind.node));
+            return;
+        }
+        let search = match kind.node.as_str() {
+            "kibana" => Search::Kibana {
+                base: base.node.clone(),
+            },
+            "splunk" => Search::Splunk {
+                base: base.node.clone(),
+            },
+            "custom" => {
+                let name = format!("{}{}", template::LINK_PREFIX, self.template_name(base.span));
+                match self.plan.templates.add(name, base.node.clone()) {
+                    Ok(template) => Search::Custom { template },
+                    Err(error) => return self.template_error(error, base.span, &base.node),
+                }
+            }
+            other => {
+                return self.unknown(
+                    Code::UnknownSearch,
+                    "search",
+                    other,
+                    kind.span,
+                    SEARCH_KINDS,
+                )
+            }
+        };
+        self.plan.searches.push(search);
+        self.search_spans.push(kind.span);
+    }
+
+    /// Second pass: the steps, in order, with `when` blocks nested.
+    fn steps(&mut self, statements: &[Spanned<Statement>], in_block: bool) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for statement in statements {
+            if let Some(step) = self.step(statement, in_block) {
+                steps.push(step);
+            }
+        }
+        steps
+    }
+
+    fn step(&mut self, statement: &Spanned<Statement>, in_block: bool) -> Option<Step> {
+        let line = statement.span.line_col(self.source).0;
+        match &statement.node {
+            Statement::Name(_)
+            | Statement::Format(_)
+            | Statement::Events(_)
+            | Statement::Lookup { .. }
+            | Statement::Search { .. } => {
+                if in_block {
+                    self.errors.push(
+                        Diagnostic::new(Code::DeclarationInBlock, "declarations belong at the top level", statement.span)
+                            .with_label("inside a `when` block")
+                            .with_note("name, format, events, lookup and search hold for every record; move it out of the block"),
+                    );
+                }
+                None
+            }
+            Statement::Label { target, value } => Some(Step::Set {
+                target: self.target(target)?,
+                value: Expr::Literal(value.node.clone()),
+                origin: Origin {
+                    statement: "label",
+                    line,
+                },
+            }),
+            Statement::TagAdd { target, value } => Some(Step::Set {
+                target: self.target(target)?,
+                value: self.expr(value)?,
+                origin: Origin {
+                    statement: "tag add",
+                    line,
+                },
+            }),
+            Statement::Message { target, template } => Some(Step::Set {
+                target: self.target(target)?,
+                value: self.expr(template)?,
+                origin: Origin {
+                    statement: "message",
+                    line,
+                },
+            }),
+            Statement::TagRemove(targets) => {
+                let mut ids = Vec::new();
+                for target in targets {
+                    let path = self.target(target)?;
+                    ids.push(self.plan.removals.len());
+                    self.plan.removals.push(path);
+                }
+                Some(Step::Remove(ids))
+            }
+            Statement::Url { target, from, via } => Some(Step::Url {
+                target: self.target(target)?,
+                from: from.node.clone(),
+                search: self.which_search(statement.span, via.as_ref())?,
+                origin: Origin {
+                    statement: "url",
+                    line,
+                },
+            }),
+            Statement::Drop(condition) => Some(Step::Drop(match condition {
+                Some(condition) => Some(self.condition(condition)?),
+                None => None,
+            })),
+            Statement::When {
+                condition,
+                then,
+                otherwise,
+            } => {
+                let condition = self.condition(condition);
+                let then = self.steps(then, true);
+                let otherwise = self.steps(otherwise, true);
+                Some(Step::When {
+                    condition: condition?,
+                    then,
+                    otherwise,
+                })
+            }
+            Statement::Hec { key, value } => self.hec(key, value, line),
+        }
+    }
+
+    fn target(&mut self, target: &Spanned<Path>) -> Option<Path> {
+        if matches!(target.node.0.first(), Some(Segment::Index(_))) {
+            self.errors.push(
+                Diagnostic::new(
+                    Code::BadTarget,
+                    "a record is an object: a path starts with a name",
+                    target.span,
+                )
+                .with_label("an array index here"),
+            );
+            return None;
+        }
+        Some(target.node.clone())
+    }
+
+    fn which_search(&mut self, span: Span, via: Option<&Spanned<String>>) -> Option<usize> {
+        let searches = &self.plan.searches;
+        let found = match via {
+            Some(via) => searches.iter().position(|s| s.kind() == via.node),
+            None if searches.len() == 1 => Some(0),
+            None => None,
+        };
+        if found.is_none() {
+            let declared: Vec<&str> = searches.iter().map(Search::kind).collect();
+            let (message, label, at) = match (via, declared.len()) {
+                (Some(via), _) => (
+                    format!("no `search {}` is declared", via.node),
+                    "via an undeclared search",
+                    via.span,
+                ),
+                (None, 0) => (
+                    "`url` needs a `search` to build its link from".to_string(),
+                    "no search declared",
+                    span,
+                ),
+                (None, _) => (
+                    "several searches are declared: say which with `via`".to_string(),
+                    "which search?",
+                    span,
+                ),
+            };
+            let mut diagnostic = Diagnostic::new(Code::NoSearch, message, at).with_label(label);
+            diagnostic = if declared.is_empty() {
+                diagnostic
+                    .with_note("declare one, e.g. `search kibana \"https://kibana.example.com\"`")
+            } else {
+                diagnostic.with_note(format!("declared: {}", declared.join(", ")))
+            };
+            self.errors.push(diagnostic);
+        }
+        found
+    }
+
+    fn hec(
+        &mut self,
+        key: &Spanned<HecKey>,
+        value: &Spanned<ValueExpr>,
+        line: usize,
+    ) -> Option<Step> {
+        if self.plan.format != Format::Splunk {
+            self.errors.push(
+                Diagnostic::new(
+                    Code::HecWithoutSplunk,
+                    "`hec` sets the Splunk HEC envelope, but the format is not splunk",
+                    key.span,
+                )
+                .with_label("needs `format splunk`")
+                .with_note("add `format splunk`, or set the value on the record with `tag add`"),
+            );
+            return None;
+        }
+        let slot = match &key.node {
+            HecKey::Envelope(name) => match name.as_str() {
+                "time" => HecSlot::Time,
+                "host" => HecSlot::Host,
+                "source" => HecSlot::Source,
+                "sourcetype" => HecSlot::Sourcetype,
+                "index" => HecSlot::Index,
+                other => {
+                    self.unknown(
+                        Code::UnknownHecKey,
+                        "HEC key",
+                        other,
+                        key.span,
+                        &[HEC_KEYS, &["fields.NAME"]].concat(),
+                    );
+                    return None;
+                }
+            },
+            HecKey::Field(name) => HecSlot::Field(name.clone()),
+        };
+        if let ValueExpr::Literal(literal @ (Value::Object(_) | Value::Array(_))) = &value.node {
+            let flat = matches!(&slot, HecSlot::Field(_))
+                && literal
+                    .as_array()
+                    .is_some_and(|items| items.iter().all(|i| !i.is_object() && !i.is_array()));
+            if !flat {
+                self.errors.push(
+                    Diagnostic::new(Code::HecValue, "Splunk rejects this value here", value.span)
+                        .with_label(format!("{} here", crate::apply::kind_with_article(literal)))
+                        .with_note("an indexed field is a string or an array of strings; envelope keys are strings (time: a number)"),
+                );
+                return None;
+            }
+        }
+        if slot == HecSlot::Time {
+            self.plan.has_hec_time = true;
+        }
+        Some(Step::Hec {
+            slot,
+            value: self.expr(value)?,
+            origin: Origin {
+                statement: "hec",
+                line,
+            },
+        })
+    }
+
+    fn expr(&mut self, value: &Spanned<ValueExpr>) -> Option<Expr> {
+        match &value.node {
+            ValueExpr::Literal(literal) => Some(Expr::Literal(literal.clone())),
+            ValueExpr::Path(path) => Some(Expr::Path(path.clone())),
+            ValueExpr::Template(text) => {
+                let name = self.template_name(value.span);
+                match self.plan.templates.add(name, text.clone()) {
+                    Ok(id) => Some(Expr::Template(id)),
+                    Err(error) => {
+                        self.template_error(error, value.span, text);
+                        None
+                    }
+                }
+            }
+            ValueExpr::TemplateFile(file) => match self.plan.templates.add_file(file) {
+                Ok(id) => Some(Expr::Template(id)),
+                Err(error) => {
+                    let code =
+                        if error.file.as_deref() == Some(file.as_str()) || error.file.is_some() {
+                            Code::Template
+                        } else {
+                            Code::TemplateFile
+                        };
+                    let mut diagnostic =
+                        Diagnostic::new(code, "template file does not load", value.span)
+                            .with_label(error.message.clone());
+                    if let (Some(file), Some(line)) = (&error.file, error.line) {
+                        diagnostic = diagnostic.with_note(format!("in {file}, line {line}"));
+                    }
+                    self.errors.push(diagnostic);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Inline templates are named after where they stand: `t.xf:12`.
+    fn template_name(&self, span: Span) -> String {
+        let (line, _) = span.line_col(self.source);
+        format!("{}:{line}", self.file)
+    }
+
+    /// Points a template's compile error at its place inside the literal when
+    /// the literal's text is the template's text (no escapes in between).
+    fn template_error(&mut self, error: template::CompileError, literal: Span, text: &str) {
+        let raw = &self.source[literal.start..literal.end];
+        let span = match (raw.find(text), error.range.clone()) {
+            (Some(offset), Some(range)) if !text.is_empty() => {
+                let start = literal.start + offset + range.start.min(text.len());
+                Span::new(
+                    start,
+                    (literal.start + offset + range.end.min(text.len()))
+                        .max(start + 1)
+                        .min(literal.end),
+                )
+            }
+            _ => literal,
+        };
+        self.errors.push(
+            Diagnostic::new(Code::Template, "template does not compile", span)
+                .with_label(error.message)
+                .with_note(
+                    "templates are minijinja (Jinja2) syntax: {{ expression }}, {% statement %}",
+                ),
+        );
+    }
+
+    fn condition(&mut self, condition: &Condition) -> Option<Cond> {
+        Some(match condition {
+            Condition::Or(parts) => Cond::Or(self.conditions(parts)?),
+            Condition::And(parts) => Cond::And(self.conditions(parts)?),
+            Condition::Not(inner) => Cond::Not(Box::new(self.condition(inner)?)),
+            Condition::Exists(path) => Cond::Exists(path.node.clone()),
+            Condition::In(subject, list) => Cond::In(subject.clone(), list.clone()),
+            Condition::Compare(left, op, right) => Cond::Compare(left.clone(), *op, right.clone()),
+            Condition::Matches(subject, pattern) => match Regex::new(&pattern.node) {
+                Ok(regex) => Cond::Matches(subject.clone(), regex),
+                Err(error) => {
+                    let reason = error.to_string();
+                    let last = reason
+                        .lines()
+                        .last()
+                        .unwrap_or("invalid pattern")
+                        .trim()
+                        .to_string();
+                    self.errors.push(
+                        Diagnostic::new(Code::Regex, "invalid regular expression", pattern.span)
+                            .with_label(last.trim_start_matches("error: ").to_string())
+                            .with_note("patterns use the regex crate's syntax (like RE2: no look-around or back-references)"),
+                    );
+                    return None;
+                }
+            },
+        })
+    }
+
+    fn conditions(&mut self, parts: &[Condition]) -> Option<Vec<Cond>> {
+        // Compile all parts so that every error is reported.
+        let compiled: Vec<Option<Cond>> = parts.iter().map(|c| self.condition(c)).collect();
+        compiled.into_iter().collect()
+    }
+}

@@ -1,0 +1,313 @@
+//! Templates: compiled once when a transform loads, rendered per record.
+//!
+//! A template sees the record through [`RecordView`], a minijinja object that
+//! reads the record in place: nothing is converted up front, and only what a
+//! template touches is turned into minijinja values. A bare name is the
+//! record's field first, then a column of a matched lookup row; a lookup's own
+//! name (`{{ tags.index }}`) is its matched row. Record values only ever flow
+//! *into* a template's output: they are never compiled or evaluated.
+
+use std::fmt;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Mj};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde_json::Value as Json;
+
+use super::link;
+use super::lookup::Lookup;
+use crate::syntax::ast::Segment;
+
+/// Name prefix of link templates, whose output is percent-encoded.
+pub(crate) const LINK_PREFIX: &str = "link:";
+
+/// All templates of one transform, with the lookups they can read.
+pub struct Templates {
+    env: Environment<'static>,
+    names: Vec<String>,
+    /// Whether each template is inline in the `.xf` (else a file beside it).
+    inline: Vec<bool>,
+    lookups: Arc<[Lookup]>,
+}
+
+/// A compiled template, by its index in [`Templates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateId(usize);
+
+/// Why a template failed to compile, with where in its text when known.
+pub struct CompileError {
+    pub message: String,
+    /// Byte range inside the template text.
+    pub range: Option<std::ops::Range<usize>>,
+    /// The template file (or included file) the error is in, if not inline.
+    pub file: Option<String>,
+    pub line: Option<usize>,
+}
+
+impl Templates {
+    /// An environment whose file templates are read from `base_dir`.
+    pub fn new(base_dir: Option<&FsPath>) -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        env.set_auto_escape_callback(|name| {
+            if name.starts_with(LINK_PREFIX) {
+                AutoEscape::Custom("url".into())
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.set_formatter(|out, state, value| {
+            if matches!(state.auto_escape(), AutoEscape::Custom(_)) {
+                // Link templates: whatever a value holds becomes one URL component.
+                if !value.is_undefined() && !value.is_none() {
+                    out.write_str(&link::encode_component(&value.to_string()))?;
+                }
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
+        if let Some(dir) = base_dir {
+            let dir: PathBuf = dir.to_path_buf();
+            env.set_loader(move |name| match std::fs::read_to_string(dir.join(name)) {
+                Ok(text) => Ok(Some(text)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("cannot read template {name}: {error}"),
+                )),
+            });
+        }
+        Templates {
+            env,
+            names: Vec::new(),
+            inline: Vec::new(),
+            lookups: Arc::from(Vec::new()),
+        }
+    }
+
+    /// Compiles an inline template under a unique `name`.
+    pub fn add(&mut self, name: String, source: String) -> Result<TemplateId, CompileError> {
+        self.env
+            .add_template_owned(name.clone(), source)
+            .map_err(|error| compile_error(&error, false))?;
+        self.names.push(name);
+        self.inline.push(true);
+        Ok(TemplateId(self.names.len() - 1))
+    }
+
+    /// Compiles a template file found beside the transform.
+    pub fn add_file(&mut self, file: &str) -> Result<TemplateId, CompileError> {
+        self.env
+            .get_template(file)
+            .map_err(|error| compile_error(&error, true))?;
+        self.names.push(file.to_string());
+        self.inline.push(false);
+        Ok(TemplateId(self.names.len() - 1))
+    }
+
+    pub fn set_lookups(&mut self, lookups: Vec<Lookup>) {
+        self.lookups = Arc::from(lookups);
+    }
+
+    pub fn lookups(&self) -> &[Lookup] {
+        &self.lookups
+    }
+
+    /// Renders a template against `record`. The record is lent to the template
+    /// without being copied and is back in place when this returns.
+    pub fn render(&self, id: TemplateId, record: &mut Json) -> Result<String, String> {
+        let shared = Arc::new(std::mem::take(record));
+        let scope = RecordView {
+            root: Arc::clone(&shared),
+            path: Vec::new(),
+            lookups: Some(Arc::clone(&self.lookups)),
+        };
+        let result = self
+            .env
+            .get_template(&self.names[id.0])
+            .and_then(|template| template.render(Mj::from_object(scope)));
+        // Rendering is over, so every other handle to the record has been dropped.
+        *record = Arc::try_unwrap(shared).unwrap_or_else(|still_shared| (*still_shared).clone());
+        result.map_err(|error| self.render_error(id, &error))
+    }
+
+    /// Renders a link template, where `field` and `value` are the search's terms.
+    pub fn render_link(&self, id: TemplateId, field: &str, value: &str) -> Result<String, String> {
+        let context = minijinja::context! { field => field, value => value };
+        self.env
+            .get_template(&self.names[id.0])
+            .and_then(|template| template.render(context))
+            .map_err(|error| self.render_error(id, &error))
+    }
+
+    /// A render error in words: which template file and line, when that helps.
+    fn render_error(&self, id: TemplateId, error: &minijinja::Error) -> String {
+        let detail = error
+            .detail()
+            .map_or_else(|| error.kind().to_string(), str::to_string);
+        let mut text = format!("template error: {detail}");
+        let own = error.name() == Some(self.names[id.0].as_str());
+        match (error.name(), error.line()) {
+            (Some(_), Some(line)) if own && self.inline[id.0] && line > 1 => {
+                text.push_str(&format!(" (template line {line})"))
+            }
+            (Some(name), Some(line)) if !own || !self.inline[id.0] => {
+                text.push_str(&format!(" (in {name}, line {line})"))
+            }
+            _ => {}
+        }
+        text
+    }
+}
+
+fn compile_error(error: &minijinja::Error, from_file: bool) -> CompileError {
+    let mut message = error
+        .detail()
+        .map_or_else(|| error.kind().to_string(), str::to_string);
+    if error.kind() == minijinja::ErrorKind::TemplateNotFound {
+        message = error.to_string();
+    }
+    CompileError {
+        message,
+        range: error.range(),
+        file: if from_file {
+            error.name().map(str::to_string)
+        } else {
+            None
+        },
+        line: error.line(),
+    }
+}
+
+fn render_error(error: &minijinja::Error) -> String {
+    let mut text = format!(
+        "template error: {}",
+        error.detail().unwrap_or(&error.kind().to_string())
+    );
+    if let (Some(name), Some(line)) = (error.name(), error.line()) {
+        text.push_str(&format!(" (in {name}, line {line})"));
+    }
+    text
+}
+
+/// A view of a record (or a part of it) that minijinja reads in place.
+struct RecordView {
+    root: Arc<Json>,
+    path: Vec<Segment>,
+    /// Only the top-level view resolves lookup names.
+    lookups: Option<Arc<[Lookup]>>,
+}
+
+impl fmt::Debug for RecordView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.node(), f)
+    }
+}
+
+impl RecordView {
+    fn node(&self) -> &Json {
+        crate::syntax::ast::Path::get_segments(&self.path, &self.root).unwrap_or(&Json::Null)
+    }
+
+    fn child(&self, segment: Segment) -> Mj {
+        let mut path = self.path.clone();
+        path.push(segment);
+        let node = crate::syntax::ast::Path::get_segments(&path, &self.root);
+        match node {
+            None => Mj::UNDEFINED,
+            Some(Json::Null) => Mj::from(()),
+            Some(Json::Bool(b)) => Mj::from(*b),
+            Some(Json::Number(n)) => number(n),
+            Some(Json::String(s)) => Mj::from(s.as_str()),
+            Some(Json::Array(_) | Json::Object(_)) => Mj::from_object(RecordView {
+                root: Arc::clone(&self.root),
+                path,
+                lookups: None,
+            }),
+        }
+    }
+
+    /// A name that is no field of the record: a lookup's row, or one of its columns.
+    fn lookup_name(&self, name: &str) -> Option<Mj> {
+        let lookups = self.lookups.as_ref()?;
+        if let Some(lookup) = lookups.iter().find(|l| l.name == name) {
+            // No row renders as an empty table would: `{{ tags.index }}` is empty.
+            return Some(
+                lookup
+                    .row_for(&self.root)
+                    .cloned()
+                    .unwrap_or_else(empty_row),
+            );
+        }
+        if self.root.get(name).is_some() {
+            return None;
+        }
+        lookups
+            .iter()
+            .filter_map(|lookup| lookup.row_for(&self.root))
+            .filter_map(|row| row.get_attr(name).ok())
+            .find(|value| !value.is_undefined())
+    }
+}
+
+fn empty_row() -> Mj {
+    Mj::from(std::collections::BTreeMap::<String, Mj>::new())
+}
+
+/// A JSON number as the nearest minijinja number.
+fn number(n: &serde_json::Number) -> Mj {
+    if let Some(i) = n.as_i64() {
+        Mj::from(i)
+    } else if let Some(u) = n.as_u64() {
+        Mj::from(u)
+    } else {
+        Mj::from(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+impl Object for RecordView {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        match self.node() {
+            Json::Array(_) => ObjectRepr::Seq,
+            _ => ObjectRepr::Map,
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
+        if let Some(name) = key.as_str() {
+            if let Some(found) = self.lookup_name(name) {
+                return Some(found);
+            }
+            let value = self.child(Segment::Key(name.to_string()));
+            return (!value.is_undefined()).then_some(value);
+        }
+        let index = i64::try_from(key.clone()).ok()?;
+        let value = self.child(Segment::Index(index));
+        (!value.is_undefined()).then_some(value)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.node() {
+            Json::Array(items) => Enumerator::Seq(items.len()),
+            Json::Object(map) => {
+                Enumerator::Values(map.keys().map(|k| Mj::from(k.as_str())).collect())
+            }
+            _ => Enumerator::Empty,
+        }
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        match self.node() {
+            Json::Array(items) => !items.is_empty(),
+            Json::Object(map) => !map.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// `{{ some_object }}` prints compact JSON, the form a reader expects in a message.
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&serde_json::to_string(self.node()).map_err(|_| fmt::Error)?)
+    }
+}

@@ -1,0 +1,199 @@
+//! Problems found in a `.xf` file, and how they are shown.
+//!
+//! Every problem is a [`Diagnostic`]: a code from [`Code`], a message, a primary
+//! span with a label, and optional notes. Spans are byte ranges into the file's
+//! source. Rendering is done in one place ([`render`]), in the style of rustc:
+//! `error[E0002]: …`, then `--> file:line:column`, the source line and a caret.
+//! Output is plain text (no colour) so that it is the same in a terminal, a log
+//! and a snapshot test.
+
+use std::fmt;
+use std::ops::Range;
+
+use codespan_reporting::diagnostic::{Diagnostic as Report, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, Chars, Config};
+
+/// A byte range in a `.xf` source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Self {
+        Span { start, end }
+    }
+
+    /// 1-based line and column of the span's start in `source`.
+    pub fn line_col(&self, source: &str) -> (usize, usize) {
+        let before = &source[..self.start.min(source.len())];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+}
+
+impl From<pest::Span<'_>> for Span {
+    fn from(span: pest::Span<'_>) -> Self {
+        Span::new(span.start(), span.end())
+    }
+}
+
+impl From<Span> for Range<usize> {
+    fn from(span: Span) -> Self {
+        span.start..span.end
+    }
+}
+
+/// What kind of problem a diagnostic reports. Codes are stable: never reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Code {
+    // E00xx: syntax
+    /// The text does not follow the grammar (`label idx "Alpha"`: `=` missing).
+    Syntax,
+    /// A line starts with a word that is no statement (`lable idx = 1`).
+    UnknownStatement,
+    /// A string literal has an escape JSON does not allow (`"\q"`).
+    BadEscape,
+    // E01xx: declarations
+    /// `format` names no output format (`format xml`).
+    UnknownFormat,
+    /// `name` or `format` given twice, or two lookups or searches with one name.
+    Duplicate,
+    /// `events` names a type Armor does not have (`events security_alert`).
+    UnknownEventType,
+    /// A declaration (`name`, `format`, `events`, `lookup`, `search`) inside a `when` block.
+    DeclarationInBlock,
+    // E02xx: lookups and links
+    /// A lookup table cannot be read or parsed.
+    LookupFile,
+    /// A lookup table has no column to join on.
+    LookupColumn,
+    /// `search` names no kind of search (`search elastic …`).
+    UnknownSearch,
+    /// `url` with no `search` to build it from, or an unknown `via`.
+    NoSearch,
+    // E03xx: templates and patterns
+    /// A template does not compile.
+    Template,
+    /// A template file cannot be read.
+    TemplateFile,
+    /// A `matches` pattern is not a valid regular expression.
+    Regex,
+    // E04xx: Splunk HEC
+    /// A `hec` statement in a transform whose format is not `splunk`.
+    HecWithoutSplunk,
+    /// `hec` names no envelope key (`hec hots = …`).
+    UnknownHecKey,
+    /// A `hec` value that Splunk would reject (an object as an indexed field).
+    HecValue,
+    // E05xx: paths
+    /// A path that can never be written (`label [0] = 1`).
+    BadTarget,
+}
+
+impl Code {
+    /// The code as written in a report, `E0002`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Syntax => "E0001",
+            Code::UnknownStatement => "E0002",
+            Code::BadEscape => "E0003",
+            Code::UnknownFormat => "E0101",
+            Code::Duplicate => "E0102",
+            Code::UnknownEventType => "E0103",
+            Code::DeclarationInBlock => "E0104",
+            Code::LookupFile => "E0201",
+            Code::LookupColumn => "E0202",
+            Code::UnknownSearch => "E0203",
+            Code::NoSearch => "E0204",
+            Code::Template => "E0301",
+            Code::TemplateFile => "E0302",
+            Code::Regex => "E0303",
+            Code::HecWithoutSplunk => "E0401",
+            Code::UnknownHecKey => "E0402",
+            Code::HecValue => "E0403",
+            Code::BadTarget => "E0501",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem in a `.xf` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub message: String,
+    pub span: Span,
+    /// Short text under the caret.
+    pub label: String,
+    /// Further explanation or a hint, each shown as `= note`.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, message: impl Into<String>, span: Span) -> Self {
+        Diagnostic {
+            code,
+            message: message.into(),
+            span,
+            label: String::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// Renders diagnostics rustc-style for the file `name` whose text is `source`.
+pub fn render(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
+    let file = SimpleFile::new(name, source);
+    let config = Config {
+        chars: Chars::ascii(),
+        ..Config::default()
+    };
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let span = clamp(diagnostic.span, source.len());
+        let report = Report::error()
+            .with_code(diagnostic.code.as_str())
+            .with_message(&diagnostic.message)
+            .with_labels(vec![
+                Label::primary((), span).with_message(&diagnostic.label)
+            ])
+            .with_notes(diagnostic.notes.clone());
+        // Rendering into a String fails only for spans outside the file, which clamp rules out.
+        if term::emit_to_string(&mut out, &config, &file, &report).is_err() {
+            let (line, col) = diagnostic.span.line_col(source);
+            out.push_str(&format!(
+                "error[{}]: {}\n --> {name}:{line}:{col}\n",
+                diagnostic.code, diagnostic.message
+            ));
+        }
+    }
+    out
+}
+
+/// Keeps a span inside the source.
+fn clamp(span: Span, len: usize) -> Range<usize> {
+    let start = span.start.min(len);
+    let end = span.end.clamp(start, len);
+    start..end
+}

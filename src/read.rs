@@ -1,0 +1,335 @@
+//! Stage 0, read: a byte stream → frames, one per top-level JSON value.
+//!
+//! Input is any sequence of whitespace-separated JSON values: NDJSON,
+//! pretty-printed documents, several values on a line. The framer finds where
+//! each value ends by tracking strings and bracket depth only; parsing the
+//! frame is left to serde_json, so a malformed value costs that one frame.
+//!
+//! To keep a malformed value from swallowing the records after it, a frame
+//! also ends (as malformed) at a line break inside a string (JSON strings
+//! cannot hold one) and before a line that starts with `{` or `[` while a
+//! container is still open (pretty-printers indent nested values).
+//!
+//! Before each read that may wait for input, the `before_wait` hook runs: the
+//! stream driver flushes its output there, so a record written to a pipe shows
+//! up downstream as soon as the producer pauses.
+
+use std::io::{self, Read};
+
+/// Bytes read from the source at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// One top-level value's bytes and where it starts.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub bytes: &'a [u8],
+    /// 1-based line of the frame's first byte.
+    pub line: usize,
+    /// 1-based column (in bytes) of the frame's first byte.
+    pub column: usize,
+}
+
+/// Splits a byte stream into frames.
+pub struct Framer<R> {
+    source: R,
+    buf: Vec<u8>,
+    /// Start of the frame being scanned (or of unscanned input).
+    start: usize,
+    /// Scan position.
+    pos: usize,
+    /// Bytes of `buf` that hold input.
+    filled: usize,
+    eof: bool,
+    /// Line and column at `pos`.
+    line: usize,
+    /// Where the current line starts in `buf`; negative once compaction moved it out.
+    line_start: isize,
+    scan: Scan,
+    at_input_start: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Scan {
+    in_frame: bool,
+    frame_line: usize,
+    frame_column: usize,
+    /// The frame is a bare scalar (number, literal): it ends at white space.
+    scalar: bool,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl<R: Read> Framer<R> {
+    pub fn new(source: R) -> Self {
+        Framer {
+            source,
+            buf: Vec::with_capacity(CHUNK),
+            start: 0,
+            pos: 0,
+            filled: 0,
+            eof: false,
+            line: 1,
+            line_start: 0,
+            scan: Scan::default(),
+            at_input_start: true,
+        }
+    }
+
+    /// The next frame, or `None` at the end of the input.
+    pub fn next_frame(
+        &mut self,
+        before_wait: &mut dyn FnMut() -> io::Result<()>,
+    ) -> io::Result<Option<Frame<'_>>> {
+        loop {
+            if let Some((start, end)) = self.scan_available() {
+                let frame = Frame {
+                    bytes: &self.buf[start..end],
+                    line: self.scan.frame_line,
+                    column: self.scan.frame_column,
+                };
+                self.scan = Scan::default();
+                return Ok(Some(frame));
+            }
+            if self.eof {
+                if self.scan.in_frame && self.start < self.filled {
+                    // A value cut short by the end of the input.
+                    let (start, end) = (self.start, self.filled);
+                    self.start = end;
+                    let frame = Frame {
+                        bytes: &self.buf[start..end],
+                        line: self.scan.frame_line,
+                        column: self.scan.frame_column,
+                    };
+                    self.scan = Scan::default();
+                    return Ok(Some(frame));
+                }
+                return Ok(None);
+            }
+            before_wait()?;
+            self.fill()?;
+        }
+    }
+
+    /// Reads more input, first moving the unfinished frame to the buffer's front.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.pos -= self.start;
+            self.line_start -= self.start as isize;
+            self.start = 0;
+        }
+        if self.buf.len() < self.filled + CHUNK {
+            self.buf.resize(self.filled + CHUNK, 0);
+        }
+        let read = loop {
+            match self.source.read(&mut self.buf[self.filled..]) {
+                Ok(n) => break n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            }
+        };
+        if read == 0 {
+            self.eof = true;
+        }
+        self.filled += read;
+        if self.at_input_start {
+            // A UTF-8 byte order mark is not part of the first value.
+            const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+            let seen = self.filled.min(3);
+            if self.buf[..seen] != BOM[..seen] || seen == 3 || self.eof {
+                self.at_input_start = false;
+                if self.buf[..seen] == BOM {
+                    self.pos = 3;
+                    self.start = 3;
+                    self.line_start = 3;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans the buffered input; returns a complete frame's range if one ends.
+    fn scan_available(&mut self) -> Option<(usize, usize)> {
+        if self.at_input_start && !self.eof {
+            return None;
+        }
+        while self.pos < self.filled {
+            let byte = self.buf[self.pos];
+            if !self.scan.in_frame {
+                match byte {
+                    b' ' | b'\t' | b'\r' => {}
+                    b'\n' => self.newline(),
+                    _ => self.begin_frame(byte),
+                }
+                self.pos += 1;
+                continue;
+            }
+            let scan = &mut self.scan;
+            if scan.scalar {
+                if matches!(byte, b' ' | b'\t' | b'\r' | b'\n') {
+                    return Some(self.end_frame(self.pos));
+                }
+            } else if scan.in_string {
+                if scan.escaped {
+                    scan.escaped = false;
+                } else if byte == b'\\' {
+                    scan.escaped = true;
+                } else if byte == b'"' {
+                    scan.in_string = false;
+                    if scan.depth == 0 {
+                        return Some(self.end_frame(self.pos + 1));
+                    }
+                } else if byte == b'\n' {
+                    // A raw line break cannot be inside a JSON string: the value is malformed.
+                    return Some(self.end_frame(self.pos));
+                }
+            } else {
+                match byte {
+                    b'"' => scan.in_string = true,
+                    b'{' | b'[' => scan.depth += 1,
+                    b'}' | b']' => {
+                        scan.depth = scan.depth.saturating_sub(1);
+                        if scan.depth == 0 {
+                            return Some(self.end_frame(self.pos + 1));
+                        }
+                    }
+                    b'\n' => {
+                        // Knowing whether the next line starts a new value needs its first byte.
+                        if self.pos + 1 >= self.filled && !self.eof {
+                            return None;
+                        }
+                        if matches!(self.buf.get(self.pos + 1), Some(b'{' | b'[')) {
+                            return Some(self.end_frame(self.pos));
+                        }
+                        self.newline();
+                    }
+                    _ => {}
+                }
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    fn begin_frame(&mut self, byte: u8) {
+        self.start = self.pos;
+        self.scan = Scan {
+            in_frame: true,
+            frame_line: self.line,
+            frame_column: (self.pos as isize - self.line_start + 1).max(1) as usize,
+            scalar: !matches!(byte, b'{' | b'[' | b'"'),
+            depth: usize::from(matches!(byte, b'{' | b'[')),
+            in_string: byte == b'"',
+            escaped: false,
+        };
+    }
+
+    /// Ends the current frame at `end` (exclusive); scanning resumes there.
+    fn end_frame(&mut self, end: usize) -> (usize, usize) {
+        let start = self.start;
+        self.pos = end;
+        self.start = end;
+        (start, end)
+    }
+
+    fn newline(&mut self) {
+        self.line += 1;
+        self.line_start = self.pos as isize + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(input: &[u8]) -> Vec<(String, usize)> {
+        let mut framer = Framer::new(input);
+        let mut out = Vec::new();
+        while let Some(frame) = framer.next_frame(&mut || Ok(())).unwrap() {
+            out.push((
+                String::from_utf8_lossy(frame.bytes).into_owned(),
+                frame.line,
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn splits_ndjson_pretty_and_same_line_values() {
+        let input = b"{\"a\":1}\n{\n  \"b\": [1,\n 2]\n}\n  {\"c\":\"}\"} {\"d\":{}} 12 \"s\"\n";
+        assert_eq!(
+            frames(input),
+            vec![
+                ("{\"a\":1}".into(), 1),
+                ("{\n  \"b\": [1,\n 2]\n}".into(), 2),
+                ("{\"c\":\"}\"}".into(), 6),
+                ("{\"d\":{}}".into(), 6),
+                ("12".into(), 6),
+                ("\"s\"".into(), 6),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_truncated_line_does_not_swallow_the_next_record() {
+        let input = b"{\"a\": [1, 2\n{\"b\":2}\n{\"c\": \"open\n{\"d\":4}";
+        assert_eq!(
+            frames(input),
+            vec![
+                ("{\"a\": [1, 2".into(), 1),
+                ("{\"b\":2}".into(), 2),
+                ("{\"c\": \"open".into(), 3),
+                ("{\"d\":4}".into(), 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn skips_a_byte_order_mark_and_crlf() {
+        assert_eq!(
+            frames(b"\xEF\xBB\xBF{}\r\n[1]\r\n"),
+            vec![("{}".into(), 1), ("[1]".into(), 2)]
+        );
+    }
+
+    #[test]
+    fn a_last_value_without_newline_is_kept() {
+        assert_eq!(
+            frames(b"{}\n{\"x\":1"),
+            vec![("{}".into(), 1), ("{\"x\":1".into(), 2)]
+        );
+        assert_eq!(frames(b"42"), vec![("42".into(), 1)]);
+    }
+
+    /// A reader that hands out one byte at a time, as a slow pipe might.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.split_first() {
+                Some((first, rest)) if !buf.is_empty() => {
+                    buf[0] = *first;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn frames_do_not_depend_on_read_sizes() {
+        let input = b"\xEF\xBB\xBF{\"a\":\"x\\\"}\"}\n[\n {\"b\":1}\n]\n7 {\"c\":2}";
+        let mut framer = Framer::new(Trickle(input));
+        let mut out = Vec::new();
+        while let Some(frame) = framer.next_frame(&mut || Ok(())).unwrap() {
+            out.push(String::from_utf8_lossy(frame.bytes).into_owned());
+        }
+        assert_eq!(
+            out,
+            vec!["{\"a\":\"x\\\"}\"}", "[\n {\"b\":1}\n]", "7", "{\"c\":2}"]
+        );
+    }
+}

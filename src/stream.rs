@@ -1,0 +1,245 @@
+//! The stream driver: read → parse → apply → write for a whole input, record
+//! by record, in constant memory.
+//!
+//! A record that cannot be read or transformed is reported (input position and
+//! reason) through the error callback, kept verbatim in the dead-letter file
+//! when there is one, and counted; the stream goes on unless `strict` is set.
+//! Output is flushed whenever the input would make xf wait.
+
+use std::io::{self, Read, Write};
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::apply::Outcome;
+use crate::read::{Frame, Framer};
+use crate::write::{DeadLetters, Position, Sink};
+use crate::Transform;
+
+/// How the stream treats batches and errors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Write one array per input array instead of one line per record.
+    pub keep_batches: bool,
+    /// Stop at the first record that fails.
+    pub strict: bool,
+}
+
+/// What happened to the records of a stream. `read == written + dropped + failed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub read: u64,
+    pub written: u64,
+    pub dropped: u64,
+    pub failed: u64,
+}
+
+/// Whether the stream may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// `strict` and a record failed, or the output was closed.
+    Stop,
+}
+
+/// Runs one transform over any number of inputs into one output.
+pub struct Stream<'t, W: Write, D: Write> {
+    transform: &'t Transform,
+    sink: Sink<W>,
+    dead_letters: Option<DeadLetters<D>>,
+    on_error: Box<dyn FnMut(&str) + 't>,
+    options: Options,
+    pub stats: Stats,
+    output_closed: bool,
+}
+
+impl<'t, W: Write, D: Write> Stream<'t, W, D> {
+    pub fn new(
+        transform: &'t Transform,
+        output: W,
+        dead_letters: Option<D>,
+        on_error: impl FnMut(&str) + 't,
+        options: Options,
+    ) -> Self {
+        Stream {
+            transform,
+            sink: Sink::new(output),
+            dead_letters: dead_letters.map(DeadLetters::new),
+            on_error: Box::new(on_error),
+            options,
+            stats: Stats::default(),
+            output_closed: false,
+        }
+    }
+
+    /// Whether the reader of the output has gone away (`xf run … | head -1`).
+    pub fn output_closed(&self) -> bool {
+        self.output_closed
+    }
+
+    /// Streams one input through the transform. I/O errors of the output and
+    /// the dead-letter file are returned; a closed output just stops the stream.
+    pub fn run(&mut self, input_name: &str, input: impl Read) -> io::Result<Flow> {
+        let mut framer = Framer::new(input);
+        loop {
+            let sink = &mut self.sink;
+            let frame = match framer.next_frame(&mut || sink.flush()) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => return self.output_error(error),
+            };
+            let flow = match self.frame(input_name, &frame) {
+                Ok(flow) => flow,
+                Err(error) => return self.output_error(error),
+            };
+            if flow == Flow::Stop {
+                return self.finish().map(|_| Flow::Stop);
+            }
+        }
+        self.finish()
+    }
+
+    fn finish(&mut self) -> io::Result<Flow> {
+        match self.sink.flush() {
+            Ok(()) => Ok(Flow::Continue),
+            Err(error) => self.output_error(error),
+        }
+    }
+
+    /// A closed pipe ends the stream quietly; other errors are the caller's.
+    fn output_error(&mut self, error: io::Error) -> io::Result<Flow> {
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            self.output_closed = true;
+            Ok(Flow::Stop)
+        } else {
+            Err(error)
+        }
+    }
+
+    fn frame(&mut self, input: &str, frame: &Frame<'_>) -> io::Result<Flow> {
+        let position = Position {
+            input,
+            line: frame.line,
+            index: None,
+        };
+        if frame.bytes.first() == Some(&b'[') {
+            if let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(frame.bytes) {
+                return self.batch(input, frame, &items);
+            }
+        }
+        let record = match serde_json::from_slice::<Value>(frame.bytes) {
+            Ok(record) => record,
+            Err(error) => {
+                self.stats.read += 1;
+                let (line, column) = absolute(frame, error.line(), error.column());
+                let at = Position {
+                    input,
+                    line,
+                    index: None,
+                };
+                let reason = format!(
+                    "malformed JSON: {} (column {column})",
+                    strip_location(&error)
+                );
+                return self.fail(&at, &reason, frame.bytes);
+            }
+        };
+        match self.record(record, &position, frame.bytes)? {
+            (flow, Some(value)) => {
+                self.sink.line(&value)?;
+                Ok(flow)
+            }
+            (flow, None) => Ok(flow),
+        }
+    }
+
+    /// A top-level array: each item is a record.
+    fn batch(&mut self, input: &str, frame: &Frame<'_>, items: &[&RawValue]) -> io::Result<Flow> {
+        let mut outputs = Vec::new();
+        let mut flow = Flow::Continue;
+        for (index, item) in items.iter().enumerate() {
+            let raw = item.get().as_bytes();
+            let offset = raw.as_ptr() as usize - frame.bytes.as_ptr() as usize;
+            let line = frame.line
+                + frame.bytes[..offset]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+            let position = Position {
+                input,
+                line,
+                index: Some(index),
+            };
+            // The array parsed as a whole, so every item is valid JSON.
+            let record = serde_json::from_str::<Value>(item.get()).map_err(io::Error::from)?;
+            let (item_flow, output) = self.record(record, &position, raw)?;
+            if let Some(output) = output {
+                if self.options.keep_batches {
+                    outputs.push(output);
+                } else {
+                    self.sink.line(&output)?;
+                }
+            }
+            if item_flow == Flow::Stop {
+                flow = Flow::Stop;
+                break;
+            }
+        }
+        if self.options.keep_batches && !outputs.is_empty() {
+            self.sink.batch(&outputs)?;
+        }
+        Ok(flow)
+    }
+
+    /// Applies the transform to one record; returns what to write, if anything.
+    fn record(
+        &mut self,
+        record: Value,
+        position: &Position<'_>,
+        raw: &[u8],
+    ) -> io::Result<(Flow, Option<Value>)> {
+        self.stats.read += 1;
+        match self.transform.apply_once(record) {
+            Ok(Outcome::Emit(output)) => {
+                self.stats.written += 1;
+                Ok((Flow::Continue, Some(output)))
+            }
+            Ok(Outcome::Dropped) => {
+                self.stats.dropped += 1;
+                Ok((Flow::Continue, None))
+            }
+            Err(error) => Ok((self.fail(position, &error.to_string(), raw)?, None)),
+        }
+    }
+
+    fn fail(&mut self, position: &Position<'_>, reason: &str, raw: &[u8]) -> io::Result<Flow> {
+        self.stats.failed += 1;
+        (self.on_error)(&format!("{position}: {reason}"));
+        if let Some(dead_letters) = &mut self.dead_letters {
+            dead_letters.write(position, reason, raw)?;
+        }
+        Ok(if self.options.strict {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
+    }
+}
+
+/// serde_json's position inside a frame → the position in the input.
+fn absolute(frame: &Frame<'_>, line: usize, column: usize) -> (usize, usize) {
+    if line <= 1 {
+        (frame.line, frame.column + column.saturating_sub(1))
+    } else {
+        (frame.line + line - 1, column)
+    }
+}
+
+/// serde_json's message without its "at line 1 column 5" suffix.
+fn strip_location(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}

@@ -1,0 +1,127 @@
+//! The syntax tree of a `.xf` file, as written: nothing is resolved or checked
+//! here beyond what the grammar guarantees. Every node that can be the subject
+//! of a diagnostic carries the [`Span`] of its source text.
+
+use serde_json::Value;
+
+use crate::diagnostic::Span;
+
+/// A node together with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub node: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(node: T, span: Span) -> Self {
+        Spanned { node, span }
+    }
+}
+
+/// One step of a path: an object key or an array index (negative counts from the end).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Segment {
+    Key(String),
+    Index(i64),
+}
+
+/// A path into a record, such as `event.rules[0].Name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Path(pub Vec<Segment>);
+
+/// A statement of the language.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    Name(Spanned<String>),
+    Format(Spanned<String>),
+    Events(Vec<Spanned<String>>),
+    Lookup {
+        name: Spanned<String>,
+        file: Spanned<String>,
+        key: Spanned<Path>,
+        column: Option<Spanned<String>>,
+    },
+    Search {
+        kind: Spanned<String>,
+        base: Spanned<String>,
+    },
+    Label {
+        target: Spanned<Path>,
+        value: Spanned<Value>,
+    },
+    TagAdd {
+        target: Spanned<Path>,
+        value: Spanned<ValueExpr>,
+    },
+    TagRemove(Vec<Spanned<Path>>),
+    Url {
+        target: Spanned<Path>,
+        from: Spanned<Path>,
+        via: Option<Spanned<String>>,
+    },
+    Drop(Option<Condition>),
+    When {
+        condition: Condition,
+        then: Vec<Spanned<Statement>>,
+        otherwise: Vec<Spanned<Statement>>,
+    },
+    Message {
+        target: Spanned<Path>,
+        template: Spanned<ValueExpr>,
+    },
+    Hec {
+        key: Spanned<HecKey>,
+        value: Spanned<ValueExpr>,
+    },
+}
+
+/// Where a `hec` statement writes in the Splunk HEC envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HecKey {
+    /// `time`, `host`, `source`, `sourcetype`, `index` (checked when compiling).
+    Envelope(String),
+    /// `fields.NAME`: an indexed field.
+    Field(String),
+}
+
+/// What a statement writes: a constant, a copy of a record field, or a template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueExpr {
+    Literal(Value),
+    Path(Path),
+    /// An inline template; the span of the enclosing node points at the literal.
+    Template(String),
+    /// A template kept in its own file beside the `.xf`.
+    TemplateFile(String),
+}
+
+/// A boolean test on a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Or(Vec<Condition>),
+    And(Vec<Condition>),
+    Not(Box<Condition>),
+    Exists(Spanned<Path>),
+    In(Operand, Vec<Value>),
+    Matches(Operand, Spanned<String>),
+    Compare(Operand, CompareOp, Operand),
+}
+
+/// One side of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    Literal(Value),
+    Path(Path),
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}

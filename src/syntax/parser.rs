@@ -1,0 +1,591 @@
+//! pest pairs → [`ast`](super::ast) nodes, and pest errors → diagnostics.
+
+use pest::iterators::Pair;
+use pest::Parser as _;
+use serde_json::Value;
+
+use super::ast::{
+    CompareOp, Condition, HecKey, Operand, Path, Segment, Spanned, Statement, ValueExpr,
+};
+use crate::diagnostic::{Code, Diagnostic, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/xf.pest"]
+struct XfParser;
+
+/// The statements' keywords, for "unknown statement" suggestions.
+const STATEMENT_KEYWORDS: &[&str] = &[
+    "name", "format", "events", "lookup", "search", "label", "tag", "url", "drop", "when",
+    "message", "hec",
+];
+
+/// Parses a whole `.xf` source into its statements.
+pub fn parse(source: &str) -> Result<Vec<Spanned<Statement>>, Vec<Diagnostic>> {
+    let mut pairs = XfParser::parse(Rule::file, source)
+        .map_err(|error| vec![syntax_diagnostic(source, &error)])?;
+    let file = pairs.next().expect("the file rule always yields one pair");
+    let mut errors = Vec::new();
+    let statements = statements(file.into_inner(), &mut errors);
+    if errors.is_empty() {
+        Ok(statements)
+    } else {
+        Err(errors)
+    }
+}
+
+fn statements<'a>(
+    pairs: impl Iterator<Item = Pair<'a, Rule>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Spanned<Statement>> {
+    pairs
+        .filter(|pair| !matches!(pair.as_rule(), Rule::EOI))
+        .filter_map(|pair| {
+            let span = Span::from(pair.as_span());
+            statement(pair, errors).map(|node| Spanned::new(node, span))
+        })
+        .collect()
+}
+
+fn statement(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Statement> {
+    let rule = pair.as_rule();
+    // Keywords are pairs too; the parts that matter are the others. The grammar
+    // guarantees the parts each arm takes, so `?` on them never fires.
+    let mut parts = pair.into_inner().filter(|p| !is_keyword(p.as_rule()));
+    let statement = match rule {
+        Rule::name_stmt => Statement::Name(string(parts.next()?, errors)?),
+        Rule::format_stmt => Statement::Format(word(parts.next()?)),
+        Rule::events_stmt => Statement::Events(parts.map(word).collect()),
+        Rule::lookup_stmt => Statement::Lookup {
+            name: word(parts.next()?),
+            file: string(parts.next()?, errors)?,
+            key: spanned_path(parts.next()?, errors)?,
+            column: match parts.next() {
+                Some(p) => Some(string(p, errors)?),
+                None => None,
+            },
+        },
+        Rule::search_stmt => Statement::Search {
+            kind: word(parts.next()?),
+            base: string(parts.next()?, errors)?,
+        },
+        Rule::label_stmt => {
+            let target = spanned_path(parts.next()?, errors)?;
+            let value = parts.next()?;
+            let span = value.as_span().into();
+            Statement::Label {
+                target,
+                value: Spanned::new(literal(value, errors)?, span),
+            }
+        }
+        Rule::tag_add => Statement::TagAdd {
+            target: spanned_path(parts.next()?, errors)?,
+            value: value_expr(parts.next()?, errors)?,
+        },
+        Rule::tag_remove => Statement::TagRemove(
+            parts
+                .map(|p| spanned_path(p, errors))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        Rule::url_stmt => Statement::Url {
+            target: spanned_path(parts.next()?, errors)?,
+            from: spanned_path(parts.next()?, errors)?,
+            via: parts.next().map(word),
+        },
+        Rule::drop_stmt => Statement::Drop(match parts.next() {
+            Some(p) => Some(condition(p, errors)?),
+            None => None,
+        }),
+        Rule::when_stmt => {
+            let condition = condition(parts.next()?, errors)?;
+            let then = statements(parts.next()?.into_inner(), errors);
+            let otherwise = parts
+                .next()
+                .map(|p| statements(p.into_inner(), errors))
+                .unwrap_or_default();
+            Statement::When {
+                condition,
+                then,
+                otherwise,
+            }
+        }
+        Rule::message_stmt => Statement::Message {
+            target: spanned_path(parts.next()?, errors)?,
+            template: value_expr(parts.next()?, errors)?,
+        },
+        Rule::hec_stmt => Statement::Hec {
+            key: hec_key(parts.next()?, errors)?,
+            value: value_expr(parts.next()?, errors)?,
+        },
+        other => unreachable!("not a statement rule: {other:?}"),
+    };
+    Some(statement)
+}
+
+fn is_keyword(rule: Rule) -> bool {
+    format!("{rule:?}").starts_with("kw_")
+}
+
+fn word(pair: Pair<'_, Rule>) -> Spanned<String> {
+    Spanned::new(pair.as_str().to_string(), pair.as_span().into())
+}
+
+/// Decodes a `"…"` literal with JSON's escapes.
+fn string(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Spanned<String>> {
+    let span = Span::from(pair.as_span());
+    match serde_json::from_str::<String>(pair.as_str()) {
+        Ok(text) => Some(Spanned::new(text, span)),
+        Err(error) => {
+            errors.push(
+                Diagnostic::new(Code::BadEscape, "invalid escape in string", span)
+                    .with_label(error.to_string().replace(" at line 1", " at"))
+                    .with_note(
+                        "strings take JSON's escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX",
+                    ),
+            );
+            None
+        }
+    }
+}
+
+/// The text of a `"""…"""` literal: a newline right after the opening quotes and
+/// a last line of only blanks before the closing quotes are not part of it.
+fn triple_string(pair: &Pair<'_, Rule>) -> String {
+    let raw = pair.as_str();
+    let mut text = &raw[3..raw.len() - 3];
+    text = text
+        .strip_prefix("\r\n")
+        .or_else(|| text.strip_prefix('\n'))
+        .unwrap_or(text);
+    if let Some(last_newline) = text.rfind('\n') {
+        if text[last_newline + 1..].trim().is_empty() {
+            text = text[..last_newline]
+                .strip_suffix('\r')
+                .unwrap_or(&text[..last_newline]);
+        }
+    }
+    text.to_string()
+}
+
+fn literal(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Value> {
+    match pair.as_rule() {
+        Rule::string => string(pair, errors).map(|s| Value::String(s.node)),
+        Rule::number | Rule::boolean | Rule::null => {
+            // The grammar only admits JSON's number syntax; huge exponents become
+            // an error here rather than a panic.
+            match serde_json::from_str(pair.as_str()) {
+                Ok(value) => Some(value),
+                Err(error) => {
+                    errors.push(
+                        Diagnostic::new(Code::Syntax, "number out of range", pair.as_span().into())
+                            .with_label(error.to_string()),
+                    );
+                    None
+                }
+            }
+        }
+        Rule::array => {
+            let items: Option<Vec<Value>> = pair.into_inner().map(|p| literal(p, errors)).collect();
+            items.map(Value::Array)
+        }
+        Rule::object => {
+            let mut object = serde_json::Map::new();
+            for member in pair.into_inner() {
+                let mut parts = member.into_inner();
+                let key = string(parts.next()?, errors)?;
+                let value = literal(parts.next()?, errors)?;
+                object.insert(key.node, value);
+            }
+            Some(Value::Object(object))
+        }
+        other => unreachable!("not a literal rule: {other:?}"),
+    }
+}
+
+fn value_expr(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Spanned<ValueExpr>> {
+    let span = Span::from(pair.as_span());
+    let node = match pair.as_rule() {
+        Rule::template_file => {
+            let file = string(pair.into_inner().nth(1)?, errors)?;
+            ValueExpr::TemplateFile(file.node)
+        }
+        Rule::triple_string => ValueExpr::Template(triple_string(&pair)),
+        Rule::string => {
+            let text = string(pair, errors)?.node;
+            if is_template(&text) {
+                ValueExpr::Template(text)
+            } else {
+                ValueExpr::Literal(Value::String(text))
+            }
+        }
+        Rule::path => ValueExpr::Path(path(pair, errors)?),
+        _ => ValueExpr::Literal(literal(pair, errors)?),
+    };
+    Some(Spanned::new(node, span))
+}
+
+/// Whether a string literal holds minijinja syntax; one that does not is a constant.
+fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+fn spanned_path(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Spanned<Path>> {
+    let span = Span::from(pair.as_span());
+    path(pair, errors).map(|p| Spanned::new(p, span))
+}
+
+fn path(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Path> {
+    let mut segments = Vec::new();
+    // A leading `."key"` is a key like any other: the dot is not a pair.
+    for part in pair.into_inner() {
+        segments.push(segment(part, errors)?);
+    }
+    Some(Path(segments))
+}
+
+fn segment(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Segment> {
+    Some(match pair.as_rule() {
+        Rule::ident => Segment::Key(pair.as_str().to_string()),
+        Rule::string => Segment::Key(string(pair, errors)?.node),
+        Rule::bracket_key => return segment(pair.into_inner().next()?, errors),
+        Rule::index => {
+            let digits = pair.as_str().trim_start_matches('[').trim_end_matches(']');
+            match digits.parse() {
+                Ok(index) => Segment::Index(index),
+                Err(_) => {
+                    errors.push(
+                        Diagnostic::new(
+                            Code::Syntax,
+                            "array index out of range",
+                            pair.as_span().into(),
+                        )
+                        .with_label("too large"),
+                    );
+                    return None;
+                }
+            }
+        }
+        other => unreachable!("not a path segment: {other:?}"),
+    })
+}
+
+fn hec_key(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Spanned<HecKey>> {
+    let span = Span::from(pair.as_span());
+    let mut parts = pair.into_inner();
+    let head = parts.next()?.as_str().to_string();
+    let key = match parts.next() {
+        None => HecKey::Envelope(head),
+        Some(field) if head == "fields" => HecKey::Field(match field.as_rule() {
+            Rule::string => string(field, errors)?.node,
+            _ => field.as_str().to_string(),
+        }),
+        Some(_) => {
+            errors.push(
+                Diagnostic::new(
+                    Code::UnknownHecKey,
+                    format!("unknown HEC key `{head}.…`"),
+                    span,
+                )
+                .with_label("only `fields.NAME` has a second part")
+                .with_note("HEC keys: time, host, source, sourcetype, index, fields.NAME"),
+            );
+            return None;
+        }
+    };
+    Some(Spanned::new(key, span))
+}
+
+fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condition> {
+    match pair.as_rule() {
+        Rule::condition => condition(pair.into_inner().next()?, errors),
+        Rule::or_expr | Rule::and_expr => {
+            let is_or = pair.as_rule() == Rule::or_expr;
+            let mut parts: Vec<Condition> = Vec::new();
+            for part in pair
+                .into_inner()
+                .filter(|p| !matches!(p.as_rule(), Rule::kw_or | Rule::kw_and))
+            {
+                parts.push(condition(part, errors)?);
+            }
+            Some(if parts.len() == 1 {
+                parts.pop()?
+            } else if is_or {
+                Condition::Or(parts)
+            } else {
+                Condition::And(parts)
+            })
+        }
+        Rule::not_expr => {
+            let mut inner = pair.into_inner();
+            let first = inner.next()?;
+            if first.as_rule() == Rule::kw_not {
+                Some(Condition::Not(Box::new(condition(inner.next()?, errors)?)))
+            } else {
+                condition(first, errors)
+            }
+        }
+        Rule::exists_test => Some(Condition::Exists(spanned_path(
+            pair.into_inner().next()?,
+            errors,
+        )?)),
+        Rule::in_test => {
+            let mut inner = pair.into_inner();
+            let subject = operand(inner.next()?, errors)?;
+            let list = inner.find(|p| p.as_rule() == Rule::array)?;
+            match literal(list, errors)? {
+                Value::Array(items) => Some(Condition::In(subject, items)),
+                _ => None,
+            }
+        }
+        Rule::match_test => {
+            let mut inner = pair
+                .into_inner()
+                .filter(|p| p.as_rule() != Rule::kw_matches);
+            let subject = operand(inner.next()?, errors)?;
+            let pattern = string(inner.next()?, errors)?;
+            Some(Condition::Matches(subject, pattern))
+        }
+        Rule::compare => {
+            let mut inner = pair.into_inner();
+            let left = operand(inner.next()?, errors)?;
+            let op = match inner.next()?.as_str() {
+                "==" => CompareOp::Eq,
+                "!=" => CompareOp::Ne,
+                "<" => CompareOp::Lt,
+                "<=" => CompareOp::Le,
+                ">" => CompareOp::Gt,
+                _ => CompareOp::Ge,
+            };
+            let right = operand(inner.next()?, errors)?;
+            Some(Condition::Compare(left, op, right))
+        }
+        other => unreachable!("not a condition rule: {other:?}"),
+    }
+}
+
+fn operand(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Operand> {
+    match pair.as_rule() {
+        Rule::path => path(pair, errors).map(Operand::Path),
+        _ => literal(pair, errors).map(Operand::Literal),
+    }
+}
+
+/// Turns pest's error into a diagnostic that names what was expected in words.
+fn syntax_diagnostic(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+    let position = match error.location {
+        pest::error::InputLocation::Pos(pos) => pos,
+        pest::error::InputLocation::Span((start, _)) => start,
+    };
+    let expected: Vec<Rule> = match &error.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    let found = token_at(source, position);
+    let span = Span::new(position, position + found.len().max(1)).min_len(source);
+
+    // A line that starts with a word no statement starts with.
+    let statement_expected = expected.iter().any(|rule| {
+        is_statement_rule(*rule) || matches!(rule, Rule::file | Rule::block | Rule::EOI)
+    });
+    if statement_expected && at_line_start(source, position) {
+        let word: String = found
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !word.is_empty() {
+            let mut diagnostic = Diagnostic::new(
+                Code::UnknownStatement,
+                format!("unknown statement `{word}`"),
+                Span::new(position, position + word.len()),
+            )
+            .with_label("not a statement");
+            if let Some(best) = closest(&word, STATEMENT_KEYWORDS) {
+                diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+            }
+            return diagnostic.with_note(format!("statements: {}", STATEMENT_KEYWORDS.join(", ")));
+        }
+    }
+
+    let mut words: Vec<&str> = expected.iter().map(|rule| describe(*rule)).collect();
+    words.sort_unstable();
+    words.dedup();
+    let expected_text = match words.as_slice() {
+        [] => "something else".to_string(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    };
+    let found_text = if found.is_empty() {
+        "the end of the file".to_string()
+    } else if found == "\n" || found == "\r\n" {
+        "the end of the line".to_string()
+    } else {
+        format!("`{found}`")
+    };
+    Diagnostic::new(
+        Code::Syntax,
+        format!("expected {expected_text}, found {found_text}"),
+        span,
+    )
+    .with_label(format!("expected {expected_text}"))
+}
+
+trait MinLen {
+    fn min_len(self, source: &str) -> Span;
+}
+
+impl MinLen for Span {
+    /// Keeps the span inside the source, so a caret at the very end still shows.
+    fn min_len(self, source: &str) -> Span {
+        let start = self.start.min(source.len());
+        Span::new(start, self.end.min(source.len()).max(start))
+    }
+}
+
+/// The token at `position`: a word, a quoted string, a line end or one character.
+fn token_at(source: &str, position: usize) -> &str {
+    let rest = &source[position.min(source.len())..];
+    let Some(first) = rest.chars().next() else {
+        return "";
+    };
+    let end = if first.is_ascii_alphanumeric() || first == '_' {
+        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len())
+    } else if rest.starts_with("\r\n") {
+        2
+    } else {
+        first.len_utf8()
+    };
+    &rest[..end]
+}
+
+fn at_line_start(source: &str, position: usize) -> bool {
+    source[..position.min(source.len())]
+        .rsplit('\n')
+        .next()
+        .is_some_and(|before| before.trim().is_empty() || before.trim_start().starts_with('{'))
+}
+
+fn is_statement_rule(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::name_stmt
+            | Rule::format_stmt
+            | Rule::events_stmt
+            | Rule::lookup_stmt
+            | Rule::search_stmt
+            | Rule::label_stmt
+            | Rule::tag_add
+            | Rule::tag_remove
+            | Rule::url_stmt
+            | Rule::drop_stmt
+            | Rule::when_stmt
+            | Rule::message_stmt
+            | Rule::hec_stmt
+    )
+}
+
+/// A rule as a transform author would name it.
+fn describe(rule: Rule) -> &'static str {
+    match rule {
+        r if is_statement_rule(r) => "a statement",
+        Rule::EOI => "the end of the file",
+        Rule::file | Rule::block => "a statement",
+        Rule::ident => "a name",
+        Rule::string => "a string",
+        Rule::triple_string => "a \"\"\"template\"\"\"",
+        Rule::template_file => "`template \"FILE\"`",
+        Rule::number => "a number",
+        Rule::boolean | Rule::null | Rule::array | Rule::object => "a JSON literal",
+        Rule::path | Rule::target | Rule::bracket_key | Rule::index => "a path",
+        Rule::condition | Rule::or_expr | Rule::and_expr | Rule::not_expr => "a condition",
+        Rule::exists_test | Rule::in_test | Rule::match_test | Rule::compare => "a condition",
+        Rule::cmp_op => "a comparison (==, !=, <, <=, >, >=, in, matches, exists)",
+        Rule::hec_key => "a HEC key",
+        Rule::member => "`\"key\": value`",
+        Rule::kw_name => "`name`",
+        Rule::kw_from => "`from`",
+        Rule::kw_key => "`key`",
+        Rule::kw_column => "`column`",
+        Rule::kw_add | Rule::kw_remove => "`add` or `remove`",
+        Rule::kw_via => "`via`",
+        Rule::kw_when => "`when`",
+        Rule::kw_else => "`else`",
+        Rule::kw_or => "`or`",
+        Rule::kw_and => "`and`",
+        Rule::kw_not => "`not`",
+        Rule::kw_exists => "`exists`",
+        Rule::kw_in => "`in`",
+        Rule::kw_matches => "`matches`",
+        Rule::kw_template => "`template`",
+        _ => "something else",
+    }
+}
+
+/// The keyword nearest to a misspelt word, if one is near enough to suggest.
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|candidate| (strsim::damerau_levenshtein(word, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= 2 && *distance < candidate.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_statement() {
+        let source = r#"name "t"
+format splunk
+events security_event, security_incident
+lookup tags from "tags.csv" key accountId column "account"
+search kibana "https://kibana.example.com"
+label [event].account_id = {"a": [1, 2.5, true, null]}
+tag add index = "{{ index }}"
+tag add copy = a.b[0]."c-d"
+tag remove classificationTag, "x.y"
+url link from eventId via kibana
+drop when not (a == 1 or b exists) and c in ["x", 2]
+when severity >= 8 {
+  tag add priority = "P1"
+} else {
+  drop
+}
+message summary = """
+[{{ severity }}] {{ description }}
+"""
+hec fields.sev = severity   # trailing comment
+hec time = startTime"#;
+        let statements = parse(source).expect("parses");
+        assert_eq!(statements.len(), 15);
+        match &statements[12].node {
+            Statement::Message { template, .. } => {
+                assert_eq!(
+                    template.node,
+                    ValueExpr::Template("[{{ severity }}] {{ description }}".into())
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match &statements[7].node {
+            Statement::TagAdd { value, .. } => assert_eq!(
+                value.node,
+                ValueExpr::Path(Path(vec![
+                    Segment::Key("a".into()),
+                    Segment::Key("b".into()),
+                    Segment::Index(0),
+                    Segment::Key("c-d".into())
+                ]))
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn suggests_the_nearest_statement() {
+        let errors = parse("lable x = 1\n").unwrap_err();
+        assert_eq!(errors[0].code, Code::UnknownStatement);
+        assert!(errors[0].notes[0].contains("`label`"));
+    }
+}

@@ -1,0 +1,123 @@
+//! [`Transform`]: a loaded `.xf` file, ready to apply to records.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::apply::{self, Outcome, RecordError};
+use crate::compile::{self, Format, Plan};
+use crate::diagnostic::{self, Diagnostic};
+use crate::syntax;
+
+/// Why a transform did not load.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The `.xf` file cannot be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The file has problems; [`LoadError::render`] shows them rustc-style.
+    #[error("{} has {} problem(s)", file, diagnostics.len())]
+    Invalid {
+        file: String,
+        text: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl LoadError {
+    /// The full report: every diagnostic with its source line and caret.
+    pub fn render(&self) -> String {
+        match self {
+            LoadError::Read { .. } => format!("error: {self}\n"),
+            LoadError::Invalid {
+                file,
+                text,
+                diagnostics,
+            } => diagnostic::render(file, text, diagnostics),
+        }
+    }
+}
+
+/// A compiled transform. Loading does all the work that does not depend on a
+/// record (parsing, templates, lookup tables); [`Transform::apply`] then runs
+/// on each record and never fails for reasons of the transform itself.
+pub struct Transform {
+    plan: Plan,
+}
+
+impl Transform {
+    /// Loads a `.xf` file; lookup tables and template files are found beside it.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Transform, LoadError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Transform::from_source(&path.display().to_string(), &text, Some(dir))
+    }
+
+    /// Loads a transform from its text. `name` is used in messages; files it
+    /// names (lookups, templates) are found in `base_dir`, or else relative to
+    /// the current directory.
+    pub fn from_source(
+        name: &str,
+        text: &str,
+        base_dir: Option<&Path>,
+    ) -> Result<Transform, LoadError> {
+        let invalid = |diagnostics| LoadError::Invalid {
+            file: name.to_string(),
+            text: text.to_string(),
+            diagnostics,
+        };
+        let statements = syntax::parse(text).map_err(invalid)?;
+        let plan = compile::compile(&statements, text, name, base_dir).map_err(invalid)?;
+        Ok(Transform { plan })
+    }
+
+    /// Applies the transform to one record: zero output records when it is
+    /// dropped, else one (in format `splunk`, the HEC event that wraps it).
+    pub fn apply(&self, record: Value) -> Result<Vec<Value>, RecordError> {
+        Ok(match self.apply_once(record)? {
+            Outcome::Emit(value) => vec![value],
+            Outcome::Dropped => Vec::new(),
+        })
+    }
+
+    /// Like [`Transform::apply`], saying whether the record was dropped.
+    pub fn apply_once(&self, record: Value) -> Result<Outcome, RecordError> {
+        apply::apply(&self.plan, record)
+    }
+
+    /// The transform's `name`, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.plan.name.as_deref()
+    }
+
+    /// The output format.
+    pub fn format(&self) -> Format {
+        self.plan.format
+    }
+
+    /// How many statements run per record (top level, blocks counted once).
+    pub fn step_count(&self) -> usize {
+        self.plan.steps.len()
+    }
+
+    /// The lookup tables and their sizes, for `xf check`.
+    pub fn lookups(&self) -> Vec<(&str, usize)> {
+        self.plan
+            .templates
+            .lookups()
+            .iter()
+            .map(|l| (l.name.as_str(), l.len()))
+            .collect()
+    }
+}

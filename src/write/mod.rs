@@ -1,0 +1,102 @@
+//! Stage 4, write: output records as NDJSON, and dead letters.
+//!
+//! Records are written one compact JSON value per line (`--keep-batches`: one
+//! array per input array). In format `splunk` each line is a HEC event
+//! ([`hec`]), and stacked lines are exactly a HEC batch.
+
+pub mod hec;
+
+use std::io::{self, BufWriter, Write};
+
+use serde_json::Value;
+
+/// Buffered NDJSON output.
+pub struct Sink<W: Write> {
+    out: BufWriter<W>,
+}
+
+impl<W: Write> Sink<W> {
+    pub fn new(out: W) -> Self {
+        Sink {
+            out: BufWriter::with_capacity(64 * 1024, out),
+        }
+    }
+
+    /// Writes one value and a line end.
+    pub fn line(&mut self, value: &Value) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, value).map_err(io::Error::from)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Writes values as one JSON array on one line.
+    pub fn batch(&mut self, values: &[Value]) -> io::Result<()> {
+        self.out.write_all(b"[")?;
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut self.out, value).map_err(io::Error::from)?;
+        }
+        self.out.write_all(b"]\n")
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Where a record that failed came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position<'a> {
+    /// The input's name: a file path, or `stdin`.
+    pub input: &'a str,
+    pub line: usize,
+    /// For a record inside a top-level array: its 0-based index there.
+    pub index: Option<usize>,
+}
+
+impl std::fmt::Display for Position<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.input, self.line)?;
+        if let Some(index) = self.index {
+            write!(f, " (batch item {index})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The dead-letter file: one JSON line per failed record, with the record's
+/// input text kept verbatim in `raw` (or, when it is not UTF-8, in `raw_base64`).
+pub struct DeadLetters<W: Write> {
+    out: BufWriter<W>,
+}
+
+impl<W: Write> DeadLetters<W> {
+    pub fn new(out: W) -> Self {
+        DeadLetters {
+            out: BufWriter::new(out),
+        }
+    }
+
+    pub fn write(&mut self, position: &Position<'_>, reason: &str, raw: &[u8]) -> io::Result<()> {
+        let mut letter = serde_json::Map::new();
+        letter.insert("input".into(), position.input.into());
+        letter.insert("line".into(), position.line.into());
+        if let Some(index) = position.index {
+            letter.insert("index".into(), index.into());
+        }
+        letter.insert("error".into(), reason.into());
+        match std::str::from_utf8(raw) {
+            Ok(text) => letter.insert("raw".into(), text.into()),
+            Err(_) => {
+                use base64::Engine as _;
+                let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                letter.insert("raw_base64".into(), encoded.into())
+            }
+        };
+        serde_json::to_writer(&mut self.out, &Value::Object(letter)).map_err(io::Error::from)?;
+        self.out.write_all(b"\n")?;
+        // A dead letter is written through at once: it must survive a crash later on.
+        self.out.flush()
+    }
+}

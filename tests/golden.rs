@@ -1,0 +1,161 @@
+//! Golden tests: every folder under `tests/cases/` that holds a `transform.xf`
+//! is a case. The runner feeds its `input.*` file through the transform (the
+//! same stream driver `xf run` uses) and compares with:
+//!
+//! - `expected.ndjson`: the exact output bytes, one record per line;
+//! - `expected.json` instead: a JSON array of the expected records, compared
+//!   line by line in compact form (key order included), for vendor files;
+//! - `expected-errors.txt` (optional): the exact record-error lines;
+//! - `args` (optional): `keep-batches` and/or `strict`, one per line.
+//!
+//! A case may name a shipped transform in `transform.path` (relative to the
+//! repository) instead of holding a `transform.xf`.
+//! A case whose transform must not load has `expected-load-error.txt` instead.
+//! Every failure is collected and shown as a framed expected/got block.
+//! `XF_BLESS=1 cargo test --test golden` rewrites the expected files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use xf::stream::{Options, Stream};
+use xf::Transform;
+
+fn cases(dir: &Path, found: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            if entry.join("transform.xf").exists() || entry.join("transform.path").exists() {
+                found.push(entry.clone());
+            }
+            cases(&entry, found);
+        }
+    }
+}
+
+fn input_file(case: &Path) -> Option<PathBuf> {
+    let mut inputs: Vec<PathBuf> = fs::read_dir(case)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_stem().is_some_and(|s| s == "input"))
+        .collect();
+    inputs.sort();
+    inputs.pop()
+}
+
+/// Runs one case; returns (file compared, expected, got) for each mismatch.
+fn run_case(case: &Path) -> Vec<(String, String, String)> {
+    let mut mismatches = Vec::new();
+    let compare = |mismatches: &mut Vec<_>, file: &str, got: String| {
+        let path = case.join(file);
+        if std::env::var_os("XF_BLESS").is_some() {
+            fs::write(&path, &got).unwrap();
+            return;
+        }
+        let expected = fs::read_to_string(&path).unwrap_or_default();
+        if expected != got {
+            mismatches.push((file.to_string(), expected, got));
+        }
+    };
+    let transform_file = match fs::read_to_string(case.join("transform.path")) {
+        Ok(path) => Path::new(env!("CARGO_MANIFEST_DIR")).join(path.trim()),
+        Err(_) => case.join("transform.xf"),
+    };
+    let transform = match Transform::from_path(transform_file) {
+        Ok(transform) => transform,
+        Err(error) => {
+            let rendered = error.render().replace(&format!("{}/", case.display()), "");
+            compare(&mut mismatches, "expected-load-error.txt", rendered);
+            return mismatches;
+        }
+    };
+    let args = fs::read_to_string(case.join("args")).unwrap_or_default();
+    let options = Options {
+        keep_batches: args.lines().any(|l| l.trim() == "keep-batches"),
+        strict: args.lines().any(|l| l.trim() == "strict"),
+    };
+    let input = input_file(case).expect("a case has an input.* file");
+    let mut output = Vec::new();
+    let mut errors = String::new();
+    {
+        let mut stream = Stream::new(
+            &transform,
+            &mut output,
+            None::<Vec<u8>>,
+            |e| errors.push_str(&format!("{e}\n")),
+            options,
+        );
+        stream
+            .run("input", fs::File::open(&input).unwrap())
+            .unwrap();
+        let stats = stream.stats;
+        assert_eq!(
+            stats.read,
+            stats.written + stats.dropped + stats.failed,
+            "{}: accounting",
+            case.display()
+        );
+    }
+    let output = String::from_utf8(output).unwrap();
+    if case.join("expected.json").exists() {
+        let expected: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(case.join("expected.json")).unwrap()).unwrap();
+        let expected: String = expected
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("{}\n", serde_json::to_string(v).unwrap()))
+            .collect();
+        if expected != output {
+            mismatches.push(("expected.json".into(), expected, output));
+        }
+    } else {
+        compare(&mut mismatches, "expected.ndjson", output);
+    }
+    if !errors.is_empty() || case.join("expected-errors.txt").exists() {
+        compare(&mut mismatches, "expected-errors.txt", errors);
+    }
+    mismatches
+}
+
+#[test]
+fn golden_cases() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut found = Vec::new();
+    cases(&root, &mut found);
+    assert!(
+        found.len() >= 20,
+        "expected the golden cases under {}, found {}",
+        root.display(),
+        found.len()
+    );
+    let mut report = String::new();
+    for case in &found {
+        for (file, expected, got) in run_case(case) {
+            let name = case.strip_prefix(&root).unwrap().display();
+            report.push_str(&format!(
+                "\n=== {name}/{file}\n--- expected\n{expected}\n--- got\n{got}\n===\n"
+            ));
+        }
+    }
+    assert!(report.is_empty(), "golden cases failed:{report}");
+}
+
+#[test]
+fn shipped_transforms_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("transforms");
+    let mut count = 0;
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "xf") {
+            if let Err(error) = Transform::from_path(&path) {
+                panic!("{} does not load:\n{}", path.display(), error.render());
+            }
+            count += 1;
+        }
+    }
+    assert!(count >= 2);
+}
