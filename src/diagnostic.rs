@@ -91,9 +91,6 @@ pub enum Code {
     UnknownHecKey,
     /// A `hec` value that Splunk would reject (an object as an indexed field).
     HecValue,
-    // E05xx: paths
-    /// A path that can never be written (`label [0] = 1`).
-    BadTarget,
 }
 
 impl Code {
@@ -117,7 +114,6 @@ impl Code {
             Code::HecWithoutSplunk => "E0401",
             Code::UnknownHecKey => "E0402",
             Code::HecValue => "E0403",
-            Code::BadTarget => "E0501",
         }
     }
 }

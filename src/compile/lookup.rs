@@ -31,9 +31,11 @@ pub struct Lookup {
 impl Lookup {
     /// Reads `file` (`.csv`, or `.json`: an array of objects, or an object of
     /// rows by key) and indexes it by `column` (default: the key path's last name).
+    /// Messages name the file as `shown` (as the author wrote it).
     pub fn load(
         name: &str,
         file: &FsPath,
+        shown: &str,
         key: Path,
         column: Option<&str>,
     ) -> Result<Lookup, LoadError> {
@@ -49,7 +51,7 @@ impl Lookup {
             },
         };
         let text = std::fs::read_to_string(file)
-            .map_err(|e| LoadError::File(format!("cannot read {}: {e}", file.display())))?;
+            .map_err(|e| LoadError::File(format!("cannot read {shown}: {}", io_reason(&e))))?;
         let is_json = file
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
@@ -62,7 +64,7 @@ impl Lookup {
             if reason.starts_with("no column") {
                 LoadError::Column(reason)
             } else {
-                LoadError::File(format!("{}: {reason}", file.display()))
+                LoadError::File(format!("{shown}: {reason}"))
             }
         })?;
         Ok(Lookup {
@@ -171,4 +173,10 @@ fn to_minijinja(value: &Json) -> Mj {
                 .collect::<BTreeMap<String, Mj>>(),
         ),
     }
+}
+
+/// An I/O error's text without the OS error number.
+fn io_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    text.split(" (os error").next().unwrap_or(&text).to_string()
 }

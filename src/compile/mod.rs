@@ -19,9 +19,7 @@ pub use lookup::Lookup;
 pub use template::{TemplateId, Templates};
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::syntax::ast::{
-    self, CompareOp, Condition, HecKey, Path, Segment, Spanned, Statement, ValueExpr,
-};
+use crate::syntax::ast::{self, CompareOp, Condition, HecKey, Path, Spanned, Statement, ValueExpr};
 
 /// What a transform writes: plain records, or Splunk HEC events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -282,7 +280,14 @@ impl Compiler<'_> {
 
     fn unknown(&mut self, code: Code, what: &str, name: &str, span: Span, known: &[&str]) {
         let mut diagnostic = Diagnostic::new(code, format!("unknown {what} `{name}`"), span)
-            .with_label(format!("not a {what}"))
+            .with_label(format!(
+                "not {} {what}",
+                if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
+            ))
             .with_note(format!("expected one of: {}", known.join(", ")));
         if let Some(best) = known
             .iter()
@@ -313,6 +318,7 @@ impl Compiler<'_> {
         match Lookup::load(
             &name.node,
             &path,
+            &file.node,
             key.node.clone(),
             column.map(|c| c.node.as_str()),
         ) {
@@ -469,18 +475,8 @@ impl Compiler<'_> {
         }
     }
 
+    /// The grammar only admits targets that start with a name, so any target can be written.
     fn target(&mut self, target: &Spanned<Path>) -> Option<Path> {
-        if matches!(target.node.0.first(), Some(Segment::Index(_))) {
-            self.errors.push(
-                Diagnostic::new(
-                    Code::BadTarget,
-                    "a record is an object: a path starts with a name",
-                    target.span,
-                )
-                .with_label("an array index here"),
-            );
-            return None;
-        }
         Some(target.node.clone())
     }
 

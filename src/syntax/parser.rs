@@ -21,6 +21,8 @@ const STATEMENT_KEYWORDS: &[&str] = &[
 
 /// Parses a whole `.xf` source into its statements.
 pub fn parse(source: &str) -> Result<Vec<Spanned<Statement>>, Vec<Diagnostic>> {
+    // Ask pest for the literal tokens it expected (`=`, `}`), not just rule names.
+    pest::set_error_detail(true);
     let mut pairs = XfParser::parse(Rule::file, source)
         .map_err(|error| vec![syntax_diagnostic(source, &error)])?;
     let file = pairs.next().expect("the file rule always yields one pair");
@@ -135,9 +137,13 @@ fn string(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Spanned<
     match serde_json::from_str::<String>(pair.as_str()) {
         Ok(text) => Some(Spanned::new(text, span)),
         Err(error) => {
+            // serde_json's column is 1-based inside the literal and points at the escape's letter.
+            let escape_start =
+                (span.start + error.column().saturating_sub(2)).clamp(span.start, span.end);
+            let escape = Span::new(escape_start, (escape_start + 2).min(span.end));
             errors.push(
-                Diagnostic::new(Code::BadEscape, "invalid escape in string", span)
-                    .with_label(error.to_string().replace(" at line 1", " at"))
+                Diagnostic::new(Code::BadEscape, "invalid escape in string", escape)
+                    .with_label("not a JSON escape")
                     .with_note(
                         "strings take JSON's escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX",
                     ),
@@ -371,54 +377,67 @@ fn operand(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Operand
 
 /// Turns pest's error into a diagnostic that names what was expected in words.
 fn syntax_diagnostic(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
-    let position = match error.location {
+    let location = match error.location {
         pest::error::InputLocation::Pos(pos) => pos,
         pest::error::InputLocation::Span((start, _)) => start,
     };
-    let expected: Vec<Rule> = match &error.variant {
+    let positives: Vec<Rule> = match &error.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
         pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
     };
+    let attempts = error.parse_attempts();
+    let position = attempts
+        .as_ref()
+        .map_or(location, |a| a.max_position.max(location));
+    let tokens: Vec<String> = attempts
+        .as_ref()
+        .map(|a| {
+            a.expected_tokens()
+                .iter()
+                .map(ToString::to_string)
+                .filter(|t| !matches!(t.as_str(), " " | "\t" | "#"))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    if let Some(diagnostic) = unknown_statement(source, location, &positives) {
+        return diagnostic;
+    }
+    if is_unterminated_string(&source[location..]) {
+        let line_end = source[location..]
+            .find('\n')
+            .map_or(source.len(), |i| location + i);
+        return Diagnostic::new(Code::Syntax, "unterminated string", Span::new(location, line_end.max(location + 1)))
+            .with_label("this string does not end on its line")
+            .with_note("a \"…\" string ends on the line it starts; use \"\"\"…\"\"\" for text over several lines");
+    }
     let found = token_at(source, position);
     let span = Span::new(position, position + found.len().max(1)).min_len(source);
-
-    // A line that starts with a word no statement starts with.
-    let statement_expected = expected.iter().any(|rule| {
-        is_statement_rule(*rule) || matches!(rule, Rule::file | Rule::block | Rule::EOI)
-    });
-    if statement_expected && at_line_start(source, position) {
-        let word: String = found
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if !word.is_empty() {
-            let mut diagnostic = Diagnostic::new(
-                Code::UnknownStatement,
-                format!("unknown statement `{word}`"),
-                Span::new(position, position + word.len()),
-            )
-            .with_label("not a statement");
-            if let Some(best) = closest(&word, STATEMENT_KEYWORDS) {
-                diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
-            }
-            return diagnostic.with_note(format!("statements: {}", STATEMENT_KEYWORDS.join(", ")));
-        }
+    let found_text = describe_found(found);
+    if found.is_empty() && tokens.iter().any(|t| t == "}") {
+        return Diagnostic::new(Code::Syntax, "unclosed block: expected `}`", span)
+            .with_label("the file ends inside a `when` block")
+            .with_note("a block opened with `{` ends with `}` on a line of its own");
     }
-
-    let mut words: Vec<&str> = expected.iter().map(|rule| describe(*rule)).collect();
-    words.sort_unstable();
-    words.dedup();
-    let expected_text = match words.as_slice() {
-        [] => "something else".to_string(),
-        [one] => (*one).to_string(),
-        [init @ .., last] => format!("{} or {}", init.join(", "), last),
-    };
-    let found_text = if found.is_empty() {
-        "the end of the file".to_string()
-    } else if found == "\n" || found == "\r\n" {
+    let punctuation: Vec<&str> = tokens
+        .iter()
+        .map(String::as_str)
+        .filter(|t| matches!(*t, "=" | "}" | "{" | "]" | ")" | "," | ":"))
+        .collect();
+    let expected_text = if !punctuation.is_empty() {
+        one_of(punctuation.iter().map(|t| format!("`{t}`")).collect())
+    } else if tokens.iter().any(|t| t == "\n")
+        && tokens.iter().all(|t| t == "\n" || t == "\r\n" || t == "\r")
+    {
         "the end of the line".to_string()
     } else {
-        format!("`{found}`")
+        let mut words: Vec<String> = positives
+            .iter()
+            .map(|rule| describe(*rule).to_string())
+            .collect();
+        words.sort_unstable();
+        words.dedup();
+        one_of(words)
     };
     Diagnostic::new(
         Code::Syntax,
@@ -426,6 +445,72 @@ fn syntax_diagnostic(source: &str, error: &pest::error::Error<Rule>) -> Diagnost
         span,
     )
     .with_label(format!("expected {expected_text}"))
+}
+
+/// A line that starts with a word no statement starts with.
+fn unknown_statement(source: &str, position: usize, positives: &[Rule]) -> Option<Diagnostic> {
+    let statement_expected = positives.iter().any(|rule| {
+        is_statement_rule(*rule) || matches!(rule, Rule::file | Rule::block | Rule::EOI)
+    });
+    if !statement_expected || !at_line_start(source, position) {
+        return None;
+    }
+    let word: String = source[position..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if word.is_empty() || STATEMENT_KEYWORDS.contains(&word.as_str()) {
+        return None;
+    }
+    let mut diagnostic = Diagnostic::new(
+        Code::UnknownStatement,
+        format!("unknown statement `{word}`"),
+        Span::new(position, position + word.len()),
+    )
+    .with_label("not a statement");
+    if let Some(best) = closest(&word, STATEMENT_KEYWORDS) {
+        diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+    }
+    Some(diagnostic.with_note(format!("statements: {}", STATEMENT_KEYWORDS.join(", "))))
+}
+
+/// Whether `rest` starts with a `"` string that its line does not close.
+fn is_unterminated_string(rest: &str) -> bool {
+    let Some(body) = rest.strip_prefix('"') else {
+        return false;
+    };
+    let line = body.split('\n').next().unwrap_or_default();
+    let mut escaped = false;
+    for c in line.chars() {
+        match (escaped, c) {
+            (true, _) => escaped = false,
+            (false, '\\') => escaped = true,
+            (false, '"') => return false,
+            _ => {}
+        }
+    }
+    !rest.starts_with("\"\"\"")
+}
+
+fn one_of(mut words: Vec<String>) -> String {
+    match words.len() {
+        0 => "something else".to_string(),
+        1 => words.remove(0),
+        _ => {
+            let last = words.pop().unwrap_or_default();
+            format!("{} or {last}", words.join(", "))
+        }
+    }
+}
+
+fn describe_found(found: &str) -> String {
+    if found.is_empty() {
+        "the end of the file".to_string()
+    } else if found == "\n" || found == "\r\n" {
+        "the end of the line".to_string()
+    } else {
+        format!("`{found}`")
+    }
 }
 
 trait MinLen {
@@ -487,7 +572,7 @@ fn is_statement_rule(rule: Rule) -> bool {
 fn describe(rule: Rule) -> &'static str {
     match rule {
         r if is_statement_rule(r) => "a statement",
-        Rule::EOI => "the end of the file",
+        Rule::EOI => "the end of the line",
         Rule::file | Rule::block => "a statement",
         Rule::ident => "a name",
         Rule::string => "a string",

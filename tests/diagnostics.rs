@@ -1,0 +1,30 @@
+//! Every `.xf` file in `tests/diagnostics/` must fail to load; its rendered
+//! report (rustc-style, with file:line:column, the source line and a caret)
+//! is checked against an insta snapshot in `tests/snapshots/`.
+
+use std::fs;
+use std::path::Path;
+
+use xf::Transform;
+
+#[test]
+fn diagnostics_render_as_snapshotted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "xf"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20);
+    for path in files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = fs::read_to_string(&path).unwrap();
+        let file_name = format!("{name}.xf");
+        let error = match Transform::from_source(&file_name, &text, Some(&dir)) {
+            Ok(_) => panic!("{file_name} loaded, but it is there to fail"),
+            Err(error) => error,
+        };
+        insta::assert_snapshot!(name, error.render());
+    }
+}
