@@ -181,17 +181,6 @@ fn compile_error(error: &minijinja::Error, from_file: bool) -> CompileError {
     }
 }
 
-fn render_error(error: &minijinja::Error) -> String {
-    let mut text = format!(
-        "template error: {}",
-        error.detail().unwrap_or(&error.kind().to_string())
-    );
-    if let (Some(name), Some(line)) = (error.name(), error.line()) {
-        text.push_str(&format!(" (in {name}, line {line})"));
-    }
-    text
-}
-
 /// A view of a record (or a part of it) that minijinja reads in place.
 struct RecordView {
     root: Arc<Json>,
