@@ -7,8 +7,9 @@
 //!
 //! To keep a malformed value from swallowing the records after it, a frame
 //! also ends (as malformed) at a line break inside a string (JSON strings
-//! cannot hold one) and before a line that starts with `{` or `[` while a
-//! container is still open (pretty-printers indent nested values).
+//! cannot hold one) and, while a container is still open, before a line that
+//! starts with `{` or `[` (pretty-printers indent nested values) or with a
+//! byte that cannot continue JSON.
 //!
 //! Before each read that may wait for input, the `before_wait` hook runs: the
 //! stream driver flushes its output there, so a record written to a pipe shows
@@ -200,7 +201,11 @@ impl<R: Read> Framer<R> {
                         if self.pos + 1 >= self.filled && !self.eof {
                             return None;
                         }
-                        if matches!(self.buf.get(self.pos + 1), Some(b'{' | b'[')) {
+                        if self
+                            .buf
+                            .get(self.pos + 1)
+                            .is_some_and(|b| starts_another_value(*b))
+                        {
                             return Some(self.end_frame(self.pos));
                         }
                         self.newline();
@@ -238,6 +243,19 @@ impl<R: Read> Framer<R> {
         self.line += 1;
         self.line_start = self.pos as isize + 1;
     }
+}
+
+/// Whether a line that starts with `byte`, inside an open container, must be
+/// the start of another value: `{` or `[` (pretty-printers indent nested ones),
+/// or a byte that cannot continue JSON at all.
+fn starts_another_value(byte: u8) -> bool {
+    let continues = byte.is_ascii_whitespace()
+        || byte.is_ascii_digit()
+        || matches!(
+            byte,
+            b'"' | b'}' | b']' | b',' | b':' | b'-' | b't' | b'f' | b'n'
+        );
+    !continues || matches!(byte, b'{' | b'[')
 }
 
 #[cfg(test)]

@@ -1,0 +1,310 @@
+//! The `xf` binary as a user meets it: exit statuses, messages, dead letters,
+//! and its behaviour as a filter in a pipe.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn xf() -> Command {
+    Command::cargo_bin("xf").unwrap()
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A transform file in a fresh temporary directory.
+fn transform(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.xf");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// Runs xf with `input` on stdin; returns (exit code, stdout, stderr).
+fn run(args: &[&std::ffi::OsStr], input: &[u8]) -> (i32, String, String) {
+    let mut child = xf()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_readme_example_runs() {
+    let output = xf()
+        .args([
+            "run",
+            "transforms/armor-splunk.xf",
+            "tests/fixtures/armor/detection-with-events.json",
+        ])
+        .current_dir(repo(""))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected =
+        std::fs::read_to_string(repo("tests/cases/armor/shipped-splunk/expected.ndjson")).unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), expected);
+}
+
+#[test]
+fn a_transform_that_does_not_load_exits_2_with_a_rustc_style_report() {
+    let (_dir, path) = transform("format splunk\nlable idx = \"Alpha\"\n");
+    let (code, stdout, stderr) = run(&["run".as_ref(), path.as_os_str()], b"{}\n");
+    assert_eq!(code, 2);
+    assert_eq!(stdout, "");
+    let shown = path.display().to_string();
+    assert!(
+        stderr.starts_with("error[E0002]: unknown statement `lable`\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("--> {shown}:2:1\n")), "{stderr}");
+    assert!(stderr.contains("2 | lable idx = \"Alpha\"\n"), "{stderr}");
+    assert!(stderr.contains("  | ^^^^^ not a statement\n"), "{stderr}");
+}
+
+#[test]
+fn a_missing_transform_file_exits_2() {
+    let (code, _, stderr) = run(&["run".as_ref(), "no/such.xf".as_ref()], b"");
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("error: cannot read no/such.xf:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_records_are_reported_dead_lettered_and_the_stream_goes_on() {
+    let (dir, path) = transform("tag add a.b = 1\n");
+    let dead = dir.path().join("dead.ndjson");
+    let input = b"{\"a\":{}}\n{\"a\": 1}\n{broken\n\xff\xfe{\"x\":\x00}\n{\"a\":{\"c\":2}}\n";
+    let (code, stdout, stderr) = run(
+        &[
+            "run".as_ref(),
+            path.as_os_str(),
+            "--dead-letter".as_ref(),
+            dead.as_os_str(),
+        ],
+        input,
+    );
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "{\"a\":{\"b\":1}}\n{\"a\":{\"c\":2,\"b\":1}}\n");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert_eq!(
+        lines[0],
+        "error: stdin:2: tag add (line 1): cannot set a.b: a is a number, not an object"
+    );
+    assert!(
+        lines[1].starts_with("error: stdin:3: malformed JSON: key must be a string"),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].starts_with("error: stdin:4: malformed JSON"),
+        "{stderr}"
+    );
+
+    let letters: Vec<serde_json::Value> = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(letters.len(), 3);
+    assert_eq!(letters[0]["input"], "stdin");
+    assert_eq!(letters[0]["line"], 2);
+    assert_eq!(letters[0]["raw"], "{\"a\": 1}");
+    assert_eq!(
+        letters[0]["error"],
+        "tag add (line 1): cannot set a.b: a is a number, not an object"
+    );
+    assert_eq!(letters[1]["raw"], "{broken");
+    // Not UTF-8: kept byte for byte, in base64.
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(letters[2]["raw_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(raw, b"\xff\xfe{\"x\":\x00}");
+}
+
+#[test]
+fn strict_stops_at_the_first_failure() {
+    let (_dir, path) = transform("tag add a.b = 1\n");
+    let (code, stdout, stderr) = run(
+        &["run".as_ref(), path.as_os_str(), "--strict".as_ref()],
+        b"{\"a\":{}}\n{\"a\":1}\n{\"a\":{}}\n",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "{\"a\":{\"b\":1}}\n");
+    assert_eq!(stderr.lines().count(), 1);
+}
+
+#[test]
+fn stats_account_for_every_record() {
+    let (_dir, path) = transform("drop when d == true\ntag add a.b = 1\n");
+    let (code, stdout, stderr) = run(
+        &["run".as_ref(), path.as_os_str(), "--stats".as_ref()],
+        b"{\"a\":{}}\n{\"d\":true}\n[{\"a\":1},{\"a\":{}}]\nnope\n",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(stdout.lines().count(), 2);
+    assert!(
+        stderr.ends_with("xf: 5 read, 2 written, 1 dropped, 2 failed\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn inputs_are_files_or_stdin_in_order_and_an_unreadable_one_exits_2() {
+    let (dir, path) = transform("label ok = true\n");
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, "{\"from\":\"file\"}").unwrap();
+    let missing = dir.path().join("missing.json");
+    let (code, stdout, stderr) = run(
+        &[
+            "run".as_ref(),
+            path.as_os_str(),
+            file.as_os_str(),
+            "-".as_ref(),
+            missing.as_os_str(),
+        ],
+        b"{\"from\":\"stdin\"}",
+    );
+    assert_eq!(
+        stdout,
+        "{\"from\":\"file\",\"ok\":true}\n{\"from\":\"stdin\",\"ok\":true}\n"
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot open"), "{stderr}");
+}
+
+#[test]
+fn keep_batches_writes_one_array_per_input_array() {
+    let (_dir, path) = transform("drop when x == 2\n");
+    let (code, stdout, _) = run(
+        &["run".as_ref(), path.as_os_str(), "--keep-batches".as_ref()],
+        b"[{\"x\":1},{\"x\":2},{\"x\":3}]\n[{\"x\":2}]\n{\"x\":4}\n",
+    );
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "[{\"x\":1},{\"x\":3}]\n{\"x\":4}\n");
+}
+
+#[test]
+fn check_reports_each_transform() {
+    let output = xf()
+        .args([
+            "check",
+            "transforms/armor-splunk.xf",
+            "transforms/armor-default.xf",
+        ])
+        .current_dir(repo(""))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "transforms/armor-splunk.xf: ok, format splunk, lookup tags (3 rows)\n\
+         transforms/armor-default.xf: ok, format default, lookup tags (3 rows)\n"
+    );
+    let (_dir, bad) = transform("format xml\n");
+    let output = xf().arg("check").arg(&bad).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("error[E0101]: unknown format `xml`"));
+}
+
+#[test]
+fn a_closed_stdout_ends_xf_quietly() {
+    let (_dir, path) = transform("label ok = true\n");
+    let mut child = xf()
+        .args(["run".as_ref(), path.as_os_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // Far more than the pipe buffers hold; xf stops reading once its reader is gone.
+        let line = b"{\"some\":\"record\",\"n\":12345}\n".repeat(1000);
+        for _ in 0..200 {
+            if stdin.write_all(&line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first, "{\"some\":\"record\",\"n\":12345,\"ok\":true}\n");
+    drop(stdout);
+    let status = child.wait().unwrap();
+    writer.join().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "exit {status:?}, stderr {stderr}");
+    assert_eq!(stderr, "");
+}
+
+/// Reads one line from xf's stdout on another thread, giving up after `limit`.
+fn read_line_within(lines: &mpsc::Receiver<String>, limit: Duration) -> Option<String> {
+    lines.recv_timeout(limit).ok()
+}
+
+#[test]
+fn each_record_comes_out_while_stdin_stays_open() {
+    let (_dir, path) = transform("label ok = true\n");
+    let mut child = xf()
+        .args(["run".as_ref(), path.as_os_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if send.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // The limit only guards against a hang; records normally show in milliseconds.
+    let limit = Duration::from_secs(10);
+    stdin.write_all(b"{\"n\":1}\n").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(
+        read_line_within(&lines, limit).as_deref(),
+        Some("{\"n\":1,\"ok\":true}")
+    );
+    // A pretty-printed record, and one without a final newline, are complete at their `}`.
+    stdin.write_all(b"{\n  \"n\": 2\n}").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(
+        read_line_within(&lines, limit).as_deref(),
+        Some("{\"n\":2,\"ok\":true}")
+    );
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
