@@ -28,7 +28,7 @@ impl Span {
 
     /// 1-based line and column of the span's start in `source`.
     pub fn line_col(&self, source: &str) -> (usize, usize) {
-        let before = &source[..self.start.min(source.len())];
+        let before = &source[..floor_char_boundary(source, self.start)];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = before[line_start..].chars().count() + 1;
@@ -167,7 +167,7 @@ pub fn render(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
     };
     let mut out = String::new();
     for diagnostic in diagnostics {
-        let span = clamp(diagnostic.span, source.len());
+        let span = clamp(diagnostic.span, source);
         let report = Report::error()
             .with_code(diagnostic.code.as_str())
             .with_message(&diagnostic.message)
@@ -175,7 +175,7 @@ pub fn render(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
                 Label::primary((), span).with_message(&diagnostic.label)
             ])
             .with_notes(diagnostic.notes.clone());
-        // Rendering into a String fails only for spans outside the file, which clamp rules out.
+        // Rendering into a String fails only for spans outside the file, which `clamp` rules out.
         if term::emit_to_string(&mut out, &config, &file, &report).is_err() {
             let (line, col) = diagnostic.span.line_col(source);
             out.push_str(&format!(
@@ -187,9 +187,18 @@ pub fn render(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
     out
 }
 
-/// Keeps a span inside the source.
-fn clamp(span: Span, len: usize) -> Range<usize> {
-    let start = span.start.min(len);
-    let end = span.end.clamp(start, len);
+/// Keeps a span inside the source and on character boundaries.
+fn clamp(span: Span, source: &str) -> Range<usize> {
+    let start = floor_char_boundary(source, span.start);
+    let end = floor_char_boundary(source, span.end.max(start));
     start..end
+}
+
+/// The nearest character boundary at or before `index`, within the source.
+fn floor_char_boundary(source: &str, index: usize) -> usize {
+    let mut index = index.min(source.len());
+    while !source.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
 }

@@ -173,7 +173,11 @@ impl<R: Read> Framer<R> {
                     return Some(self.end_frame(self.pos));
                 }
             } else if scan.in_string {
-                if scan.escaped {
+                if byte == b'\n' {
+                    // A raw line break cannot be inside a JSON string, escaped or not:
+                    // the value is malformed.
+                    return Some(self.end_frame(self.pos));
+                } else if scan.escaped {
                     scan.escaped = false;
                 } else if byte == b'\\' {
                     scan.escaped = true;
@@ -182,9 +186,6 @@ impl<R: Read> Framer<R> {
                     if scan.depth == 0 {
                         return Some(self.end_frame(self.pos + 1));
                     }
-                } else if byte == b'\n' {
-                    // A raw line break cannot be inside a JSON string: the value is malformed.
-                    return Some(self.end_frame(self.pos));
                 }
             } else {
                 match byte {
@@ -301,6 +302,15 @@ mod tests {
                 ("{\"c\": \"open".into(), 3),
                 ("{\"d\":4}".into(), 4),
             ]
+        );
+    }
+
+    #[test]
+    fn a_backslash_at_a_line_end_does_not_escape_the_line_break() {
+        // Found by the property test `valid_lines_survive_any_garbage_lines`.
+        assert_eq!(
+            frames(b"\"\\\n{\"id\":0}\n"),
+            vec![("\"\\".into(), 1), ("{\"id\":0}".into(), 2)]
         );
     }
 

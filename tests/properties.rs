@@ -1,0 +1,92 @@
+//! Property tests: no input makes xf panic, and no valid record is lost.
+
+use proptest::prelude::*;
+use xf::stream::{Options, Stream};
+use xf::Transform;
+
+/// Fragments of the language, so generated text gets past the first token.
+fn xf_like() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("label ".to_string()),
+        Just("tag add ".to_string()),
+        Just("tag remove ".to_string()),
+        Just("when ".to_string()),
+        Just("drop when ".to_string()),
+        Just("hec time = ".to_string()),
+        Just("format splunk\n".to_string()),
+        Just("message m = \"\"\"".to_string()),
+        Just("search kibana \"https://k\"\n".to_string()),
+        Just("url u from ".to_string()),
+        Just("{{ ".to_string()),
+        Just(" }}".to_string()),
+        Just("{% if %}".to_string()),
+        Just("\"".to_string()),
+        Just("\\u00".to_string()),
+        Just(" = ".to_string()),
+        Just(" == ".to_string()),
+        Just(" matches \"(\"".to_string()),
+        Just("[event].".to_string()),
+        Just("[-1]".to_string()),
+        Just(" {\n".to_string()),
+        Just("}\n".to_string()),
+        Just("\n".to_string()),
+        "[a-zé\u{1F600}\\\\\"\\[\\]{}().=<>!, 0-9-]{0,8}",
+    ];
+    proptest::collection::vec(token, 0..24).prop_map(|parts| parts.concat())
+}
+
+fn run_stream(transform: &Transform, input: &[u8]) -> (String, xf::stream::Stats) {
+    let mut output = Vec::new();
+    let mut stream = Stream::new(
+        transform,
+        &mut output,
+        None::<Vec<u8>>,
+        |_| {},
+        Options::default(),
+    );
+    stream.run("input", input).unwrap();
+    let stats = stream.stats;
+    drop(stream);
+    (String::from_utf8(output).unwrap(), stats)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn loading_any_text_never_panics(text in xf_like()) {
+        if let Err(error) = Transform::from_source("fuzz.xf", &text, None) {
+            let report = error.render();
+            prop_assert!(report.contains("error"), "{}", report);
+        }
+    }
+
+    #[test]
+    fn any_bytes_stream_without_panic_and_add_up(input in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let transform = Transform::from_source("t.xf", "tag add a.b = \"{{ x }}\"\n", None).unwrap();
+        let (_, stats) = run_stream(&transform, &input);
+        prop_assert_eq!(stats.read, stats.written + stats.dropped + stats.failed);
+    }
+
+    #[test]
+    fn valid_lines_survive_any_garbage_lines(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                (0u32..1000).prop_map(|id| (Some(id), format!("{{\"id\":{id}}}"))),
+                "[^\\n\\r_]{0,12}".prop_map(|garbage| (None, garbage)),
+            ],
+            0..30,
+        )
+    ) {
+        let transform = Transform::from_source("t.xf", "label __seen = true\n", None).unwrap();
+        let input: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
+        let (output, stats) = run_stream(&transform, input.as_bytes());
+        prop_assert_eq!(stats.read, stats.written + stats.dropped + stats.failed);
+        for (id, _) in &lines {
+            if let Some(id) = id {
+                let expected = format!("{{\"id\":{id},\"__seen\":true}}\n");
+                prop_assert!(output.contains(&expected), "lost record {} in {:?}\noutput {:?}", id, input, output);
+            }
+        }
+    }
+}
