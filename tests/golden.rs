@@ -159,3 +159,52 @@ fn shipped_transforms_load() {
     }
     assert!(count >= 2);
 }
+
+/// The README's example with every statement must load and run as documented.
+#[test]
+fn readme_example_transform_runs() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let after = readme
+        .split("An example with every statement:")
+        .nth(1)
+        .expect("the README example");
+    let example = after
+        .split("```")
+        .nth(1)
+        .expect("a fenced block")
+        .trim_start_matches('\n');
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("tags.csv"),
+        "accountId,index\n1000,armor_alpha\n",
+    )
+    .unwrap();
+    let transform = Transform::from_source("README.md", example, Some(dir.path()))
+        .unwrap_or_else(|e| panic!("the README example does not load:\n{}", e.render()));
+    let out = transform
+        .apply(serde_json::json!({
+            "documentType": "OFFENSE_DETECTION_1", "offenseType": "Detection", "offenseStatus": "OPEN",
+            "accountId": 1000, "severity": 9, "description": "d", "eventId": "e1",
+            "classificationTag": "secret", "startTime": 1590673764
+        }))
+        .unwrap();
+    let expected = serde_json::json!({
+        "time": 1590673764,
+        "sourcetype": "_json",
+        "index": "alpha",
+        "event": {
+            "documentType": "OFFENSE_DETECTION_1", "offenseType": "Detection", "offenseStatus": "OPEN",
+            "accountId": 1000, "severity": 9, "description": "d", "eventId": "e1",
+            "startTime": 1590673764,
+            "idx": "Alpha",
+            "event": {"account_id": "Home"},
+            "index": "armor_alpha",
+            "link_event_kibana": "https://kibana.example.com/app/discover#/?_a=(query:(language:kuery,query:'eventId%3A%22e1%22'))",
+            "priority": "P1",
+            "summary": "[9] d"
+        },
+        "fields": {"severity": "9"}
+    });
+    assert_eq!(out, vec![expected]);
+}
