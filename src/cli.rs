@@ -54,6 +54,9 @@ struct RunArgs {
     /// Print counts of records read, written, dropped and failed to stderr at the end
     #[arg(long)]
     stats: bool,
+    /// The largest record kept, in MiB; a larger one is a record error
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    max_record_size: usize,
 }
 
 pub fn main() -> ExitCode {
@@ -119,6 +122,7 @@ fn run(args: RunArgs) -> ExitCode {
     let options = Options {
         keep_batches: args.keep_batches,
         strict: args.strict,
+        max_record: Some(args.max_record_size.saturating_mul(1024 * 1024)),
     };
     let stderr = io::stderr();
     let report = |message: &str| {

@@ -20,6 +20,12 @@ use std::io::{self, Read};
 /// Bytes read from the source at a time.
 const CHUNK: usize = 64 * 1024;
 
+/// The default largest value kept whole: 256 MiB.
+pub const DEFAULT_MAX_RECORD: usize = 256 * 1024 * 1024;
+
+/// How much of an oversized value is kept, for the error report and dead letter.
+const OVERSIZED_HEAD: usize = 1024;
+
 /// One top-level value's bytes and where it starts.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame<'a> {
@@ -28,6 +34,9 @@ pub struct Frame<'a> {
     pub line: usize,
     /// 1-based column (in bytes) of the frame's first byte.
     pub column: usize,
+    /// For a value over the size limit: its full length. `bytes` then holds
+    /// only its first KiB; the rest was scanned and let go.
+    pub oversized: Option<u64>,
 }
 
 /// Splits a byte stream into frames.
@@ -47,6 +56,11 @@ pub struct Framer<R> {
     line_start: isize,
     scan: Scan,
     at_input_start: bool,
+    max_record: usize,
+    /// The head of a value over `max_record`, while the rest is skipped.
+    oversized_head: Vec<u8>,
+    /// Bytes of an oversized value let go so far.
+    skipped: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -63,6 +77,13 @@ struct Scan {
 
 impl<R: Read> Framer<R> {
     pub fn new(source: R) -> Self {
+        Framer::with_limit(source, DEFAULT_MAX_RECORD)
+    }
+
+    /// A framer that keeps values of at most `max_record` bytes whole; a
+    /// larger one is scanned to its end in constant memory and reported
+    /// as [`Frame::oversized`].
+    pub fn with_limit(source: R, max_record: usize) -> Self {
         Framer {
             source,
             buf: Vec::with_capacity(CHUNK),
@@ -74,6 +95,9 @@ impl<R: Read> Framer<R> {
             line_start: 0,
             scan: Scan::default(),
             at_input_start: true,
+            max_record: max_record.max(1),
+            oversized_head: Vec::new(),
+            skipped: 0,
         }
     }
 
@@ -84,32 +108,69 @@ impl<R: Read> Framer<R> {
     ) -> io::Result<Option<Frame<'_>>> {
         loop {
             if let Some((start, end)) = self.scan_available() {
-                let frame = Frame {
-                    bytes: &self.buf[start..end],
-                    line: self.scan.frame_line,
-                    column: self.scan.frame_column,
-                };
-                self.scan = Scan::default();
-                return Ok(Some(frame));
+                return Ok(Some(self.frame(start, end)));
             }
             if self.eof {
-                if self.scan.in_frame && self.start < self.filled {
+                if self.scan.in_frame && (self.start < self.filled || self.skipped > 0) {
                     // A value cut short by the end of the input.
                     let (start, end) = (self.start, self.filled);
                     self.start = end;
-                    let frame = Frame {
-                        bytes: &self.buf[start..end],
-                        line: self.scan.frame_line,
-                        column: self.scan.frame_column,
-                    };
-                    self.scan = Scan::default();
-                    return Ok(Some(frame));
+                    return Ok(Some(self.frame(start, end)));
                 }
                 return Ok(None);
             }
+            self.let_go_of_oversized();
             before_wait()?;
             self.fill()?;
         }
+    }
+
+    /// The frame for `buf[start..end]`, or for the oversized value that ended there.
+    fn frame(&mut self, start: usize, end: usize) -> Frame<'_> {
+        let (line, column) = (self.scan.frame_line, self.scan.frame_column);
+        self.scan = Scan::default();
+        if self.skipped == 0 && end - start <= self.max_record {
+            return Frame {
+                bytes: &self.buf[start..end],
+                line,
+                column,
+                oversized: None,
+            };
+        }
+        let total = self.skipped + (end - start) as u64;
+        self.skipped = 0;
+        if self.oversized_head.is_empty() {
+            let keep = self.head_len(end - start);
+            self.oversized_head
+                .extend_from_slice(&self.buf[start..start + keep]);
+        }
+        Frame {
+            bytes: &self.oversized_head,
+            line,
+            column,
+            oversized: Some(total),
+        }
+    }
+
+    /// While a value is over the limit, keep its head and let the rest go,
+    /// so that memory stays bounded whatever its size.
+    fn let_go_of_oversized(&mut self) {
+        let held = self.pos - self.start;
+        if !self.scan.in_frame || (self.skipped == 0 && held <= self.max_record) {
+            return;
+        }
+        if self.skipped == 0 {
+            self.oversized_head.clear();
+            self.oversized_head
+                .extend_from_slice(&self.buf[self.start..self.start + self.head_len(held)]);
+        }
+        self.skipped += held as u64;
+        self.start = self.pos;
+    }
+
+    /// How much of an oversized value of `len` bytes is kept.
+    fn head_len(&self, len: usize) -> usize {
+        len.min(OVERSIZED_HEAD).min(self.max_record)
     }
 
     /// Reads more input, first moving the unfinished frame to the buffer's front.
@@ -221,6 +282,8 @@ impl<R: Read> Framer<R> {
 
     fn begin_frame(&mut self, byte: u8) {
         self.start = self.pos;
+        self.skipped = 0;
+        self.oversized_head.clear();
         self.scan = Scan {
             in_frame: true,
             frame_line: self.line,
@@ -311,6 +374,27 @@ mod tests {
         assert_eq!(
             frames(b"\"\\\n{\"id\":0}\n"),
             vec![("\"\\".into(), 1), ("{\"id\":0}".into(), 2)]
+        );
+    }
+
+    #[test]
+    fn an_oversized_value_is_scanned_in_bounded_memory_and_reported() {
+        let mut input = b"{\"a\":1}\n[".to_vec();
+        input.extend(std::iter::repeat_n(b'1', 300_000).flat_map(|b| [b, b',']));
+        input.extend_from_slice(b"1]\n{\"b\":2}\n");
+        let mut framer = Framer::with_limit(Trickle(&input), 1000);
+        let mut seen = Vec::new();
+        while let Some(frame) = framer.next_frame(&mut || Ok(())).unwrap() {
+            seen.push((frame.bytes.len(), frame.line, frame.oversized));
+        }
+        assert_eq!(
+            seen,
+            vec![(7, 1, None), (1000, 2, Some(600_003)), (7, 3, None)]
+        );
+        assert!(
+            framer.buf.len() < 200_000,
+            "the buffer grew to {}",
+            framer.buf.len()
         );
     }
 

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::apply::Outcome;
-use crate::read::{Frame, Framer};
+use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
 use crate::write::{DeadLetters, Position, Sink};
 use crate::Transform;
 
@@ -23,6 +23,8 @@ pub struct Options {
     pub keep_batches: bool,
     /// Stop at the first record that fails.
     pub strict: bool,
+    /// The largest input value kept whole, in bytes; `None`: [`DEFAULT_MAX_RECORD`].
+    pub max_record: Option<usize>,
 }
 
 /// What happened to the records of a stream. `read == written + dropped + failed`.
@@ -80,7 +82,8 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     /// Streams one input through the transform. I/O errors of the output and
     /// the dead-letter file are returned; a closed output just stops the stream.
     pub fn run(&mut self, input_name: &str, input: impl Read) -> io::Result<Flow> {
-        let mut framer = Framer::new(input);
+        let limit = self.options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
+        let mut framer = Framer::with_limit(input, limit);
         loop {
             let sink = &mut self.sink;
             let frame = match framer.next_frame(&mut || sink.flush()) {

@@ -308,3 +308,34 @@ fn each_record_comes_out_while_stdin_stays_open() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_record_over_the_size_limit_is_a_record_error_and_the_stream_goes_on() {
+    let (dir, path) = transform("label ok = true\n");
+    let dead = dir.path().join("dead.ndjson");
+    let mut input = b"{\"big\":\"".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 3 * 1024 * 1024));
+    input.extend_from_slice(b"\"}\n{\"small\":1}\n");
+    let (code, stdout, stderr) = run(
+        &[
+            "run".as_ref(),
+            path.as_os_str(),
+            "--max-record-size".as_ref(),
+            "1".as_ref(),
+            "--dead-letter".as_ref(),
+            dead.as_os_str(),
+        ],
+        &input,
+    );
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "{\"small\":1,\"ok\":true}\n");
+    assert!(
+        stderr.starts_with(
+            "error: stdin:1: record too large: 3145738 bytes, over the limit of 1048576"
+        ),
+        "{stderr}"
+    );
+    let letter: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    assert_eq!(letter["raw"].as_str().unwrap().len(), 1024);
+}

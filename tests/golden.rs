@@ -76,6 +76,7 @@ fn run_case(case: &Path) -> Vec<(String, String, String)> {
     let options = Options {
         keep_batches: args.lines().any(|l| l.trim() == "keep-batches"),
         strict: args.lines().any(|l| l.trim() == "strict"),
+        max_record: None,
     };
     let input = input_file(case).expect("a case has an input.* file");
     let mut output = Vec::new();
