@@ -125,6 +125,16 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             line: frame.line,
             index: None,
         };
+        if let Some(size) = frame.oversized {
+            self.stats.read += 1;
+            let limit = self.options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
+            let reason = format!(
+                "record too large: {size} bytes, over the limit of {limit} (--max-record-size); \
+                 the dead letter keeps its first {} bytes",
+                frame.bytes.len()
+            );
+            return self.fail(&position, &reason, frame.bytes);
+        }
         if frame.bytes.first() == Some(&b'[') {
             if let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(frame.bytes) {
                 return self.batch(input, frame, &items);
