@@ -182,6 +182,11 @@ impl<R: Read> Framer<R> {
             self.line_start -= self.start as isize;
             self.start = 0;
         }
+        if self.buf.len() > 4 * CHUNK && self.filled < CHUNK {
+            // A large value has gone: give its memory back.
+            self.buf.truncate(2 * CHUNK);
+            self.buf.shrink_to_fit();
+        }
         if self.buf.len() < self.filled + CHUNK {
             self.buf.resize(self.filled + CHUNK, 0);
         }
