@@ -106,11 +106,6 @@ impl Transform {
         self.plan.format
     }
 
-    /// How many statements run per record (top level, blocks counted once).
-    pub fn step_count(&self) -> usize {
-        self.plan.steps.len()
-    }
-
     /// The lookup tables and their sizes, for `xf check`.
     pub fn lookups(&self) -> Vec<(&str, usize)> {
         self.plan

@@ -600,12 +600,11 @@ impl Compiler<'_> {
             ValueExpr::TemplateFile(file) => match self.plan.templates.add_file(file) {
                 Ok(id) => Some(Expr::Template(id)),
                 Err(error) => {
-                    let code =
-                        if error.file.as_deref() == Some(file.as_str()) || error.file.is_some() {
-                            Code::Template
-                        } else {
-                            Code::TemplateFile
-                        };
+                    let code = if error.not_found {
+                        Code::TemplateFile
+                    } else {
+                        Code::Template
+                    };
                     let mut diagnostic =
                         Diagnostic::new(code, "template file does not load", value.span)
                             .with_label(error.message.clone());

@@ -43,6 +43,8 @@ pub struct CompileError {
     /// The template file (or included file) the error is in, if not inline.
     pub file: Option<String>,
     pub line: Option<usize>,
+    /// The template (or one it includes) does not exist.
+    pub not_found: bool,
 }
 
 impl Templates {
