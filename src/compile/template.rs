@@ -180,6 +180,7 @@ fn compile_error(error: &minijinja::Error, from_file: bool) -> CompileError {
             None
         },
         line: error.line(),
+        not_found: error.kind() == minijinja::ErrorKind::TemplateNotFound,
     }
 }
 
