@@ -8,9 +8,11 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use xf::stream::{Flow, Options, Stream};
+use xf::stream::{Flow, Interrupt, Options, Stream};
 use xf::Transform;
 
 #[derive(Parser)]
@@ -77,6 +79,26 @@ fn load(path: &PathBuf) -> Option<Transform> {
     }
 }
 
+/// SIGINT and SIGTERM end `xf run` cleanly: while it waits for input (all
+/// output written) at once; otherwise after the record in hand, with its
+/// output flushed, so that no reader ever sees half a line. Exit status 128+N.
+fn on_signals() -> io::Result<(Interrupt, Arc<AtomicUsize>)> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let interrupt = Interrupt::default();
+    let which = Arc::new(AtomicUsize::new(0));
+    for signal in [SIGINT, SIGTERM] {
+        // The shutdown goes first: it only fires while xf waits with nothing unwritten.
+        signal_hook::flag::register_conditional_shutdown(
+            signal,
+            128 + signal,
+            Arc::clone(&interrupt.waiting),
+        )?;
+        signal_hook::flag::register_usize(signal, Arc::clone(&which), signal as usize)?;
+        signal_hook::flag::register(signal, Arc::clone(&interrupt.stop))?;
+    }
+    Ok((interrupt, which))
+}
+
 fn check(paths: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for path in paths {
@@ -135,6 +157,16 @@ fn run(args: RunArgs) -> ExitCode {
         report,
         options,
     );
+    let signal = match on_signals() {
+        Ok((interrupt, signal)) => {
+            stream.set_interrupt(interrupt);
+            signal
+        }
+        Err(error) => {
+            eprintln!("error: cannot handle signals: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let inputs = if args.inputs.is_empty() {
         vec![PathBuf::from("-")]
     } else {
@@ -170,7 +202,11 @@ fn run(args: RunArgs) -> ExitCode {
             stats.read, stats.written, stats.dropped, stats.failed
         );
     }
-    if stream.output_closed() {
+    if stream.interrupted() {
+        let number = signal.load(Ordering::SeqCst);
+        eprintln!("xf: stopped by signal {number} after {} records; every record read was written whole or dead-lettered", stats.read);
+        ExitCode::from(128 + number as u8)
+    } else if stream.output_closed() {
         ExitCode::SUCCESS
     } else if unreadable {
         ExitCode::from(2)

@@ -125,6 +125,24 @@ impl<R: Read> Framer<R> {
         }
     }
 
+    /// The next frame already in the buffer, without reading more input.
+    pub fn next_buffered_frame(&mut self) -> Option<Frame<'_>> {
+        let (start, end) = self.scan_available()?;
+        Some(self.frame(start, end))
+    }
+
+    /// The start of a value that has not ended yet, if any: what is lost if
+    /// the input stops now.
+    pub fn unfinished(&mut self) -> Option<Frame<'_>> {
+        if !self.scan.in_frame {
+            return None;
+        }
+        let (start, end) = (self.start, self.filled);
+        self.start = end;
+        self.pos = end;
+        Some(self.frame(start, end))
+    }
+
     /// The frame for `buf[start..end]`, or for the oversized value that ended there.
     fn frame(&mut self, start: usize, end: usize) -> Frame<'_> {
         let (line, column) = (self.scan.frame_line, self.scan.frame_column);

@@ -7,6 +7,8 @@
 //! Output is flushed whenever the input would make xf wait.
 
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -36,6 +38,15 @@ pub struct Stats {
     pub failed: u64,
 }
 
+/// Flags shared with signal handlers (see `xf run`): `waiting` is true while
+/// the stream waits for input with all its output written, so a handler may end
+/// the process then; `stop` asks the stream to end after the record in hand.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    pub stop: Arc<AtomicBool>,
+    pub waiting: Arc<AtomicBool>,
+}
+
 /// Whether the stream may go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -53,6 +64,7 @@ pub struct Stream<'t, W: Write, D: Write> {
     options: Options,
     pub stats: Stats,
     output_closed: bool,
+    interrupt: Option<Interrupt>,
 }
 
 impl<'t, W: Write, D: Write> Stream<'t, W, D> {
@@ -71,7 +83,20 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             options,
             stats: Stats::default(),
             output_closed: false,
+            interrupt: None,
         }
+    }
+
+    /// Lets signal handlers stop the stream between records (see [`Interrupt`]).
+    pub fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.interrupt = Some(interrupt);
+    }
+
+    /// Whether the stream ended because `Interrupt::stop` was set.
+    pub fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|i| i.stop.load(Ordering::SeqCst))
     }
 
     /// Whether the reader of the output has gone away (`xf run … | head -1`).
@@ -84,11 +109,28 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     pub fn run(&mut self, input_name: &str, input: impl Read) -> io::Result<Flow> {
         let limit = self.options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
         let mut framer = Framer::with_limit(input, limit);
+        let interrupt = self.interrupt.clone();
         loop {
             let sink = &mut self.sink;
-            let frame = match framer.next_frame(&mut || sink.flush()) {
+            let next = framer.next_frame(&mut || {
+                sink.flush()?;
+                if let Some(interrupt) = &interrupt {
+                    // Everything is written: from here until input arrives, a signal may end
+                    // xf at once. A signal that came just before this point only set `stop`.
+                    interrupt.waiting.store(true, Ordering::SeqCst);
+                    if interrupt.stop.load(Ordering::SeqCst) {
+                        return Err(io::Error::new(io::ErrorKind::Interrupted, "stop requested"));
+                    }
+                }
+                Ok(())
+            });
+            if let Some(interrupt) = &interrupt {
+                interrupt.waiting.store(false, Ordering::SeqCst);
+            }
+            let frame = match next {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
+                Err(_) if self.interrupted() => return self.drain(input_name, &mut framer),
                 Err(error) => return self.output_error(error),
             };
             let flow = match self.frame(input_name, &frame) {
@@ -98,8 +140,35 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             if flow == Flow::Stop {
                 return self.finish().map(|_| Flow::Stop);
             }
+            if self.interrupted() {
+                return self.drain(input_name, &mut framer);
+            }
         }
         self.finish()
+    }
+
+    /// After a stop request: every record already read is written whole or
+    /// dead-lettered; nothing more is read.
+    fn drain(&mut self, input_name: &str, framer: &mut Framer<impl Read>) -> io::Result<Flow> {
+        while let Some(frame) = framer.next_buffered_frame() {
+            if let Err(error) = self.frame(input_name, &frame) {
+                return self.output_error(error);
+            }
+        }
+        if let Some(frame) = framer.unfinished() {
+            let position = Position {
+                input: input_name,
+                line: frame.line,
+                index: None,
+            };
+            self.stats.read += 1;
+            self.fail(
+                &position,
+                "stopped by a signal in the middle of this record",
+                frame.bytes,
+            )?;
+        }
+        self.finish().map(|_| Flow::Stop)
     }
 
     fn finish(&mut self) -> io::Result<Flow> {

@@ -339,3 +339,95 @@ fn a_record_over_the_size_limit_is_a_record_error_and_the_stream_goes_on() {
         serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
     assert_eq!(letter["raw"].as_str().unwrap().len(), 1024);
 }
+
+fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_while_waiting_for_input_ends_xf_with_its_output_written() {
+    let (_dir, path) = transform("label ok = true\n");
+    let mut child = xf()
+        .args(["run".as_ref(), path.as_os_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdin.write_all(b"{\"n\":1}\n").unwrap();
+    stdin.flush().unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "{\"n\":1,\"ok\":true}\n");
+    send_signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    drop(stdin);
+}
+
+#[test]
+fn sigint_mid_stream_never_leaves_half_a_line() {
+    let (_dir, path) = transform("label ok = true\n");
+    let mut child = xf()
+        .args(["run".as_ref(), path.as_os_str(), "--stats".as_ref()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk: Vec<u8> = (0..2000)
+            .flat_map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(200)).into_bytes())
+            .collect();
+        for _ in 0..500 {
+            if stdin.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    send_signal(&child, "INT");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    writer.join().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let output = first + &rest;
+    assert!(output.ends_with('\n'), "a half line at the end");
+    for line in output.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).expect("every line whole");
+        assert_eq!(record["ok"], true);
+    }
+    // Interrupted while busy: the summary accounts for every record read.
+    if let Some(summary) = stderr
+        .lines()
+        .find(|l| l.starts_with("xf: ") && l.contains(" read, "))
+    {
+        let read: usize = summary[4..].split(' ').next().unwrap().parse().unwrap();
+        let failed: usize = summary
+            .split(", ")
+            .nth(3)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(output.lines().count() + failed, read, "{stderr}");
+    }
+}

@@ -10,37 +10,63 @@ use std::io::{self, BufWriter, Write};
 
 use serde_json::Value;
 
-/// Buffered NDJSON output.
+/// Bytes of output collected before they are written.
+const OUTPUT_BUFFER: usize = 64 * 1024;
+
+/// Buffered NDJSON output that only ever writes whole lines, so that a
+/// reader never sees half a record, whenever xf stops.
 pub struct Sink<W: Write> {
-    out: BufWriter<W>,
+    out: W,
+    buf: Vec<u8>,
 }
 
 impl<W: Write> Sink<W> {
     pub fn new(out: W) -> Self {
         Sink {
-            out: BufWriter::with_capacity(64 * 1024, out),
+            out,
+            buf: Vec::with_capacity(OUTPUT_BUFFER),
         }
     }
 
     /// Writes one value and a line end.
     pub fn line(&mut self, value: &Value) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, value).map_err(io::Error::from)?;
-        self.out.write_all(b"\n")
+        serde_json::to_writer(&mut self.buf, value).map_err(io::Error::from)?;
+        self.end_line()
     }
 
     /// Writes values as one JSON array on one line.
     pub fn batch(&mut self, values: &[Value]) -> io::Result<()> {
-        self.out.write_all(b"[")?;
+        self.buf.push(b'[');
         for (i, value) in values.iter().enumerate() {
             if i > 0 {
-                self.out.write_all(b",")?;
+                self.buf.push(b',');
             }
-            serde_json::to_writer(&mut self.out, value).map_err(io::Error::from)?;
+            serde_json::to_writer(&mut self.buf, value).map_err(io::Error::from)?;
         }
-        self.out.write_all(b"]\n")
+        self.buf.push(b']');
+        self.end_line()
     }
 
+    fn end_line(&mut self) -> io::Result<()> {
+        self.buf.push(b'\n');
+        if self.buf.len() >= OUTPUT_BUFFER {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let result = self.out.write_all(&self.buf);
+            self.buf.clear();
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Writes out every complete line collected so far.
     pub fn flush(&mut self) -> io::Result<()> {
+        self.write_out()?;
         self.out.flush()
     }
 }
