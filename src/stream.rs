@@ -252,9 +252,15 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 line,
                 index: Some(index),
             };
-            // The array parsed as a whole, so every item is valid JSON.
-            let record = serde_json::from_str::<Value>(item.get()).map_err(io::Error::from)?;
-            let (item_flow, output) = self.record(record, &position, raw)?;
+            // Splitting into raw items does not check string escapes, so an item can still be malformed.
+            let (item_flow, output) = match serde_json::from_str::<Value>(item.get()) {
+                Ok(record) => self.record(record, &position, raw)?,
+                Err(error) => {
+                    self.stats.read += 1;
+                    let reason = format!("malformed JSON: {}", strip_location(&error));
+                    (self.fail(&position, &reason, raw)?, None)
+                }
+            };
             if let Some(output) = output {
                 if self.options.keep_batches {
                     outputs.push(output);
