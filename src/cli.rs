@@ -56,6 +56,9 @@ struct RunArgs {
     /// Print counts of records read, written, dropped and failed to stderr at the end
     #[arg(long)]
     stats: bool,
+    /// Worker threads (default: the number of cores); output order is the same for any number
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
     /// The largest record kept, in MiB; a larger one is a record error
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     max_record_size: usize,
@@ -97,6 +100,11 @@ fn on_signals() -> io::Result<(Interrupt, Arc<AtomicUsize>)> {
         signal_hook::flag::register(signal, Arc::clone(&interrupt.stop))?;
     }
     Ok((interrupt, which))
+}
+
+/// One worker per core: on a machine with one core, everything stays on one thread.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn check(paths: &[PathBuf]) -> ExitCode {
@@ -145,6 +153,7 @@ fn run(args: RunArgs) -> ExitCode {
         keep_batches: args.keep_batches,
         strict: args.strict,
         max_record: Some(args.max_record_size.saturating_mul(1024 * 1024)),
+        threads: args.threads.map_or_else(default_threads, usize::from),
     };
     let stderr = io::stderr();
     let report = |message: &str| {
@@ -175,7 +184,7 @@ fn run(args: RunArgs) -> ExitCode {
     let mut unreadable = false;
     for input in &inputs {
         let result = if input.as_os_str() == "-" {
-            stream.run("stdin", io::stdin().lock())
+            stream.run("stdin", io::stdin())
         } else {
             match File::open(input) {
                 Ok(file) => stream.run(&input.display().to_string(), file),

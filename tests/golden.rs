@@ -46,6 +46,29 @@ fn input_file(case: &Path) -> Option<PathBuf> {
     inputs.pop()
 }
 
+/// Streams `input` through the transform; returns (output, error lines).
+fn run_stream(transform: &Transform, options: Options, input: &Path) -> (String, String) {
+    let mut output = Vec::new();
+    let mut errors = String::new();
+    let mut stream = Stream::new(
+        transform,
+        &mut output,
+        None::<Vec<u8>>,
+        |e| errors.push_str(&format!("{e}\n")),
+        options,
+    );
+    stream.run("input", fs::File::open(input).unwrap()).unwrap();
+    let stats = stream.stats;
+    assert_eq!(
+        stats.read,
+        stats.written + stats.dropped + stats.failed,
+        "{}: accounting",
+        input.display()
+    );
+    drop(stream);
+    (String::from_utf8(output).unwrap(), errors)
+}
+
 /// Runs one case; returns (file compared, expected, got) for each mismatch.
 fn run_case(case: &Path) -> Vec<(String, String, String)> {
     let mut mismatches = Vec::new();
@@ -73,34 +96,25 @@ fn run_case(case: &Path) -> Vec<(String, String, String)> {
         }
     };
     let args = fs::read_to_string(case.join("args")).unwrap_or_default();
-    let options = Options {
-        keep_batches: args.lines().any(|l| l.trim() == "keep-batches"),
-        strict: args.lines().any(|l| l.trim() == "strict"),
-        max_record: None,
-    };
     let input = input_file(case).expect("a case has an input.* file");
-    let mut output = Vec::new();
-    let mut errors = String::new();
-    {
-        let mut stream = Stream::new(
-            &transform,
-            &mut output,
-            None::<Vec<u8>>,
-            |e| errors.push_str(&format!("{e}\n")),
-            options,
-        );
-        stream
-            .run("input", fs::File::open(&input).unwrap())
-            .unwrap();
-        let stats = stream.stats;
-        assert_eq!(
-            stats.read,
-            stats.written + stats.dropped + stats.failed,
-            "{}: accounting",
-            case.display()
-        );
+    // One thread and several must give the very same output, in the same order.
+    let mut runs = [1, 3].map(|threads| {
+        let options = Options {
+            keep_batches: args.lines().any(|l| l.trim() == "keep-batches"),
+            strict: args.lines().any(|l| l.trim() == "strict"),
+            max_record: None,
+            threads,
+        };
+        run_stream(&transform, options, &input)
+    });
+    let (output, errors) = std::mem::take(&mut runs[0]);
+    if runs[1] != (output.clone(), errors.clone()) {
+        mismatches.push((
+            "(3 threads vs 1)".into(),
+            format!("{output}{errors}"),
+            format!("{}{}", runs[1].0, runs[1].1),
+        ));
     }
-    let output = String::from_utf8(output).unwrap();
     if case.join("expected.json").exists() {
         let expected: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(case.join("expected.json")).unwrap()).unwrap();

@@ -30,7 +30,7 @@ fn run(transform: &Transform, input: &[u8]) -> (String, Vec<String>) {
         |e| errors.push(e.to_string()),
         Options::default(),
     );
-    stream.run("input", input).unwrap();
+    stream.run_here("input", input).unwrap();
     let stats = stream.stats;
     drop(stream);
     assert_eq!(stats.read, stats.written + stats.dropped + stats.failed);

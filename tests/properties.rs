@@ -36,15 +36,19 @@ fn xf_like() -> impl Strategy<Value = String> {
 }
 
 fn run_stream(transform: &Transform, input: &[u8]) -> (String, xf::stream::Stats) {
+    run_threads(transform, input, 1)
+}
+
+fn run_threads(transform: &Transform, input: &[u8], threads: usize) -> (String, xf::stream::Stats) {
     let mut output = Vec::new();
-    let mut stream = Stream::new(
-        transform,
-        &mut output,
-        None::<Vec<u8>>,
-        |_| {},
-        Options::default(),
-    );
-    stream.run("input", input).unwrap();
+    let options = Options {
+        threads,
+        ..Options::default()
+    };
+    let mut stream = Stream::new(transform, &mut output, None::<Vec<u8>>, |_| {}, options);
+    stream
+        .run("input", std::io::Cursor::new(input.to_vec()))
+        .unwrap();
     let stats = stream.stats;
     drop(stream);
     (String::from_utf8(output).unwrap(), stats)
@@ -88,5 +92,26 @@ proptest! {
                 prop_assert!(output.contains(&expected), "lost record {} in {:?}\noutput {:?}", id, input, output);
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn several_threads_give_the_same_output_as_one(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                (0u32..1000).prop_map(|id| format!("{{\"id\":{id},\"drop\":{}}}", id % 3 == 0)),
+                Just("[{\"id\":1},{\"id\":2},3]".to_string()),
+                "[^\\n\\r]{0,12}",
+            ],
+            0..600,
+        )
+    ) {
+        let transform = Transform::from_source("t.xf", "drop when drop == true\ntag add n = \"{{ id }}\"\n", None).unwrap();
+        let input: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        let one = run_threads(&transform, input.as_bytes(), 1);
+        let three = run_threads(&transform, input.as_bytes(), 3);
+        prop_assert_eq!(one, three);
     }
 }

@@ -28,27 +28,20 @@ impl<W: Write> Sink<W> {
         }
     }
 
-    /// Writes one value and a line end.
-    pub fn line(&mut self, value: &Value) -> io::Result<()> {
-        serde_json::to_writer(&mut self.buf, value).map_err(io::Error::from)?;
-        self.end_line()
+    /// The buffer that complete output lines are appended to; call
+    /// [`Sink::commit`] after appending.
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
     }
 
-    /// Writes values as one JSON array on one line.
-    pub fn batch(&mut self, values: &[Value]) -> io::Result<()> {
-        self.buf.push(b'[');
-        for (i, value) in values.iter().enumerate() {
-            if i > 0 {
-                self.buf.push(b',');
-            }
-            serde_json::to_writer(&mut self.buf, value).map_err(io::Error::from)?;
-        }
-        self.buf.push(b']');
-        self.end_line()
+    /// Appends complete output lines.
+    pub fn append(&mut self, lines: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(lines);
+        self.commit()
     }
 
-    fn end_line(&mut self) -> io::Result<()> {
-        self.buf.push(b'\n');
+    /// Writes the buffered lines out once there are enough of them.
+    pub fn commit(&mut self) -> io::Result<()> {
         if self.buf.len() >= OUTPUT_BUFFER {
             self.write_out()?;
         }

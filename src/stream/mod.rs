@@ -1,0 +1,250 @@
+//! The stream driver: read → parse → apply → write for a whole input, record
+//! by record, in constant memory.
+//!
+//! A record that cannot be read or transformed is reported (input position and
+//! reason) through the error callback, kept verbatim in the dead-letter file
+//! when there is one, and counted; the stream goes on unless `strict` is set.
+//! Output is flushed whenever the input would make xf wait, and only ever
+//! written in whole lines.
+//!
+//! With [`Options::threads`] above one, [`parallel`] spreads the work over
+//! worker threads; the output is the same, in the same order.
+
+mod parallel;
+mod process;
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub use process::Failure;
+
+use crate::read::{Framer, DEFAULT_MAX_RECORD};
+use crate::write::{DeadLetters, Position, Sink};
+use crate::Transform;
+
+/// How the stream treats batches and errors, and how many threads it uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Write one array per input array instead of one line per record.
+    pub keep_batches: bool,
+    /// Stop at the first record that fails.
+    pub strict: bool,
+    /// The largest input value kept whole, in bytes; `None`: [`DEFAULT_MAX_RECORD`].
+    pub max_record: Option<usize>,
+    /// Worker threads; 1 does everything on the calling thread.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            keep_batches: false,
+            strict: false,
+            max_record: None,
+            threads: 1,
+        }
+    }
+}
+
+/// What happened to the records of a stream. `read == written + dropped + failed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub read: u64,
+    pub written: u64,
+    pub dropped: u64,
+    pub failed: u64,
+}
+
+impl Stats {
+    fn add(&mut self, other: &Stats) {
+        self.read += other.read;
+        self.written += other.written;
+        self.dropped += other.dropped;
+        self.failed += other.failed;
+    }
+}
+
+/// Flags shared with signal handlers (see `xf run`): `waiting` is true while
+/// the stream waits for input with all its output written, so a handler may end
+/// the process then; `stop` asks the stream to end after the records it has read.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    pub stop: Arc<AtomicBool>,
+    pub waiting: Arc<AtomicBool>,
+}
+
+/// Whether the stream may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// `strict` and a record failed, the output was closed, or a stop was asked for.
+    Stop,
+}
+
+/// Runs one transform over any number of inputs into one output.
+pub struct Stream<'t, W: Write, D: Write> {
+    transform: &'t Transform,
+    sink: Sink<W>,
+    dead_letters: Option<DeadLetters<D>>,
+    on_error: Box<dyn FnMut(&str) + 't>,
+    options: Options,
+    pub stats: Stats,
+    output_closed: bool,
+    interrupt: Option<Interrupt>,
+}
+
+impl<'t, W: Write, D: Write> Stream<'t, W, D> {
+    pub fn new(
+        transform: &'t Transform,
+        output: W,
+        dead_letters: Option<D>,
+        on_error: impl FnMut(&str) + 't,
+        options: Options,
+    ) -> Self {
+        Stream {
+            transform,
+            sink: Sink::new(output),
+            dead_letters: dead_letters.map(DeadLetters::new),
+            on_error: Box::new(on_error),
+            options,
+            stats: Stats::default(),
+            output_closed: false,
+            interrupt: None,
+        }
+    }
+
+    /// Lets signal handlers stop the stream between records (see [`Interrupt`]).
+    pub fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.interrupt = Some(interrupt);
+    }
+
+    /// Whether the stream ended because `Interrupt::stop` was set.
+    pub fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|i| i.stop.load(Ordering::SeqCst))
+    }
+
+    /// Whether the reader of the output has gone away (`xf run … | head -1`).
+    pub fn output_closed(&self) -> bool {
+        self.output_closed
+    }
+
+    /// Streams one input through the transform. I/O errors of the output and
+    /// the dead-letter file are returned; a closed output just stops the stream.
+    /// With more than one thread, the input is read on a thread of its own,
+    /// hence `Send + 'static` (standard input and files are).
+    pub fn run(&mut self, input_name: &str, input: impl Read + Send + 'static) -> io::Result<Flow> {
+        let result = if self.options.threads > 1 {
+            parallel::run(self, input_name, input)
+        } else {
+            self.run_here(input_name, input)
+        };
+        match result {
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {
+                self.output_closed = true;
+                Ok(Flow::Stop)
+            }
+            other => other,
+        }
+    }
+
+    /// Like [`Stream::run`], on the calling thread only, for any reader.
+    pub fn run_here(&mut self, input_name: &str, input: impl Read) -> io::Result<Flow> {
+        let limit = self.options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
+        let mut framer = Framer::with_limit(input, limit);
+        let interrupt = self.interrupt.clone();
+        let mut failures = Vec::new();
+        loop {
+            let sink = &mut self.sink;
+            let next = framer.next_frame(&mut || {
+                sink.flush()?;
+                // Everything is written: from here until input arrives, a signal may end
+                // xf at once. A signal that came just before this point only set `stop`.
+                if let Some(interrupt) = &interrupt {
+                    interrupt.waiting.store(true, Ordering::SeqCst);
+                    if interrupt.stop.load(Ordering::SeqCst) {
+                        return Err(io::Error::new(io::ErrorKind::Interrupted, "stop requested"));
+                    }
+                }
+                Ok(())
+            });
+            if let Some(interrupt) = &interrupt {
+                interrupt.waiting.store(false, Ordering::SeqCst);
+            }
+            let frame = match next {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(_) if self.interrupted() => return self.drain(input_name, &mut framer),
+                Err(error) => return Err(error),
+            };
+            let flow = self.process(&frame, &mut failures);
+            self.report(input_name, &mut failures)?;
+            self.sink.commit()?;
+            if flow == Flow::Stop {
+                self.sink.flush()?;
+                return Ok(Flow::Stop);
+            }
+            if self.interrupted() {
+                return self.drain(input_name, &mut framer);
+            }
+        }
+        self.sink.flush()?;
+        Ok(Flow::Continue)
+    }
+
+    fn process(&mut self, frame: &crate::read::Frame<'_>, failures: &mut Vec<Failure>) -> Flow {
+        let mut results = process::Results {
+            out: self.sink.buffer(),
+            failures,
+            stats: &mut self.stats,
+        };
+        process::process(self.transform, &self.options, frame, &mut results)
+    }
+
+    /// After a stop request: every record already read is written whole or
+    /// dead-lettered; nothing more is read.
+    fn drain(&mut self, input_name: &str, framer: &mut Framer<impl Read>) -> io::Result<Flow> {
+        let mut failures = Vec::new();
+        while let Some(frame) = framer.next_buffered_frame() {
+            self.process(&frame, &mut failures);
+            self.report(input_name, &mut failures)?;
+        }
+        if let Some(frame) = framer.unfinished() {
+            let mut results = process::Results {
+                out: self.sink.buffer(),
+                failures: &mut failures,
+                stats: &mut self.stats,
+            };
+            let reason = "stopped by a signal in the middle of this record".to_string();
+            process::fail(
+                &self.options,
+                &mut results,
+                frame.line,
+                None,
+                reason,
+                frame.bytes,
+            );
+            self.report(input_name, &mut failures)?;
+        }
+        self.sink.flush()?;
+        Ok(Flow::Stop)
+    }
+
+    /// Reports failures: the error callback, then the dead-letter file.
+    fn report(&mut self, input_name: &str, failures: &mut Vec<Failure>) -> io::Result<()> {
+        for failure in failures.drain(..) {
+            let position = Position {
+                input: input_name,
+                line: failure.line,
+                index: failure.index,
+            };
+            (self.on_error)(&format!("{position}: {}", failure.reason));
+            if let Some(dead_letters) = &mut self.dead_letters {
+                dead_letters.write(&position, &failure.reason, &failure.raw)?;
+            }
+        }
+        Ok(())
+    }
+}

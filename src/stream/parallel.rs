@@ -1,0 +1,379 @@
+//! The stream driver on several threads, with the same output in the same order.
+//!
+//! ```text
+//!  reader thread ──chunks of frames──▶ N workers ──results──▶ calling thread (writer)
+//! ```
+//!
+//! - The reader frames the input and copies frames into chunks; before it
+//!   would wait for input it sends the chunk it has, marked `flush`, so a
+//!   record written to a pipe still comes out at once.
+//! - Workers parse, apply and serialize whole chunks ([`super::process`]).
+//! - The calling thread writes results strictly in chunk order, reports
+//!   failures and flushes at `flush` chunks.
+//! - At most `2 × threads + 2` chunks are in flight: the reader takes a permit
+//!   for each chunk and the writer gives it back once the chunk is written, so
+//!   a slow reader of the output slows xf down instead of growing its memory.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use super::process::{self, Failure, Results};
+use super::{Flow, Interrupt, Options, Stats, Stream};
+use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
+
+/// Frames per chunk, and bytes: a chunk is sent when either is reached.
+const CHUNK_FRAMES: usize = 256;
+const CHUNK_BYTES: usize = 512 * 1024;
+
+/// Frames copied out of the reader's buffer.
+#[derive(Default)]
+struct Chunk {
+    seq: u64,
+    data: Vec<u8>,
+    frames: Vec<FrameInfo>,
+    /// Write out and flush once this chunk is written: the reader is about to wait.
+    flush: bool,
+}
+
+struct FrameInfo {
+    bytes: Range<usize>,
+    line: usize,
+    column: usize,
+    oversized: Option<u64>,
+    /// A record cut short by a stop request: reported, not parsed.
+    cut: bool,
+}
+
+/// What a worker made of a chunk.
+struct Done {
+    seq: u64,
+    out: Vec<u8>,
+    failures: Vec<Failure>,
+    stats: Stats,
+    flow: Flow,
+    flush: bool,
+}
+
+/// What the reader and writer share to tell a signal handler that it may end
+/// the process: the reader waits for input and every chunk sent is written.
+struct Quiet {
+    state: Mutex<QuietState>,
+    waiting: Option<Arc<AtomicBool>>,
+}
+
+#[derive(Default)]
+struct QuietState {
+    sent: u64,
+    written: u64,
+    reader_waiting: bool,
+}
+
+impl Quiet {
+    /// Whether the reader waits for input and every chunk sent is written.
+    fn is_quiet(&self) -> bool {
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.reader_waiting && state.written == state.sent
+    }
+
+    fn update(&self, change: impl FnOnce(&mut QuietState)) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut state);
+        if let Some(waiting) = &self.waiting {
+            waiting.store(
+                state.reader_waiting && state.written == state.sent,
+                Ordering::SeqCst,
+            );
+        }
+    }
+}
+
+pub(super) fn run<W: Write, D: Write>(
+    stream: &mut Stream<'_, W, D>,
+    input_name: &str,
+    input: impl Read + Send + 'static,
+) -> io::Result<Flow> {
+    let threads = stream.options.threads.max(1);
+    let in_flight = 2 * threads + 2;
+    let (work_tx, work_rx) = mpsc::sync_channel::<Chunk>(in_flight);
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = permit_tx.send(());
+    }
+    let halt = Arc::new(AtomicBool::new(false));
+    let quiet = Arc::new(Quiet {
+        state: Mutex::new(QuietState::default()),
+        waiting: stream.interrupt.as_ref().map(|i| Arc::clone(&i.waiting)),
+    });
+    let limit = stream.options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
+    let reader = Reader {
+        work: work_tx,
+        permits: permit_rx,
+        halt: Arc::clone(&halt),
+        quiet: Arc::clone(&quiet),
+        interrupt: stream.interrupt.clone(),
+        chunk: Chunk::default(),
+    };
+    // Not scoped: a reader blocked on input that never comes must not keep the
+    // stream from ending when the output is closed.
+    let reader = thread::spawn(move || reader.run(Framer::with_limit(input, limit)));
+    let work = Arc::new(Mutex::new(work_rx));
+    let transform = stream.transform;
+    let options = stream.options;
+    let result = thread::scope(|scope| {
+        for _ in 0..threads {
+            let (work, done, halt) = (Arc::clone(&work), done_tx.clone(), Arc::clone(&halt));
+            scope.spawn(move || worker(transform, &options, &work, &done, &halt));
+        }
+        drop(done_tx);
+        let result = write_in_order(stream, input_name, &done_rx, &permit_tx, &quiet);
+        if result.is_err() || matches!(result, Ok(Flow::Stop)) {
+            halt.store(true, Ordering::SeqCst);
+        }
+        // Let the reader go if it waits for a permit.
+        drop(permit_tx);
+        result
+    });
+    if !halt.load(Ordering::SeqCst) {
+        // The input ended: the reader has finished, or is about to.
+        let _ = reader.join();
+    }
+    result
+}
+
+/// The calling thread: writes results in chunk order.
+fn write_in_order<W: Write, D: Write>(
+    stream: &mut Stream<'_, W, D>,
+    input_name: &str,
+    done: &Receiver<Done>,
+    permits: &SyncSender<()>,
+    quiet: &Quiet,
+) -> io::Result<Flow> {
+    let mut pending = BTreeMap::new();
+    let mut next = 0;
+    loop {
+        match done.recv_timeout(Duration::from_millis(50)) {
+            Ok(result) => {
+                pending.insert(result.seq, result);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        while let Some(mut result) = pending.remove(&next) {
+            next += 1;
+            stream.sink.append(&result.out)?;
+            stream.stats.add(&result.stats);
+            stream.report(input_name, &mut result.failures)?;
+            if result.flush {
+                stream.sink.flush()?;
+            }
+            quiet.update(|state| state.written = next);
+            let _ = permits.try_send(());
+            if result.flow == Flow::Stop {
+                stream.sink.flush()?;
+                return Ok(Flow::Stop);
+            }
+        }
+        // A stop asked for while the reader waits for input with everything written:
+        // nothing is in flight, so the stream ends here (the reader may never wake).
+        if stream.interrupted() && quiet.is_quiet() {
+            stream.sink.flush()?;
+            return Ok(Flow::Stop);
+        }
+    }
+    stream.sink.flush()?;
+    Ok(if stream.interrupted() {
+        Flow::Stop
+    } else {
+        Flow::Continue
+    })
+}
+
+fn worker(
+    transform: &crate::Transform,
+    options: &Options,
+    work: &Mutex<Receiver<Chunk>>,
+    done: &mpsc::Sender<Done>,
+    halt: &AtomicBool,
+) {
+    loop {
+        // Poll, so that a halted stream's workers end even if the reader is stuck.
+        let received = {
+            let work = work.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work.recv_timeout(Duration::from_millis(50))
+        };
+        let chunk = match received {
+            Ok(chunk) => chunk,
+            Err(RecvTimeoutError::Timeout) if !halt.load(Ordering::SeqCst) => continue,
+            Err(_) => return,
+        };
+        if done.send(process_chunk(transform, options, chunk)).is_err() {
+            return;
+        }
+    }
+}
+
+fn process_chunk(transform: &crate::Transform, options: &Options, chunk: Chunk) -> Done {
+    let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
+    let mut failures = Vec::new();
+    let mut stats = Stats::default();
+    let mut flow = Flow::Continue;
+    for info in &chunk.frames {
+        let frame = Frame {
+            bytes: &chunk.data[info.bytes.clone()],
+            line: info.line,
+            column: info.column,
+            oversized: info.oversized,
+        };
+        let mut results = Results {
+            out: &mut out,
+            failures: &mut failures,
+            stats: &mut stats,
+        };
+        flow = if info.cut {
+            let reason = "stopped by a signal in the middle of this record".to_string();
+            process::fail(options, &mut results, frame.line, None, reason, frame.bytes)
+        } else {
+            process::process(transform, options, &frame, &mut results)
+        };
+        if flow == Flow::Stop {
+            break;
+        }
+    }
+    Done {
+        seq: chunk.seq,
+        out,
+        failures,
+        stats,
+        flow,
+        flush: chunk.flush,
+    }
+}
+
+/// The reader thread's side.
+struct Reader {
+    work: SyncSender<Chunk>,
+    permits: Receiver<()>,
+    halt: Arc<AtomicBool>,
+    quiet: Arc<Quiet>,
+    interrupt: Option<Interrupt>,
+    chunk: Chunk,
+}
+
+impl Reader {
+    fn run(mut self, mut framer: Framer<impl Read>) {
+        loop {
+            if self.halt.load(Ordering::SeqCst) {
+                return;
+            }
+            let next = {
+                let (chunk, work, permits, quiet, interrupt) = (
+                    &mut self.chunk,
+                    &self.work,
+                    &self.permits,
+                    &self.quiet,
+                    &self.interrupt,
+                );
+                framer.next_frame(&mut || {
+                    // About to wait for input: send what there is, and say so.
+                    chunk.flush = true;
+                    send(chunk, work, permits, quiet)?;
+                    quiet.update(|state| state.reader_waiting = true);
+                    if interrupt
+                        .as_ref()
+                        .is_some_and(|i| i.stop.load(Ordering::SeqCst))
+                    {
+                        return Err(io::Error::new(io::ErrorKind::Interrupted, "stop requested"));
+                    }
+                    Ok(())
+                })
+            };
+            self.quiet.update(|state| state.reader_waiting = false);
+            match next {
+                Ok(Some(frame)) => {
+                    add(&mut self.chunk, &frame, false);
+                    let full = self.chunk.frames.len() >= CHUNK_FRAMES
+                        || self.chunk.data.len() >= CHUNK_BYTES;
+                    if full
+                        && send(&mut self.chunk, &self.work, &self.permits, &self.quiet).is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) if self.stopping() => return self.drain(&mut framer),
+                // An input that cannot be read ends like an input that ends.
+                Err(_) => break,
+            }
+            if self.stopping() {
+                return self.drain(&mut framer);
+            }
+        }
+        self.chunk.flush = true;
+        let _ = send(&mut self.chunk, &self.work, &self.permits, &self.quiet);
+    }
+
+    fn stopping(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|i| i.stop.load(Ordering::SeqCst))
+    }
+
+    /// After a stop request: what was read is sent on, nothing more is read.
+    fn drain(mut self, framer: &mut Framer<impl Read>) {
+        while let Some(frame) = framer.next_buffered_frame() {
+            add(&mut self.chunk, &frame, false);
+        }
+        if let Some(frame) = framer.unfinished() {
+            add(&mut self.chunk, &frame, true);
+        }
+        self.chunk.flush = true;
+        let _ = send(&mut self.chunk, &self.work, &self.permits, &self.quiet);
+    }
+}
+
+fn add(chunk: &mut Chunk, frame: &Frame<'_>, cut: bool) {
+    let start = chunk.data.len();
+    chunk.data.extend_from_slice(frame.bytes);
+    chunk.frames.push(FrameInfo {
+        bytes: start..chunk.data.len(),
+        line: frame.line,
+        column: frame.column,
+        oversized: frame.oversized,
+        cut,
+    });
+}
+
+/// Sends the chunk (if it holds anything, or must flush) and starts a new one.
+fn send(
+    chunk: &mut Chunk,
+    work: &SyncSender<Chunk>,
+    permits: &Receiver<()>,
+    quiet: &Quiet,
+) -> io::Result<()> {
+    if chunk.frames.is_empty() && !chunk.flush {
+        return Ok(());
+    }
+    let closed = || io::Error::new(io::ErrorKind::BrokenPipe, "the stream has ended");
+    permits.recv().map_err(|_| closed())?;
+    let seq = chunk.seq;
+    let next = Chunk {
+        seq: seq + 1,
+        ..Chunk::default()
+    };
+    let full = std::mem::replace(chunk, next);
+    quiet.update(|state| state.sent = seq + 1);
+    work.send(full).map_err(|_| closed())
+}
