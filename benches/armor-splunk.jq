@@ -20,8 +20,8 @@ def kibana($id):
 | (tags[(.accountId | tostring)] // {}) as $t
 | .idx = "Alpha" | .provider_id = "Lotlux" | .customer_id = "Cardify" | .account_id = "Home"
 | .index = ($t.index // "")
-| .event.provider_id = "Lotlux"
-| .event.provider_type = ($t.provider_type // "")
+# (jaq does not create objects through null on assignment, so build `event` explicitly)
+| .event = ((.event // {}) + {provider_id: "Lotlux", provider_type: ($t.provider_type // "")})
 | (if (.eventId | type) == "string" then .link_event_kibana = kibana(.eventId) else . end)
 | del(.classificationTag)
 | (if .startTime != null then {time: .startTime} else {} end) + {sourcetype: "_json", event: .}

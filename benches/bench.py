@@ -51,6 +51,9 @@ def corpus(mix, count, seed):
 
 def ensure_tools(wanted):
     found = {}
+    if not os.path.exists("/usr/bin/time"):
+        print("installing GNU time (apt-get) …", file=sys.stderr)
+        sh(["apt-get", "install", "-y", "time"], stdout=subprocess.DEVNULL)
     if "jq" in wanted:
         if not shutil.which("jq"):
             print("installing jq (apt-get) …", file=sys.stderr)
@@ -66,15 +69,23 @@ def ensure_tools(wanted):
 
 
 def measure(args, stdin_path, out_path):
-    """Runs a command once; returns (seconds, peak RSS in bytes)."""
+    """Runs a command once under GNU time; returns (seconds, peak RSS in bytes).
+
+    Peak RSS comes from GNU time (a small C program), not from wait4 here:
+    Linux keeps a process's high-water mark across exec, so a child forked from
+    this Python process would report Python's own footprint as its floor.
+    """
+    rss_path = out_path + ".rss"
     with open(stdin_path, "rb") as stdin, open(out_path, "wb") as stdout:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, cwd=REPO)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_path, *args],
+                              stdin=stdin, stdout=stdout, cwd=REPO)
         elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{' '.join(args)} failed with {os.waitstatus_to_exitcode(status)}")
-    return elapsed, usage.ru_maxrss * 1024
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed with {proc.returncode}")
+    with open(rss_path) as f:
+        kilobytes = int(f.read().split()[-1])
+    return elapsed, kilobytes * 1024
 
 
 def same_output(a, b):

@@ -257,6 +257,15 @@ impl<R: Read> Framer<R> {
                     return Some(self.end_frame(self.pos));
                 }
             } else if scan.in_string {
+                if !scan.escaped && !matches!(byte, b'"' | b'\\' | b'\n') {
+                    // Most input bytes are inside strings: jump to the next one that matters.
+                    let rest = &self.buf[self.pos..self.filled];
+                    match memchr::memchr3(b'"', b'\\', b'\n', rest) {
+                        Some(offset) => self.pos += offset,
+                        None => self.pos = self.filled,
+                    }
+                    continue;
+                }
                 if byte == b'\n' {
                     // A raw line break cannot be inside a JSON string, escaped or not:
                     // the value is malformed.
