@@ -25,15 +25,19 @@ fn transform(text: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// Runs xf with `input` on stdin; returns (exit code, stdout, stderr).
-fn run(args: &[&std::ffi::OsStr], input: &[u8]) -> (i32, String, String) {
-    let mut child = xf()
-        .args(args)
+/// Starts xf with its standard streams piped (its stderr output here is small).
+fn spawn_piped(args: &[&std::ffi::OsStr]) -> std::process::Child {
+    xf().args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs xf with `input` on stdin; returns (exit code, stdout, stderr).
+fn run(args: &[&std::ffi::OsStr], input: &[u8]) -> (i32, String, String) {
+    let mut child = spawn_piped(args);
     // xf may exit without reading its input (a transform that does not load): a closed pipe is fine.
     let _ = child.stdin.take().unwrap().write_all(input);
     let output = child.wait_with_output().unwrap();
@@ -232,13 +236,7 @@ fn check_reports_each_transform() {
 #[test]
 fn a_closed_stdout_ends_xf_quietly() {
     let (_dir, path) = transform("label ok = true\n");
-    let mut child = xf()
-        .args(["run".as_ref(), path.as_os_str()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["run".as_ref(), path.as_os_str()]);
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         // Far more than the pipe buffers hold; xf stops reading once its reader is gone.
@@ -275,12 +273,7 @@ fn read_line_within(lines: &mpsc::Receiver<String>, limit: Duration) -> Option<S
 #[test]
 fn each_record_comes_out_while_stdin_stays_open() {
     let (_dir, path) = transform("label ok = true\n");
-    let mut child = xf()
-        .args(["run".as_ref(), path.as_os_str()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["run".as_ref(), path.as_os_str()]);
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (send, lines) = mpsc::channel();
@@ -352,12 +345,7 @@ fn send_signal(child: &std::process::Child, signal: &str) {
 #[test]
 fn sigterm_while_waiting_for_input_ends_xf_with_its_output_written() {
     let (_dir, path) = transform("label ok = true\n");
-    let mut child = xf()
-        .args(["run".as_ref(), path.as_os_str()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["run".as_ref(), path.as_os_str()]);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     stdin.write_all(b"{\"n\":1}\n").unwrap();
@@ -374,13 +362,7 @@ fn sigterm_while_waiting_for_input_ends_xf_with_its_output_written() {
 #[test]
 fn sigint_mid_stream_never_leaves_half_a_line() {
     let (_dir, path) = transform("label ok = true\n");
-    let mut child = xf()
-        .args(["run".as_ref(), path.as_os_str(), "--stats".as_ref()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["run".as_ref(), path.as_os_str(), "--stats".as_ref()]);
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let chunk: Vec<u8> = (0..2000)
