@@ -412,7 +412,7 @@ impl Compiler<'_> {
                 None
             }
             Statement::Label { target, value } => Some(Step::Set {
-                target: self.target(target)?,
+                target: target.node.clone(),
                 value: Expr::Literal(value.node.clone()),
                 origin: Origin {
                     statement: "label",
@@ -420,7 +420,7 @@ impl Compiler<'_> {
                 },
             }),
             Statement::TagAdd { target, value } => Some(Step::Set {
-                target: self.target(target)?,
+                target: target.node.clone(),
                 value: self.expr(value)?,
                 origin: Origin {
                     statement: "tag add",
@@ -428,7 +428,7 @@ impl Compiler<'_> {
                 },
             }),
             Statement::Message { target, template } => Some(Step::Set {
-                target: self.target(target)?,
+                target: target.node.clone(),
                 value: self.expr(template)?,
                 origin: Origin {
                     statement: "message",
@@ -438,14 +438,14 @@ impl Compiler<'_> {
             Statement::TagRemove(targets) => {
                 let mut ids = Vec::new();
                 for target in targets {
-                    let path = self.target(target)?;
+                    let path = target.node.clone();
                     ids.push(self.plan.removals.len());
                     self.plan.removals.push(path);
                 }
                 Some(Step::Remove(ids))
             }
             Statement::Url { target, from, via } => Some(Step::Url {
-                target: self.target(target)?,
+                target: target.node.clone(),
                 from: from.node.clone(),
                 search: self.which_search(statement.span, via.as_ref())?,
                 origin: Origin {
@@ -473,11 +473,6 @@ impl Compiler<'_> {
             }
             Statement::Hec { key, value } => self.hec(key, value, line),
         }
-    }
-
-    /// The grammar only admits targets that start with a name, so any target can be written.
-    fn target(&mut self, target: &Spanned<Path>) -> Option<Path> {
-        Some(target.node.clone())
     }
 
     fn which_search(&mut self, span: Span, via: Option<&Spanned<String>>) -> Option<usize> {
