@@ -8,6 +8,8 @@
 mod condition;
 mod path;
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 pub use path::kind_with_article;
@@ -123,10 +125,11 @@ fn step(plan: &Plan, step: &Step, record: &mut Value, run: &mut Run) -> Result<F
         Step::Url {
             target,
             from,
+            field,
             search,
             origin,
         } => {
-            if let Some(link) = link(plan, from, *search, record, *origin)? {
+            if let Some(link) = link(plan, from, field, *search, record, *origin)? {
                 target
                     .set(record, Value::String(link))
                     .map_err(|reason| fail(*origin, reason))?;
@@ -188,26 +191,27 @@ fn evaluate(
 fn link(
     plan: &Plan,
     from: &crate::syntax::ast::Path,
+    field: &str,
     search: usize,
     record: &Value,
     origin: Origin,
 ) -> Result<Option<String>, RecordError> {
-    let value = match from.get(record) {
+    let value: Cow<'_, str> = match from.get(record) {
         None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(text)) => text.clone(),
-        Some(scalar @ (Value::Number(_) | Value::Bool(_))) => scalar.to_string(),
+        Some(Value::String(text)) => Cow::Borrowed(text),
+        Some(scalar @ (Value::Number(_) | Value::Bool(_))) => Cow::Owned(scalar.to_string()),
         Some(other) => {
             return Err(fail(
                 origin,
                 format!(
-                    "{from} is {}; a link searches for a string or number",
+                    "{field} is {}; a link searches for a string or number",
                     kind_with_article(other)
                 ),
             ))
         }
     };
     plan.searches[search]
-        .link(&plan.templates, &from.to_string(), &value)
+        .link(&plan.templates, field, &value)
         .map(Some)
         .map_err(|reason| fail(origin, reason))
 }

@@ -104,6 +104,8 @@ pub enum Step {
     Url {
         target: Path,
         from: Path,
+        /// `from` as the field name the search looks in, written once here.
+        field: String,
         search: usize,
         origin: Origin,
     },
@@ -447,6 +449,7 @@ impl Compiler<'_> {
             Statement::Url { target, from, via } => Some(Step::Url {
                 target: target.node.clone(),
                 from: from.node.clone(),
+                field: from.node.to_string(),
                 search: self.which_search(statement.span, via.as_ref())?,
                 origin: Origin {
                     statement: "url",
