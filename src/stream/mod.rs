@@ -217,15 +217,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 failures: &mut failures,
                 stats: &mut self.stats,
             };
-            let reason = "stopped by a signal in the middle of this record".to_string();
-            process::fail(
-                &self.options,
-                &mut results,
-                frame.line,
-                None,
-                reason,
-                frame.bytes,
-            );
+            process::cut(&self.options, &mut results, &frame);
             self.report(input_name, &mut failures)?;
         }
         self.sink.flush()?;

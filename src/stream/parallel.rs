@@ -243,8 +243,7 @@ fn process_chunk(transform: &crate::Transform, options: &Options, chunk: Chunk) 
             stats: &mut stats,
         };
         flow = if info.cut {
-            let reason = "stopped by a signal in the middle of this record".to_string();
-            process::fail(options, &mut results, frame.line, None, reason, frame.bytes)
+            process::cut(options, &mut results, &frame)
         } else {
             process::process(transform, options, &frame, &mut results)
         };

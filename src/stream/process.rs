@@ -185,6 +185,13 @@ pub fn fail(
     }
 }
 
+/// Records a value that a stop request cut short: it was read in part, so it
+/// is a failure (dead-lettered) rather than lost.
+pub fn cut(options: &Options, results: &mut Results<'_>, frame: &Frame<'_>) -> Flow {
+    let reason = "stopped by a signal in the middle of this record".to_string();
+    fail(options, results, frame.line, None, reason, frame.bytes)
+}
+
 fn write_line(out: &mut Vec<u8>, value: &Value) {
     // Writing into a Vec cannot fail, and a serde_json Value always serializes.
     let _ = serde_json::to_writer(&mut *out, value);
