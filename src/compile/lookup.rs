@@ -78,7 +78,8 @@ impl Lookup {
     pub fn row_for(&self, record: &Json) -> Option<&Mj> {
         match self.key.get(record)? {
             Json::String(text) => self.rows.get(text.as_str()),
-            Json::Number(n) => self.rows.get(n.to_string().as_str()),
+            // Numbers keep their input text (arbitrary_precision): borrowed, not formatted per record.
+            Json::Number(n) => self.rows.get(n.as_str()),
             Json::Bool(b) => self.rows.get(if *b { "true" } else { "false" }),
             _ => None,
         }
