@@ -28,6 +28,9 @@ pub struct Templates {
     names: Vec<String>,
     /// Whether each template is inline in the `.xf` (else a file beside it).
     inline: Vec<bool>,
+    /// For a template that is one bare name (`{{ index }}`), that name: when it
+    /// names a string, the string is the output and minijinja is not entered.
+    sole_name: Vec<Option<String>>,
     lookups: Arc<[Lookup]>,
 }
 
@@ -85,17 +88,20 @@ impl Templates {
             env,
             names: Vec::new(),
             inline: Vec::new(),
+            sole_name: Vec::new(),
             lookups: Arc::from(Vec::new()),
         }
     }
 
     /// Compiles an inline template under a unique `name`.
     pub fn add(&mut self, name: String, source: String) -> Result<TemplateId, CompileError> {
+        let sole_name = sole_name(&source);
         self.env
             .add_template_owned(name.clone(), source)
             .map_err(|error| compile_error(&error, false))?;
         self.names.push(name);
         self.inline.push(true);
+        self.sole_name.push(sole_name);
         Ok(TemplateId(self.names.len() - 1))
     }
 
@@ -106,6 +112,7 @@ impl Templates {
             .map_err(|error| compile_error(&error, true))?;
         self.names.push(file.to_string());
         self.inline.push(false);
+        self.sole_name.push(None);
         Ok(TemplateId(self.names.len() - 1))
     }
 
@@ -120,6 +127,16 @@ impl Templates {
     /// Renders a template against `record`. The record is lent to the template
     /// without being copied and is back in place when this returns.
     pub fn render(&self, id: TemplateId, record: &mut Json) -> Result<String, String> {
+        if let Some(text) = self.sole_name[id.0]
+            .as_deref()
+            .and_then(|name| self.string_named(name, record))
+        {
+            return Ok(text);
+        }
+        self.render_in_minijinja(id, record)
+    }
+
+    fn render_in_minijinja(&self, id: TemplateId, record: &mut Json) -> Result<String, String> {
         let shared = Arc::new(std::mem::take(record));
         let scope = RecordView {
             root: Arc::clone(&shared),
@@ -133,6 +150,24 @@ impl Templates {
         // Rendering is over, so every other handle to the record has been dropped.
         *record = Arc::try_unwrap(shared).unwrap_or_else(|still_shared| (*still_shared).clone());
         result.map_err(|error| self.render_error(id, &error))
+    }
+
+    /// What `{{ name }}` renders to when the name resolves to a string, found
+    /// the way [`RecordView`] finds it; `None` leaves every other case to minijinja.
+    fn string_named(&self, name: &str, record: &Json) -> Option<String> {
+        if self.lookups.iter().any(|lookup| lookup.name == name) {
+            return None; // a lookup's row, never a string
+        }
+        if let Some(value) = record.get(name) {
+            return value.as_str().map(str::to_string);
+        }
+        let column = self
+            .lookups
+            .iter()
+            .filter_map(|lookup| lookup.row_for(record))
+            .filter_map(|row| row.get_attr(name).ok())
+            .find(|value| !value.is_undefined())?;
+        column.as_str().map(str::to_string)
     }
 
     /// Renders a link template, where `field` and `value` are the search's terms.
@@ -162,6 +197,18 @@ impl Templates {
         }
         text
     }
+}
+
+/// The name in a template that is exactly `{{ name }}` (spaces allowed), unless
+/// the name is one minijinja reads as a literal.
+fn sole_name(source: &str) -> Option<String> {
+    let inner = source.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let mut chars = inner.chars();
+    let first = chars.next()?;
+    let is_name = (first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let literal = matches!(inner, "true" | "false" | "none" | "True" | "False" | "None");
+    (is_name && !literal).then(|| inner.to_string())
 }
 
 fn compile_error(error: &minijinja::Error, from_file: bool) -> CompileError {
@@ -301,5 +348,64 @@ impl Object for RecordView {
     /// `{{ some_object }}` prints compact JSON, the form a reader expects in a message.
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&serde_json::to_string(self.node()).map_err(|_| fmt::Error)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::ast::Path;
+
+    /// The shortcut for `{{ name }}` must give exactly what minijinja gives.
+    #[test]
+    fn sole_name_shortcut_renders_as_minijinja_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("t.csv");
+        std::fs::write(&table, "id,tier,id_copy\n7,gold,7\n").unwrap();
+        let lookup = |name: &str| {
+            Lookup::load(
+                name,
+                &table,
+                "t.csv",
+                Path(vec![Segment::Key("id".into())]),
+                None,
+            )
+            .ok()
+            .unwrap()
+        };
+        let mut templates = Templates::new(None);
+        templates.set_lookups(vec![lookup("row")]);
+        let sources = [
+            "{{ name }}",
+            "{{name}}",
+            "{{ tier }}",
+            "{{ row }}",
+            "{{ none }}",
+            "{{ range }}",
+            "{{ missing }}",
+            "{{ id }}",
+            "{{ nested }}",
+        ];
+        let records = [
+            r#"{"name": "a<b>&\"c", "id": "7"}"#,
+            r#"{"name": null, "id": 7, "tier": "own"}"#,
+            r#"{"name": 1.50, "id": "8", "nested": {"a": [1]}}"#,
+            r#"{"name": true, "row": "shadowed", "range": "r"}"#,
+            r#"{"name": ["x"], "id": "7", "tier": null}"#,
+            r#"[1, 2]"#,
+        ];
+        for (i, source) in sources.iter().enumerate() {
+            let id = templates
+                .add(format!("t{i}"), source.to_string())
+                .ok()
+                .unwrap();
+            assert_eq!(templates.sole_name[id.0].is_some(), *source != "{{ none }}");
+            for record in records {
+                let mut record: Json = serde_json::from_str(record).unwrap();
+                let quick = templates.render(id, &mut record);
+                let full = templates.render_in_minijinja(id, &mut record);
+                assert_eq!(quick, full, "{source} on {record}");
+            }
+        }
     }
 }
