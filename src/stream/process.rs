@@ -45,24 +45,25 @@ pub fn process(
         );
         return fail(options, results, frame.line, None, reason, frame.bytes);
     }
+    let parsed = parse(frame.bytes);
     if frame.bytes.first() == Some(&b'[') {
-        if let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(frame.bytes) {
-            return batch(transform, options, frame, &items, results);
+        match parsed {
+            Ok(Value::Array(items)) => return batch(transform, options, frame, items, results),
+            // Split it into items, to tell the malformed ones from the rest.
+            _ => {
+                if let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(frame.bytes) {
+                    return raw_batch(transform, options, frame, &items, results);
+                }
+            }
         }
     }
-    match serde_json::from_slice::<Value>(frame.bytes) {
+    match parsed {
         Ok(record) => {
             let mut flow = Flow::Continue;
-            if let Some(output) = record_outcome(
-                transform,
-                options,
-                record,
-                frame.line,
-                None,
-                frame.bytes,
-                results,
-                &mut flow,
-            ) {
+            let whole = || (frame.line, frame.bytes);
+            if let Some(output) =
+                record_outcome(transform, options, record, None, whole, results, &mut flow)
+            {
                 write_line(results.out, &output);
             }
             flow
@@ -78,68 +79,135 @@ pub fn process(
     }
 }
 
-/// A top-level array: each item is a record.
+/// Parses a frame. UTF-8 is checked once for the whole frame, which costs far
+/// less than serde_json checking each string apart; only invalid text goes to
+/// the byte parser, for its error's position.
+fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
+/// A well-formed top-level array: each item is a record. Where an item is in
+/// the input is only worked out for one that fails.
 fn batch(
+    transform: &Transform,
+    options: &Options,
+    frame: &Frame<'_>,
+    items: Vec<Value>,
+    results: &mut Results<'_>,
+) -> Flow {
+    let mut batch = Batch::new(options);
+    for (index, record) in items.into_iter().enumerate() {
+        let locate = || {
+            // The frame parsed as a whole, so it splits into the same items.
+            let raw = serde_json::from_slice::<Vec<&RawValue>>(frame.bytes)
+                .ok()
+                .and_then(|items| items.get(index).map(|item| item.get().as_bytes()))
+                .unwrap_or(frame.bytes);
+            (item_line(frame, raw), raw)
+        };
+        let output = record_outcome(
+            transform,
+            options,
+            record,
+            Some(index),
+            locate,
+            results,
+            &mut batch.flow,
+        );
+        if batch.push(output, results) == Flow::Stop {
+            break;
+        }
+    }
+    batch.finish(results)
+}
+
+/// A top-level array with malformed items, split into raw items first.
+fn raw_batch(
     transform: &Transform,
     options: &Options,
     frame: &Frame<'_>,
     items: &[&RawValue],
     results: &mut Results<'_>,
 ) -> Flow {
-    let mut kept = Vec::new();
-    let mut flow = Flow::Continue;
+    let mut batch = Batch::new(options);
     for (index, item) in items.iter().enumerate() {
         let raw = item.get().as_bytes();
-        let offset = raw.as_ptr() as usize - frame.bytes.as_ptr() as usize;
-        let line = frame.line
-            + frame.bytes[..offset]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count();
+        let line = item_line(frame, raw);
         // Splitting into raw items does not check string escapes, so an item can still be malformed.
         let output = match serde_json::from_str::<Value>(item.get()) {
             Ok(record) => record_outcome(
                 transform,
                 options,
                 record,
-                line,
                 Some(index),
-                raw,
+                || (line, raw),
                 results,
-                &mut flow,
+                &mut batch.flow,
             ),
             Err(error) => {
                 let reason = format!("malformed JSON: {}", strip_location(&error));
-                flow = fail(options, results, line, Some(index), reason, raw);
+                batch.flow = fail(options, results, line, Some(index), reason, raw);
                 None
             }
         };
-        if let Some(output) = output {
-            if options.keep_batches {
-                kept.push(output);
-            } else {
-                write_line(results.out, &output);
-            }
-        }
-        if flow == Flow::Stop {
+        if batch.push(output, results) == Flow::Stop {
             break;
         }
     }
-    if options.keep_batches && !kept.is_empty() {
-        write_line(results.out, &Value::Array(kept));
+    batch.finish(results)
+}
+
+/// A batch's outputs: one line each, or one array (`--keep-batches`).
+struct Batch {
+    keep: bool,
+    kept: Vec<Value>,
+    flow: Flow,
+}
+
+impl Batch {
+    fn new(options: &Options) -> Self {
+        Batch {
+            keep: options.keep_batches,
+            kept: Vec::new(),
+            flow: Flow::Continue,
+        }
     }
-    flow
+
+    fn push(&mut self, output: Option<Value>, results: &mut Results<'_>) -> Flow {
+        match output {
+            Some(output) if self.keep => self.kept.push(output),
+            Some(output) => write_line(results.out, &output),
+            None => {}
+        }
+        self.flow
+    }
+
+    fn finish(self, results: &mut Results<'_>) -> Flow {
+        if !self.kept.is_empty() {
+            write_line(results.out, &Value::Array(self.kept));
+        }
+        self.flow
+    }
+}
+
+/// The input line an item of a batch starts on.
+fn item_line(frame: &Frame<'_>, raw: &[u8]) -> usize {
+    let offset = (raw.as_ptr() as usize).saturating_sub(frame.bytes.as_ptr() as usize);
+    let before = &frame.bytes[..offset.min(frame.bytes.len())];
+    frame.line + memchr::memchr_iter(b'\n', before).count()
 }
 
 /// Applies the transform to one record; returns what to write, if anything.
-#[allow(clippy::too_many_arguments)]
-fn record_outcome(
+/// `locate` gives its line and input bytes, wanted only when it fails.
+fn record_outcome<'a>(
     transform: &Transform,
     options: &Options,
     record: Value,
-    line: usize,
     index: Option<usize>,
-    raw: &[u8],
+    locate: impl FnOnce() -> (usize, &'a [u8]),
     results: &mut Results<'_>,
     flow: &mut Flow,
 ) -> Option<Value> {
@@ -155,6 +223,7 @@ fn record_outcome(
             None
         }
         Err(error) => {
+            let (line, raw) = locate();
             *flow = fail(options, results, line, index, error.to_string(), raw);
             None
         }
