@@ -115,3 +115,72 @@ proptest! {
         prop_assert_eq!(one, three);
     }
 }
+
+/// A source that hands over one byte per read, so the framer never sees a
+/// whole line ahead and scans every byte.
+struct OneByteAtATime(std::io::Cursor<Vec<u8>>);
+
+impl std::io::Read for OneByteAtATime {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let one = buf.len().min(1);
+        self.0.read(&mut buf[..one])
+    }
+}
+
+/// Output, dead letters, error lines and counts of one run, single-threaded.
+fn run_everything(
+    transform: &Transform,
+    input: impl std::io::Read + Send + 'static,
+) -> (String, String, Vec<String>, xf::stream::Stats) {
+    let (mut output, mut letters, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    let options = Options {
+        threads: 1,
+        ..Options::default()
+    };
+    let mut stream = Stream::new(
+        transform,
+        &mut output,
+        Some(&mut letters),
+        |e| errors.push(e.to_string()),
+        options,
+    );
+    stream.run("input", input).unwrap();
+    let stats = stream.stats;
+    drop(stream);
+    (
+        String::from_utf8(output).unwrap(),
+        String::from_utf8(letters).unwrap(),
+        errors,
+        stats,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// A whole line is taken as a frame without scanning when the next line
+    /// starts another value; that must frame exactly as scanning every byte does.
+    #[test]
+    fn whole_lines_frame_as_scanning_does(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                (0u32..1000).prop_map(|id| format!("{{\"id\":{id}}}")),
+                Just("{\"id\":1} {\"id\":2}[{\"id\":3}] 4".to_string()),
+                Just("[{\"id\":5},{\"id\":\"x\\u12\"}]".to_string()),
+                Just("{\"id\":6,\"s\":\"a} {\\\"b\"}  \r".to_string()),
+                Just("{\"open\": [1,".to_string()),
+                Just("  \"more\": 2}".to_string()),
+                Just("{\"id\":\"unterminated".to_string()),
+                Just("{\"a\":{\"b\":1}}}".to_string()),
+                Just("\"text\" {\"id\":7}".to_string()),
+                "[\\[\\]{}\":,0-9a\\\\ ]{0,10}",
+            ],
+            0..40,
+        )
+    ) {
+        let transform = Transform::from_source("t.xf", "tag add n = \"{{ id }}\"\n", None).unwrap();
+        let input: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        let whole = run_everything(&transform, std::io::Cursor::new(input.clone().into_bytes()));
+        let scanned = run_everything(&transform, OneByteAtATime(std::io::Cursor::new(input.clone().into_bytes())));
+        prop_assert_eq!(whole, scanned, "input {:?}", input);
+    }
+}

@@ -46,6 +46,7 @@ struct FrameInfo {
     line: usize,
     column: usize,
     oversized: Option<u64>,
+    unscanned: bool,
     /// A record cut short by a stop request: reported, not parsed.
     cut: bool,
 }
@@ -236,6 +237,7 @@ fn process_chunk(transform: &crate::Transform, options: &Options, chunk: Chunk) 
             line: info.line,
             column: info.column,
             oversized: info.oversized,
+            unscanned: info.unscanned,
         };
         let mut results = Results {
             out: &mut out,
@@ -351,6 +353,7 @@ fn add(chunk: &mut Chunk, frame: &Frame<'_>, cut: bool) {
         line: frame.line,
         column: frame.column,
         oversized: frame.oversized,
+        unscanned: frame.unscanned,
         cut,
     });
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{Flow, Options, Stats};
 use crate::apply::Outcome;
-use crate::read::{Frame, DEFAULT_MAX_RECORD};
+use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
 use crate::Transform;
 
 /// A record that could not be read or transformed.
@@ -46,6 +46,9 @@ pub fn process(
         return fail(options, results, frame.line, None, reason, frame.bytes);
     }
     let parsed = parse(frame.bytes);
+    if frame.unscanned && parsed.is_err() {
+        return process_scanned(transform, options, frame, results);
+    }
     if frame.bytes.first() == Some(&b'[') {
         match parsed {
             Ok(Value::Array(items)) => return batch(transform, options, frame, items, results),
@@ -77,6 +80,24 @@ pub fn process(
             fail(options, results, line, None, reason, frame.bytes)
         }
     }
+}
+
+/// An unscanned line that is not one value, framed for real: several values,
+/// or a malformed one reported where it is.
+fn process_scanned(
+    transform: &Transform,
+    options: &Options,
+    line: &Frame<'_>,
+    results: &mut Results<'_>,
+) -> Flow {
+    let mut framer = Framer::within_line(line.bytes, line.line, line.column);
+    // Reading from a slice neither fails nor waits.
+    while let Ok(Some(frame)) = framer.next_frame(&mut || Ok(())) {
+        if process(transform, options, &frame, results) == Flow::Stop {
+            return Flow::Stop;
+        }
+    }
+    Flow::Continue
 }
 
 /// Parses a frame. UTF-8 is checked once for the whole frame, which costs far
