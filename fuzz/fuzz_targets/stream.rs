@@ -1,0 +1,80 @@
+//! Reader → apply → writer on any bytes, through transforms that use every
+//! kind of statement. Whatever the input: no panic, and every record read is
+//! written, dropped or failed.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use xf::stream::{Options, Stream};
+use xf::Transform;
+
+const TRANSFORMS: [&str; 3] = [
+    r#"
+format splunk
+events security_incident, security_detection, security_event
+search kibana "https://kibana.example.com"
+label idx = "Alpha"
+tag add index = "{{ accountId }}"
+tag add [event].provider = "{{ a.b }}-{{ missing }}"
+tag remove classificationTag
+url link from eventId
+hec time = startTime
+hec fields.kind = documentType
+"#,
+    r#"
+search custom "https://s.example.com/?q={{ field }}:{{ value }}"
+drop when status == "closed"
+when severity >= 5 {
+  label priority = "high"
+  message text = """{% for k in tags %}{{ k }};{% endfor %}{{ a[0] }}{{ a[-1].b }}"""
+} else {
+  tag add priority = "{{ severity | default('none') }}"
+}
+url link from id
+drop when name matches "^test"
+"#,
+    r#"
+format splunk
+hec time = ts
+hec host = host.name
+hec source = "src"
+hec sourcetype = "{{ kind }}"
+hec index = idx
+hec fields.tags = tags
+message m = "{{ message }}"
+"#,
+];
+
+fn transforms() -> &'static Vec<Transform> {
+    static LOADED: OnceLock<Vec<Transform>> = OnceLock::new();
+    LOADED.get_or_init(|| {
+        TRANSFORMS
+            .iter()
+            .map(|source| Transform::from_source("fuzz.xf", source, None).expect("loads"))
+            .collect()
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&choice, input)) = data.split_first() else {
+        return;
+    };
+    let transform = &transforms()[usize::from(choice) % TRANSFORMS.len()];
+    let options = Options {
+        threads: 1,
+        keep_batches: choice & 0x10 != 0,
+        max_record: (choice & 0x20 != 0).then_some(64),
+        ..Options::default()
+    };
+    let (mut output, mut letters) = (Vec::new(), Vec::new());
+    let mut stream = Stream::new(transform, &mut output, Some(&mut letters), |_| {}, options);
+    stream.run_here("fuzz", input).expect("writing to memory never fails");
+    let stats = stream.stats;
+    drop(stream);
+    assert_eq!(stats.read, stats.written + stats.dropped + stats.failed);
+    // Every output line is one JSON value.
+    for line in output.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        serde_json::from_slice::<serde_json::Value>(line).expect("output lines are JSON");
+    }
+});
