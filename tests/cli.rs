@@ -334,6 +334,45 @@ fn a_record_over_the_size_limit_is_a_record_error_and_the_stream_goes_on() {
     assert_eq!(letter["raw"].as_str().unwrap().len(), 1024);
 }
 
+#[test]
+fn a_100_mb_record_passes_whole_with_the_records_around_it() {
+    let (dir, path) = transform("tag add n = \"{{ id }}\"\n");
+    let input = dir.path().join("big.ndjson");
+    let blob = "a".repeat(100 * 1024 * 1024);
+    std::fs::write(
+        &input,
+        format!("{{\"id\":\"1\"}}\n{{\"id\":\"2\",\"blob\":\"{blob}\"}}\n{{\"id\":\"3\"}}\n"),
+    )
+    .unwrap();
+    for threads in ["1", "2"] {
+        let output = xf()
+            .args([
+                "run".as_ref(),
+                path.as_os_str(),
+                input.as_os_str(),
+                "-j".as_ref(),
+                threads.as_ref(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lines: Vec<&[u8]> = output.stdout.split(|b| *b == b'\n').collect();
+        assert_eq!(lines.len(), 4, "three lines and the final newline");
+        assert_eq!(lines[0], b"{\"id\":\"1\",\"n\":\"1\"}");
+        let expected_big = format!("{{\"id\":\"2\",\"blob\":\"{blob}\",\"n\":\"2\"}}");
+        assert!(
+            lines[1] == expected_big.as_bytes(),
+            "the big record changed"
+        );
+        assert_eq!(lines[2], b"{\"id\":\"3\",\"n\":\"3\"}");
+    }
+}
+
 fn send_signal(child: &std::process::Child, signal: &str) {
     let status = Command::new("kill")
         .args([format!("-{signal}"), child.id().to_string()])
