@@ -1,4 +1,4 @@
-//! Command-line interface: `xf run` and `xf check`.
+//! Command-line interface: `xf run`, `xf validate` and `xf check`.
 //!
 //! Exit statuses: 0 when every record went through (or was dropped by the
 //! transform), 1 when some record failed, 2 when the transform did not load
@@ -30,6 +30,9 @@ struct Cli {
 enum Command {
     /// Transform JSON records: NDJSON or pretty-printed JSON in, NDJSON out
     Run(RunArgs),
+    /// Check JSON records against a JSON Schema: valid ones are written out as
+    /// they are, each invalid one is a record error listing its violations
+    Validate(ValidateArgs),
     /// Load transforms and report problems, without running them
     Check {
         /// The .xf files to check
@@ -42,6 +45,21 @@ enum Command {
 struct RunArgs {
     /// The .xf transform
     transform: PathBuf,
+    #[command(flatten)]
+    stream: StreamArgs,
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// A shipped schema's name (e.g. queryai-detection), or a schema file ending in .json
+    schema: String,
+    #[command(flatten)]
+    stream: StreamArgs,
+}
+
+/// What `run` and `validate` share: inputs, outputs and how the stream goes.
+#[derive(clap::Args)]
+struct StreamArgs {
     /// Input files (default, or `-`: standard input)
     inputs: Vec<PathBuf>,
     /// Append each failed record, verbatim, with its position and error, as a JSON line
@@ -67,7 +85,11 @@ struct RunArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => match load(&args.transform) {
+            Some(transform) => run(&transform, args.stream),
+            None => ExitCode::from(2),
+        },
+        Command::Validate(args) => validate(args),
         Command::Check { transforms } => check(&transforms),
     }
 }
@@ -132,10 +154,35 @@ fn check(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run(args: RunArgs) -> ExitCode {
-    let Some(transform) = load(&args.transform) else {
+/// `xf validate SCHEMA`: a one-statement transform, `validate "SCHEMA"`,
+/// run like any other, with the schema checked first for a plain message.
+fn validate(args: ValidateArgs) -> ExitCode {
+    if let Err(error) = xf::schema::Schema::load(&args.schema, None) {
+        let reason = match error {
+            xf::schema::LoadError::UnknownName => format!(
+                "no shipped schema is named `{}` (shipped: {}); a schema file's name ends in .json",
+                args.schema,
+                xf::schema::shipped_names().join(", ")
+            ),
+            xf::schema::LoadError::File(reason) => reason,
+            xf::schema::LoadError::Invalid(reason) => {
+                format!("{} is not a valid JSON Schema: {reason}", args.schema)
+            }
+        };
+        eprintln!("error: {reason}");
         return ExitCode::from(2);
-    };
+    }
+    let quoted = serde_json::Value::String(args.schema.clone()).to_string();
+    match Transform::from_source("validate", &format!("validate {quoted}\n"), None) {
+        Ok(transform) => run(&transform, args.stream),
+        Err(error) => {
+            eprint!("{}", error.render());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
     let dead_letter = match &args.dead_letter {
         Some(path) => match File::options().create(true).append(true).open(path) {
             Ok(file) => Some(file),
@@ -159,13 +206,7 @@ fn run(args: RunArgs) -> ExitCode {
     let report = |message: &str| {
         let _ = writeln!(stderr.lock(), "error: {message}");
     };
-    let mut stream = Stream::new(
-        &transform,
-        io::stdout().lock(),
-        dead_letter,
-        report,
-        options,
-    );
+    let mut stream = Stream::new(transform, io::stdout().lock(), dead_letter, report, options);
     let signal = match on_signals() {
         Ok((interrupt, signal)) => {
             stream.set_interrupt(interrupt);

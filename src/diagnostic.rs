@@ -91,6 +91,13 @@ pub enum Code {
     UnknownHecKey,
     /// A `hec` value that Splunk would reject (an object as an indexed field).
     HecValue,
+    // E05xx: schemas
+    /// `validate` names no shipped schema.
+    UnknownSchema,
+    /// A schema file cannot be read, or is not JSON.
+    SchemaFile,
+    /// A schema file is JSON but not a valid JSON Schema.
+    SchemaInvalid,
 }
 
 impl Code {
@@ -114,6 +121,9 @@ impl Code {
             Code::HecWithoutSplunk => "E0401",
             Code::UnknownHecKey => "E0402",
             Code::HecValue => "E0403",
+            Code::UnknownSchema => "E0501",
+            Code::SchemaFile => "E0502",
+            Code::SchemaInvalid => "E0503",
         }
     }
 }

@@ -62,6 +62,7 @@ pub mod apply;
 pub mod compile;
 pub mod diagnostic;
 pub mod read;
+pub mod schema;
 pub mod stream;
 pub mod syntax;
 mod transform;

@@ -453,3 +453,42 @@ fn sigint_mid_stream_never_leaves_half_a_line() {
         assert_eq!(output.lines().count() + failed, read, "{stderr}");
     }
 }
+
+#[test]
+fn validate_passes_valid_records_through_and_reports_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let matched =
+        std::fs::read_to_string(repo("tests/fixtures/queryai/detection-matched.json")).unwrap();
+    let input = format!("{matched}\n{{\"detection_id\":7,\"severity\":\"SEVERE\"}}\n");
+    let (code, stdout, stderr) = run(
+        &[
+            "validate".as_ref(),
+            "queryai-detection".as_ref(),
+            "--dead-letter".as_ref(),
+            dead.as_os_str(),
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let written: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&matched).unwrap();
+    assert_eq!(written, expected);
+    assert!(
+        stderr.contains("stdin:23: validate (line 1): does not match schema queryai-detection: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/severity: \"SEVERE\" is not one of"),
+        "{stderr}"
+    );
+    let letters = std::fs::read_to_string(&dead).unwrap();
+    assert_eq!(letters.lines().count(), 1);
+
+    let (code, _, stderr) = run(&["validate".as_ref(), "queryai".as_ref()], b"{}");
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no shipped schema is named `queryai`"),
+        "{stderr}"
+    );
+}

@@ -165,6 +165,11 @@ fn step(plan: &Plan, step: &Step, record: &mut Value, run: &mut Run) -> Result<F
                 run.hec.clear_time();
             }
         }
+        Step::Validate { schema, origin } => {
+            if let Some(reason) = plan.schemas[*schema].check(record) {
+                return Err(fail(*origin, reason));
+            }
+        }
     }
     Ok(Flow::Continue)
 }

@@ -19,6 +19,7 @@ pub use lookup::Lookup;
 pub use template::{TemplateId, Templates};
 
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::schema::{self, Schema};
 use crate::syntax::ast::{self, CompareOp, Condition, HecKey, Path, Spanned, Statement, ValueExpr};
 
 /// What a transform writes: plain records, or Splunk HEC events.
@@ -81,6 +82,8 @@ pub struct Plan {
     pub searches: Vec<Search>,
     /// Whether a `hec time` statement exists (otherwise `startTime` is the time, as in Armor).
     pub has_hec_time: bool,
+    /// Schemas of `validate` statements, compiled once.
+    pub schemas: Vec<Schema>,
 }
 
 /// Where a step came from, for record errors: `tag add` at line 12.
@@ -119,6 +122,11 @@ pub enum Step {
     Hec {
         slot: HecSlot,
         value: Expr,
+        origin: Origin,
+    },
+    /// `validate`: the record as it is here must match a schema (by index in [`Plan::schemas`]).
+    Validate {
+        schema: usize,
         origin: Origin,
     },
 }
@@ -179,6 +187,7 @@ pub fn compile(
             templates: Templates::new(base_dir),
             searches: Vec::new(),
             has_hec_time: false,
+            schemas: Vec::new(),
         },
         seen_format: None,
         seen_name: None,
@@ -475,6 +484,49 @@ impl Compiler<'_> {
                 })
             }
             Statement::Hec { key, value } => self.hec(key, value, line),
+            Statement::Validate(name) => Some(Step::Validate {
+                schema: self.schema(name)?,
+                origin: Origin {
+                    statement: "validate",
+                    line,
+                },
+            }),
+        }
+    }
+
+    /// The index of the schema `name` in the plan, loaded on first use.
+    fn schema(&mut self, name: &Spanned<String>) -> Option<usize> {
+        if let Some(i) = self.plan.schemas.iter().position(|s| s.name == name.node) {
+            return Some(i);
+        }
+        match Schema::load(&name.node, self.base_dir) {
+            Ok(schema) => {
+                self.plan.schemas.push(schema);
+                Some(self.plan.schemas.len() - 1)
+            }
+            Err(schema::LoadError::UnknownName) => {
+                let names = schema::shipped_names();
+                self.unknown(Code::UnknownSchema, "schema", &name.node, name.span, &names);
+                if let Some(last) = self.errors.last_mut() {
+                    last.notes
+                        .push("or name a schema file beside the .xf, ending in `.json`".into());
+                }
+                None
+            }
+            Err(schema::LoadError::File(reason)) => {
+                self.errors.push(
+                    Diagnostic::new(Code::SchemaFile, "schema cannot be loaded", name.span)
+                        .with_label(reason),
+                );
+                None
+            }
+            Err(schema::LoadError::Invalid(reason)) => {
+                self.errors.push(
+                    Diagnostic::new(Code::SchemaInvalid, "not a valid JSON Schema", name.span)
+                        .with_label(reason),
+                );
+                None
+            }
         }
     }
 

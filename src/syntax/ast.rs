@@ -74,6 +74,8 @@ pub enum Statement {
         key: Spanned<HecKey>,
         value: Spanned<ValueExpr>,
     },
+    /// `validate "SCHEMA"`: a shipped schema's name, or a `.json` file beside the `.xf`.
+    Validate(Spanned<String>),
 }
 
 /// Where a `hec` statement writes in the Splunk HEC envelope.

@@ -16,7 +16,7 @@ struct XfParser;
 /// The statements' keywords, for "unknown statement" suggestions.
 const STATEMENT_KEYWORDS: &[&str] = &[
     "name", "format", "events", "lookup", "search", "label", "tag", "url", "drop", "when",
-    "message", "hec",
+    "message", "hec", "validate",
 ];
 
 /// Parses a whole `.xf` source into its statements.
@@ -118,6 +118,7 @@ fn statement(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<State
             key: hec_key(parts.next()?, errors)?,
             value: value_expr(parts.next()?, errors)?,
         },
+        Rule::validate_stmt => Statement::Validate(string(parts.next()?, errors)?),
         other => unreachable!("not a statement rule: {other:?}"),
     };
     Some(statement)
@@ -565,6 +566,7 @@ fn is_statement_rule(rule: Rule) -> bool {
             | Rule::when_stmt
             | Rule::message_stmt
             | Rule::hec_stmt
+            | Rule::validate_stmt
     )
 }
 
