@@ -6,7 +6,9 @@
 //! - `expected.json` instead: a JSON array of the expected records, compared
 //!   line by line in compact form (key order included), for vendor files;
 //! - `expected-errors.txt` (optional): the exact record-error lines;
-//! - `args` (optional): `keep-batches` and/or `strict`, one per line.
+//! - `args` (optional): `keep-batches` and/or `strict`, one per line;
+//! - `output-schema` (optional): a shipped schema's name; every output record
+//!   must be valid against it (e.g. `splunk-hec-event`, `ocsf-detection-finding`).
 //!
 //! A case may name a shipped transform in `transform.path` (relative to the
 //! repository) instead of holding a `transform.xf`.
@@ -114,6 +116,20 @@ fn run_case(case: &Path) -> Vec<(String, String, String)> {
             format!("{output}{errors}"),
             format!("{}{}", runs[1].0, runs[1].1),
         ));
+    }
+    if let Ok(name) = fs::read_to_string(case.join("output-schema")) {
+        let schema = xf::schema::Schema::load(name.trim(), None)
+            .unwrap_or_else(|_| panic!("output-schema names no shipped schema: {name}"));
+        for line in output.lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(problems) = schema.check(&record) {
+                mismatches.push((
+                    "output-schema".into(),
+                    name.trim().to_string(),
+                    format!("{problems}\n{line}"),
+                ));
+            }
+        }
     }
     if case.join("expected.json").exists() {
         let expected: serde_json::Value =
