@@ -1,6 +1,6 @@
 //! Reader → apply → writer on any bytes, through transforms that use every
-//! kind of statement. Whatever the input: no panic, and every record read is
-//! written, dropped or failed.
+//! kind of statement, schema validation included. Whatever the input: no
+//! panic, and every record read is written, dropped or failed.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use xf::stream::{Options, Stream};
 use xf::Transform;
 
-const TRANSFORMS: [&str; 3] = [
+const TRANSFORMS: [&str; 4] = [
     r#"
 format splunk
 events security_incident, security_detection, security_event
@@ -43,6 +43,15 @@ hec sourcetype = "{{ kind }}"
 hec index = idx
 hec fields.tags = tags
 message m = "{{ message }}"
+"#,
+    r#"
+format splunk
+drop when test == "message"
+validate "queryai-detection"
+hec time = ran_at
+when outcome == "ERROR" {
+  message message = """{% for e in errors %}{{ e.message }}{% endfor %}"""
+}
 "#,
 ];
 
