@@ -155,19 +155,12 @@ impl Templates {
     /// What `{{ name }}` renders to when the name resolves to a string, found
     /// the way [`RecordView`] finds it; `None` leaves every other case to minijinja.
     fn string_named(&self, name: &str, record: &Json) -> Option<String> {
-        if self.lookups.iter().any(|lookup| lookup.name == name) {
-            return None; // a lookup's row, never a string
+        match resolve_name(&self.lookups, record, name) {
+            Named::Field(value) => value.as_str().map(str::to_string),
+            Named::Column(value) => value.as_str().map(str::to_string),
+            // A lookup's row is never a string; a missing name may be a global.
+            Named::Lookup(_) | Named::Missing => None,
         }
-        if let Some(value) = record.get(name) {
-            return value.as_str().map(str::to_string);
-        }
-        let column = self
-            .lookups
-            .iter()
-            .filter_map(|lookup| lookup.row_for(record))
-            .filter_map(|row| row.get_attr(name).ok())
-            .find(|value| !value.is_undefined())?;
-        column.as_str().map(str::to_string)
     }
 
     /// Renders a link template, where `field` and `value` are the search's terms.
@@ -270,25 +263,47 @@ impl RecordView {
 
     /// A name that is no field of the record: a lookup's row, or one of its columns.
     fn lookup_name(&self, name: &str) -> Option<Mj> {
-        let lookups = self.lookups.as_ref()?;
-        if let Some(lookup) = lookups.iter().find(|l| l.name == name) {
+        match resolve_name(self.lookups.as_ref()?, &self.root, name) {
             // No row renders as an empty table would: `{{ tags.index }}` is empty.
-            return Some(
+            Named::Lookup(lookup) => Some(
                 lookup
                     .row_for(&self.root)
                     .cloned()
                     .unwrap_or_else(empty_row),
-            );
+            ),
+            Named::Column(value) => Some(value),
+            Named::Field(_) | Named::Missing => None,
         }
-        if self.root.get(name).is_some() {
-            return None;
-        }
-        lookups
-            .iter()
-            .filter_map(|lookup| lookup.row_for(&self.root))
-            .filter_map(|row| row.get_attr(name).ok())
-            .find(|value| !value.is_undefined())
     }
+}
+
+/// What a bare name means at the top of a template.
+enum Named<'l, 'r> {
+    /// A lookup's own name: its matched row.
+    Lookup(&'l Lookup),
+    /// The record's field.
+    Field(&'r Json),
+    /// A column of a matched lookup row.
+    Column(Mj),
+    Missing,
+}
+
+/// Resolves a bare name, in this order: a lookup's name, the record's field,
+/// a column of a matched row. The one place that order is written, for both
+/// [`RecordView`] and the `{{ name }}` shortcut.
+fn resolve_name<'l, 'r>(lookups: &'l [Lookup], record: &'r Json, name: &str) -> Named<'l, 'r> {
+    if let Some(lookup) = lookups.iter().find(|lookup| lookup.name == name) {
+        return Named::Lookup(lookup);
+    }
+    if let Some(value) = record.get(name) {
+        return Named::Field(value);
+    }
+    lookups
+        .iter()
+        .filter_map(|lookup| lookup.row_for(record))
+        .filter_map(|row| row.get_attr(name).ok())
+        .find(|value| !value.is_undefined())
+        .map_or(Named::Missing, Named::Column)
 }
 
 fn empty_row() -> Mj {
