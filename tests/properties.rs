@@ -40,18 +40,45 @@ fn run_stream(transform: &Transform, input: &[u8]) -> (String, xf::stream::Stats
 }
 
 fn run_threads(transform: &Transform, input: &[u8], threads: usize) -> (String, xf::stream::Stats) {
-    let mut output = Vec::new();
+    let run = run_everything(transform, std::io::Cursor::new(input.to_vec()), threads);
+    (run.output, run.stats)
+}
+
+/// Everything a run gives: output, dead letters, error lines and counts.
+#[derive(Debug, PartialEq)]
+struct Run {
+    output: String,
+    letters: String,
+    errors: Vec<String>,
+    stats: xf::stream::Stats,
+}
+
+fn run_everything(
+    transform: &Transform,
+    input: impl std::io::Read + Send + 'static,
+    threads: usize,
+) -> Run {
+    let (mut output, mut letters, mut errors) = (Vec::new(), Vec::new(), Vec::new());
     let options = Options {
         threads,
         ..Options::default()
     };
-    let mut stream = Stream::new(transform, &mut output, None::<Vec<u8>>, |_| {}, options);
-    stream
-        .run("input", std::io::Cursor::new(input.to_vec()))
-        .unwrap();
+    let mut stream = Stream::new(
+        transform,
+        &mut output,
+        Some(&mut letters),
+        |e| errors.push(e.to_string()),
+        options,
+    );
+    stream.run("input", input).unwrap();
     let stats = stream.stats;
     drop(stream);
-    (String::from_utf8(output).unwrap(), stats)
+    Run {
+        output: String::from_utf8(output).unwrap(),
+        letters: String::from_utf8(letters).unwrap(),
+        errors,
+        stats,
+    }
 }
 
 proptest! {
@@ -127,34 +154,6 @@ impl std::io::Read for OneByteAtATime {
     }
 }
 
-/// Output, dead letters, error lines and counts of one run, single-threaded.
-fn run_everything(
-    transform: &Transform,
-    input: impl std::io::Read + Send + 'static,
-) -> (String, String, Vec<String>, xf::stream::Stats) {
-    let (mut output, mut letters, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-    let options = Options {
-        threads: 1,
-        ..Options::default()
-    };
-    let mut stream = Stream::new(
-        transform,
-        &mut output,
-        Some(&mut letters),
-        |e| errors.push(e.to_string()),
-        options,
-    );
-    stream.run("input", input).unwrap();
-    let stats = stream.stats;
-    drop(stream);
-    (
-        String::from_utf8(output).unwrap(),
-        String::from_utf8(letters).unwrap(),
-        errors,
-        stats,
-    )
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     /// A whole line is taken as a frame without scanning when the next line
@@ -179,8 +178,8 @@ proptest! {
     ) {
         let transform = Transform::from_source("t.xf", "tag add n = \"{{ id }}\"\n", None).unwrap();
         let input: String = lines.iter().map(|line| format!("{line}\n")).collect();
-        let whole = run_everything(&transform, std::io::Cursor::new(input.clone().into_bytes()));
-        let scanned = run_everything(&transform, OneByteAtATime(std::io::Cursor::new(input.clone().into_bytes())));
+        let whole = run_everything(&transform, std::io::Cursor::new(input.clone().into_bytes()), 1);
+        let scanned = run_everything(&transform, OneByteAtATime(std::io::Cursor::new(input.clone().into_bytes())), 1);
         prop_assert_eq!(whole, scanned, "input {:?}", input);
     }
 }
