@@ -98,6 +98,20 @@ pub enum Code {
     SchemaFile,
     /// A schema file is JSON but not a valid JSON Schema.
     SchemaInvalid,
+    // E06xx: expressions
+    /// A call names no function (`epoch(t)`).
+    UnknownFunction,
+    /// A function called with the wrong number or kind of arguments.
+    Arguments,
+    // E07xx: includes
+    /// An included file cannot be read.
+    IncludeFile,
+    /// An included file has problems of its own.
+    IncludeInvalid,
+    /// A file includes itself, directly or through others.
+    IncludeCycle,
+    /// An included file's format is not the including file's.
+    IncludeFormat,
 }
 
 impl Code {
@@ -124,6 +138,12 @@ impl Code {
             Code::UnknownSchema => "E0501",
             Code::SchemaFile => "E0502",
             Code::SchemaInvalid => "E0503",
+            Code::UnknownFunction => "E0601",
+            Code::Arguments => "E0602",
+            Code::IncludeFile => "E0701",
+            Code::IncludeInvalid => "E0702",
+            Code::IncludeCycle => "E0703",
+            Code::IncludeFormat => "E0704",
         }
     }
 }

@@ -61,7 +61,8 @@ impl Transform {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        Transform::from_source(&path.display().to_string(), &text, Some(dir))
+        let own = std::fs::canonicalize(path).ok();
+        Transform::load(&path.display().to_string(), &text, Some(dir), own)
     }
 
     /// Loads a transform from its text. `name` is used in messages; files it
@@ -72,14 +73,30 @@ impl Transform {
         text: &str,
         base_dir: Option<&Path>,
     ) -> Result<Transform, LoadError> {
+        Transform::load(name, text, base_dir, None)
+    }
+
+    fn load(
+        name: &str,
+        text: &str,
+        base_dir: Option<&Path>,
+        own_path: Option<PathBuf>,
+    ) -> Result<Transform, LoadError> {
         let invalid = |diagnostics| LoadError::Invalid {
             file: name.to_string(),
             text: text.to_string(),
             diagnostics,
         };
         let statements = syntax::parse(text).map_err(invalid)?;
-        let plan = compile::compile(&statements, text, name, base_dir).map_err(invalid)?;
+        let including: Vec<PathBuf> = own_path.into_iter().collect();
+        let plan =
+            compile::compile(&statements, text, name, base_dir, &including).map_err(invalid)?;
         Ok(Transform { plan })
+    }
+
+    /// Fixes what `now()` gives (epoch milliseconds), for reproducible output.
+    pub fn fix_clock(&mut self, millis: i64) {
+        self.plan.fix_clock(millis);
     }
 
     /// Applies the transform to one record: zero output records when it is

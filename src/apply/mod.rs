@@ -6,6 +6,7 @@
 //! ([`crate::write::hec`]).
 
 mod condition;
+mod expr;
 mod path;
 
 use std::borrow::Cow;
@@ -14,8 +15,10 @@ use serde_json::Value;
 
 pub use path::kind_with_article;
 
-use crate::compile::{EventType, Expr, Format, HecSlot, Origin, Plan, Step};
+use crate::compile::{EventType, Format, HecSlot, Origin, Plan, Step};
+use crate::syntax::ast::Path;
 use crate::write::hec::HecParts;
+use expr::evaluate;
 
 /// Why one record could not be transformed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +53,12 @@ pub enum Outcome {
 }
 
 /// State of one record's run besides the record itself.
-#[derive(Default)]
-struct Run {
+struct Run<'p> {
     hec: HecParts,
-    /// Removal ids marked by `tag remove` steps.
-    removals: Vec<usize>,
+    /// Paths marked by `tag remove` steps (of this plan or an included one), in order.
+    removals: Vec<&'p Path>,
+    /// What `now()` gives when the clock is fixed.
+    now: Option<i64>,
 }
 
 enum Flow {
@@ -73,32 +77,42 @@ pub fn apply(plan: &Plan, mut record: Value) -> Result<Outcome, RecordError> {
             ),
         });
     }
-    if let Some(events) = &plan.events {
-        if !EventType::of(&record).is_some_and(|t| events.contains(&t)) {
-            return Ok(Outcome::Dropped);
-        }
-    }
-    let mut run = Run::default();
-    if let Flow::Drop = steps(plan, &plan.steps, &mut record, &mut run)? {
+    let mut run = Run {
+        hec: HecParts::default(),
+        removals: Vec::new(),
+        now: plan.now,
+    };
+    if let Flow::Drop = whole(plan, &mut record, &mut run)? {
         return Ok(Outcome::Dropped);
     }
-    run.removals.sort_unstable();
-    run.removals.dedup();
-    // Remove from the last id back, so array indexes of earlier removals still hold.
-    for id in run.removals.iter().rev() {
-        plan.removals[*id].remove(&mut record);
+    // Each step runs at most once, so marking order is statement order.
+    // Remove from the last back, so array indexes of earlier removals still hold.
+    for (i, path) in run.removals.iter().enumerate().rev() {
+        if !run.removals[..i].iter().any(|p| std::ptr::eq(*p, *path)) {
+            path.remove(&mut record);
+        }
     }
     Ok(Outcome::Emit(match plan.format {
         Format::Default => record,
-        Format::Splunk => run.hec.wrap(record, plan.has_hec_time),
+        Format::Splunk => run.hec.wrap(record),
     }))
 }
 
-fn steps(
-    plan: &Plan,
-    steps: &[Step],
+/// A plan's `events` filter, then its steps: the whole transform, or an included one.
+fn whole<'p>(plan: &'p Plan, record: &mut Value, run: &mut Run<'p>) -> Result<Flow, RecordError> {
+    if let Some(events) = &plan.events {
+        if !EventType::of(record).is_some_and(|t| events.contains(&t)) {
+            return Ok(Flow::Drop);
+        }
+    }
+    steps(plan, &plan.steps, record, run)
+}
+
+fn steps<'p>(
+    plan: &'p Plan,
+    steps: &'p [Step],
     record: &mut Value,
-    run: &mut Run,
+    run: &mut Run<'p>,
 ) -> Result<Flow, RecordError> {
     for step in steps {
         if let Flow::Drop = self::step(plan, step, record, run)? {
@@ -108,20 +122,27 @@ fn steps(
     Ok(Flow::Continue)
 }
 
-fn step(plan: &Plan, step: &Step, record: &mut Value, run: &mut Run) -> Result<Flow, RecordError> {
+fn step<'p>(
+    plan: &'p Plan,
+    step: &'p Step,
+    record: &mut Value,
+    run: &mut Run<'p>,
+) -> Result<Flow, RecordError> {
     match step {
         Step::Set {
             target,
             value,
             origin,
         } => {
-            if let Some(value) = evaluate(plan, value, record, *origin)? {
+            if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
                 target
                     .set(record, value)
                     .map_err(|reason| fail(*origin, reason))?;
             }
         }
-        Step::Remove(ids) => run.removals.extend_from_slice(ids),
+        Step::Remove(ids) => run
+            .removals
+            .extend(ids.iter().map(|id| &plan.removals[*id])),
         Step::Url {
             target,
             from,
@@ -157,7 +178,7 @@ fn step(plan: &Plan, step: &Step, record: &mut Value, run: &mut Run) -> Result<F
             value,
             origin,
         } => {
-            if let Some(value) = evaluate(plan, value, record, *origin)? {
+            if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
                 run.hec
                     .set(slot, value)
                     .map_err(|reason| fail(*origin, reason))?;
@@ -170,26 +191,118 @@ fn step(plan: &Plan, step: &Step, record: &mut Value, run: &mut Run) -> Result<F
                 return Err(fail(*origin, reason));
             }
         }
+        Step::Append {
+            target,
+            value,
+            origin,
+        } => {
+            if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
+                append(target, record, value).map_err(|reason| fail(*origin, reason))?;
+            }
+        }
+        Step::Rename { from, to, origin } => {
+            if let Some(value) = from.get(record).cloned() {
+                from.remove(record);
+                to.set(record, value)
+                    .map_err(|reason| fail(*origin, reason))?;
+            }
+        }
+        Step::Nest(target) => {
+            let original = std::mem::replace(record, Value::Object(serde_json::Map::new()));
+            // A fresh object takes any path of keys; an index fails, and says so.
+            if let Err(reason) = target.set(record, original) {
+                return Err(RecordError {
+                    origin: None,
+                    reason: format!("nest: {reason}"),
+                });
+            }
+        }
+        Step::For {
+            name,
+            over,
+            body,
+            origin,
+        } => return for_each(plan, name, over, body, *origin, record, run),
+        Step::Fail { message, origin } => {
+            let reason = match evaluate(plan, message, record, run.now, *origin)? {
+                Some(Value::String(text)) => text,
+                Some(other) => other.to_string(),
+                None => "failed".to_string(),
+            };
+            return Err(fail(*origin, reason));
+        }
+        Step::Include { plan, file, origin } => {
+            return whole(plan, record, run).map_err(|error| RecordError {
+                origin: Some(*origin),
+                reason: format!("{file}: {error}"),
+            })
+        }
     }
     Ok(Flow::Continue)
 }
 
-/// The value an expression gives for this record; `None` for a missing path.
-fn evaluate(
-    plan: &Plan,
-    expr: &Expr,
-    record: &mut Value,
-    origin: Origin,
-) -> Result<Option<Value>, RecordError> {
-    Ok(match expr {
-        Expr::Literal(value) => Some(value.clone()),
-        Expr::Path(path) => path.get(record).cloned(),
-        Expr::Template(id) => Some(Value::String(
-            plan.templates
-                .render(*id, record)
-                .map_err(|reason| fail(origin, reason))?,
+/// `append`: the array at `target` gets `value` at its end; a missing (or
+/// null) target becomes a one-item array.
+fn append(target: &Path, record: &mut Value, value: Value) -> Result<(), String> {
+    if let Some(Value::Array(items)) = target.get_mut(record) {
+        items.push(value);
+        return Ok(());
+    }
+    match target.get(record) {
+        None | Some(Value::Null) => target.set(record, Value::Array(vec![value])),
+        Some(other) => Err(format!(
+            "cannot append to {target}: it is {}, not an array",
+            kind_with_article(other)
         )),
-    })
+    }
+}
+
+/// `for NAME in PATH`: the body once per item. While it runs, the record's
+/// top-level key NAME holds the item (a field of that name is hidden, and put
+/// back after). A single value that is not an array counts as one item; a
+/// missing or null one as none.
+fn for_each<'p>(
+    plan: &'p Plan,
+    name: &str,
+    over: &Path,
+    body: &'p [Step],
+    origin: Origin,
+    record: &mut Value,
+    run: &mut Run<'p>,
+) -> Result<Flow, RecordError> {
+    let items = match over.get(record) {
+        None | Some(Value::Null) => return Ok(Flow::Continue),
+        Some(Value::Array(items)) => items.clone(),
+        Some(single) => vec![single.clone()],
+    };
+    let Value::Object(map) = record else {
+        return Err(fail(origin, "the record is no longer an object".into()));
+    };
+    let hidden = map
+        .keys()
+        .position(|key| key == name)
+        .and_then(|at| Some((at, map.shift_remove(name)?)));
+    let mut flow = Ok(Flow::Continue);
+    for item in items {
+        if let Value::Object(map) = &mut *record {
+            map.insert(name.to_string(), item);
+        }
+        flow = steps(plan, body, record, run);
+        if !matches!(flow, Ok(Flow::Continue)) {
+            break;
+        }
+    }
+    if let Value::Object(map) = record {
+        match hidden {
+            Some((at, value)) => {
+                map.shift_insert(at, name.to_string(), value);
+            }
+            None => {
+                map.shift_remove(name);
+            }
+        }
+    }
+    flow
 }
 
 /// The search link for the value at `from`, if the record has a scalar there.

@@ -82,7 +82,7 @@ impl Path {
         }
     }
 
-    fn get_mut<'a>(&self, record: &'a mut Value) -> Option<&'a mut Value> {
+    pub(crate) fn get_mut<'a>(&self, record: &'a mut Value) -> Option<&'a mut Value> {
         self.0
             .iter()
             .try_fold(record, |value, segment| match (segment, value) {

@@ -5,15 +5,18 @@
 //! collected as a [`Diagnostic`] before the load fails, so an author sees them
 //! all at once. A plan that compiles can only fail per record, on data.
 
+mod expr;
+mod include;
 mod link;
 mod lookup;
 mod template;
 
-use std::path::Path as FsPath;
+use std::path::{Path as FsPath, PathBuf};
 
 use regex::Regex;
 use serde_json::Value;
 
+pub use expr::{Call, Expr, FUNCTIONS};
 pub use link::{encode_component, Search, SEARCH_KINDS};
 pub use lookup::Lookup;
 pub use template::{TemplateId, Templates};
@@ -80,10 +83,33 @@ pub struct Plan {
     pub removals: Vec<Path>,
     pub templates: Templates,
     pub searches: Vec<Search>,
-    /// Whether a `hec time` statement exists (otherwise `startTime` is the time, as in Armor).
-    pub has_hec_time: bool,
     /// Schemas of `validate` statements, compiled once.
     pub schemas: Vec<Schema>,
+    /// What `now()` gives: the clock, or a fixed time for reproducible output.
+    pub now: Option<i64>,
+}
+
+impl Plan {
+    /// Fixes what `now()` gives, here and in every included transform.
+    pub fn fix_clock(&mut self, millis: i64) {
+        self.now = Some(millis);
+        fn fix(steps: &mut [Step], millis: i64) {
+            for step in steps {
+                match step {
+                    Step::Include { plan, .. } => plan.fix_clock(millis),
+                    Step::When {
+                        then, otherwise, ..
+                    } => {
+                        fix(then, millis);
+                        fix(otherwise, millis);
+                    }
+                    Step::For { body, .. } => fix(body, millis),
+                    _ => {}
+                }
+            }
+        }
+        fix(&mut self.steps, millis);
+    }
 }
 
 /// Where a step came from, for record errors: `tag add` at line 12.
@@ -95,7 +121,7 @@ pub struct Origin {
 
 /// One step of a plan.
 pub enum Step {
-    /// `label`, `tag add` and `message`: write a value at a path.
+    /// `label`, `tag add`, `message` and `set`: write a value at a path.
     Set {
         target: Path,
         value: Expr,
@@ -129,14 +155,39 @@ pub enum Step {
         schema: usize,
         origin: Origin,
     },
-}
-
-/// A value a step writes.
-pub enum Expr {
-    Literal(Value),
-    /// A copy of the value at a path; nothing is written when it is missing.
-    Path(Path),
-    Template(TemplateId),
+    /// `append`: add an item to the array at a path (created when missing).
+    Append {
+        target: Path,
+        value: Expr,
+        origin: Origin,
+    },
+    /// `rename`: move the value at `from` to `to`, when there is one.
+    Rename {
+        from: Path,
+        to: Path,
+        origin: Origin,
+    },
+    /// `nest`: the record becomes the value at a path of a new, empty record.
+    Nest(Path),
+    /// `for`: the body once per item of the array at `over`, the item bound to `name`.
+    For {
+        name: String,
+        over: Path,
+        body: Vec<Step>,
+        origin: Origin,
+    },
+    /// `fail`: the record becomes a record error with this message.
+    Fail {
+        message: Expr,
+        origin: Origin,
+    },
+    /// `include`: another transform, compiled on its own, run here.
+    Include {
+        plan: Box<Plan>,
+        /// The file as the `include` names it, for record errors.
+        file: String,
+        origin: Origin,
+    },
 }
 
 /// A key of the Splunk HEC envelope.
@@ -167,16 +218,20 @@ pub use ast::Operand;
 
 /// Compiles parsed statements. `file` names the source in template names and
 /// messages; `base_dir` is where lookup tables and template files are found.
+/// `including` lists the files being loaded around this one (itself first,
+/// when it is a file), so that an include cycle is an error, not a hang.
 pub fn compile(
     statements: &[Spanned<Statement>],
     source: &str,
     file: &str,
     base_dir: Option<&FsPath>,
+    including: &[PathBuf],
 ) -> Result<Plan, Vec<Diagnostic>> {
     let mut compiler = Compiler {
         source,
         file,
         base_dir,
+        including,
         errors: Vec::new(),
         plan: Plan {
             name: None,
@@ -186,8 +241,8 @@ pub fn compile(
             removals: Vec::new(),
             templates: Templates::new(base_dir),
             searches: Vec::new(),
-            has_hec_time: false,
             schemas: Vec::new(),
+            now: None,
         },
         seen_format: None,
         seen_name: None,
@@ -213,6 +268,7 @@ struct Compiler<'a> {
     source: &'a str,
     file: &'a str,
     base_dir: Option<&'a FsPath>,
+    including: &'a [PathBuf],
     errors: Vec<Diagnostic>,
     plan: Plan,
     seen_format: Option<Span>,
@@ -416,7 +472,7 @@ impl Compiler<'_> {
                 if in_block {
                     self.errors.push(
                         Diagnostic::new(Code::DeclarationInBlock, "declarations belong at the top level", statement.span)
-                            .with_label("inside a `when` block")
+                            .with_label("inside a `when` or `for` block")
                             .with_note("name, format, events, lookup and search hold for every record; move it out of the block"),
                     );
                 }
@@ -491,6 +547,48 @@ impl Compiler<'_> {
                     line,
                 },
             }),
+            Statement::Set { target, value } => Some(Step::Set {
+                target: target.node.clone(),
+                value: self.expr(value)?,
+                origin: Origin {
+                    statement: "set",
+                    line,
+                },
+            }),
+            Statement::Append { target, value } => Some(Step::Append {
+                target: target.node.clone(),
+                value: self.expr(value)?,
+                origin: Origin {
+                    statement: "append",
+                    line,
+                },
+            }),
+            Statement::Rename { from, to } => Some(Step::Rename {
+                from: from.node.clone(),
+                to: to.node.clone(),
+                origin: Origin {
+                    statement: "rename",
+                    line,
+                },
+            }),
+            Statement::Nest(target) => Some(Step::Nest(target.node.clone())),
+            Statement::For { name, over, body } => Some(Step::For {
+                name: name.node.clone(),
+                over: over.node.clone(),
+                body: self.steps(body, true),
+                origin: Origin {
+                    statement: "for",
+                    line,
+                },
+            }),
+            Statement::Fail(message) => Some(Step::Fail {
+                message: self.expr(message)?,
+                origin: Origin {
+                    statement: "fail",
+                    line,
+                },
+            }),
+            Statement::Include(file) => self.include(file, line),
         }
     }
 
@@ -620,9 +718,6 @@ impl Compiler<'_> {
                 return None;
             }
         }
-        if slot == HecSlot::Time {
-            self.plan.has_hec_time = true;
-        }
         Some(Step::Hec {
             slot,
             value: self.expr(value)?,
@@ -631,41 +726,6 @@ impl Compiler<'_> {
                 line,
             },
         })
-    }
-
-    fn expr(&mut self, value: &Spanned<ValueExpr>) -> Option<Expr> {
-        match &value.node {
-            ValueExpr::Literal(literal) => Some(Expr::Literal(literal.clone())),
-            ValueExpr::Path(path) => Some(Expr::Path(path.clone())),
-            ValueExpr::Template(text) => {
-                let name = self.template_name(value.span);
-                match self.plan.templates.add(name, text.clone()) {
-                    Ok(id) => Some(Expr::Template(id)),
-                    Err(error) => {
-                        self.template_error(error, value.span, text);
-                        None
-                    }
-                }
-            }
-            ValueExpr::TemplateFile(file) => match self.plan.templates.add_file(file) {
-                Ok(id) => Some(Expr::Template(id)),
-                Err(error) => {
-                    let code = if error.not_found {
-                        Code::TemplateFile
-                    } else {
-                        Code::Template
-                    };
-                    let mut diagnostic =
-                        Diagnostic::new(code, "template file does not load", value.span)
-                            .with_label(error.message.clone());
-                    if let (Some(file), Some(line)) = (&error.file, error.line) {
-                        diagnostic = diagnostic.with_note(format!("in {file}, line {line}"));
-                    }
-                    self.errors.push(diagnostic);
-                    None
-                }
-            },
-        }
     }
 
     /// Inline templates are named after where they stand: `t.xf:12`.

@@ -76,6 +76,33 @@ pub enum Statement {
     },
     /// `validate "SCHEMA"`: a shipped schema's name, or a `.json` file beside the `.xf`.
     Validate(Spanned<String>),
+    /// `set TARGET = EXPR`: write a value of any type.
+    Set {
+        target: Spanned<Path>,
+        value: Spanned<ValueExpr>,
+    },
+    /// `append TARGET = EXPR`: add an item to the array at TARGET.
+    Append {
+        target: Spanned<Path>,
+        value: Spanned<ValueExpr>,
+    },
+    /// `rename FROM to TO`: move a value to another path.
+    Rename {
+        from: Spanned<Path>,
+        to: Spanned<Path>,
+    },
+    /// `nest TARGET`: the whole record becomes the value at TARGET of a new record.
+    Nest(Spanned<Path>),
+    /// `for NAME in PATH { … }`: the block once per item, NAME standing for the item.
+    For {
+        name: Spanned<String>,
+        over: Spanned<Path>,
+        body: Vec<Spanned<Statement>>,
+    },
+    /// `fail "MESSAGE"`: the record is a record error with this (templated) message.
+    Fail(Spanned<ValueExpr>),
+    /// `include "FILE.xf"`: another transform's statements, run here.
+    Include(Spanned<String>),
 }
 
 /// Where a `hec` statement writes in the Splunk HEC envelope.
@@ -96,6 +123,15 @@ pub enum ValueExpr {
     Template(String),
     /// A template kept in its own file beside the `.xf`.
     TemplateFile(String),
+    /// An object whose members are computed (a constant one is a `Literal`).
+    Object(Vec<(String, Spanned<ValueExpr>)>),
+    /// An array whose items are computed (a constant one is a `Literal`).
+    Array(Vec<Spanned<ValueExpr>>),
+    /// A function call: `epoch_ms(ran_at)`.
+    Call {
+        function: Spanned<String>,
+        args: Vec<Spanned<ValueExpr>>,
+    },
 }
 
 /// A boolean test on a record.

@@ -16,7 +16,7 @@ struct XfParser;
 /// The statements' keywords, for "unknown statement" suggestions.
 const STATEMENT_KEYWORDS: &[&str] = &[
     "name", "format", "events", "lookup", "search", "label", "tag", "url", "drop", "when",
-    "message", "hec", "validate",
+    "message", "hec", "validate", "set", "append", "rename", "nest", "for", "fail", "include",
 ];
 
 /// Parses a whole `.xf` source into its statements.
@@ -100,10 +100,15 @@ fn statement(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<State
         Rule::when_stmt => {
             let condition = condition(parts.next()?, errors)?;
             let then = statements(parts.next()?.into_inner(), errors);
-            let otherwise = parts
-                .next()
-                .map(|p| statements(p.into_inner(), errors))
-                .unwrap_or_default();
+            let otherwise = match parts.next() {
+                // `else when …`: a block holding that one statement.
+                Some(p) if p.as_rule() == Rule::when_stmt => {
+                    let span = Span::from(p.as_span());
+                    vec![Spanned::new(statement(p, errors)?, span)]
+                }
+                Some(p) => statements(p.into_inner(), errors),
+                None => Vec::new(),
+            };
             Statement::When {
                 condition,
                 then,
@@ -119,6 +124,26 @@ fn statement(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<State
             value: value_expr(parts.next()?, errors)?,
         },
         Rule::validate_stmt => Statement::Validate(string(parts.next()?, errors)?),
+        Rule::set_stmt => Statement::Set {
+            target: spanned_path(parts.next()?, errors)?,
+            value: value_expr(parts.next()?, errors)?,
+        },
+        Rule::append_stmt => Statement::Append {
+            target: spanned_path(parts.next()?, errors)?,
+            value: value_expr(parts.next()?, errors)?,
+        },
+        Rule::rename_stmt => Statement::Rename {
+            from: spanned_path(parts.next()?, errors)?,
+            to: spanned_path(parts.next()?, errors)?,
+        },
+        Rule::nest_stmt => Statement::Nest(spanned_path(parts.next()?, errors)?),
+        Rule::for_stmt => Statement::For {
+            name: word(parts.next()?),
+            over: spanned_path(parts.next()?, errors)?,
+            body: statements(parts.next()?.into_inner(), errors),
+        },
+        Rule::fail_stmt => Statement::Fail(value_expr(parts.next()?, errors)?),
+        Rule::include_stmt => Statement::Include(string(parts.next()?, errors)?),
         other => unreachable!("not a statement rule: {other:?}"),
     };
     Some(statement)
@@ -225,9 +250,51 @@ fn value_expr(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Span
             }
         }
         Rule::path => ValueExpr::Path(path(pair, errors)?),
+        Rule::call => {
+            let mut parts = pair.into_inner();
+            let function = word(parts.next()?);
+            let args = parts
+                .map(|p| value_expr(p, errors))
+                .collect::<Option<Vec<_>>>()?;
+            ValueExpr::Call { function, args }
+        }
+        Rule::build_array => {
+            let items = pair
+                .into_inner()
+                .map(|p| value_expr(p, errors))
+                .collect::<Option<Vec<_>>>()?;
+            match items.iter().map(constant).collect::<Option<Vec<_>>>() {
+                Some(values) => ValueExpr::Literal(Value::Array(values)),
+                None => ValueExpr::Array(items),
+            }
+        }
+        Rule::build_object => {
+            let mut members = Vec::new();
+            for member in pair.into_inner() {
+                let mut parts = member.into_inner();
+                let key = string(parts.next()?, errors)?;
+                members.push((key.node, value_expr(parts.next()?, errors)?));
+            }
+            let constants: Option<serde_json::Map<String, Value>> = members
+                .iter()
+                .map(|(key, value)| constant(value).map(|v| (key.clone(), v)))
+                .collect();
+            match constants {
+                Some(object) => ValueExpr::Literal(Value::Object(object)),
+                None => ValueExpr::Object(members),
+            }
+        }
         _ => ValueExpr::Literal(literal(pair, errors)?),
     };
     Some(Spanned::new(node, span))
+}
+
+/// The value of an expression that needs no record, if it is one.
+fn constant(expr: &Spanned<ValueExpr>) -> Option<Value> {
+    match &expr.node {
+        ValueExpr::Literal(value) => Some(value.clone()),
+        _ => None,
+    }
 }
 
 /// Whether a string literal holds minijinja syntax; one that does not is a constant.

@@ -15,8 +15,8 @@ use crate::compile::HecSlot;
 #[derive(Debug, Default)]
 pub struct HecParts {
     time: Option<Time>,
-    /// Set when a `hec time` found nothing: no time rather than the default.
-    time_cleared: bool,
+    /// Set when a `hec time` statement ran: its time (or none) rather than the default.
+    time_stated: bool,
     host: Option<String>,
     source: Option<String>,
     sourcetype: Option<String>,
@@ -36,7 +36,7 @@ impl HecParts {
         let name = match slot {
             HecSlot::Time => {
                 self.time = Some(Time::from_value(&value)?);
-                self.time_cleared = false;
+                self.time_stated = true;
                 return Ok(());
             }
             HecSlot::Field(name) => {
@@ -63,15 +63,15 @@ impl HecParts {
 
     pub fn clear_time(&mut self) {
         self.time = None;
-        self.time_cleared = true;
+        self.time_stated = true;
     }
 
-    /// Wraps `record` as the event. Without a `hec time` statement the time is
-    /// the record's `startTime`, as Armor does.
-    pub fn wrap(self, record: Value, has_hec_time: bool) -> Value {
+    /// Wraps `record` as the event. When no `hec time` statement ran for it,
+    /// the time is the record's `startTime`, as Armor does.
+    pub fn wrap(self, record: Value) -> Value {
         let time = match self.time {
             Some(time) => Some(time),
-            None if !has_hec_time && !self.time_cleared => record
+            None if !self.time_stated => record
                 .get("startTime")
                 .and_then(|t| Time::from_value(t).ok()),
             None => None,
@@ -150,6 +150,11 @@ fn field_value(name: &str, value: Value) -> Result<Option<Value>, String> {
 }
 
 impl Time {
+    /// Epoch milliseconds.
+    pub fn millis(self) -> i64 {
+        self.millis
+    }
+
     /// Numbers at or above 10^11 are taken as milliseconds, at or above 10^14
     /// as microseconds and at or above 10^17 as nanoseconds; smaller ones as
     /// seconds. Strings are RFC 3339 timestamps or such numbers written as text.
