@@ -6,7 +6,8 @@
 //! - `expected.json` instead: a JSON array of the expected records, compared
 //!   line by line in compact form (key order included), for vendor files;
 //! - `expected-errors.txt` (optional): the exact record-error lines;
-//! - `args` (optional): `keep-batches` and/or `strict`, one per line;
+//! - `args` (optional): `keep-batches`, `strict`, and `now MILLIS` (what
+//!   `now()` gives), one per line;
 //! - `output-schema` (optional): a shipped schema's name; every output record
 //!   must be valid against it (e.g. `splunk-hec-event`, `ocsf-detection-finding`).
 //!
@@ -89,7 +90,8 @@ fn run_case(case: &Path) -> Vec<(String, String, String)> {
         Ok(path) => Path::new(env!("CARGO_MANIFEST_DIR")).join(path.trim()),
         Err(_) => case.join("transform.xf"),
     };
-    let transform = match Transform::from_path(transform_file) {
+    let args = fs::read_to_string(case.join("args")).unwrap_or_default();
+    let mut transform = match Transform::from_path(transform_file) {
         Ok(transform) => transform,
         Err(error) => {
             let rendered = error.render().replace(&format!("{}/", case.display()), "");
@@ -97,7 +99,9 @@ fn run_case(case: &Path) -> Vec<(String, String, String)> {
             return mismatches;
         }
     };
-    let args = fs::read_to_string(case.join("args")).unwrap_or_default();
+    if let Some(millis) = args.lines().find_map(|l| l.trim().strip_prefix("now ")) {
+        transform.fix_clock(millis.trim().parse().expect("`now MILLIS` in args"));
+    }
     let input = input_file(case).expect("a case has an input.* file");
     // One thread and several must give the very same output, in the same order.
     let mut runs = [1, 3].map(|threads| {

@@ -33,7 +33,10 @@ impl Compiler<'_> {
             let chain: Vec<String> = self.including[at..]
                 .iter()
                 .chain([&canonical])
-                .map(|p| p.display().to_string())
+                .map(|p| {
+                    p.file_name()
+                        .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+                })
                 .collect();
             self.errors.push(
                 Diagnostic::new(Code::IncludeCycle, "include cycle", file.span)
@@ -61,7 +64,10 @@ impl Compiler<'_> {
                         "included transform does not load",
                         file.span,
                     )
-                    .with_label(format!("{} problem(s) in {name}", problems.len()))
+                    .with_label(match problems.len() {
+                        1 => format!("1 problem in {name}"),
+                        n => format!("{n} problems in {name}"),
+                    })
                     .with_note(diagnostic::render(&name, &text, &problems).trim_end()),
                 );
                 return None;
