@@ -28,7 +28,7 @@ pub(super) fn evaluate(
         Expr::Object(members) => {
             let mut object = Map::with_capacity(members.len());
             for (key, member) in members {
-                if let Some(value) = eval(member)? {
+                if let Some(value) = member_value(member, eval(member)?) {
                     object.insert(key.clone(), value);
                 }
             }
@@ -37,7 +37,7 @@ pub(super) fn evaluate(
         Expr::Array(items) => {
             let mut array = Vec::with_capacity(items.len());
             for item in items {
-                array.extend(eval(item)?);
+                array.extend(member_value(item, eval(item)?));
             }
             Some(Value::Array(array))
         }
@@ -96,6 +96,17 @@ pub(super) fn evaluate(
             Call::Now => Some(Value::Number(now.unwrap_or_else(clock_millis).into())),
         },
     })
+}
+
+/// A member of a computed object or array is left out when its value is
+/// missing, or null from the record: payloads say "absent" both ways. A
+/// literal `null` is kept, since the author wrote it.
+fn member_value(expr: &Expr, value: Option<Value>) -> Option<Value> {
+    match (expr, value) {
+        (Expr::Literal(_), value) => value,
+        (_, Some(Value::Null)) => None,
+        (_, value) => value,
+    }
 }
 
 fn clock_millis() -> i64 {
