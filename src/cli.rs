@@ -1,4 +1,4 @@
-//! Command-line interface: `xf run`, `xf validate` and `xf check`.
+//! Command-line interface: `xf run`, `xf validate`, `xf check` and `xf import`.
 //!
 //! Exit statuses: 0 when every record went through (or was dropped by the
 //! transform), 1 when some record failed, 2 when the transform did not load
@@ -39,14 +39,56 @@ enum Command {
         #[arg(required = true)]
         transforms: Vec<PathBuf>,
     },
+    /// Print the .xf equivalent of another tool's config
+    Import {
+        /// Whose config it is
+        #[arg(value_enum)]
+        kind: ImportKind,
+        /// The config file (Armor: a Detections Transform Config, JSON)
+        config: PathBuf,
+        #[command(flatten)]
+        armor: ArmorArgs,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportKind {
+    /// Armor's Detections Transform Config
+    Armor,
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The .xf transform
+    /// The .xf transform, or an Armor transform config (a .json file)
     transform: PathBuf,
     #[command(flatten)]
+    armor: ArmorArgs,
+    #[command(flatten)]
     stream: StreamArgs,
+}
+
+/// What an Armor config leaves to Armor's platform: its tags and its Kibana.
+#[derive(clap::Args)]
+struct ArmorArgs {
+    /// Armor configs: the tags table (CSV or JSON, a row per accountId) standing in for Armor's tags service
+    #[arg(long, value_name = "FILE")]
+    tags: Option<String>,
+    /// Armor configs: the Kibana that add_log_search_url links point into [default: https://kibana.example.com]
+    #[arg(long, value_name = "URL")]
+    kibana: Option<String>,
+}
+
+impl ArmorArgs {
+    fn options(&self) -> xf::import::ArmorOptions {
+        xf::import::ArmorOptions {
+            tags: self.tags.clone(),
+            kibana: self.kibana.clone(),
+        }
+    }
+
+    fn given(&self) -> bool {
+        self.tags.is_some() || self.kibana.is_some()
+    }
 }
 
 #[derive(clap::Args)]
@@ -85,12 +127,70 @@ struct StreamArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => match load(&args.transform) {
-            Some(transform) => run(&transform, args.stream),
-            None => ExitCode::from(2),
-        },
+        Command::Run(args) => {
+            let transform = if is_armor_config(&args.transform) {
+                load_armor(&args.transform, &args.armor)
+            } else if args.armor.given() {
+                eprintln!("error: --tags and --kibana are for Armor JSON configs; a .xf names its own lookup and search");
+                None
+            } else {
+                load(&args.transform)
+            };
+            match transform {
+                Some(transform) => run(&transform, args.stream),
+                None => ExitCode::from(2),
+            }
+        }
         Command::Validate(args) => validate(args),
         Command::Check { transforms } => check(&transforms),
+        Command::Import {
+            kind: ImportKind::Armor,
+            config,
+            armor,
+        } => import_armor(&config, &armor),
+    }
+}
+
+/// A `.json` file given to `run` is an Armor transform config.
+fn is_armor_config(path: &std::path::Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+fn load_armor(path: &PathBuf, armor: &ArmorArgs) -> Option<Transform> {
+    match Transform::from_armor_config(path, &armor.options()) {
+        Ok(transform) => Some(transform),
+        Err(error) => {
+            eprint!("{}", error.render());
+            None
+        }
+    }
+}
+
+/// `xf import armor CONFIG`: the `.xf` on stdout, or each problem on stderr (status 2).
+fn import_armor(path: &PathBuf, armor: &ArmorArgs) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let source = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    match xf::import::armor(&text, &source, &armor.options()) {
+        Ok(xf) => {
+            print!("{xf}");
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in problems {
+                eprintln!("error: {}: {problem}", path.display());
+            }
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -12,7 +12,8 @@
 //! - [`compile`] checks names and builds templates, patterns and lookups;
 //! - [`apply`] runs the plan on one record;
 //! - [`read`] and [`write`] frame the input stream and write NDJSON or HEC;
-//! - [`stream`] drives all of it for a whole input, in constant memory.
+//! - [`stream`] drives all of it for a whole input, in constant memory;
+//! - [`import`] turns an Armor JSON transform config into `.xf` text.
 //!
 //! The library entry point is [`Transform`]:
 //!
@@ -61,6 +62,7 @@
 pub mod apply;
 pub mod compile;
 pub mod diagnostic;
+pub mod import;
 pub mod read;
 pub mod schema;
 pub mod stream;

@@ -19,6 +19,12 @@ pub enum LoadError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// An Armor JSON config that is not a valid Detections Transform Config.
+    #[error("{file} is not a valid Armor transform config ({} problem(s))", problems.len())]
+    ArmorConfig {
+        file: String,
+        problems: Vec<crate::import::Problem>,
+    },
     /// The file has problems; [`LoadError::render`] shows them rustc-style.
     #[error("{} has {} problem(s)", file, diagnostics.len())]
     Invalid {
@@ -33,6 +39,10 @@ impl LoadError {
     pub fn render(&self) -> String {
         match self {
             LoadError::Read { .. } => format!("error: {self}\n"),
+            LoadError::ArmorConfig { file, problems } => problems
+                .iter()
+                .map(|problem| format!("error: {file}: {problem}\n"))
+                .collect(),
             LoadError::Invalid {
                 file,
                 text,
@@ -63,6 +73,28 @@ impl Transform {
             .unwrap_or(Path::new("."));
         let own = std::fs::canonicalize(path).ok();
         Transform::load(&path.display().to_string(), &text, Some(dir), own)
+    }
+
+    /// Loads an Armor Detections Transform Config (JSON) as the `.xf` that
+    /// `xf import armor` prints for it. A tags table named in `options` is
+    /// found relative to the current directory.
+    pub fn from_armor_config(
+        path: impl AsRef<Path>,
+        options: &crate::import::ArmorOptions,
+    ) -> Result<Transform, LoadError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let file = path.display().to_string();
+        let xf = crate::import::armor(&text, &file, options).map_err(|problems| {
+            LoadError::ArmorConfig {
+                file: file.clone(),
+                problems,
+            }
+        })?;
+        Transform::from_source(&format!("{file} (as imported)"), &xf, None)
     }
 
     /// Loads a transform from its text. `name` is used in messages; files it
