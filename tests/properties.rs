@@ -27,12 +27,27 @@ fn xf_like() -> impl Strategy<Value = String> {
         Just(" matches \"(\"".to_string()),
         Just("[event].".to_string()),
         Just("[-1]".to_string()),
+        Just("set ".to_string()),
+        Just("append ".to_string()),
+        Just("rename ".to_string()),
+        Just(" to ".to_string()),
+        Just("nest ".to_string()),
+        Just("for x in ".to_string()),
+        Just("fail ".to_string()),
+        Just("include \"".to_string()),
+        Just("} else when ".to_string()),
+        Just("map(".to_string()),
+        Just("epoch_ms(".to_string()),
+        Just("coalesce(".to_string()),
+        Just("now()".to_string()),
+        Just(", ".to_string()),
+        Just(")".to_string()),
         Just(" {\n".to_string()),
         Just("}\n".to_string()),
         Just("\n".to_string()),
         "[a-zé\u{1F600}\\\\\"\\[\\]{}().=<>!, 0-9-]{0,8}",
     ];
-    proptest::collection::vec(token, 0..24).prop_map(|parts| parts.concat())
+    proptest::collection::vec(token, 0..32).prop_map(|parts| parts.concat())
 }
 
 fn run_stream(transform: &Transform, input: &[u8]) -> (String, xf::stream::Stats) {

@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use xf::stream::{Options, Stream};
 use xf::Transform;
 
-const TRANSFORMS: [&str; 4] = [
+const TRANSFORMS: [&str; 5] = [
     r#"
 format splunk
 events security_incident, security_detection, security_event
@@ -53,14 +53,39 @@ when outcome == "ERROR" {
   message message = """{% for e in errors %}{{ e.message }}{% endfor %}"""
 }
 "#,
+    r#"
+rename a.b to moved
+set t = coalesce(epoch_ms(ts), epoch_ms(time), now())
+set n = number(count)
+set s = string(obj)
+set sev = map(severity, {"HIGH": 4, "3": 2}, 0)
+for ip in ips {
+  append obs = {"value": ip, "n": number(ip), "list": [ip, missing]}
+}
+nest original
+when original.kind == "bad" {
+  fail "bad {{ original.kind }}"
+} else when original.kind exists {
+  set kind = original.kind
+}
+"#,
 ];
+
+/// The shipped transforms that include others: the mixed streams, read from the repository.
+const SHIPPED: [&str; 2] = ["mixed-ocsf.xf", "mixed-splunk.xf"];
 
 fn transforms() -> &'static Vec<Transform> {
     static LOADED: OnceLock<Vec<Transform>> = OnceLock::new();
     LOADED.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../transforms");
         TRANSFORMS
             .iter()
             .map(|source| Transform::from_source("fuzz.xf", source, None).expect("loads"))
+            .chain(
+                SHIPPED
+                    .iter()
+                    .map(|name| Transform::from_path(dir.join(name)).expect("loads")),
+            )
             .collect()
     })
 }
@@ -69,7 +94,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&choice, input)) = data.split_first() else {
         return;
     };
-    let transform = &transforms()[usize::from(choice) % TRANSFORMS.len()];
+    let all = transforms();
+    let transform = &all[usize::from(choice) % all.len()];
     let options = Options {
         threads: 1,
         keep_batches: choice & 0x10 != 0,
