@@ -207,15 +207,12 @@ fn step<'p>(
                     .map_err(|reason| fail(*origin, reason))?;
             }
         }
-        Step::Nest(target) => {
+        Step::Nest { target, origin } => {
             let original = std::mem::replace(record, Value::Object(serde_json::Map::new()));
             // A fresh object takes any path of keys; an index fails, and says so.
-            if let Err(reason) = target.set(record, original) {
-                return Err(RecordError {
-                    origin: None,
-                    reason: format!("nest: {reason}"),
-                });
-            }
+            target
+                .set(record, original)
+                .map_err(|reason| fail(*origin, reason))?;
         }
         Step::For {
             name,

@@ -168,7 +168,10 @@ pub enum Step {
         origin: Origin,
     },
     /// `nest`: the record becomes the value at a path of a new, empty record.
-    Nest(Path),
+    Nest {
+        target: Path,
+        origin: Origin,
+    },
     /// `for`: the body once per item of the array at `over`, the item bound to `name`.
     For {
         name: String,
@@ -571,7 +574,13 @@ impl Compiler<'_> {
                     line,
                 },
             }),
-            Statement::Nest(target) => Some(Step::Nest(target.node.clone())),
+            Statement::Nest(target) => Some(Step::Nest {
+                target: target.node.clone(),
+                origin: Origin {
+                    statement: "nest",
+                    line,
+                },
+            }),
             Statement::For { name, over, body } => Some(Step::For {
                 name: name.node.clone(),
                 over: over.node.clone(),
