@@ -20,6 +20,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::schema::Schema;
+use crate::syntax::ast::{Path, Segment};
 
 /// What a config does not say, given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +133,7 @@ fn write_xf(config: &Value, source: &str, options: &ArmorOptions) -> String {
         for label in labels {
             let key = str_of(label, "key").unwrap_or_default();
             let value = label.get("value").cloned().unwrap_or(Value::Null);
-            out.push_str(&format!("label {} = {value}\n", target(&key)));
+            out.push_str(&format!("label {} = {value}\n", path(&key)));
         }
     }
     if !transforms.is_empty() {
@@ -147,9 +148,9 @@ fn write_xf(config: &Value, source: &str, options: &ArmorOptions) -> String {
                     Value::String(text) => text,
                     _ => String::new(),
                 };
-                out.push_str(&format!("tag add {} = {}\n", target(&key), quoted(&text)));
+                out.push_str(&format!("tag add {} = {}\n", path(&key), quoted(&text)));
             }
-            "remove_dynamic_tag" => out.push_str(&format!("tag remove {}\n", target(&key))),
+            "remove_dynamic_tag" => out.push_str(&format!("tag remove {}\n", path(&key))),
             _ => {
                 let field = value.as_str().unwrap_or("event_uuid");
                 let from = if field == "event_uuid" {
@@ -158,53 +159,28 @@ fn write_xf(config: &Value, source: &str, options: &ArmorOptions) -> String {
                     );
                     "eventId".to_string()
                 } else {
-                    value_path(field)
+                    path(field)
                 };
-                out.push_str(&format!("url {} from {from}\n", target(&key)));
+                out.push_str(&format!("url {} from {from}\n", path(&key)));
             }
         }
     }
     out
 }
 
-/// An Armor key (`idx`, `[event].provider_id`, `a.b-c`) as an `.xf` target:
-/// dots separate keys; a key that is not a plain word is quoted.
-fn target(key: &str) -> String {
-    segments(key).join(".")
-}
-
-/// Like [`target`], for a value position, where a first quoted key is written `."key"`.
-fn value_path(key: &str) -> String {
-    let path = target(key);
-    if path.starts_with('"') {
-        format!(".{path}")
-    } else {
-        path
-    }
-}
-
-fn segments(key: &str) -> Vec<String> {
-    let plain = |word: &str| {
-        let mut chars = word.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !matches!(word, "true" | "false" | "null")
-    };
-    key.split('.')
-        .map(|part| {
-            let bracketed = part
-                .strip_prefix('[')
-                .and_then(|p| p.strip_suffix(']'))
-                .is_some_and(plain);
-            if plain(part) || bracketed {
-                part.to_string()
-            } else {
-                Value::String(part.to_string()).to_string()
-            }
-        })
-        .collect()
+/// An Armor key (`idx`, `[event].provider_id`, `a.b-c`) as an `.xf` path:
+/// dots separate keys, and `[key]` is Armor's notation for `key`. [`Path`]'s
+/// `Display` writes it, quoting what is not a plain name, in a form that both
+/// a statement's target and `url … from` accept.
+fn path(key: &str) -> String {
+    let segments = key.split('.').map(|part| {
+        let part = part
+            .strip_prefix('[')
+            .and_then(|p| p.strip_suffix(']'))
+            .unwrap_or(part);
+        Segment::Key(part.to_string())
+    });
+    Path(segments.collect()).to_string()
 }
 
 #[cfg(test)]
@@ -212,13 +188,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_become_targets_that_parse() {
-        assert_eq!(target("idx"), "idx");
-        assert_eq!(target("[event].provider_id"), "[event].provider_id");
-        assert_eq!(target("a.b-c"), "a.\"b-c\"");
-        assert_eq!(target("detail-type"), "\"detail-type\"");
-        assert_eq!(value_path("detail-type"), ".\"detail-type\"");
-        assert_eq!(target("null"), "\"null\"");
+    fn keys_become_paths_that_parse() {
+        assert_eq!(path("idx"), "idx");
+        assert_eq!(path("[event].provider_id"), "event.provider_id");
+        assert_eq!(path("a.b-c"), "a.\"b-c\"");
+        assert_eq!(path("detail-type"), "[\"detail-type\"]");
+        assert_eq!(path("null"), "[\"null\"]");
         for key in [
             "idx",
             "[event].provider_id",
@@ -226,11 +201,7 @@ mod tests {
             "detail-type",
             "x y.z",
         ] {
-            let source = format!(
-                "tag remove {}\nurl l from {}\n",
-                target(key),
-                value_path(key)
-            );
+            let source = format!("tag remove {}\nurl l from {}\n", path(key), path(key));
             assert!(crate::syntax::parse(&source).is_ok(), "{source}");
         }
     }
