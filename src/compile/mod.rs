@@ -466,6 +466,7 @@ impl Compiler<'_> {
 
     fn step(&mut self, statement: &Spanned<Statement>, in_block: bool) -> Option<Step> {
         let line = statement.span.line_col(self.source).0;
+        let origin = |statement| Origin { statement, line };
         match &statement.node {
             Statement::Name(_)
             | Statement::Format(_)
@@ -484,26 +485,17 @@ impl Compiler<'_> {
             Statement::Label { target, value } => Some(Step::Set {
                 target: target.node.clone(),
                 value: Expr::Literal(value.node.clone()),
-                origin: Origin {
-                    statement: "label",
-                    line,
-                },
+                origin: origin("label"),
             }),
             Statement::TagAdd { target, value } => Some(Step::Set {
                 target: target.node.clone(),
                 value: self.expr(value)?,
-                origin: Origin {
-                    statement: "tag add",
-                    line,
-                },
+                origin: origin("tag add"),
             }),
             Statement::Message { target, template } => Some(Step::Set {
                 target: target.node.clone(),
                 value: self.expr(template)?,
-                origin: Origin {
-                    statement: "message",
-                    line,
-                },
+                origin: origin("message"),
             }),
             Statement::TagRemove(targets) => {
                 let mut ids = Vec::new();
@@ -519,10 +511,7 @@ impl Compiler<'_> {
                 from: from.node.clone(),
                 field: from.node.to_string(),
                 search: self.which_search(statement.span, via.as_ref())?,
-                origin: Origin {
-                    statement: "url",
-                    line,
-                },
+                origin: origin("url"),
             }),
             Statement::Drop(condition) => Some(Step::Drop(match condition {
                 Some(condition) => Some(self.condition(condition)?),
@@ -545,57 +534,36 @@ impl Compiler<'_> {
             Statement::Hec { key, value } => self.hec(key, value, line),
             Statement::Validate(name) => Some(Step::Validate {
                 schema: self.schema(name)?,
-                origin: Origin {
-                    statement: "validate",
-                    line,
-                },
+                origin: origin("validate"),
             }),
             Statement::Set { target, value } => Some(Step::Set {
                 target: target.node.clone(),
                 value: self.expr(value)?,
-                origin: Origin {
-                    statement: "set",
-                    line,
-                },
+                origin: origin("set"),
             }),
             Statement::Append { target, value } => Some(Step::Append {
                 target: target.node.clone(),
                 value: self.expr(value)?,
-                origin: Origin {
-                    statement: "append",
-                    line,
-                },
+                origin: origin("append"),
             }),
             Statement::Rename { from, to } => Some(Step::Rename {
                 from: from.node.clone(),
                 to: to.node.clone(),
-                origin: Origin {
-                    statement: "rename",
-                    line,
-                },
+                origin: origin("rename"),
             }),
             Statement::Nest(target) => Some(Step::Nest {
                 target: target.node.clone(),
-                origin: Origin {
-                    statement: "nest",
-                    line,
-                },
+                origin: origin("nest"),
             }),
             Statement::For { name, over, body } => Some(Step::For {
                 name: name.node.clone(),
                 over: over.node.clone(),
                 body: self.steps(body, true),
-                origin: Origin {
-                    statement: "for",
-                    line,
-                },
+                origin: origin("for"),
             }),
             Statement::Fail(message) => Some(Step::Fail {
                 message: self.expr(message)?,
-                origin: Origin {
-                    statement: "fail",
-                    line,
-                },
+                origin: origin("fail"),
             }),
             Statement::Include(file) => self.include(file, line),
         }
