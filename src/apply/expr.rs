@@ -3,7 +3,7 @@
 use serde_json::{Map, Number, Value};
 
 use super::{fail, kind_with_article, RecordError};
-use crate::compile::{Call, Expr, Origin, Plan};
+use crate::compile::{key_str, Call, Expr, Origin, Plan};
 use crate::write::hec::Time;
 
 /// The value an expression gives for this record; `None` when it is missing
@@ -76,12 +76,11 @@ pub(super) fn evaluate(
                 table,
                 default,
             } => {
-                let key = match eval(subject)? {
-                    Some(Value::String(text)) => Some(text),
-                    Some(scalar @ (Value::Number(_) | Value::Bool(_))) => Some(scalar.to_string()),
-                    _ => None,
-                };
-                key.and_then(|key| table.get(&key).cloned())
+                let subject = eval(subject)?;
+                subject
+                    .as_ref()
+                    .and_then(key_str)
+                    .and_then(|key| table.get(key).cloned())
                     .or_else(|| default.clone())
             }
             Call::Coalesce(args) => {

@@ -76,13 +76,7 @@ impl Lookup {
 
     /// The row matching this record's key, compared as text (`1000` matches `"1000"`).
     pub fn row_for(&self, record: &Json) -> Option<&Mj> {
-        match self.key.get(record)? {
-            Json::String(text) => self.rows.get(text.as_str()),
-            // Numbers keep their input text (arbitrary_precision): borrowed, not formatted per record.
-            Json::Number(n) => self.rows.get(n.as_str()),
-            Json::Bool(b) => self.rows.get(if *b { "true" } else { "false" }),
-            _ => None,
-        }
+        self.rows.get(key_str(self.key.get(record)?)?)
     }
 
     pub fn len(&self) -> usize {
@@ -138,6 +132,18 @@ fn json_rows(text: &str, column: &str) -> Result<HashMap<String, Mj>, String> {
         _ => return Err("a JSON table is an array of objects, or an object of rows by key".into()),
     }
     Ok(rows)
+}
+
+/// A scalar as the text a table is keyed by: a string as it is, a number as
+/// written in the input (arbitrary_precision keeps it: borrowed, not formatted
+/// per record), a boolean as `true`/`false`. Lookups and `map` both use it.
+pub fn key_str(value: &Json) -> Option<&str> {
+    match value {
+        Json::String(text) => Some(text),
+        Json::Number(n) => Some(n.as_str()),
+        Json::Bool(b) => Some(if *b { "true" } else { "false" }),
+        _ => None,
+    }
 }
 
 fn key_text(value: &Json) -> Option<String> {

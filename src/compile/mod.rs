@@ -18,7 +18,7 @@ use serde_json::Value;
 
 pub use expr::{Call, Expr, FUNCTIONS};
 pub use link::{encode_component, Search, SEARCH_KINDS};
-pub use lookup::Lookup;
+pub use lookup::{key_str, Lookup};
 pub use template::{TemplateId, Templates};
 
 use crate::diagnostic::{Code, Diagnostic, Span};
