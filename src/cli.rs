@@ -234,11 +234,11 @@ fn check(paths: &[PathBuf]) -> ExitCode {
     for path in paths {
         match load(path) {
             Some(transform) => {
-                let format = match transform.format() {
-                    xf::compile::Format::Default => "default",
-                    xf::compile::Format::Splunk => "splunk",
-                };
-                let mut summary = format!("{}: ok, format {format}", path.display());
+                let mut summary = format!(
+                    "{}: ok, format {}",
+                    path.display(),
+                    transform.format().name()
+                );
                 for (name, rows) in transform.lookups() {
                     summary.push_str(&format!(", lookup {name} ({rows} rows)"));
                 }

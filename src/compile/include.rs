@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use super::{compile, Compiler, Format, Origin, Step};
+use super::{compile, Compiler, Origin, Step};
 use crate::diagnostic::{self, Code, Diagnostic};
 use crate::syntax::{self, ast::Spanned};
 
@@ -74,10 +74,6 @@ impl Compiler<'_> {
             }
         };
         if plan.format != self.plan.format {
-            let word = |format: Format| match format {
-                Format::Default => "default",
-                Format::Splunk => "splunk",
-            };
             self.errors.push(
                 Diagnostic::new(
                     Code::IncludeFormat,
@@ -86,8 +82,8 @@ impl Compiler<'_> {
                 )
                 .with_label(format!(
                     "format {} there, {} here",
-                    word(plan.format),
-                    word(self.plan.format)
+                    plan.format.name(),
+                    self.plan.format.name()
                 ))
                 .with_note("a record is written in one format: give both files the same `format`"),
             );

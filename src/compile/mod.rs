@@ -33,6 +33,16 @@ pub enum Format {
     Splunk,
 }
 
+impl Format {
+    /// The format as a `format` statement names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Default => "default",
+            Format::Splunk => "splunk",
+        }
+    }
+}
+
 /// Armor's subscription types, recognised from a record's own fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
