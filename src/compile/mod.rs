@@ -100,25 +100,10 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Fixes what `now()` gives, here and in every included transform.
+    /// Fixes what `now()` gives. Only the outermost plan's clock is read:
+    /// an included transform runs with the clock of the run that includes it.
     pub fn fix_clock(&mut self, millis: i64) {
         self.now = Some(millis);
-        fn fix(steps: &mut [Step], millis: i64) {
-            for step in steps {
-                match step {
-                    Step::Include { plan, .. } => plan.fix_clock(millis),
-                    Step::When {
-                        then, otherwise, ..
-                    } => {
-                        fix(then, millis);
-                        fix(otherwise, millis);
-                    }
-                    Step::For { body, .. } => fix(body, millis),
-                    _ => {}
-                }
-            }
-        }
-        fix(&mut self.steps, millis);
     }
 }
 
