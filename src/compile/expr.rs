@@ -45,14 +45,31 @@ pub enum Call {
     Now,
 }
 
-/// The functions and how they are called, for diagnostics and the README.
-pub const FUNCTIONS: &[(&str, &str)] = &[
-    ("epoch_ms", "epoch_ms(VALUE)"),
-    ("number", "number(VALUE)"),
-    ("string", "string(VALUE)"),
-    ("map", "map(VALUE, {\"KEY\": RESULT, …}[, DEFAULT])"),
-    ("coalesce", "coalesce(VALUE, VALUE, …)"),
-    ("now", "now()"),
+/// A function's name, how it is called (for diagnostics), and how many arguments it takes.
+pub struct Function {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub min: usize,
+    pub max: usize,
+}
+
+const fn function(name: &'static str, usage: &'static str, min: usize, max: usize) -> Function {
+    Function {
+        name,
+        usage,
+        min,
+        max,
+    }
+}
+
+/// Every function of the language.
+pub const FUNCTIONS: &[Function] = &[
+    function("epoch_ms", "epoch_ms(VALUE)", 1, 1),
+    function("number", "number(VALUE)", 1, 1),
+    function("string", "string(VALUE)", 1, 1),
+    function("map", "map(VALUE, {\"KEY\": RESULT, …}[, DEFAULT])", 2, 3),
+    function("coalesce", "coalesce(VALUE, VALUE, …)", 1, usize::MAX),
+    function("now", "now()", 0, 0),
 ];
 
 impl Compiler<'_> {
@@ -91,8 +108,11 @@ impl Compiler<'_> {
     }
 
     fn call(&mut self, function: &Spanned<String>, args: &[Spanned<ValueExpr>]) -> Option<Expr> {
-        let Some((_, usage)) = FUNCTIONS.iter().find(|(name, _)| *name == function.node) else {
-            let names: Vec<&str> = FUNCTIONS.iter().map(|(name, _)| *name).collect();
+        let Some(&Function {
+            usage, min, max, ..
+        }) = FUNCTIONS.iter().find(|f| f.name == function.node)
+        else {
+            let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
             self.unknown(
                 Code::UnknownFunction,
                 "function",
@@ -101,12 +121,6 @@ impl Compiler<'_> {
                 &names,
             );
             return None;
-        };
-        let (min, max) = match function.node.as_str() {
-            "now" => (0, 0),
-            "map" => (2, 3),
-            "coalesce" => (1, usize::MAX),
-            _ => (1, 1),
         };
         if args.len() < min || args.len() > max {
             self.errors.push(

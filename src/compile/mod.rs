@@ -16,7 +16,7 @@ use std::path::{Path as FsPath, PathBuf};
 use regex::Regex;
 use serde_json::Value;
 
-pub use expr::{Call, Expr, FUNCTIONS};
+pub use expr::{Call, Expr, Function, FUNCTIONS};
 pub use link::{encode_component, Search, SEARCH_KINDS};
 pub use lookup::{key_str, Lookup};
 pub use template::{TemplateId, Templates};
