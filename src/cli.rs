@@ -168,27 +168,14 @@ fn load_armor(path: &PathBuf, armor: &ArmorArgs) -> Option<Transform> {
 }
 
 /// `xf import armor CONFIG`: the `.xf` on stdout, or each problem on stderr (status 2).
-fn import_armor(path: &PathBuf, armor: &ArmorArgs) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) => {
-            eprintln!("error: cannot read {}: {error}", path.display());
-            return ExitCode::from(2);
-        }
-    };
-    let source = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into(),
-    );
-    match xf::import::armor(&text, &source, &armor.options()) {
+fn import_armor(path: &std::path::Path, armor: &ArmorArgs) -> ExitCode {
+    match xf::import::armor_file(path, &armor.options()) {
         Ok(xf) => {
             print!("{xf}");
             ExitCode::SUCCESS
         }
-        Err(problems) => {
-            for problem in problems {
-                eprintln!("error: {}: {problem}", path.display());
-            }
+        Err(error) => {
+            eprint!("{}", error.render());
             ExitCode::from(2)
         }
     }

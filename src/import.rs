@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::schema::Schema;
 use crate::syntax::ast::{Path, Segment};
+use crate::LoadError;
 
 /// What a config does not say, given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +51,23 @@ impl fmt::Display for Problem {
         };
         write!(f, "{at}: {}", self.message)
     }
+}
+
+/// The `.xf` text for an Armor config file: what `xf import armor` prints and
+/// `xf run CONFIG.json` runs. Problems with the config are [`LoadError::ArmorConfig`].
+pub fn armor_file(path: &std::path::Path, options: &ArmorOptions) -> Result<String, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let source = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    armor(&text, &source, options).map_err(|problems| LoadError::ArmorConfig {
+        file: path.display().to_string(),
+        problems,
+    })
 }
 
 /// The `.xf` text for an Armor config's JSON text; `source` names the config in a comment.

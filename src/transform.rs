@@ -83,18 +83,8 @@ impl Transform {
         options: &crate::import::ArmorOptions,
     ) -> Result<Transform, LoadError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
-            path: path.to_path_buf(),
-            error,
-        })?;
-        let file = path.display().to_string();
-        let xf = crate::import::armor(&text, &file, options).map_err(|problems| {
-            LoadError::ArmorConfig {
-                file: file.clone(),
-                problems,
-            }
-        })?;
-        Transform::from_source(&format!("{file} (as imported)"), &xf, None)
+        let xf = crate::import::armor_file(path, options)?;
+        Transform::from_source(&format!("{} (as imported)", path.display()), &xf, None)
     }
 
     /// Loads a transform from its text. `name` is used in messages; files it
