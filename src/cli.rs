@@ -6,14 +6,16 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use xf::stream::{Flow, Interrupt, Options, Stream};
-use xf::Transform;
+use xf::stream::{Flow, Interrupt, Interruptible, Options, Stream, StreamError};
+use xf::write::DeadLetterFile;
+use xf::{Limits, Transform};
 
 #[derive(Parser)]
 #[command(
@@ -64,7 +66,33 @@ struct RunArgs {
     #[command(flatten)]
     armor: ArmorArgs,
     #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
     stream: StreamArgs,
+}
+
+/// Per-record limits: a record that reaches one is a record error.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Work one template rendering may do (minijinja fuel: about one unit per instruction, plus bytes allocated)
+    #[arg(long, value_name = "UNITS", default_value_t = Limits::DEFAULT.template_fuel)]
+    template_fuel: u64,
+    /// The most text one template rendering may write, in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT.template_output)]
+    template_output: usize,
+    /// The most statements run for one record (each pass of a `for` body counts)
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.statements)]
+    max_statements: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            template_fuel: self.template_fuel,
+            template_output: self.template_output,
+            statements: self.max_statements,
+        }
+    }
 }
 
 /// What an Armor config leaves to Armor's platform: its tags and its Kibana.
@@ -126,15 +154,17 @@ struct StreamArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    quiet_panics_in_records();
     match cli.command {
         Command::Run(args) => {
+            let limits = args.limits.limits();
             let transform = if is_armor_config(&args.transform) {
-                load_armor(&args.transform, &args.armor)
+                load_armor(&args.transform, &args.armor, limits)
             } else if args.armor.given() {
                 eprintln!("error: --tags and --kibana are for Armor JSON configs; a .xf names its own lookup and search");
                 None
             } else {
-                load(&args.transform)
+                load(&args.transform, limits)
             };
             match transform {
                 Some(transform) => run(&transform, args.stream),
@@ -157,8 +187,20 @@ fn is_armor_config(path: &std::path::Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
-fn load_armor(path: &PathBuf, armor: &ArmorArgs) -> Option<Transform> {
-    match Transform::from_armor_config(path, &armor.options()) {
+/// A panic inside one record's work is caught and becomes that record's
+/// error (`internal error …`, dead-lettered): the default hook's message and
+/// backtrace would only repeat it, so it stays quiet there, and only there.
+fn quiet_panics_in_records() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !xf::stream::in_record_work() {
+            default(info);
+        }
+    }));
+}
+
+fn load_armor(path: &PathBuf, armor: &ArmorArgs, limits: Limits) -> Option<Transform> {
+    match Transform::from_armor_config(path, &armor.options(), limits) {
         Ok(transform) => Some(transform),
         Err(error) => {
             eprint!("{}", error.render());
@@ -181,8 +223,8 @@ fn import_armor(path: &std::path::Path, armor: &ArmorArgs) -> ExitCode {
     }
 }
 
-fn load(path: &PathBuf) -> Option<Transform> {
-    match Transform::from_path(path) {
+fn load(path: &PathBuf, limits: Limits) -> Option<Transform> {
+    match Transform::from_path_with_limits(path, limits) {
         Ok(transform) => Some(transform),
         Err(error) => {
             eprint!("{}", error.render());
@@ -191,19 +233,22 @@ fn load(path: &PathBuf) -> Option<Transform> {
     }
 }
 
-/// SIGINT and SIGTERM end `xf run` cleanly: while it waits for input (all
-/// output written) at once; otherwise after the record in hand, with its
-/// output flushed, so that no reader ever sees half a line. Exit status 128+N.
+/// SIGINT and SIGTERM end `xf run` cleanly, after the record in hand (every
+/// record's work is bounded by [`Limits`]): what was read whole is written or
+/// dead-lettered, a record cut short is dead-lettered, the output is flushed
+/// (no reader ever sees half a line), and the stats are printed. Inputs are
+/// read through [`Interruptible`], so this happens at once while xf waits
+/// for input too. A second signal ends xf at once. Exit status 128+N.
 fn on_signals() -> io::Result<(Interrupt, Arc<AtomicUsize>)> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let interrupt = Interrupt::default();
     let which = Arc::new(AtomicUsize::new(0));
     for signal in [SIGINT, SIGTERM] {
-        // The shutdown goes first: it only fires while xf waits with nothing unwritten.
+        // Registered first, so it fires only once an earlier signal set `stop`.
         signal_hook::flag::register_conditional_shutdown(
             signal,
             128 + signal,
-            Arc::clone(&interrupt.waiting),
+            Arc::clone(&interrupt.stop),
         )?;
         signal_hook::flag::register_usize(signal, Arc::clone(&which), signal as usize)?;
         signal_hook::flag::register(signal, Arc::clone(&interrupt.stop))?;
@@ -219,7 +264,7 @@ fn default_threads() -> usize {
 fn check(paths: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for path in paths {
-        match load(path) {
+        match load(path, Limits::DEFAULT) {
             Some(transform) => {
                 let mut summary = format!(
                     "{}: ok, format {}",
@@ -270,8 +315,22 @@ fn validate(args: ValidateArgs) -> ExitCode {
 }
 
 fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
+    if args.keep_batches && transform.format() == xf::compile::Format::Splunk {
+        eprintln!("error: --keep-batches writes JSON arrays, which Splunk's HTTP Event Collector does not take; format splunk writes stacked events, which are a HEC batch");
+        return ExitCode::from(2);
+    }
+    // Standard output as a file of its own: Rust's `Stdout` takes writes to a
+    // closed descriptor (`xf run … >&-`) as done, which would count records
+    // as written that went nowhere.
+    let output = match io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => File::from(fd),
+        Err(error) => {
+            eprintln!("error: cannot write to standard output: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let dead_letter = match &args.dead_letter {
-        Some(path) => match File::options().create(true).append(true).open(path) {
+        Some(path) => match DeadLetterFile::open(path) {
             Ok(file) => Some(file),
             Err(error) => {
                 eprintln!(
@@ -293,32 +352,34 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
     let report = |message: &str| {
         let _ = writeln!(stderr.lock(), "error: {message}");
     };
-    let mut stream = Stream::new(transform, io::stdout().lock(), dead_letter, report, options);
-    let signal = match on_signals() {
-        Ok((interrupt, signal)) => {
-            stream.set_interrupt(interrupt);
-            signal
-        }
+    let mut stream = Stream::new(transform, output, dead_letter, report, options);
+    let (interrupt, signal) = match on_signals() {
+        Ok(handlers) => handlers,
         Err(error) => {
             eprintln!("error: cannot handle signals: {error}");
             return ExitCode::from(2);
         }
     };
+    stream.set_interrupt(interrupt.clone());
     let inputs = if args.inputs.is_empty() {
         vec![PathBuf::from("-")]
     } else {
         args.inputs
     };
-    let mut unreadable = false;
+    // Anything that kept a record from being written or dead-lettered.
+    let mut lost = false;
     for input in &inputs {
+        let stop = Arc::clone(&interrupt.stop);
         let result = if input.as_os_str() == "-" {
-            stream.run("stdin", io::stdin())
+            stream.run("stdin", Interruptible::new(io::stdin(), stop))
         } else {
-            match File::open(input) {
-                Ok(file) => stream.run(&input.display().to_string(), file),
+            match open_input(input) {
+                Ok(file) => {
+                    stream.run(&input.display().to_string(), Interruptible::new(file, stop))
+                }
                 Err(error) => {
                     eprintln!("error: cannot open {}: {error}", input.display());
-                    unreadable = true;
+                    lost = true;
                     continue;
                 }
             }
@@ -326,9 +387,29 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
         match result {
             Ok(Flow::Continue) => {}
             Ok(Flow::Stop) => break,
-            Err(error) => {
+            // One unreadable input: the others still go through.
+            Err(error @ StreamError::Input { .. }) => {
                 eprintln!("error: {error}");
-                return ExitCode::from(2);
+                lost = true;
+            }
+            Err(StreamError::DeadLetters(error)) => {
+                let path = args
+                    .dead_letter
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("?"));
+                eprintln!(
+                    "error: cannot write dead-letter file {}: {error}; the output before it was written, and nothing after it was read",
+                    path.display()
+                );
+                lost = true;
+                break;
+            }
+            Err(StreamError::Output(error)) => {
+                eprintln!(
+                    "error: cannot write standard output: {error}; nothing after it was read"
+                );
+                lost = true;
+                break;
             }
         }
     }
@@ -343,13 +424,25 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
         let number = signal.load(Ordering::SeqCst);
         eprintln!("xf: stopped by signal {number} after {} records; every record read was written whole or dead-lettered", stats.read);
         ExitCode::from(128 + number as u8)
+    } else if lost {
+        ExitCode::from(2)
     } else if stream.output_closed() {
         ExitCode::SUCCESS
-    } else if unreadable {
-        ExitCode::from(2)
     } else if stats.failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Opens an input file; a directory is refused here, with its name.
+fn open_input(path: &std::path::Path) -> io::Result<File> {
+    let file = File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a directory",
+        ));
+    }
+    Ok(file)
 }

@@ -59,6 +59,8 @@ pub enum Code {
     UnknownStatement,
     /// A string literal has an escape JSON does not allow (`"\q"`).
     BadEscape,
+    /// Blocks or brackets nest deeper than xf allows ([`crate::limits::MAX_TRANSFORM_NESTING`]).
+    TooDeep,
     // E01xx: declarations
     /// `format` names no output format (`format xml`).
     UnknownFormat,
@@ -121,6 +123,7 @@ impl Code {
             Code::Syntax => "E0001",
             Code::UnknownStatement => "E0002",
             Code::BadEscape => "E0003",
+            Code::TooDeep => "E0004",
             Code::UnknownFormat => "E0101",
             Code::Duplicate => "E0102",
             Code::UnknownEventType => "E0103",

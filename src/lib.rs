@@ -63,6 +63,7 @@ pub mod apply;
 pub mod compile;
 pub mod diagnostic;
 pub mod import;
+pub mod limits;
 pub mod read;
 pub mod schema;
 pub mod stream;
@@ -71,4 +72,5 @@ mod transform;
 pub mod write;
 
 pub use apply::RecordError;
+pub use limits::Limits;
 pub use transform::{LoadError, Transform};

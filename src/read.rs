@@ -128,6 +128,15 @@ impl<R: Read> Framer<R> {
         &mut self,
         before_wait: &mut dyn FnMut() -> io::Result<()>,
     ) -> io::Result<Option<Frame<'_>>> {
+        self.next_frame_telling(&mut |_| before_wait())
+    }
+
+    /// Like [`Framer::next_frame`]; `before_wait` is told whether the start
+    /// of a value that has not ended yet is held (what a stop would cut).
+    pub fn next_frame_telling(
+        &mut self,
+        before_wait: &mut dyn FnMut(bool) -> io::Result<()>,
+    ) -> io::Result<Option<Frame<'_>>> {
         loop {
             if let Some((start, end)) = self.scan_available() {
                 return Ok(Some(self.frame(start, end)));
@@ -143,7 +152,7 @@ impl<R: Read> Framer<R> {
                 return Ok(None);
             }
             self.let_go_of_oversized();
-            before_wait()?;
+            before_wait(self.scan.in_frame)?;
             self.fill()?;
         }
     }

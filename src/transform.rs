@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::apply::{self, Outcome, RecordError};
 use crate::compile::{self, Format, Plan};
 use crate::diagnostic::{self, Diagnostic};
+use crate::limits::Limits;
 use crate::syntax;
 
 /// Why a transform did not load.
@@ -62,6 +63,14 @@ pub struct Transform {
 impl Transform {
     /// Loads a `.xf` file; lookup tables and template files are found beside it.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Transform, LoadError> {
+        Transform::from_path_with_limits(path, Limits::DEFAULT)
+    }
+
+    /// [`Transform::from_path`] with other per-record [`Limits`].
+    pub fn from_path_with_limits(
+        path: impl AsRef<Path>,
+        limits: Limits,
+    ) -> Result<Transform, LoadError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
             path: path.to_path_buf(),
@@ -72,7 +81,7 @@ impl Transform {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let own = std::fs::canonicalize(path).ok();
-        Transform::load(&path.display().to_string(), &text, Some(dir), own)
+        Transform::load(&path.display().to_string(), &text, Some(dir), own, &limits)
     }
 
     /// Loads an Armor Detections Transform Config (JSON) as the `.xf` that
@@ -81,10 +90,12 @@ impl Transform {
     pub fn from_armor_config(
         path: impl AsRef<Path>,
         options: &crate::import::ArmorOptions,
+        limits: Limits,
     ) -> Result<Transform, LoadError> {
         let path = path.as_ref();
         let xf = crate::import::armor_file(path, options)?;
-        Transform::from_source(&format!("{} (as imported)", path.display()), &xf, None)
+        let name = format!("{} (as imported)", path.display());
+        Transform::load(&name, &xf, None, None, &limits)
     }
 
     /// Loads a transform from its text. `name` is used in messages; files it
@@ -95,7 +106,17 @@ impl Transform {
         text: &str,
         base_dir: Option<&Path>,
     ) -> Result<Transform, LoadError> {
-        Transform::load(name, text, base_dir, None)
+        Transform::load(name, text, base_dir, None, &Limits::DEFAULT)
+    }
+
+    /// [`Transform::from_source`] with other per-record [`Limits`].
+    pub fn from_source_with_limits(
+        name: &str,
+        text: &str,
+        base_dir: Option<&Path>,
+        limits: Limits,
+    ) -> Result<Transform, LoadError> {
+        Transform::load(name, text, base_dir, None, &limits)
     }
 
     fn load(
@@ -103,6 +124,7 @@ impl Transform {
         text: &str,
         base_dir: Option<&Path>,
         own_path: Option<PathBuf>,
+        limits: &Limits,
     ) -> Result<Transform, LoadError> {
         let invalid = |diagnostics| LoadError::Invalid {
             file: name.to_string(),
@@ -111,8 +133,8 @@ impl Transform {
         };
         let statements = syntax::parse(text).map_err(invalid)?;
         let including: Vec<PathBuf> = own_path.into_iter().collect();
-        let plan =
-            compile::compile(&statements, text, name, base_dir, &including).map_err(invalid)?;
+        let plan = compile::compile(&statements, text, name, base_dir, &including, limits)
+            .map_err(invalid)?;
         Ok(Transform { plan })
     }
 

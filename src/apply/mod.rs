@@ -16,6 +16,7 @@ use serde_json::Value;
 pub use path::kind_with_article;
 
 use crate::compile::{EventType, Format, HecSlot, Origin, Plan, Step};
+use crate::limits::{deeper_than, Limits, MAX_VALUE_DEPTH};
 use crate::syntax::ast::Path;
 use crate::write::hec::HecParts;
 use expr::evaluate;
@@ -59,6 +60,9 @@ struct Run<'p> {
     removals: Vec<&'p Path>,
     /// What `now()` gives when the clock is fixed.
     now: Option<i64>,
+    /// Statements run so far, against [`Limits::statements`].
+    statements: u64,
+    limits: Limits,
 }
 
 enum Flow {
@@ -81,6 +85,8 @@ pub fn apply(plan: &Plan, mut record: Value) -> Result<Outcome, RecordError> {
         hec: HecParts::default(),
         removals: Vec::new(),
         now: plan.now,
+        statements: 0,
+        limits: plan.limits,
     };
     if let Flow::Drop = whole(plan, &mut record, &mut run)? {
         return Ok(Outcome::Dropped);
@@ -117,6 +123,17 @@ fn steps<'p>(
     run: &mut Run<'p>,
 ) -> Result<Flow, RecordError> {
     for step in steps {
+        run.statements += 1;
+        if run.statements > run.limits.statements {
+            return Err(RecordError {
+                origin: step_origin(step),
+                reason: format!(
+                    "over the limit of {} statements run for one record (--max-statements): \
+                     a loop over too many items, or includes that multiply",
+                    run.limits.statements
+                ),
+            });
+        }
         if let Flow::Drop = self::step(plan, step, record, run)? {
             return Ok(Flow::Drop);
         }
@@ -137,6 +154,7 @@ fn step<'p>(
             origin,
         } => {
             if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
+                fits(target.0.len(), &value, *origin)?;
                 target
                     .set(record, value)
                     .map_err(|reason| fail(*origin, reason))?;
@@ -181,6 +199,8 @@ fn step<'p>(
             origin,
         } => {
             if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
+                // The envelope's `fields` object holds it: two levels above.
+                fits(2, &value, *origin)?;
                 run.hec
                     .set(slot, value)
                     .map_err(|reason| fail(*origin, reason))?;
@@ -199,17 +219,21 @@ fn step<'p>(
             origin,
         } => {
             if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
+                fits(target.0.len() + 1, &value, *origin)?;
                 append(target, record, value).map_err(|reason| fail(*origin, reason))?;
             }
         }
         Step::Rename { from, to, origin } => {
-            if let Some(value) = from.get(record).cloned() {
+            if let Some(value) = from.get(record) {
+                fits(to.0.len(), value, *origin)?;
+                let value = value.clone();
                 from.remove(record);
                 to.set(record, value)
                     .map_err(|reason| fail(*origin, reason))?;
             }
         }
         Step::Nest { target, origin } => {
+            fits(target.0.len(), record, *origin)?;
             let original = std::mem::replace(record, Value::Object(serde_json::Map::new()));
             // A fresh object takes any path of keys; an index fails, and says so.
             target
@@ -331,6 +355,36 @@ fn link(
         .link(&plan.templates, field, &value)
         .map(Some)
         .map_err(|reason| fail(origin, reason))
+}
+
+/// A value written `above` containers deep must keep the record within
+/// [`MAX_VALUE_DEPTH`]: deeper values could not be read back, and building
+/// them without bound (`nest` in a loop) would exhaust the stack.
+fn fits(above: usize, value: &Value, origin: Origin) -> Result<(), RecordError> {
+    if deeper_than(value, MAX_VALUE_DEPTH.saturating_sub(above)) {
+        return Err(fail(
+            origin,
+            format!("the record would nest deeper than {MAX_VALUE_DEPTH} levels, xf's limit"),
+        ));
+    }
+    Ok(())
+}
+
+/// The statement a step came from, when it has one of its own.
+fn step_origin(step: &Step) -> Option<Origin> {
+    match step {
+        Step::Set { origin, .. }
+        | Step::Url { origin, .. }
+        | Step::Hec { origin, .. }
+        | Step::Validate { origin, .. }
+        | Step::Append { origin, .. }
+        | Step::Rename { origin, .. }
+        | Step::Nest { origin, .. }
+        | Step::For { origin, .. }
+        | Step::Fail { origin, .. }
+        | Step::Include { origin, .. } => Some(*origin),
+        Step::Remove(_) | Step::Drop(_) | Step::When { .. } => None,
+    }
 }
 
 fn fail(origin: Origin, reason: String) -> RecordError {

@@ -53,8 +53,16 @@ impl Compiler<'_> {
             .unwrap_or_else(|| PathBuf::from("."));
         let mut including = self.including.to_vec();
         including.push(canonical);
-        let plan = syntax::parse(&text)
-            .and_then(|statements| compile(&statements, &text, &name, Some(&dir), &including));
+        let plan = syntax::parse(&text).and_then(|statements| {
+            compile(
+                &statements,
+                &text,
+                &name,
+                Some(&dir),
+                &including,
+                self.limits,
+            )
+        });
         let plan = match plan {
             Ok(plan) => plan,
             Err(problems) => {

@@ -22,6 +22,7 @@ pub use lookup::{key_str, Lookup};
 pub use template::{TemplateId, Templates};
 
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::limits::Limits;
 use crate::schema::{self, Schema};
 use crate::syntax::ast::{self, CompareOp, Condition, HecKey, Path, Spanned, Statement, ValueExpr};
 
@@ -97,6 +98,9 @@ pub struct Plan {
     pub schemas: Vec<Schema>,
     /// What `now()` gives: the clock, or a fixed time for reproducible output.
     pub now: Option<i64>,
+    /// The per-record limits it was loaded with (an included plan runs under
+    /// the outermost plan's).
+    pub limits: Limits,
 }
 
 impl Plan {
@@ -224,12 +228,14 @@ pub fn compile(
     file: &str,
     base_dir: Option<&FsPath>,
     including: &[PathBuf],
+    limits: &Limits,
 ) -> Result<Plan, Vec<Diagnostic>> {
     let mut compiler = Compiler {
         source,
         file,
         base_dir,
         including,
+        limits,
         errors: Vec::new(),
         plan: Plan {
             name: None,
@@ -237,10 +243,11 @@ pub fn compile(
             events: None,
             steps: Vec::new(),
             removals: Vec::new(),
-            templates: Templates::new(base_dir),
+            templates: Templates::new(base_dir, limits),
             searches: Vec::new(),
             schemas: Vec::new(),
             now: None,
+            limits: *limits,
         },
         seen_format: None,
         seen_name: None,
@@ -267,6 +274,7 @@ struct Compiler<'a> {
     file: &'a str,
     base_dir: Option<&'a FsPath>,
     including: &'a [PathBuf],
+    limits: &'a Limits,
     errors: Vec<Diagnostic>,
     plan: Plan,
     seen_format: Option<Span>,

@@ -11,12 +11,13 @@ use std::fmt;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
-use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Mj};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Mj, ValueKind};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value as Json;
 
 use super::link;
 use super::lookup::Lookup;
+use crate::limits::Limits;
 use crate::syntax::ast::Segment;
 
 /// Name prefix of link templates, whose output is percent-encoded.
@@ -25,6 +26,11 @@ pub(crate) const LINK_PREFIX: &str = "link:";
 /// All templates of one transform, with the lookups they can read.
 pub struct Templates {
     env: Environment<'static>,
+    /// The names of template functions (`range`, `dict`, …): a record field
+    /// of the same name never hides one.
+    functions: Arc<Vec<String>>,
+    /// The most bytes one rendering may write ([`Limits::template_output`]).
+    output_limit: usize,
     names: Vec<String>,
     /// Whether each template is inline in the `.xf` (else a file beside it).
     inline: Vec<bool>,
@@ -52,8 +58,12 @@ pub struct CompileError {
 
 impl Templates {
     /// An environment whose file templates are read from `base_dir`.
-    pub fn new(base_dir: Option<&FsPath>) -> Self {
+    pub fn new(base_dir: Option<&FsPath>, limits: &Limits) -> Self {
         let mut env = Environment::new();
+        // Fuel bounds every rendering's work and allocations (loops, `range`,
+        // `batch`, `indent`, string repetition), so that no record can stall
+        // or exhaust the process through a template.
+        env.set_fuel(Some(limits.template_fuel));
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_auto_escape_callback(|name| {
             if name.starts_with(LINK_PREFIX) {
@@ -69,6 +79,13 @@ impl Templates {
                     out.write_str(&link::encode_component(&value.to_string()))?;
                 }
                 Ok(())
+            } else if value.kind() == ValueKind::Plain {
+                // A function (`{{ range }}`) is no value: printing its Rust name would
+                // leak internals into a message, so it is an error to print one.
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    "a function cannot be printed; call it, with parentheses",
+                ))
             } else {
                 minijinja::escape_formatter(out, state, value)
             }
@@ -84,8 +101,11 @@ impl Templates {
                 )),
             });
         }
+        let functions = env.globals().map(|(name, _)| name.to_string()).collect();
         Templates {
             env,
+            functions: Arc::new(functions),
+            output_limit: limits.template_output,
             names: Vec::new(),
             inline: Vec::new(),
             sole_name: Vec::new(),
@@ -95,7 +115,8 @@ impl Templates {
 
     /// Compiles an inline template under a unique `name`.
     pub fn add(&mut self, name: String, source: String) -> Result<TemplateId, CompileError> {
-        let sole_name = sole_name(&source);
+        // `{{ range }}` names a function, never a field: minijinja says so.
+        let sole_name = sole_name(&source).filter(|name| !self.functions.contains(name));
         self.env
             .add_template_owned(name.clone(), source)
             .map_err(|error| compile_error(&error, false))?;
@@ -141,15 +162,37 @@ impl Templates {
         let scope = RecordView {
             root: Arc::clone(&shared),
             path: Vec::new(),
-            lookups: Some(Arc::clone(&self.lookups)),
+            top: Some(TopLevel {
+                lookups: Arc::clone(&self.lookups),
+                functions: Arc::clone(&self.functions),
+            }),
+        };
+        let result = self.render_bounded(id, Mj::from_object(scope));
+        // Rendering is over, so every other handle to the record has been dropped.
+        *record = Arc::try_unwrap(shared).unwrap_or_else(|still_shared| (*still_shared).clone());
+        result
+    }
+
+    /// Renders with the output bounded by [`Limits::template_output`].
+    fn render_bounded(&self, id: TemplateId, context: Mj) -> Result<String, String> {
+        let mut out = BoundedText {
+            text: Vec::new(),
+            limit: self.output_limit,
+            over: false,
         };
         let result = self
             .env
             .get_template(&self.names[id.0])
-            .and_then(|template| template.render(Mj::from_object(scope)));
-        // Rendering is over, so every other handle to the record has been dropped.
-        *record = Arc::try_unwrap(shared).unwrap_or_else(|still_shared| (*still_shared).clone());
-        result.map_err(|error| self.render_error(id, &error))
+            .and_then(|template| template.render_captured_to(context, &mut out).map(drop));
+        if out.over {
+            return Err(format!(
+                "template error: the output is over the limit of {} bytes (--template-output)",
+                self.output_limit
+            ));
+        }
+        result.map_err(|error| self.render_error(id, &error))?;
+        // minijinja writes whole `str`s, and a write past the limit is refused whole.
+        String::from_utf8(out.text).map_err(|_| "template error: output is not UTF-8".to_string())
     }
 
     /// What `{{ name }}` renders to when the name resolves to a string, found
@@ -166,17 +209,21 @@ impl Templates {
     /// Renders a link template, where `field` and `value` are the search's terms.
     pub fn render_link(&self, id: TemplateId, field: &str, value: &str) -> Result<String, String> {
         let context = minijinja::context! { field => field, value => value };
-        self.env
-            .get_template(&self.names[id.0])
-            .and_then(|template| template.render(context))
-            .map_err(|error| self.render_error(id, &error))
+        self.render_bounded(id, context)
     }
 
     /// A render error in words: which template file and line, when that helps.
     fn render_error(&self, id: TemplateId, error: &minijinja::Error) -> String {
-        let detail = error
-            .detail()
-            .map_or_else(|| error.kind().to_string(), str::to_string);
+        let detail = match error.kind() {
+            minijinja::ErrorKind::OutOfFuel => {
+                "the template ran out of fuel: it does more work than the limit allows \
+                 (--template-fuel)"
+                    .to_string()
+            }
+            _ => error
+                .detail()
+                .map_or_else(|| error.kind().to_string(), str::to_string),
+        };
         let mut text = format!("template error: {detail}");
         let own = error.name() == Some(self.names[id.0].as_str());
         match (error.name(), error.line()) {
@@ -224,12 +271,39 @@ fn compile_error(error: &minijinja::Error, from_file: bool) -> CompileError {
     }
 }
 
+/// Text that a rendering writes, refused past a limit.
+struct BoundedText {
+    text: Vec<u8>,
+    limit: usize,
+    over: bool,
+}
+
+impl std::io::Write for BoundedText {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + bytes.len() > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("template output over its limit"));
+        }
+        self.text.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A view of a record (or a part of it) that minijinja reads in place.
 struct RecordView {
     root: Arc<Json>,
     path: Vec<Segment>,
-    /// Only the top-level view resolves lookup names.
-    lookups: Option<Arc<[Lookup]>>,
+    /// Only the top-level view resolves lookup names, and gives way to functions.
+    top: Option<TopLevel>,
+}
+
+struct TopLevel {
+    lookups: Arc<[Lookup]>,
+    functions: Arc<Vec<String>>,
 }
 
 impl fmt::Debug for RecordView {
@@ -256,14 +330,14 @@ impl RecordView {
             Some(Json::Array(_) | Json::Object(_)) => Mj::from_object(RecordView {
                 root: Arc::clone(&self.root),
                 path,
-                lookups: None,
+                top: None,
             }),
         }
     }
 
     /// A name that is no field of the record: a lookup's row, or one of its columns.
     fn lookup_name(&self, name: &str) -> Option<Mj> {
-        match resolve_name(self.lookups.as_ref()?, &self.root, name) {
+        match resolve_name(&self.top.as_ref()?.lookups, &self.root, name) {
             // No row renders as an empty table would: `{{ tags.index }}` is empty.
             Named::Lookup(lookup) => Some(
                 lookup
@@ -331,6 +405,12 @@ impl Object for RecordView {
 
     fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
         if let Some(name) = key.as_str() {
+            if let Some(top) = &self.top {
+                // A bare name that is a function is the function, whatever the record holds.
+                if top.functions.iter().any(|function| function == name) {
+                    return None;
+                }
+            }
             if let Some(found) = self.lookup_name(name) {
                 return Some(found);
             }
@@ -388,7 +468,7 @@ mod tests {
             .ok()
             .unwrap()
         };
-        let mut templates = Templates::new(None);
+        let mut templates = Templates::new(None, &Limits::DEFAULT);
         templates.set_lookups(vec![lookup("row")]);
         let sources = [
             "{{ name }}",
@@ -414,7 +494,8 @@ mod tests {
                 .add(format!("t{i}"), source.to_string())
                 .ok()
                 .unwrap();
-            assert_eq!(templates.sole_name[id.0].is_some(), *source != "{{ none }}");
+            let shortcut = !matches!(*source, "{{ none }}" | "{{ range }}");
+            assert_eq!(templates.sole_name[id.0].is_some(), shortcut);
             for record in records {
                 let mut record: Json = serde_json::from_str(record).unwrap();
                 let quick = templates.render(id, &mut record);

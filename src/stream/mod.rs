@@ -10,6 +10,7 @@
 //! With [`Options::threads`] above one, [`parallel`] spreads the work over
 //! worker threads; the output is the same, in the same order.
 
+mod interruptible;
 mod parallel;
 mod process;
 
@@ -17,7 +18,8 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub use process::Failure;
+pub use interruptible::Interruptible;
+pub use process::{in_record_work, Cut, Failure};
 
 use crate::read::{Framer, DEFAULT_MAX_RECORD};
 use crate::write::{DeadLetters, Position, Sink};
@@ -54,6 +56,8 @@ pub struct Stats {
     pub written: u64,
     pub dropped: u64,
     pub failed: u64,
+    /// Failed records whose dead letter could not be written (counted in `failed` too).
+    pub lost: u64,
 }
 
 impl Stats {
@@ -62,6 +66,7 @@ impl Stats {
         self.written += other.written;
         self.dropped += other.dropped;
         self.failed += other.failed;
+        self.lost += other.lost;
     }
 }
 
@@ -72,6 +77,19 @@ impl Stats {
 pub struct Interrupt {
     pub stop: Arc<AtomicBool>,
     pub waiting: Arc<AtomicBool>,
+}
+
+/// Why a stream could not go on: the input could not be read, or the output
+/// or the dead-letter file could not be written. Whatever was complete before
+/// it has been written out; a record the input cut short is a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("cannot read {input}: {error}")]
+    Input { input: String, error: io::Error },
+    #[error("cannot write the output: {0}")]
+    Output(io::Error),
+    #[error("cannot write a dead letter: {0}")]
+    DeadLetters(io::Error),
 }
 
 /// Whether the stream may go on.
@@ -131,18 +149,31 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
         self.output_closed
     }
 
-    /// Streams one input through the transform. I/O errors of the output and
-    /// the dead-letter file are returned; a closed output just stops the stream.
+    /// Streams one input through the transform. A closed output (its reader
+    /// went away) just stops the stream; other errors are returned, after
+    /// everything complete before them has been written out.
     /// With more than one thread, the input is read on a thread of its own,
     /// hence `Send + 'static` (standard input and files are).
-    pub fn run(&mut self, input_name: &str, input: impl Read + Send + 'static) -> io::Result<Flow> {
+    pub fn run(
+        &mut self,
+        input_name: &str,
+        input: impl Read + Send + 'static,
+    ) -> Result<Flow, StreamError> {
         let result = if self.options.threads > 1 {
             parallel::run(self, input_name, input)
         } else {
             self.run_here(input_name, input)
         };
+        self.closed_output_stops(result)
+    }
+
+    /// A closed output ends the stream quietly: `xf run … | head -1`.
+    fn closed_output_stops(
+        &mut self,
+        result: Result<Flow, StreamError>,
+    ) -> Result<Flow, StreamError> {
         match result {
-            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {
+            Err(StreamError::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => {
                 self.output_closed = true;
                 Ok(Flow::Stop)
             }
@@ -151,19 +182,29 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     }
 
     /// Like [`Stream::run`], on the calling thread only, for any reader.
-    pub fn run_here(&mut self, input_name: &str, input: impl Read) -> io::Result<Flow> {
+    pub fn run_here(&mut self, input_name: &str, input: impl Read) -> Result<Flow, StreamError> {
+        let result = self.run_here_inner(input_name, input);
+        self.closed_output_stops(result)
+    }
+
+    fn run_here_inner(&mut self, input_name: &str, input: impl Read) -> Result<Flow, StreamError> {
         let limit = self.options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
         let mut framer = Framer::with_limit(input, limit);
         let interrupt = self.interrupt.clone();
         let mut failures = Vec::new();
         loop {
             let sink = &mut self.sink;
-            let next = framer.next_frame(&mut || {
-                sink.flush()?;
-                // Everything is written: from here until input arrives, a signal may end
-                // xf at once. A signal that came just before this point only set `stop`.
+            let mut output_failed = false;
+            let next = framer.next_frame_telling(&mut |mid_record| {
+                if let Err(error) = sink.flush() {
+                    output_failed = true;
+                    return Err(error);
+                }
+                // Everything is written and no record is cut: from here until input
+                // arrives, a signal may end xf at once. One that came just before this
+                // point only set `stop`.
                 if let Some(interrupt) = &interrupt {
-                    interrupt.waiting.store(true, Ordering::SeqCst);
+                    interrupt.waiting.store(!mid_record, Ordering::SeqCst);
                     if interrupt.stop.load(Ordering::SeqCst) {
                         return Err(io::Error::new(io::ErrorKind::Interrupted, "stop requested"));
                     }
@@ -176,21 +217,31 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             let frame = match next {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
-                Err(_) if self.interrupted() => return self.drain(input_name, &mut framer),
-                Err(error) => return Err(error),
+                Err(error) if output_failed => return Err(StreamError::Output(error)),
+                Err(_) if self.interrupted() => {
+                    return self.drain(input_name, &mut framer, Cut::Signal)
+                }
+                Err(error) => {
+                    // What was read whole still goes through; a record the error cut is kept.
+                    self.drain(input_name, &mut framer, Cut::ReadError)?;
+                    return Err(StreamError::Input {
+                        input: input_name.to_string(),
+                        error,
+                    });
+                }
             };
             let flow = self.process(&frame, &mut failures);
             self.report(input_name, &mut failures)?;
-            self.sink.commit()?;
+            self.sink.commit().map_err(StreamError::Output)?;
             if flow == Flow::Stop {
-                self.sink.flush()?;
+                self.sink.flush().map_err(StreamError::Output)?;
                 return Ok(Flow::Stop);
             }
             if self.interrupted() {
-                return self.drain(input_name, &mut framer);
+                return self.drain(input_name, &mut framer, Cut::Signal);
             }
         }
-        self.sink.flush()?;
+        self.sink.flush().map_err(StreamError::Output)?;
         Ok(Flow::Continue)
     }
 
@@ -203,9 +254,14 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
         process::process(self.transform, &self.options, frame, &mut results)
     }
 
-    /// After a stop request: every record already read is written whole or
-    /// dead-lettered; nothing more is read.
-    fn drain(&mut self, input_name: &str, framer: &mut Framer<impl Read>) -> io::Result<Flow> {
+    /// After a stop request or a read error: every record already read is
+    /// written whole or dead-lettered; nothing more is read.
+    fn drain(
+        &mut self,
+        input_name: &str,
+        framer: &mut Framer<impl Read>,
+        why: Cut,
+    ) -> Result<Flow, StreamError> {
         let mut failures = Vec::new();
         while let Some(frame) = framer.next_buffered_frame() {
             self.process(&frame, &mut failures);
@@ -217,15 +273,17 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 failures: &mut failures,
                 stats: &mut self.stats,
             };
-            process::cut(&self.options, &mut results, &frame);
+            process::cut(&self.options, &mut results, &frame, why);
             self.report(input_name, &mut failures)?;
         }
-        self.sink.flush()?;
+        self.sink.flush().map_err(StreamError::Output)?;
         Ok(Flow::Stop)
     }
 
-    /// Reports failures: the error callback, then the dead-letter file.
-    fn report(&mut self, input_name: &str, failures: &mut Vec<Failure>) -> io::Result<()> {
+    /// Reports failures: the error callback, then the dead-letter file. When a
+    /// dead letter cannot be written, the output complete so far is written
+    /// first, so that a broken dead-letter file loses no good record.
+    fn report(&mut self, input_name: &str, failures: &mut Vec<Failure>) -> Result<(), StreamError> {
         for failure in failures.drain(..) {
             let position = Position {
                 input: input_name,
@@ -234,7 +292,11 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             };
             (self.on_error)(&format!("{position}: {}", failure.reason));
             if let Some(dead_letters) = &mut self.dead_letters {
-                dead_letters.write(&position, &failure.reason, &failure.raw)?;
+                if let Err(error) = dead_letters.write(&position, &failure.reason, &failure.raw) {
+                    self.stats.lost += 1;
+                    let _ = self.sink.flush();
+                    return Err(StreamError::DeadLetters(error));
+                }
             }
         }
         Ok(())

@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use super::process::{self, Failure, Results};
-use super::{Flow, Interrupt, Options, Stats, Stream};
+use super::process::{self, Cut, Failure, Results};
+use super::{Flow, Interrupt, Options, Stats, Stream, StreamError};
 use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
 
 /// Frames per chunk, and bytes: a chunk is sent when either is reached.
@@ -39,6 +39,8 @@ struct Chunk {
     frames: Vec<FrameInfo>,
     /// Write out and flush once this chunk is written: the reader is about to wait.
     flush: bool,
+    /// The input failed after this chunk's frames: the stream ends with this error.
+    read_error: Option<io::Error>,
 }
 
 struct FrameInfo {
@@ -47,8 +49,8 @@ struct FrameInfo {
     column: usize,
     oversized: Option<u64>,
     unscanned: bool,
-    /// A record cut short by a stop request: reported, not parsed.
-    cut: bool,
+    /// A record cut short by a stop request or a read error: reported, not parsed.
+    cut: Option<Cut>,
 }
 
 /// What a worker made of a chunk.
@@ -59,6 +61,7 @@ struct Done {
     stats: Stats,
     flow: Flow,
     flush: bool,
+    read_error: Option<io::Error>,
 }
 
 /// What the reader and writer share to tell a signal handler that it may end
@@ -73,6 +76,8 @@ struct QuietState {
     sent: u64,
     written: u64,
     reader_waiting: bool,
+    /// The reader holds the start of a record that has not ended yet.
+    partial: bool,
 }
 
 impl Quiet {
@@ -83,6 +88,14 @@ impl Quiet {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.reader_waiting && state.written == state.sent
+    }
+
+    /// Whether the reader holds part of a record, which a stop must dead-letter.
+    fn holds_partial(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .partial
     }
 
     fn update(&self, change: impl FnOnce(&mut QuietState)) {
@@ -100,11 +113,15 @@ impl Quiet {
     }
 }
 
+/// A worker's stack: the main thread's size, so that what a record may do
+/// does not depend on `-j` (every depth is bounded far below it anyway).
+const WORKER_STACK: usize = 8 * 1024 * 1024;
+
 pub(super) fn run<W: Write, D: Write>(
     stream: &mut Stream<'_, W, D>,
     input_name: &str,
     input: impl Read + Send + 'static,
-) -> io::Result<Flow> {
+) -> Result<Flow, StreamError> {
     let threads = stream.options.threads.max(1);
     let in_flight = 2 * threads + 2;
     let (work_tx, work_rx) = mpsc::sync_channel::<Chunk>(in_flight);
@@ -135,8 +152,18 @@ pub(super) fn run<W: Write, D: Write>(
     let options = stream.options;
     let result = thread::scope(|scope| {
         for _ in 0..threads {
-            let (work, done, halt) = (Arc::clone(&work), done_tx.clone(), Arc::clone(&halt));
-            scope.spawn(move || worker(transform, &options, &work, &done, &halt));
+            let (work, done, stop) = (Arc::clone(&work), done_tx.clone(), Arc::clone(&halt));
+            let spawned = thread::Builder::new()
+                .stack_size(WORKER_STACK)
+                .spawn_scoped(scope, move || {
+                    worker(transform, &options, &work, &done, &stop)
+                });
+            if let Err(error) = spawned {
+                halt.store(true, Ordering::SeqCst);
+                return Err(StreamError::Output(io::Error::other(format!(
+                    "cannot start a worker thread: {error}"
+                ))));
+            }
         }
         drop(done_tx);
         let result = write_in_order(stream, input_name, &done_rx, &permit_tx, &quiet);
@@ -161,7 +188,7 @@ fn write_in_order<W: Write, D: Write>(
     done: &Receiver<Done>,
     permits: &SyncSender<()>,
     quiet: &Quiet,
-) -> io::Result<Flow> {
+) -> Result<Flow, StreamError> {
     let mut pending = BTreeMap::new();
     let mut next = 0;
     loop {
@@ -174,27 +201,39 @@ fn write_in_order<W: Write, D: Write>(
         }
         while let Some(mut result) = pending.remove(&next) {
             next += 1;
-            stream.sink.append(&result.out)?;
+            stream
+                .sink
+                .append(&result.out)
+                .map_err(StreamError::Output)?;
             stream.stats.add(&result.stats);
             stream.report(input_name, &mut result.failures)?;
             if result.flush {
-                stream.sink.flush()?;
+                stream.sink.flush().map_err(StreamError::Output)?;
             }
             quiet.update(|state| state.written = next);
             let _ = permits.try_send(());
+            if let Some(error) = result.read_error {
+                stream.sink.flush().map_err(StreamError::Output)?;
+                return Err(StreamError::Input {
+                    input: input_name.to_string(),
+                    error,
+                });
+            }
             if result.flow == Flow::Stop {
-                stream.sink.flush()?;
+                stream.sink.flush().map_err(StreamError::Output)?;
                 return Ok(Flow::Stop);
             }
         }
-        // A stop asked for while the reader waits for input with everything written:
-        // nothing is in flight, so the stream ends here (the reader may never wake).
-        if stream.interrupted() && quiet.is_quiet() {
-            stream.sink.flush()?;
+        // A stop asked for while nothing is in flight and the reader waits for
+        // input that may never come (a reader that a stop does not wake, see
+        // [`super::Interruptible`]): the stream ends here, unless a record was
+        // cut short, which the reader still has to send on.
+        if stream.interrupted() && quiet.is_quiet() && !quiet.holds_partial() {
+            stream.sink.flush().map_err(StreamError::Output)?;
             return Ok(Flow::Stop);
         }
     }
-    stream.sink.flush()?;
+    stream.sink.flush().map_err(StreamError::Output)?;
     Ok(if stream.interrupted() {
         Flow::Stop
     } else {
@@ -226,6 +265,13 @@ fn worker(
     }
 }
 
+/// Frames above this size are materialized one at a time across workers: a
+/// parsed record takes many times its size in memory, so two huge ones at
+/// once would double the worst case.
+const LARGE_FRAME: usize = 1024 * 1024;
+
+static LARGE_FRAMES: Mutex<()> = Mutex::new(());
+
 fn process_chunk(transform: &crate::Transform, options: &Options, chunk: Chunk) -> Done {
     let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
     let mut failures = Vec::new();
@@ -244,8 +290,13 @@ fn process_chunk(transform: &crate::Transform, options: &Options, chunk: Chunk) 
             failures: &mut failures,
             stats: &mut stats,
         };
-        flow = if info.cut {
-            process::cut(options, &mut results, &frame)
+        flow = if let Some(why) = info.cut {
+            process::cut(options, &mut results, &frame, why)
+        } else if frame.bytes.len() > LARGE_FRAME {
+            let _one_at_a_time = LARGE_FRAMES
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            process::process(transform, options, &frame, &mut results)
         } else {
             process::process(transform, options, &frame, &mut results)
         };
@@ -260,6 +311,7 @@ fn process_chunk(transform: &crate::Transform, options: &Options, chunk: Chunk) 
         stats,
         flow,
         flush: chunk.flush,
+        read_error: chunk.read_error,
     }
 }
 
@@ -287,11 +339,14 @@ impl Reader {
                     &self.quiet,
                     &self.interrupt,
                 );
-                framer.next_frame(&mut || {
+                framer.next_frame_telling(&mut |mid_record| {
                     // About to wait for input: send what there is, and say so.
                     chunk.flush = true;
                     send(chunk, work, permits, quiet)?;
-                    quiet.update(|state| state.reader_waiting = true);
+                    quiet.update(|state| {
+                        state.reader_waiting = true;
+                        state.partial = mid_record;
+                    });
                     if interrupt
                         .as_ref()
                         .is_some_and(|i| i.stop.load(Ordering::SeqCst))
@@ -304,7 +359,7 @@ impl Reader {
             self.quiet.update(|state| state.reader_waiting = false);
             match next {
                 Ok(Some(frame)) => {
-                    add(&mut self.chunk, &frame, false);
+                    add(&mut self.chunk, &frame, None);
                     let full = self.chunk.frames.len() >= CHUNK_FRAMES
                         || self.chunk.data.len() >= CHUNK_BYTES;
                     if full
@@ -314,12 +369,12 @@ impl Reader {
                     }
                 }
                 Ok(None) => break,
-                Err(_) if self.stopping() => return self.drain(&mut framer),
-                // An input that cannot be read ends like an input that ends.
-                Err(_) => break,
+                Err(_) if self.stopping() => return self.drain(&mut framer, Cut::Signal, None),
+                // The writer ends the stream with the error, after what was read whole.
+                Err(error) => return self.drain(&mut framer, Cut::ReadError, Some(error)),
             }
             if self.stopping() {
-                return self.drain(&mut framer);
+                return self.drain(&mut framer, Cut::Signal, None);
             }
         }
         self.chunk.flush = true;
@@ -332,20 +387,23 @@ impl Reader {
             .is_some_and(|i| i.stop.load(Ordering::SeqCst))
     }
 
-    /// After a stop request: what was read is sent on, nothing more is read.
-    fn drain(mut self, framer: &mut Framer<impl Read>) {
+    /// After a stop request or a read error: what was read is sent on,
+    /// nothing more is read.
+    fn drain(mut self, framer: &mut Framer<impl Read>, why: Cut, error: Option<io::Error>) {
         while let Some(frame) = framer.next_buffered_frame() {
-            add(&mut self.chunk, &frame, false);
+            add(&mut self.chunk, &frame, None);
         }
         if let Some(frame) = framer.unfinished() {
-            add(&mut self.chunk, &frame, true);
+            add(&mut self.chunk, &frame, Some(why));
         }
         self.chunk.flush = true;
+        self.chunk.read_error = error;
+        self.quiet.update(|state| state.partial = false);
         let _ = send(&mut self.chunk, &self.work, &self.permits, &self.quiet);
     }
 }
 
-fn add(chunk: &mut Chunk, frame: &Frame<'_>, cut: bool) {
+fn add(chunk: &mut Chunk, frame: &Frame<'_>, cut: Option<Cut>) {
     let start = chunk.data.len();
     chunk.data.extend_from_slice(frame.bytes);
     chunk.frames.push(FrameInfo {

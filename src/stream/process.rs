@@ -232,7 +232,7 @@ fn record_outcome<'a>(
     results: &mut Results<'_>,
     flow: &mut Flow,
 ) -> Option<Value> {
-    match transform.apply_once(record) {
+    match apply_guarded(transform, record) {
         Ok(Outcome::Emit(output)) => {
             results.stats.read += 1;
             results.stats.written += 1;
@@ -245,8 +245,46 @@ fn record_outcome<'a>(
         }
         Err(error) => {
             let (line, raw) = locate();
-            *flow = fail(options, results, line, index, error.to_string(), raw);
+            *flow = fail(options, results, line, index, error, raw);
             None
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is applying a transform to a record right now.
+    static IN_RECORD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is inside one record's work, where a panic is
+/// caught and becomes that record's error: a program's panic hook can stay
+/// quiet then (`xf run` does), since the record error says it all.
+pub fn in_record_work() -> bool {
+    IN_RECORD.with(std::cell::Cell::get)
+}
+
+/// Applies the transform to one record, so that a panic in that work (a bug in
+/// xf or a library it uses, reached by some input) is this record's error and
+/// never the process's: the stream goes on with the next record.
+fn apply_guarded(transform: &Transform, record: Value) -> Result<Outcome, String> {
+    IN_RECORD.with(|flag| flag.set(true));
+    // Nothing outlives a panic here but the transform, which applying never
+    // changes, so no broken state can be seen after one.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        transform.apply_once(record)
+    }));
+    IN_RECORD.with(|flag| flag.set(false));
+    match result {
+        Ok(outcome) => outcome.map_err(|error| error.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_string());
+            Err(format!(
+                "internal error while transforming this record (a bug in xf: please report it): {what}"
+            ))
         }
     }
 }
@@ -275,11 +313,30 @@ pub fn fail(
     }
 }
 
-/// Records a value that a stop request cut short: it was read in part, so it
-/// is a failure (dead-lettered) rather than lost.
-pub fn cut(options: &Options, results: &mut Results<'_>, frame: &Frame<'_>) -> Flow {
-    let reason = "stopped by a signal in the middle of this record".to_string();
-    fail(options, results, frame.line, None, reason, frame.bytes)
+/// Why the stream ended in the middle of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// A stop request (SIGINT, SIGTERM).
+    Signal,
+    /// The input could not be read further.
+    ReadError,
+}
+
+/// Records a value that the end of the stream cut short: it was read in part,
+/// so it is a failure (dead-lettered) rather than lost.
+pub fn cut(options: &Options, results: &mut Results<'_>, frame: &Frame<'_>, why: Cut) -> Flow {
+    let reason = match why {
+        Cut::Signal => "stopped by a signal in the middle of this record",
+        Cut::ReadError => "the input could not be read past this part of a record",
+    };
+    fail(
+        options,
+        results,
+        frame.line,
+        None,
+        reason.to_string(),
+        frame.bytes,
+    )
 }
 
 fn write_line(out: &mut Vec<u8>, value: &Value) {

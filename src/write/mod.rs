@@ -6,7 +6,7 @@
 
 pub mod hec;
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 
 use serde_json::Value;
 
@@ -87,13 +87,15 @@ impl std::fmt::Display for Position<'_> {
 /// The dead-letter file: one JSON line per failed record, with the record's
 /// input text kept verbatim in `raw` (or, when it is not UTF-8, in `raw_base64`).
 pub struct DeadLetters<W: Write> {
-    out: BufWriter<W>,
+    out: W,
+    line: Vec<u8>,
 }
 
 impl<W: Write> DeadLetters<W> {
     pub fn new(out: W) -> Self {
         DeadLetters {
-            out: BufWriter::new(out),
+            out,
+            line: Vec::new(),
         }
     }
 
@@ -113,9 +115,53 @@ impl<W: Write> DeadLetters<W> {
                 letter.insert("raw_base64".into(), encoded.into())
             }
         };
-        serde_json::to_writer(&mut self.out, &Value::Object(letter)).map_err(io::Error::from)?;
-        self.out.write_all(b"\n")?;
-        // A dead letter is written through at once: it must survive a crash later on.
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &Value::Object(letter)).map_err(io::Error::from)?;
+        self.line.push(b'\n');
+        // One write of the whole line (see [`DeadLetterFile`] for a write that
+        // fails half-way), written through at once: it must survive a crash later on.
+        self.out.write_all(&self.line)?;
         self.out.flush()
+    }
+}
+
+/// A dead-letter file opened for appending, in which a line is written whole
+/// or not at all: when a write fails half-way (a full disk), the file is cut
+/// back to where it was, so that it never ends in half a line.
+pub struct DeadLetterFile {
+    file: std::fs::File,
+}
+
+impl DeadLetterFile {
+    /// Opens (creating) `path` for appending.
+    pub fn open(path: &std::path::Path) -> io::Result<Self> {
+        let file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(DeadLetterFile { file })
+    }
+}
+
+impl Write for DeadLetterFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_all(bytes).map(|()| bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        // Appending: the end of the file is where this line starts.
+        let before = self.file.metadata().map(|m| m.len());
+        let result = self.file.write_all(bytes);
+        if result.is_err() {
+            if let Ok(before) = before {
+                // Not possible on every file (a device): then there is nothing to cut.
+                let _ = self.file.set_len(before);
+            }
+        }
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
