@@ -83,6 +83,9 @@ struct LimitArgs {
     /// The most statements run for one record (each pass of a `for` body counts)
     #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.statements)]
     max_statements: u64,
+    /// The most time one record's work may take, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = Limits::DEFAULT.record_millis)]
+    record_time: u64,
 }
 
 impl LimitArgs {
@@ -91,6 +94,7 @@ impl LimitArgs {
             template_fuel: self.template_fuel,
             template_output: self.template_output,
             statements: self.max_statements,
+            record_millis: self.record_time,
         }
     }
 }
@@ -323,6 +327,10 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
     // closed descriptor (`xf run … >&-`) as done, which would count records
     // as written that went nowhere.
     let output = match io::stdout().as_fd().try_clone_to_owned() {
+        Ok(_) if stdout_was_closed() => {
+            eprintln!("error: standard output is closed: there is nowhere to write records");
+            return ExitCode::from(2);
+        }
         Ok(fd) => File::from(fd),
         Err(error) => {
             eprintln!("error: cannot write to standard output: {error}");
@@ -433,6 +441,25 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Whether xf was started with standard output closed (`xf run … >&-`).
+/// Rust's runtime puts /dev/null, opened read-write, in place of a closed
+/// standard descriptor, so writes would vanish; a shell's `> /dev/null`
+/// opens it write-only, which is told apart here (Linux's /proc).
+fn stdout_was_closed() -> bool {
+    let is_null = std::fs::read_link("/proc/self/fd/1")
+        .is_ok_and(|target| target == std::path::Path::new("/dev/null"));
+    if !is_null {
+        return false;
+    }
+    let Ok(info) = std::fs::read_to_string("/proc/self/fdinfo/1") else {
+        return false;
+    };
+    info.lines()
+        .find_map(|line| line.strip_prefix("flags:"))
+        .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+        .is_some_and(|flags| flags & 0o3 == 0o2)
 }
 
 /// Opens an input file; a directory is refused here, with its name.

@@ -27,15 +27,21 @@ pub struct Limits {
     /// The most statements run for one record, counting each pass through a
     /// `for` body and every statement of an include.
     pub statements: u64,
+    /// The most time one record's work may take, in milliseconds: checked
+    /// before each statement, so the most it can run over is one statement
+    /// (whose templates are bounded by fuel).
+    pub record_millis: u64,
 }
 
 impl Limits {
     /// 5,000,000 units of fuel (well under a second of work on this
-    /// project's machine), 1 MiB of text per template, 1,000,000 statements.
+    /// project's machine), 1 MiB of text per template, 1,000,000 statements,
+    /// 10 seconds.
     pub const DEFAULT: Limits = Limits {
         template_fuel: 5_000_000,
         template_output: 1024 * 1024,
         statements: 1_000_000,
+        record_millis: 10_000,
     };
 }
 

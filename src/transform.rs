@@ -157,6 +157,15 @@ impl Transform {
         apply::apply(&self.plan, record)
     }
 
+    /// Like [`Transform::apply_once`], in a [`apply::Context`] (a stop flag).
+    pub fn apply_in(
+        &self,
+        record: Value,
+        context: &apply::Context<'_>,
+    ) -> Result<Outcome, RecordError> {
+        apply::apply_in(&self.plan, record, context)
+    }
+
     /// The transform's `name`, if it has one.
     pub fn name(&self) -> Option<&str> {
         self.plan.name.as_deref()

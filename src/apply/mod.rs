@@ -10,6 +10,8 @@ mod expr;
 mod path;
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -63,6 +65,24 @@ struct Run<'p> {
     /// Statements run so far, against [`Limits::statements`].
     statements: u64,
     limits: Limits,
+    /// When this record's work must end ([`Limits::record_millis`]).
+    deadline: Instant,
+    /// Set when the run should end soon (a signal): see [`Context::stop`].
+    stop: Option<&'p AtomicBool>,
+    /// When a stop was first seen, plus [`STOP_GRACE`].
+    stopping: Option<Instant>,
+}
+
+/// How much longer a record's work may go on once a stop is asked for.
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
+
+/// What one call of [`apply_in`] runs with besides the record.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Context<'a> {
+    /// When set (by a signal handler, say), the record's work may go on for
+    /// [`STOP_GRACE`] more, then ends before its next statement as a record
+    /// error: a long record never delays a stop, a short one still finishes.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 enum Flow {
@@ -71,7 +91,16 @@ enum Flow {
 }
 
 /// Runs `plan` on one record.
-pub fn apply(plan: &Plan, mut record: Value) -> Result<Outcome, RecordError> {
+pub fn apply(plan: &Plan, record: Value) -> Result<Outcome, RecordError> {
+    apply_in(plan, record, &Context::default())
+}
+
+/// Runs `plan` on one record, in `context`.
+pub fn apply_in<'p>(
+    plan: &'p Plan,
+    mut record: Value,
+    context: &Context<'p>,
+) -> Result<Outcome, RecordError> {
     if !record.is_object() {
         return Err(RecordError {
             origin: None,
@@ -87,6 +116,9 @@ pub fn apply(plan: &Plan, mut record: Value) -> Result<Outcome, RecordError> {
         now: plan.now,
         statements: 0,
         limits: plan.limits,
+        deadline: Instant::now() + Duration::from_millis(plan.limits.record_millis),
+        stop: context.stop,
+        stopping: None,
     };
     if let Flow::Drop = whole(plan, &mut record, &mut run)? {
         return Ok(Outcome::Dropped);
@@ -131,6 +163,26 @@ fn steps<'p>(
                     "over the limit of {} statements run for one record (--max-statements): \
                      a loop over too many items, or includes that multiply",
                     run.limits.statements
+                ),
+            });
+        }
+        let now = Instant::now();
+        if run.stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
+            // A stop lets the record finish, but only within a short grace.
+            let grace = *run.stopping.get_or_insert(now + STOP_GRACE);
+            if now > grace {
+                return Err(RecordError {
+                    origin: step_origin(step),
+                    reason: "stopped by a signal while transforming this record".into(),
+                });
+            }
+        }
+        if now > run.deadline {
+            return Err(RecordError {
+                origin: step_origin(step),
+                reason: format!(
+                    "over the limit of {} ms of work for one record (--record-time)",
+                    run.limits.record_millis
                 ),
             });
         }

@@ -261,6 +261,7 @@ pub fn compile(
     let lookups = std::mem::take(&mut compiler.lookups);
     compiler.plan.templates.set_lookups(lookups);
     compiler.plan.steps = compiler.steps(statements, false);
+    compiler.plan.templates.freeze();
     if compiler.errors.is_empty() {
         Ok(compiler.plan)
     } else {

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Mj, ValueKind};
@@ -31,6 +32,8 @@ pub struct Templates {
     functions: Arc<Vec<String>>,
     /// The most bytes one rendering may write ([`Limits::template_output`]).
     output_limit: usize,
+    /// Set once the transform has loaded: from then on the loader reads no file.
+    frozen: Arc<AtomicBool>,
     names: Vec<String>,
     /// Whether each template is inline in the `.xf` (else a file beside it).
     inline: Vec<bool>,
@@ -90,15 +93,23 @@ impl Templates {
                 minijinja::escape_formatter(out, state, value)
             }
         });
+        let frozen = Arc::new(AtomicBool::new(false));
         if let Some(dir) = base_dir {
             let dir: PathBuf = dir.to_path_buf();
-            env.set_loader(move |name| match std::fs::read_to_string(dir.join(name)) {
-                Ok(text) => Ok(Some(text)),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(error) => Err(minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    format!("cannot read template {name}: {error}"),
-                )),
+            let frozen = Arc::clone(&frozen);
+            env.set_loader(move |name| {
+                // Every template a transform can reach was loaded with it (see
+                // `resolve_includes`); after that, no name reaches a file.
+                if frozen.load(Ordering::Relaxed) {
+                    return Err(minijinja::Error::new(
+                        minijinja::ErrorKind::TemplateNotFound,
+                        format!(
+                            "`{name}` is no template of this transform: a template \
+                                 includes only files named, quoted, in its own text"
+                        ),
+                    ));
+                }
+                load_file(&dir, name)
             });
         }
         let functions = env.globals().map(|(name, _)| name.to_string()).collect();
@@ -106,6 +117,7 @@ impl Templates {
             env,
             functions: Arc::new(functions),
             output_limit: limits.template_output,
+            frozen,
             names: Vec::new(),
             inline: Vec::new(),
             sole_name: Vec::new(),
@@ -117,6 +129,7 @@ impl Templates {
     pub fn add(&mut self, name: String, source: String) -> Result<TemplateId, CompileError> {
         // `{{ range }}` names a function, never a field: minijinja says so.
         let sole_name = sole_name(&source).filter(|name| !self.functions.contains(name));
+        self.resolve_includes(&source, None)?;
         self.env
             .add_template_owned(name.clone(), source)
             .map_err(|error| compile_error(&error, false))?;
@@ -128,13 +141,59 @@ impl Templates {
 
     /// Compiles a template file found beside the transform.
     pub fn add_file(&mut self, file: &str) -> Result<TemplateId, CompileError> {
-        self.env
+        let source = self
+            .env
             .get_template(file)
-            .map_err(|error| compile_error(&error, true))?;
+            .map_err(|error| compile_error(&error, true))?
+            .source()
+            .to_string();
+        self.resolve_includes(&source, Some(file))?;
         self.names.push(file.to_string());
         self.inline.push(false);
         self.sole_name.push(None);
         Ok(TemplateId(self.names.len() - 1))
+    }
+
+    /// Loads, now, every template that `source` (and what it names, in
+    /// turn) includes, imports or extends. Each must be named by a quoted
+    /// string: a name computed when rendering (`{% include vendor %}`) could
+    /// come from a record, and record data never chooses a file.
+    fn resolve_includes(&mut self, source: &str, file: Option<&str>) -> Result<(), CompileError> {
+        let mut pending = vec![(source.to_string(), file.map(str::to_string))];
+        let mut seen = std::collections::HashSet::new();
+        while let Some((source, file)) = pending.pop() {
+            for reference in template_references(&source) {
+                let names = reference.names.map_err(|range| CompileError {
+                    message: format!(
+                        "`{}` must name its template with a quoted string, fixed in the \
+                         transform: a name computed from data could be a record's choice",
+                        reference.tag
+                    ),
+                    line: Some(source[..range.start].matches('\n').count() + 1),
+                    range: file.is_none().then_some(range),
+                    file: file.clone(),
+                    not_found: false,
+                })?;
+                for name in names {
+                    if !seen.insert(name.clone()) {
+                        continue;
+                    }
+                    match self.env.get_template(&name) {
+                        Ok(template) => pending.push((template.source().to_string(), Some(name))),
+                        Err(error)
+                            if reference.ignore_missing
+                                && error.kind() == minijinja::ErrorKind::TemplateNotFound => {}
+                        Err(error) => return Err(compile_error(&error, true)),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends loading: from now on no template reads a file.
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::Relaxed);
     }
 
     pub fn set_lookups(&mut self, lookups: Vec<Lookup>) {
@@ -236,6 +295,109 @@ impl Templates {
             _ => {}
         }
         text
+    }
+}
+
+/// Reads a template file beside the transform.
+fn load_file(dir: &FsPath, name: &str) -> Result<Option<String>, minijinja::Error> {
+    match std::fs::read_to_string(dir.join(name)) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("cannot read template {name}: {error}"),
+        )),
+    }
+}
+
+/// A tag that names another template: `{% include "x.j2" %}`, `import`,
+/// `from … import`, `extends`.
+struct Reference {
+    tag: &'static str,
+    /// The quoted names, or where in the source a name is not quoted.
+    names: Result<Vec<String>, std::ops::Range<usize>>,
+    ignore_missing: bool,
+}
+
+/// Every tag in `source` that names another template. Comments and raw
+/// blocks are skipped; a name is a string literal or a list of them.
+fn template_references(source: &str) -> Vec<Reference> {
+    use std::sync::OnceLock;
+    static TAG: OnceLock<regex::Regex> = OnceLock::new();
+    static SKIP: OnceLock<regex::Regex> = OnceLock::new();
+    let tag = TAG.get_or_init(|| {
+        regex::Regex::new(r"\{%[-+~]?\s*(include|import|extends|from)\s+").expect("a valid pattern")
+    });
+    let skip = SKIP.get_or_init(|| {
+        regex::Regex::new(
+            r"(?s)\{#.*?#\}|\{%[-+~]?\s*raw\s*[-+~]?%\}.*?\{%[-+~]?\s*endraw\s*[-+~]?%\}",
+        )
+        .expect("a valid pattern")
+    });
+    // Blank what is skipped, keeping every byte offset.
+    let mut text = source.to_string();
+    for found in skip.find_iter(source) {
+        text.replace_range(found.range(), &" ".repeat(found.len()));
+    }
+    tag.captures_iter(&text)
+        .map(|captures| {
+            let keyword = captures.get(1).map_or("", |m| m.as_str());
+            let tag = match keyword {
+                "include" => "include",
+                "import" => "import",
+                "extends" => "extends",
+                _ => "from",
+            };
+            let start = captures.get(0).map_or(0, |m| m.end());
+            let (names, end) = match quoted_names(&text[start..]) {
+                Some((names, used)) => (Ok(names), start + used),
+                None => (Err(start..start + 1), start),
+            };
+            let rest = text[end..].trim_start();
+            // A list names templates to try in turn: any of them may be missing.
+            let list = text[start..].starts_with('[');
+            Reference {
+                tag,
+                names,
+                ignore_missing: list || rest.starts_with("ignore missing"),
+            }
+        })
+        .collect()
+}
+
+/// A string literal or a list of them at the start of `text`: the names and
+/// the bytes they took.
+fn quoted_names(text: &str) -> Option<(Vec<String>, usize)> {
+    fn literal(text: &str) -> Option<(String, usize)> {
+        let quote = text.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+        let mut name = String::new();
+        let mut chars = text.char_indices().skip(1);
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '\\' => name.push(chars.next()?.1),
+                c if c == quote => return Some((name, at + 1)),
+                c => name.push(c),
+            }
+        }
+        None
+    }
+    if let Some(found) = literal(text) {
+        return Some((vec![found.0], found.1));
+    }
+    let mut at = text.strip_prefix('[').map(|_| 1)?;
+    let mut names = Vec::new();
+    loop {
+        at += text[at..].len() - text[at..].trim_start().len();
+        if text[at..].starts_with(']') {
+            return Some((names, at + 1));
+        }
+        let (name, used) = literal(&text[at..])?;
+        names.push(name);
+        at += used;
+        at += text[at..].len() - text[at..].trim_start().len();
+        if let Some(rest) = text[at..].strip_prefix(',') {
+            at = text.len() - rest.len();
+        }
     }
 }
 

@@ -250,6 +250,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             out: self.sink.buffer(),
             failures,
             stats: &mut self.stats,
+            stop: self.interrupt.as_ref().map(|i| &*i.stop),
         };
         process::process(self.transform, &self.options, frame, &mut results)
     }
@@ -272,6 +273,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 out: self.sink.buffer(),
                 failures: &mut failures,
                 stats: &mut self.stats,
+                stop: None,
             };
             process::cut(&self.options, &mut results, &frame, why);
             self.report(input_name, &mut failures)?;

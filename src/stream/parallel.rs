@@ -152,11 +152,12 @@ pub(super) fn run<W: Write, D: Write>(
     let options = stream.options;
     let result = thread::scope(|scope| {
         for _ in 0..threads {
-            let (work, done, stop) = (Arc::clone(&work), done_tx.clone(), Arc::clone(&halt));
+            let (work, done, ended) = (Arc::clone(&work), done_tx.clone(), Arc::clone(&halt));
+            let stop = stream.interrupt.as_ref().map(|i| Arc::clone(&i.stop));
             let spawned = thread::Builder::new()
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || {
-                    worker(transform, &options, &work, &done, &stop)
+                    worker(transform, &options, &work, &done, &ended, stop)
                 });
             if let Err(error) = spawned {
                 halt.store(true, Ordering::SeqCst);
@@ -247,6 +248,7 @@ fn worker(
     work: &Mutex<Receiver<Chunk>>,
     done: &mpsc::Sender<Done>,
     halt: &AtomicBool,
+    stop: Option<Arc<AtomicBool>>,
 ) {
     loop {
         // Poll, so that a halted stream's workers end even if the reader is stuck.
@@ -259,7 +261,10 @@ fn worker(
             Err(RecvTimeoutError::Timeout) if !halt.load(Ordering::SeqCst) => continue,
             Err(_) => return,
         };
-        if done.send(process_chunk(transform, options, chunk)).is_err() {
+        if done
+            .send(process_chunk(transform, options, chunk, stop.as_deref()))
+            .is_err()
+        {
             return;
         }
     }
@@ -272,7 +277,12 @@ const LARGE_FRAME: usize = 1024 * 1024;
 
 static LARGE_FRAMES: Mutex<()> = Mutex::new(());
 
-fn process_chunk(transform: &crate::Transform, options: &Options, chunk: Chunk) -> Done {
+fn process_chunk(
+    transform: &crate::Transform,
+    options: &Options,
+    chunk: Chunk,
+    stop: Option<&AtomicBool>,
+) -> Done {
     let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
     let mut failures = Vec::new();
     let mut stats = Stats::default();
@@ -289,6 +299,7 @@ fn process_chunk(transform: &crate::Transform, options: &Options, chunk: Chunk) 
             out: &mut out,
             failures: &mut failures,
             stats: &mut stats,
+            stop,
         };
         flow = if let Some(why) = info.cut {
             process::cut(options, &mut results, &frame, why)

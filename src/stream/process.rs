@@ -5,7 +5,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{Flow, Options, Stats};
-use crate::apply::Outcome;
+use std::sync::atomic::AtomicBool;
+
+use crate::apply::{Context, Outcome};
 use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
 use crate::Transform;
 
@@ -26,6 +28,8 @@ pub struct Results<'a> {
     pub out: &'a mut Vec<u8>,
     pub failures: &'a mut Vec<Failure>,
     pub stats: &'a mut Stats,
+    /// A stop request ends a record's work early (see [`crate::apply::Context`]).
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// Processes one frame. Returns [`Flow::Stop`] when `strict` and a record failed
@@ -232,7 +236,7 @@ fn record_outcome<'a>(
     results: &mut Results<'_>,
     flow: &mut Flow,
 ) -> Option<Value> {
-    match apply_guarded(transform, record) {
+    match apply_guarded(transform, record, results.stop) {
         Ok(Outcome::Emit(output)) => {
             results.stats.read += 1;
             results.stats.written += 1;
@@ -266,12 +270,17 @@ pub fn in_record_work() -> bool {
 /// Applies the transform to one record, so that a panic in that work (a bug in
 /// xf or a library it uses, reached by some input) is this record's error and
 /// never the process's: the stream goes on with the next record.
-fn apply_guarded(transform: &Transform, record: Value) -> Result<Outcome, String> {
+fn apply_guarded(
+    transform: &Transform,
+    record: Value,
+    stop: Option<&AtomicBool>,
+) -> Result<Outcome, String> {
+    let context = Context { stop };
     IN_RECORD.with(|flag| flag.set(true));
     // Nothing outlives a panic here but the transform, which applying never
     // changes, so no broken state can be seen after one.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        transform.apply_once(record)
+        transform.apply_in(record, &context)
     }));
     IN_RECORD.with(|flag| flag.set(false));
     match result {
