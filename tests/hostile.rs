@@ -1,0 +1,458 @@
+//! Hostile input against the real binary: the repros of the "unattended-safe"
+//! review, each run at one thread and at several. No record may take the
+//! process down, stall it, choose a file, or be lost without a word.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn xf() -> Command {
+    Command::cargo_bin("xf").unwrap()
+}
+
+/// A folder with `t.xf` holding `text`, and any other files given.
+fn folder(text: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.xf");
+    std::fs::write(&path, text).unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    (dir, path)
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str], input: &[u8]) -> Ran {
+    let mut child = xf()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // Written from a thread: xf may stop reading (and a full pipe must not block the test).
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn good_records(n: usize) -> String {
+    (0..n).map(|i| format!("{{\"i\":{i}}}\n")).collect()
+}
+
+const THREADS: [&str; 2] = ["1", "3"];
+
+#[test]
+fn a_template_that_would_overflow_or_exhaust_memory_costs_only_its_record() {
+    for (template, record) in [
+        // Panicked with "capacity overflow" (exit 101), losing the records before it.
+        (
+            r#"{{ "a\nb" | indent(n) }}"#,
+            r#"{"bad":1,"n":18446744073709551615}"#,
+        ),
+        // Aborted allocating 6 GiB.
+        ("{{ [1] | batch(n, 0) }}", r#"{"bad":1,"n":1000000000000}"#),
+        // Ran for ever.
+        (
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            r#"{"bad":1}"#,
+        ),
+        ("{{ 'x' * 90000000 }}{{ 'y' * 90000000 }}", r#"{"bad":1}"#),
+    ] {
+        // Only the hostile record takes the template's costly branch.
+        let (dir, t) = folder(
+            &format!("message m = \"\"\"{{% if bad %}}{template}{{% endif %}}\"\"\"\n"),
+            &[],
+        );
+        let input = format!("{}{record}\n{}", good_records(1000), good_records(10));
+        for threads in THREADS {
+            let dead = dir.path().join(format!("dead-{threads}.ndjson"));
+            let ran = run(
+                &[
+                    "run",
+                    t.to_str().unwrap(),
+                    "-j",
+                    threads,
+                    "--stats",
+                    "--dead-letter",
+                    dead.to_str().unwrap(),
+                ],
+                input.as_bytes(),
+            );
+            assert_eq!(ran.code, 1, "{template}: {}", ran.stderr);
+            assert_eq!(ran.stdout.lines().count(), 1010, "{template}");
+            assert!(
+                ran.stderr
+                    .contains("xf: 1011 read, 1010 written, 0 dropped, 1 failed"),
+                "{template}: {}",
+                ran.stderr
+            );
+            assert!(ran
+                .stderr
+                .contains("stdin:1001: message (line 1): template error"));
+            let letters = std::fs::read_to_string(&dead).unwrap();
+            assert_eq!(letters.lines().count(), 1);
+            assert!(letters.contains(&record.replace('"', "\\\"")));
+        }
+    }
+}
+
+#[test]
+fn building_a_value_too_deep_is_a_record_error_at_every_thread_count() {
+    let (_dir, t) = folder("for x in items {\n  nest w\n}\n", &[]);
+    let items: Vec<String> = (0..30_000).map(|i| i.to_string()).collect();
+    let input = format!("{{\"items\":[{}]}}\n{{\"items\":[1]}}\n", items.join(","));
+    for threads in THREADS {
+        let ran = run(
+            &["run", t.to_str().unwrap(), "-j", threads],
+            input.as_bytes(),
+        );
+        assert_eq!(ran.code, 1, "{}", ran.stderr);
+        assert!(ran
+            .stderr
+            .contains("stdin:1: nest (line 2): the record would nest deeper than 128 levels"));
+        // (`nest` took the loop's binding along: it is put back inside `w`.)
+        assert_eq!(ran.stdout, "{\"w\":{\"items\":[1],\"x\":1}}\n");
+    }
+}
+
+#[test]
+fn a_loop_over_a_huge_array_stops_at_the_statement_limit() {
+    let (_dir, t) = folder("for x in items {\n  set last = x\n}\n", &[]);
+    let input = format!("{{\"items\":[{}]}}\n", vec!["1"; 2000].join(","));
+    let ran = run(
+        &["run", t.to_str().unwrap(), "--max-statements", "1000"],
+        input.as_bytes(),
+    );
+    assert_eq!(ran.code, 1);
+    assert!(
+        ran.stderr
+            .contains("over the limit of 1000 statements run for one record"),
+        "{}",
+        ran.stderr
+    );
+}
+
+fn nested_whens(depth: usize) -> String {
+    format!(
+        "{}label x = 1\n{}",
+        "when a exists {\n".repeat(depth),
+        "}\n".repeat(depth)
+    )
+}
+
+#[test]
+fn an_over_deep_transform_is_a_load_error_never_a_crash() {
+    for text in [
+        nested_whens(1400),
+        nested_whens(5000),
+        format!(
+            "drop when {}a exists{}\n",
+            "(".repeat(5000),
+            ")".repeat(5000)
+        ),
+        format!("set x = {}1{}\n", "[".repeat(5000), "]".repeat(5000)),
+    ] {
+        let (_dir, t) = folder(&text, &[]);
+        let ran = run(&["check", t.to_str().unwrap()], b"");
+        assert_eq!(ran.code, 2, "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("error[E0004]: nested too deep"),
+            "{}",
+            ran.stderr
+        );
+        assert!(ran.stderr.contains("this opens level 65"));
+        let ran = run(&["run", t.to_str().unwrap()], b"{\"a\":1}\n");
+        assert_eq!(ran.code, 2);
+    }
+    // At the limit, the same at every thread count.
+    let (_dir, t) = folder(&nested_whens(64), &[]);
+    for threads in THREADS {
+        let ran = run(&["run", t.to_str().unwrap(), "-j", threads], b"{\"a\":1}\n");
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        assert_eq!(ran.stdout, "{\"a\":1,\"x\":1}\n");
+    }
+}
+
+#[test]
+fn record_data_never_names_a_template() {
+    let (_dir, t) = folder(
+        "message m = template \"outer.j2\"\n",
+        &[("outer.j2", "{% include vendor %}")],
+    );
+    let ran = run(&["check", t.to_str().unwrap()], b"");
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr
+            .contains("`include` must name its template with a quoted string"),
+        "{}",
+        ran.stderr
+    );
+    // Inline too, and for import, from and extends.
+    for template in [
+        "{% include vendor %}",
+        "{% import vendor as v %}",
+        "{% from vendor import x %}",
+        "{% extends vendor %}",
+    ] {
+        let (_dir, t) = folder(&format!("message m = \"{template}\"\n"), &[]);
+        let ran = run(&["check", t.to_str().unwrap()], b"");
+        assert_eq!(ran.code, 2, "{template}");
+        assert!(ran.stderr.contains("error[E0301]"), "{}", ran.stderr);
+    }
+}
+
+#[test]
+fn quoted_includes_are_loaded_with_the_transform_and_nothing_else_is_read() {
+    let (_dir, t) = folder(
+        "message m = template \"outer.j2\"\n",
+        &[
+            (
+                "outer.j2",
+                "{# {% include vendor %} #}{% include \"part.j2\" %}|{% include [\"none.j2\", \"part.j2\"] %}|{% include \"gone.j2\" ignore missing %}",
+            ),
+            ("part.j2", "{{ who }}"),
+        ],
+    );
+    let ran = run(
+        &["run", t.to_str().unwrap()],
+        b"{\"who\":\"w\",\"vendor\":\"/proc/self/environ\"}\n",
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stdout.contains("\"m\":\"w|w|\""), "{}", ran.stdout);
+    assert!(!ran.stdout.contains("PATH="));
+}
+
+#[test]
+fn record_fields_never_hide_template_functions() {
+    let (_dir, t) = folder(
+        "message m = \"{{ range(2) | list }} {{ dict(a=1).a }} {{ namespace(n=2).n }}\"\n",
+        &[],
+    );
+    let ran = run(
+        &["run", t.to_str().unwrap()],
+        b"{\"range\":\"10.0.0.0/8\",\"dict\":1,\"namespace\":\"ns\"}\n{}\n",
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    for line in ran.stdout.lines() {
+        assert!(line.contains("\"m\":\"[0, 1] 1 2\""), "{line}");
+    }
+    // And a function never prints as a value.
+    let (_dir, t) = folder("message m = \"{{ range }}\"\n", &[]);
+    let ran = run(&["run", t.to_str().unwrap()], b"{}\n{\"range\":1}\n");
+    assert_eq!(ran.code, 1);
+    assert!(!ran.stdout.contains("minijinja"));
+    assert_eq!(
+        ran.stderr.matches("a function cannot be printed").count(),
+        2
+    );
+}
+
+#[test]
+fn a_dead_letter_file_that_cannot_be_written_loses_no_good_record() {
+    let (_dir, t) = folder("label x = 1\n", &[]);
+    let input = format!("{}{{bad\n{}", good_records(1000), good_records(5));
+    for threads in THREADS {
+        let ran = run(
+            &[
+                "run",
+                t.to_str().unwrap(),
+                "-j",
+                threads,
+                "--stats",
+                "--dead-letter",
+                "/dev/full",
+            ],
+            input.as_bytes(),
+        );
+        assert_eq!(ran.code, 2, "{}", ran.stderr);
+        let written = ran.stdout.lines().count();
+        assert!(written >= 1000, "{written}");
+        assert!(
+            ran.stderr
+                .contains("cannot write dead-letter file /dev/full"),
+            "{}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr
+                .contains(&format!("{written} written, 0 dropped, 1 failed")),
+            "{}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn a_read_error_writes_what_came_before_and_names_the_input() {
+    let (dir, t) = folder("label x = 1\n", &[("good.ndjson", &good_records(1000))]);
+    let good = dir.path().join("good.ndjson");
+    for threads in THREADS {
+        // Reading a process's own memory at offset 0 fails (EIO).
+        let ran = run(
+            &[
+                "run",
+                t.to_str().unwrap(),
+                good.to_str().unwrap(),
+                "/proc/self/mem",
+                "-j",
+                threads,
+                "--stats",
+            ],
+            b"",
+        );
+        assert_eq!(ran.code, 2, "{}", ran.stderr);
+        assert_eq!(ran.stdout.lines().count(), 1000);
+        assert!(
+            ran.stderr.contains("cannot read /proc/self/mem"),
+            "{}",
+            ran.stderr
+        );
+        assert!(ran.stderr.contains("xf: 1000 read, 1000 written"));
+    }
+    let ran = run(
+        &["run", t.to_str().unwrap(), dir.path().to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("it is a directory"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_closed_standard_output_is_an_error_not_a_count() {
+    let (dir, t) = folder("label x = 1\n", &[("good.ndjson", &good_records(10))]);
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$0\" run \"$1\" \"$2\" --stats >&-")
+        .arg(Command::cargo_bin("xf").unwrap().get_program())
+        .arg(&t)
+        .arg(dir.path().join("good.ndjson"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("standard output is closed"), "{stderr}");
+    // Writing to /dev/null on purpose is fine.
+    let ran = xf()
+        .args(["run", t.to_str().unwrap()])
+        .arg(dir.path().join("good.ndjson"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(ran.code(), Some(0));
+}
+
+fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_with_half_a_record_buffered_dead_letters_it() {
+    for threads in THREADS {
+        let (dir, t) = folder("label x = 1\n", &[]);
+        let dead = dir.path().join("dead.ndjson");
+        let mut child = xf()
+            .args(["run", t.to_str().unwrap(), "-j", threads, "--stats"])
+            .arg("--dead-letter")
+            .arg(&dead)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"{\"ok\":1}\n{\"a\":").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        send_signal(&child, "TERM");
+        let started = Instant::now();
+        let output = child.wait_with_output().unwrap();
+        drop(stdin);
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(output.status.code(), Some(143));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "{\"ok\":1,\"x\":1}\n"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("xf: 2 read, 1 written, 0 dropped, 1 failed"),
+            "{stderr}"
+        );
+        let letters = std::fs::read_to_string(&dead).unwrap();
+        assert!(letters.contains("stopped by a signal in the middle of this record"));
+        assert!(letters.contains(r#""raw":"{\"a\":""#), "{letters}");
+    }
+}
+
+#[test]
+fn sigterm_ends_a_long_record_promptly() {
+    // Each pass renders a template that stays within its fuel; the loop would
+    // run for minutes.
+    let (_dir, t) = folder(
+        "for i in items {\n  message m = \"{% for i in range(300) %}{% for j in range(300) %}{% endfor %}{% endfor %}\"\n}\n",
+        &[],
+    );
+    for threads in THREADS {
+        let mut child = xf()
+            .args(["run", t.to_str().unwrap(), "-j", threads, "--stats"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let items = vec!["1"; 5000].join(",");
+        stdin
+            .write_all(format!("{{\"items\":[{items}]}}\n{{\"items\":[]}}\n").as_bytes())
+            .unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        send_signal(&child, "TERM");
+        let started = Instant::now();
+        let output = child.wait_with_output().unwrap();
+        drop(stdin);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(output.status.code(), Some(143));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("stdin:1: message (line 2): stopped by a signal while transforming"),
+            "{stderr}"
+        );
+        // The record read after it still went through.
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "{\"items\":[]}\n");
+    }
+}
+
+#[test]
+fn keep_batches_is_refused_for_splunk_output() {
+    let (_dir, t) = folder("format splunk\n", &[]);
+    let ran = run(&["run", t.to_str().unwrap(), "--keep-batches"], b"[{}]\n");
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("Splunk"), "{}", ran.stderr);
+}
