@@ -152,7 +152,7 @@ struct StreamArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
     /// The largest record kept, in MiB; a larger one is a record error
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    #[arg(long, value_name = "MIB", default_value_t = xf::read::DEFAULT_MAX_RECORD / (1024 * 1024))]
     max_record_size: usize,
 }
 

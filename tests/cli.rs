@@ -352,6 +352,9 @@ fn a_100_mb_record_passes_whole_with_the_records_around_it() {
                 input.as_os_str(),
                 "-j".as_ref(),
                 threads.as_ref(),
+                // Over the default limit (4 MiB): a user who expects such records raises it.
+                "--max-record-size".as_ref(),
+                "128".as_ref(),
             ])
             .output()
             .unwrap();

@@ -41,6 +41,8 @@ struct Chunk {
     flush: bool,
     /// The input failed after this chunk's frames: the stream ends with this error.
     read_error: Option<io::Error>,
+    /// It holds a frame over [`LARGE_FRAME`].
+    large: bool,
 }
 
 struct FrameInfo {
@@ -125,6 +127,7 @@ pub(super) fn run<W: Write, D: Write>(
     let threads = stream.options.threads.max(1);
     let in_flight = 2 * threads + 2;
     let (work_tx, work_rx) = mpsc::sync_channel::<Chunk>(in_flight);
+    let (large_tx, large_rx) = mpsc::sync_channel::<Chunk>(in_flight);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(in_flight);
     for _ in 0..in_flight {
@@ -137,7 +140,10 @@ pub(super) fn run<W: Write, D: Write>(
     });
     let limit = stream.options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
     let reader = Reader {
-        work: work_tx,
+        work: Lanes {
+            small: work_tx,
+            large: large_tx,
+        },
         permits: permit_rx,
         halt: Arc::clone(&halt),
         quiet: Arc::clone(&quiet),
@@ -148,11 +154,14 @@ pub(super) fn run<W: Write, D: Write>(
     // stream from ending when the output is closed.
     let reader = thread::spawn(move || reader.run(Framer::with_limit(input, limit)));
     let work = Arc::new(Mutex::new(work_rx));
+    let large_work = Arc::new(Mutex::new(large_rx));
     let transform = stream.transform;
     let options = stream.options;
     let result = thread::scope(|scope| {
-        for _ in 0..threads {
-            let (work, done, ended) = (Arc::clone(&work), done_tx.clone(), Arc::clone(&halt));
+        // One more worker, for the chunks that hold a large frame (see [`LARGE_FRAME`]).
+        for lane in 0..=threads {
+            let work = Arc::clone(if lane < threads { &work } else { &large_work });
+            let (done, ended) = (done_tx.clone(), Arc::clone(&halt));
             let stop = stream.interrupt.as_ref().map(|i| Arc::clone(&i.stop));
             let spawned = thread::Builder::new()
                 .stack_size(WORKER_STACK)
@@ -270,12 +279,18 @@ fn worker(
     }
 }
 
-/// Frames above this size are materialized one at a time across workers: a
-/// parsed record takes many times its size in memory, so two huge ones at
-/// once would double the worst case.
-const LARGE_FRAME: usize = 1024 * 1024;
+/// Chunks with a frame above this size go to one worker of their own: a
+/// parsed record takes up to about 100 times its size in memory, so two
+/// large ones at once would double the worst case, and so would two threads'
+/// allocator arenas each keeping the pages of one freed. Below it, a worker
+/// holds at most a few MiB.
+const LARGE_FRAME: usize = 64 * 1024;
 
-static LARGE_FRAMES: Mutex<()> = Mutex::new(());
+/// Where the reader sends chunks: to any worker, or to the one for large frames.
+struct Lanes {
+    small: SyncSender<Chunk>,
+    large: SyncSender<Chunk>,
+}
 
 fn process_chunk(
     transform: &crate::Transform,
@@ -303,11 +318,6 @@ fn process_chunk(
         };
         flow = if let Some(why) = info.cut {
             process::cut(options, &mut results, &frame, why)
-        } else if frame.bytes.len() > LARGE_FRAME {
-            let _one_at_a_time = LARGE_FRAMES
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            process::process(transform, options, &frame, &mut results)
         } else {
             process::process(transform, options, &frame, &mut results)
         };
@@ -328,7 +338,7 @@ fn process_chunk(
 
 /// The reader thread's side.
 struct Reader {
-    work: SyncSender<Chunk>,
+    work: Lanes,
     permits: Receiver<()>,
     halt: Arc<AtomicBool>,
     quiet: Arc<Quiet>,
@@ -415,6 +425,7 @@ impl Reader {
 }
 
 fn add(chunk: &mut Chunk, frame: &Frame<'_>, cut: Option<Cut>) {
+    chunk.large |= frame.bytes.len() > LARGE_FRAME;
     let start = chunk.data.len();
     chunk.data.extend_from_slice(frame.bytes);
     chunk.frames.push(FrameInfo {
@@ -428,12 +439,7 @@ fn add(chunk: &mut Chunk, frame: &Frame<'_>, cut: Option<Cut>) {
 }
 
 /// Sends the chunk (if it holds anything, or must flush) and starts a new one.
-fn send(
-    chunk: &mut Chunk,
-    work: &SyncSender<Chunk>,
-    permits: &Receiver<()>,
-    quiet: &Quiet,
-) -> io::Result<()> {
+fn send(chunk: &mut Chunk, work: &Lanes, permits: &Receiver<()>, quiet: &Quiet) -> io::Result<()> {
     if chunk.frames.is_empty() && !chunk.flush {
         return Ok(());
     }
@@ -446,5 +452,6 @@ fn send(
     };
     let full = std::mem::replace(chunk, next);
     quiet.update(|state| state.sent = seq + 1);
-    work.send(full).map_err(|_| closed())
+    let lane = if full.large { &work.large } else { &work.small };
+    lane.send(full).map_err(|_| closed())
 }

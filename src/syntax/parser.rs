@@ -690,6 +690,53 @@ fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, candidate)| candidate)
 }
 
+/// The first bracket (`{`, `(`, `[`) that opens more than `max` levels deep,
+/// outside strings and comments, as a diagnostic. Strings are skipped as the
+/// grammar reads them: `"…"` with escapes up to the line's end, `"""…"""`
+/// across lines; a comment runs from `#` to the line's end.
+fn too_deep(source: &str, max: usize) -> Option<Diagnostic> {
+    let bytes = source.as_bytes();
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'#' => {
+                at = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
+                continue;
+            }
+            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
+                let body = at + 3;
+                at = memchr::memmem::find(&bytes[body..], b"\"\"\"")
+                    .map_or(bytes.len(), |n| body + n + 3);
+                continue;
+            }
+            b'"' => {
+                at += 1;
+                while at < bytes.len() && !matches!(bytes[at], b'"' | b'\n') {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'(' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    let span = Span::new(at, at + 1);
+                    return Some(
+                        Diagnostic::new(Code::TooDeep, "nested too deep", span)
+                            .with_label(format!("this opens level {depth}"))
+                            .with_note(format!(
+                                "blocks and brackets nest at most {max} levels deep in a transform"
+                            )),
+                    );
+                }
+            }
+            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        at += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -748,51 +795,4 @@ hec time = startTime"#;
         assert_eq!(errors[0].code, Code::UnknownStatement);
         assert!(errors[0].notes[0].contains("`label`"));
     }
-}
-
-/// The first bracket (`{`, `(`, `[`) that opens more than `max` levels deep,
-/// outside strings and comments, as a diagnostic. Strings are skipped as the
-/// grammar reads them: `"…"` with escapes up to the line's end, `"""…"""`
-/// across lines; a comment runs from `#` to the line's end.
-fn too_deep(source: &str, max: usize) -> Option<Diagnostic> {
-    let bytes = source.as_bytes();
-    let mut depth = 0usize;
-    let mut at = 0;
-    while at < bytes.len() {
-        match bytes[at] {
-            b'#' => {
-                at = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
-                continue;
-            }
-            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
-                let body = at + 3;
-                at = memchr::memmem::find(&bytes[body..], b"\"\"\"")
-                    .map_or(bytes.len(), |n| body + n + 3);
-                continue;
-            }
-            b'"' => {
-                at += 1;
-                while at < bytes.len() && !matches!(bytes[at], b'"' | b'\n') {
-                    at += if bytes[at] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'{' | b'(' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    let span = Span::new(at, at + 1);
-                    return Some(
-                        Diagnostic::new(Code::TooDeep, "nested too deep", span)
-                            .with_label(format!("this opens level {depth}"))
-                            .with_note(format!(
-                                "blocks and brackets nest at most {max} levels deep in a transform"
-                            )),
-                    );
-                }
-            }
-            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        at += 1;
-    }
-    None
 }
