@@ -8,10 +8,22 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match xf::Transform::from_source("fuzz.xf", text, None) {
+    // Small limits, so that what loads also runs fast on its records.
+    let limits = xf::Limits {
+        template_fuel: 50_000,
+        template_output: 64 * 1024,
+        statements: 20_000,
+        record_millis: 10_000,
+    };
+    match xf::Transform::from_source_with_limits("fuzz.xf", text, None, limits) {
         Ok(transform) => {
             // A transform that loads must also run on a record without panicking.
-            let _ = transform.apply(serde_json::json!({"a": {"b": [1, "x", null]}, "id": "1"}));
+            for record in [
+                serde_json::json!({"a": {"b": [1, "x", null]}, "id": "1"}),
+                serde_json::json!({"items": [1, 2, 3], "n": 7, "text": "a\nb", "a": [[1], {"b": 2}]}),
+            ] {
+                let _ = transform.apply(record);
+            }
         }
         Err(error) => {
             let report = error.render();

@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use xf::stream::{Options, Stream};
 use xf::Transform;
 
-const TRANSFORMS: [&str; 5] = [
+const TRANSFORMS: [&str; 8] = [
     r#"
 format splunk
 events security_incident, security_detection, security_event
@@ -69,7 +69,44 @@ when original.kind == "bad" {
   set kind = original.kind
 }
 "#,
+    // Record data as the arguments of template functions and filters: sizes,
+    // counts and repetitions come from the record, and must stay within the
+    // limits (fuel, output size), whatever they are.
+    r#"
+message a = """{{ text | indent(n) }}{{ items | batch(n, 0) | list | length }}"""
+message b = """{% for i in range(n) %}{{ i }}{% endfor %}{{ text * n }}{{ text | center(n) }}"""
+message c = """{{ text | truncate(n) }}{{ text | wordwrap(n) }}{{ range }}{{ dict }}{{ text | replace(text, text ~ text) }}"""
+message d = """{% set ns = namespace(s=text) %}{% for i in items %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}"""
+"#,
+    // Removals by index, from several statements, inside blocks and a loop.
+    r#"
+tag remove a[1]
+tag remove a[0], a[-1], b.c[2]
+when a exists {
+  tag remove a[1], b.c[0]
+}
+for x in items {
+  tag remove a[2]
+}
+set moved = a
+"#,
+    // Values built deeper on each pass, until the depth limit.
+    r#"
+for x in items {
+  nest w
+  set w.again = w
+  append list = w
+}
+"#,
 ];
+
+/// Limits small enough that the fuzzer reaches them often and fast.
+const LIMITS: xf::Limits = xf::Limits {
+    template_fuel: 50_000,
+    template_output: 64 * 1024,
+    statements: 20_000,
+    record_millis: 10_000,
+};
 
 /// The shipped transforms that include others: the mixed streams, read from the repository.
 const SHIPPED: [&str; 2] = ["mixed-ocsf.xf", "mixed-splunk.xf"];
@@ -80,7 +117,9 @@ fn transforms() -> &'static Vec<Transform> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../transforms");
         TRANSFORMS
             .iter()
-            .map(|source| Transform::from_source("fuzz.xf", source, None).expect("loads"))
+            .map(|source| {
+                Transform::from_source_with_limits("fuzz.xf", source, None, LIMITS).expect("loads")
+            })
             .chain(
                 SHIPPED
                     .iter()
