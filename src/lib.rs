@@ -63,6 +63,7 @@ pub mod apply;
 pub mod compile;
 pub mod diagnostic;
 pub mod import;
+mod number;
 pub mod read;
 pub mod schema;
 pub mod stream;
