@@ -103,9 +103,16 @@ fn process_scanned(
 /// Parses a frame. UTF-8 is checked once for the whole frame, which costs far
 /// less than serde_json checking each string apart; only invalid text goes to
 /// the byte parser, for its error's position.
+/// Numbers keep their exponent's spelling (serde_json writes `1E2` as `1e+2`).
 fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text),
+        Ok(text) => {
+            let mut value = serde_json::from_str(text)?;
+            if crate::number::has_respelled_exponent(bytes) {
+                crate::number::restore_exponents(text, &mut value);
+            }
+            Ok(value)
+        }
         Err(_) => serde_json::from_slice(bytes),
     }
 }
