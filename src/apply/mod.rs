@@ -88,7 +88,10 @@ pub fn apply(plan: &Plan, mut record: Value) -> Result<Outcome, RecordError> {
     path::remove_all(run.removals.iter().copied(), &mut record);
     Ok(Outcome::Emit(match plan.format {
         Format::Default => record,
-        Format::Splunk => run.hec.wrap(record),
+        Format::Splunk => run.hec.wrap(record).map_err(|reason| RecordError {
+            origin: None,
+            reason,
+        })?,
     }))
 }
 
