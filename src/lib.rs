@@ -64,6 +64,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod import;
 pub mod limits;
+mod number;
 pub mod read;
 pub mod schema;
 pub mod stream;

@@ -1,7 +1,8 @@
 //! Stage 0, read: a byte stream → frames, one per top-level JSON value.
 //!
 //! Input is any sequence of whitespace-separated JSON values: NDJSON,
-//! pretty-printed documents, several values on a line. The framer finds where
+//! pretty-printed documents, several values on a line, with UTF-8 byte order
+//! marks before any of them (skipped like white space). The framer finds where
 //! each value ends by tracking strings and bracket depth only; parsing the
 //! frame is left to serde_json, so a malformed value costs that one frame.
 //!
@@ -25,6 +26,10 @@ use std::io::{self, Read};
 
 /// Bytes read from the source at a time.
 const CHUNK: usize = 64 * 1024;
+
+/// The UTF-8 byte order mark, skipped between values.
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+const BOM_FIRST: u8 = BOM[0];
 
 /// The default largest value kept whole: 4 MiB. A parsed record takes up to
 /// about 100 times its size in memory (measured worst case: an array of
@@ -260,7 +265,6 @@ impl<R: Read> Framer<R> {
         self.filled += read;
         if self.at_input_start {
             // A UTF-8 byte order mark is not part of the first value.
-            const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
             let seen = self.filled.min(3);
             if self.buf[..seen] != BOM[..seen] || seen == 3 || self.eof {
                 self.at_input_start = false;
@@ -285,6 +289,11 @@ impl<R: Read> Framer<R> {
                 match byte {
                     b' ' | b'\t' | b'\r' => {}
                     b'\n' => self.newline(),
+                    BOM_FIRST => match self.byte_order_mark() {
+                        Some(true) => continue,
+                        Some(false) => self.begin_frame(byte),
+                        None => return None,
+                    },
                     b'{' | b'[' => {
                         self.begin_frame(byte);
                         if let Some(end) = self.whole_line() {
@@ -358,6 +367,25 @@ impl<R: Read> Framer<R> {
             self.pos += 1;
         }
         None
+    }
+
+    /// At a byte `0xEF` between values: whether it starts a UTF-8 byte order
+    /// mark (as where files were concatenated), which is then skipped like white
+    /// space; `None` when more input is needed to tell. A mark at a line's
+    /// start is not counted in its columns, as at the input's start.
+    fn byte_order_mark(&mut self) -> Option<bool> {
+        let rest = &self.buf[self.pos..self.filled];
+        if rest.len() < BOM.len() && !self.eof && BOM.starts_with(rest) {
+            return None;
+        }
+        if !rest.starts_with(&BOM) {
+            return Some(false);
+        }
+        if self.pos as isize == self.line_start {
+            self.line_start += BOM.len() as isize;
+        }
+        self.pos += BOM.len();
+        Some(true)
     }
 
     /// Where the frame starting at `pos` ends, if that can be known without
@@ -513,6 +541,32 @@ mod tests {
             frames(b"\xEF\xBB\xBF{}\r\n[1]\r\n"),
             vec![("{}".into(), 1), ("[1]".into(), 2)]
         );
+    }
+
+    #[test]
+    fn skips_a_byte_order_mark_between_values_whatever_the_read_sizes() {
+        // Files concatenated, each with its mark (one with two); a cut mark is a value.
+        let input = b"{\"a\":1}\n\xEF\xBB\xBF{\"b\":2}\n\xEF\xBB\xBF\xEF\xBB\xBF[3]\n \xEF\xBB\xBF4\n\xEF\xBB{}";
+        let expected = vec![
+            ("{\"a\":1}".to_string(), 1, 1),
+            ("{\"b\":2}".to_string(), 2, 1),
+            ("[3]".to_string(), 3, 1),
+            ("4".to_string(), 4, 5),
+            ("\u{FFFD}{}".to_string(), 5, 1),
+        ];
+        for trickle in [false, true] {
+            let mut framer = if trickle {
+                Framer::new(Box::new(Trickle(input)) as Box<dyn Read>)
+            } else {
+                Framer::new(Box::new(&input[..]) as Box<dyn Read>)
+            };
+            let mut seen = Vec::new();
+            while let Some(frame) = framer.next_frame(&mut || Ok(())).unwrap() {
+                let text = String::from_utf8_lossy(frame.bytes).into_owned();
+                seen.push((text, frame.line, frame.column));
+            }
+            assert_eq!(seen, expected, "trickle: {trickle}");
+        }
     }
 
     #[test]

@@ -67,6 +67,9 @@ fn jsontestsuite_parsing_cases() {
             problems.push(format!("{name}: the sentinel record after it was lost"));
         }
         let malformed = errors.iter().any(|e| e.contains("malformed JSON"));
+        // Past serde_json's depth limit the error says so instead: the value
+        // is refused either way (both such n_ cases are also unclosed).
+        let too_deep = errors.iter().any(|e| e.contains("levels deep, xf's limit"));
         if name.starts_with("y_") && malformed {
             problems.push(format!("{name}: valid JSON reported malformed: {errors:?}"));
         }
@@ -77,7 +80,7 @@ fn jsontestsuite_parsing_cases() {
                     "{name}: a valid sequence of values reported malformed: {errors:?}"
                 ));
             }
-            if !sequence && !malformed {
+            if !sequence && !malformed && !too_deep {
                 problems.push(format!("{name}: invalid JSON accepted, output {output:?}"));
             }
         }

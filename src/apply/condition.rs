@@ -62,18 +62,12 @@ fn equal(left: &Value, right: &Value) -> bool {
     }
 }
 
-/// Numbers order by value and strings by their characters; nothing else is ordered.
+/// Numbers order by their exact decimal values (never through floating point:
+/// `18446744073709551617 > 18446744073709551616`, `1E-400 > 0`) and strings by
+/// their characters; nothing else is ordered.
 fn order(left: &Value, right: &Value) -> Option<Ordering> {
     match (left, right) {
-        (Value::Number(l), Value::Number(r)) => {
-            if let (Some(l), Some(r)) = (l.as_i64(), r.as_i64()) {
-                Some(l.cmp(&r))
-            } else if let (Some(l), Some(r)) = (l.as_u64(), r.as_u64()) {
-                Some(l.cmp(&r))
-            } else {
-                l.as_f64()?.partial_cmp(&r.as_f64()?)
-            }
-        }
+        (Value::Number(l), Value::Number(r)) => crate::number::compare(l.as_str(), r.as_str()),
         (Value::String(l), Value::String(r)) => Some(l.cmp(r)),
         _ => None,
     }

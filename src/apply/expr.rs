@@ -55,7 +55,8 @@ pub(super) fn evaluate(
                 None | Some(Value::Null) => None,
                 Some(Value::Number(n)) => Some(Value::Number(n)),
                 Some(Value::String(text)) => match serde_json::from_str::<Number>(text.trim()) {
-                    Ok(n) => Some(Value::Number(n)),
+                    // The text is a JSON number: kept as written (`"1E2"` → `1E2`).
+                    Ok(_) => Some(Value::Number(crate::number::as_written(text.trim()))),
                     Err(_) => {
                         return Err(fail(origin, format!("number: {text:?} is not a number")))
                     }

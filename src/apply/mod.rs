@@ -123,18 +123,13 @@ pub fn apply_in<'p>(
     if let Flow::Drop = whole(plan, &mut record, &mut run)? {
         return Ok(Outcome::Dropped);
     }
-    // A `tag remove` inside a `for` marks its paths once per item; each path is
-    // removed once, at its first mark. First marks follow statement order (a
-    // loop repeats, never goes back), so removing from the last back keeps the
-    // array indexes of earlier removals valid.
-    for (i, path) in run.removals.iter().enumerate().rev() {
-        if !run.removals[..i].iter().any(|p| std::ptr::eq(*p, *path)) {
-            path.remove(&mut record);
-        }
-    }
+    path::remove_all(run.removals.iter().copied(), &mut record);
     Ok(Outcome::Emit(match plan.format {
         Format::Default => record,
-        Format::Splunk => run.hec.wrap(record),
+        Format::Splunk => run.hec.wrap(record).map_err(|reason| RecordError {
+            origin: None,
+            reason,
+        })?,
     }))
 }
 

@@ -63,23 +63,31 @@ impl Path {
 
     /// Removes the value at this path; a path that is not there is already removed.
     pub fn remove(&self, record: &mut Value) {
-        let Some((last, parents)) = self.0.split_last() else {
-            return;
-        };
-        let Some(parent) = Path(parents.to_vec()).get_mut(record) else {
-            return;
-        };
-        match (last, parent) {
-            (Segment::Key(key), Value::Object(map)) => {
-                map.shift_remove(key);
-            }
-            (Segment::Index(index), Value::Array(items)) => {
-                if let Some(i) = resolve_index(*index, items.len()) {
-                    items.remove(i);
-                }
-            }
-            _ => {}
+        if let Some(place) = self.locate(record) {
+            remove_place(&place, record);
         }
+    }
+
+    /// Where this path points in `record`: its keys, and its indexes counted
+    /// from the start; `None` when the path is not there.
+    fn locate(&self, record: &Value) -> Option<Vec<Place>> {
+        let mut value = record;
+        let mut places = Vec::with_capacity(self.0.len());
+        for segment in &self.0 {
+            value = match (segment, value) {
+                (Segment::Key(key), Value::Object(map)) => {
+                    places.push(Place::Key(key.clone()));
+                    map.get(key)?
+                }
+                (Segment::Index(index), Value::Array(items)) => {
+                    let i = resolve_index(*index, items.len())?;
+                    places.push(Place::Index(i));
+                    &items[i]
+                }
+                _ => return None,
+            };
+        }
+        Some(places)
     }
 
     pub(crate) fn get_mut<'a>(&self, record: &'a mut Value) -> Option<&'a mut Value> {
@@ -102,6 +110,57 @@ impl Path {
         } else {
             Path(self.0[..depth].to_vec()).to_string()
         }
+    }
+}
+
+/// One step of a path resolved against a record: a key, or an index counted
+/// from the start. Ordered so that, under one parent, a higher index sorts
+/// after a lower one and a path after its own prefix.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Place {
+    Key(String),
+    Index(usize),
+}
+
+/// Removes the values at `paths` (the `tag remove` marks), exactly those.
+///
+/// Every path is resolved against the record as it is before anything is
+/// removed, so `a[1]` then `a[0]` removes both named items, and `a[1]` and
+/// `a[-2]` on three items remove one. A path marked several times (by a
+/// `tag remove` in a `for`, or by two statements naming one value) is removed
+/// once. Removing in descending order takes a higher index of an array (and
+/// anything inside it) before a lower one, so no removal shifts the items
+/// another one names.
+pub(crate) fn remove_all<'p>(paths: impl Iterator<Item = &'p Path>, record: &mut Value) {
+    let mut places: Vec<Vec<Place>> = paths.filter_map(|path| path.locate(record)).collect();
+    places.sort_unstable_by(|a, b| b.cmp(a));
+    places.dedup();
+    for place in &places {
+        remove_place(place, record);
+    }
+}
+
+/// Removes the value at a resolved location (always there: see [`remove_all`]).
+fn remove_place(place: &[Place], record: &mut Value) {
+    let Some((last, parents)) = place.split_last() else {
+        // The empty path names the record itself, which is never removed.
+        return;
+    };
+    let parent = parents
+        .iter()
+        .try_fold(record, |value, step| match (step, value) {
+            (Place::Key(key), Value::Object(map)) => map.get_mut(key),
+            (Place::Index(i), Value::Array(items)) => items.get_mut(*i),
+            _ => None,
+        });
+    match (last, parent) {
+        (Place::Key(key), Some(Value::Object(map))) => {
+            map.shift_remove(key);
+        }
+        (Place::Index(i), Some(Value::Array(items))) if *i < items.len() => {
+            items.remove(*i);
+        }
+        _ => {}
     }
 }
 

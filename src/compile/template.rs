@@ -546,14 +546,25 @@ fn empty_row() -> Mj {
     Mj::from(std::collections::BTreeMap::<String, Mj>::new())
 }
 
-/// A JSON number as the nearest minijinja number.
+/// A JSON number as a minijinja value of the same value: an integer that fits
+/// i128 or u128 as that integer; another number as an f64 only when the f64 is
+/// exactly it (its shortest decimal is the same value: `0.5`, `1e300`);
+/// otherwise the text as written (`18446744073709551617.5`, `1E-400`), since
+/// any float would print another number.
 fn number(n: &serde_json::Number) -> Mj {
     if let Some(i) = n.as_i64() {
         Mj::from(i)
     } else if let Some(u) = n.as_u64() {
         Mj::from(u)
+    } else if let Some(i) = n.as_i128() {
+        Mj::from(i)
+    } else if let Some(u) = n.as_u128() {
+        Mj::from(u)
     } else {
-        Mj::from(n.as_f64().unwrap_or(f64::NAN))
+        match n.as_f64() {
+            Some(f) if crate::number::is_exact_f64(n.as_str(), f) => Mj::from(f),
+            _ => Mj::from(n.as_str()),
+        }
     }
 }
 

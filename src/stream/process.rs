@@ -77,10 +77,7 @@ pub fn process(
         }
         Err(error) => {
             let (line, column) = absolute(frame, error.line(), error.column());
-            let reason = format!(
-                "malformed JSON: {} (column {column})",
-                strip_location(&error)
-            );
+            let reason = format!("{} (column {column})", unreadable(&error));
             fail(options, results, line, None, reason, frame.bytes)
         }
     }
@@ -107,9 +104,16 @@ fn process_scanned(
 /// Parses a frame. UTF-8 is checked once for the whole frame, which costs far
 /// less than serde_json checking each string apart; only invalid text goes to
 /// the byte parser, for its error's position.
+/// Numbers keep their exponent's spelling (serde_json writes `1E2` as `1e+2`).
 fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text),
+        Ok(text) => {
+            let mut value = serde_json::from_str(text)?;
+            if crate::number::has_respelled_exponent(bytes) {
+                crate::number::restore_exponents(text, &mut value);
+            }
+            Ok(value)
+        }
         Err(_) => serde_json::from_slice(bytes),
     }
 }
@@ -363,11 +367,48 @@ fn absolute(frame: &Frame<'_>, line: usize, column: usize) -> (usize, usize) {
     }
 }
 
-/// serde_json's message without its "at line 1 column 5" suffix.
+/// Why a value could not be read: JSON nested deeper than xf parses (which
+/// may be valid JSON), or malformed JSON.
+fn unreadable(error: &serde_json::Error) -> String {
+    let message = strip_location(error);
+    if message == too_deep() {
+        message
+    } else {
+        format!("malformed JSON: {message}")
+    }
+}
+
+fn too_deep() -> String {
+    format!("nested more than {MAX_DEPTH} levels deep, xf's limit")
+}
+
+/// serde_json's message without its "at line 1 column 5" suffix, in xf's
+/// words where serde_json's would mislead.
 fn strip_location(error: &serde_json::Error) -> String {
     let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
+    let message = match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    explain(message)
+}
+
+/// How deeply nested a value serde_json parses: its recursion limit of 128
+/// counts the container it refuses, so 127 levels parse and 128 do not.
+const MAX_DEPTH: usize = 127;
+
+/// serde_json's messages that say what it was doing rather than what is wrong
+/// with the input. Both surrogate messages mean a `\u` escape of a UTF-16
+/// surrogate without its partner: a leading one (`\ud800`) not followed by a
+/// trailing one, or a trailing one (`\udc00`) alone.
+fn explain(message: &str) -> String {
+    match message {
+        "recursion limit exceeded" => too_deep(),
+        "lone leading surrogate in hex escape" | "unexpected end of hex escape" => {
+            "a lone UTF-16 surrogate escape in a string (\\uD800 to \\uDFFF come only as \
+             a leading-trailing pair)"
+                .to_string()
+        }
+        other => other.to_string(),
     }
 }

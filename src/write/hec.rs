@@ -35,7 +35,7 @@ impl HecParts {
     pub fn set(&mut self, slot: &HecSlot, value: Value) -> Result<(), String> {
         let name = match slot {
             HecSlot::Time => {
-                self.time = Some(Time::from_value(&value)?);
+                self.time = Some(Time::from_value(&value)?.for_hec()?);
                 self.time_stated = true;
                 return Ok(());
             }
@@ -67,13 +67,26 @@ impl HecParts {
     }
 
     /// Wraps `record` as the event. When no `hec time` statement ran for it,
-    /// the time is the record's `startTime`, as Armor does.
-    pub fn wrap(self, record: Value) -> Value {
+    /// the time is the record's `startTime`, as Armor does (one that is not a
+    /// time is left out; one before 1970 is an error, as for `hec time`).
+    /// Splunk refuses an empty event (code 13, "Event field cannot be blank"),
+    /// so a record left with no keys is an error too.
+    pub fn wrap(self, record: Value) -> Result<Value, String> {
+        if record.as_object().is_some_and(Map::is_empty) {
+            return Err(
+                "the event has no keys left, and Splunk HEC refuses a blank event (code 13)"
+                    .to_string(),
+            );
+        }
         let time = match self.time {
             Some(time) => Some(time),
-            None if !self.time_stated => record
-                .get("startTime")
-                .and_then(|t| Time::from_value(t).ok()),
+            None if !self.time_stated => match record.get("startTime").map(Time::from_value) {
+                Some(Ok(time)) => Some(
+                    time.for_hec()
+                        .map_err(|reason| format!("startTime as the HEC time: {reason}"))?,
+                ),
+                _ => None,
+            },
             None => None,
         };
         let mut envelope = Map::new();
@@ -94,7 +107,7 @@ impl HecParts {
         if !self.fields.is_empty() {
             envelope.insert("fields".into(), Value::Object(self.fields));
         }
-        Value::Object(envelope)
+        Ok(Value::Object(envelope))
     }
 }
 
@@ -217,6 +230,21 @@ impl Time {
         i64::try_from(millis)
             .map(|millis| Time { millis })
             .map_err(|_| format!("time {text:?} is out of range"))
+    }
+
+    /// This time, if HEC takes it: Splunk's `time` is epoch seconds from 1970
+    /// on (the `splunk-hec-event` schema's minimum is 0).
+    fn for_hec(self) -> Result<Time, String> {
+        if self.millis < 0 {
+            let seconds = Time {
+                millis: self.millis,
+            }
+            .to_json();
+            return Err(format!(
+                "time {seconds} (epoch seconds) is before 1970; Splunk HEC takes no negative time"
+            ));
+        }
+        Ok(self)
     }
 
     /// Epoch seconds: an integer when whole, else a decimal with up to three
