@@ -21,7 +21,7 @@ pub use link::{encode_component, Search, SEARCH_KINDS};
 pub use lookup::{key_str, Lookup};
 pub use template::{TemplateId, Templates};
 
-use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::diagnostic::{Code, Diagnostic, LineIndex, Span};
 use crate::schema::{self, Schema};
 use crate::syntax::ast::{self, CompareOp, Condition, HecKey, Path, Spanned, Statement, ValueExpr};
 
@@ -227,6 +227,7 @@ pub fn compile(
 ) -> Result<Plan, Vec<Diagnostic>> {
     let mut compiler = Compiler {
         source,
+        lines: LineIndex::new(source),
         file,
         base_dir,
         including,
@@ -264,6 +265,7 @@ pub fn compile(
 
 struct Compiler<'a> {
     source: &'a str,
+    lines: LineIndex,
     file: &'a str,
     base_dir: Option<&'a FsPath>,
     including: &'a [PathBuf],
@@ -333,7 +335,7 @@ impl Compiler<'_> {
 
     fn duplicate(&mut self, earlier: Option<Span>, span: Span, what: &str) -> bool {
         if let Some(earlier) = earlier {
-            let (line, _) = earlier.line_col(self.source);
+            let line = self.lines.line(earlier.start);
             self.errors.push(
                 Diagnostic::new(Code::Duplicate, format!("`{what}` is given twice"), span)
                     .with_label("second one here")
@@ -460,7 +462,7 @@ impl Compiler<'_> {
     }
 
     fn step(&mut self, statement: &Spanned<Statement>, in_block: bool) -> Option<Step> {
-        let line = statement.span.line_col(self.source).0;
+        let line = self.lines.line(statement.span.start);
         let origin = |statement| Origin { statement, line };
         match &statement.node {
             Statement::Name(_)
@@ -702,7 +704,7 @@ impl Compiler<'_> {
 
     /// Inline templates are named after where they stand: `t.xf:12`.
     fn template_name(&self, span: Span) -> String {
-        let (line, _) = span.line_col(self.source);
+        let line = self.lines.line(span.start);
         format!("{}:{line}", self.file)
     }
 
