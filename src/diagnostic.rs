@@ -135,6 +135,9 @@ pub enum Code {
     IncludeCycle,
     /// An included file's format is not the including file's.
     IncludeFormat,
+    /// Includes nest deeper than 8 levels, run over 1024 plans per record, or
+    /// total over 64 MiB (`MAX_INCLUDE_DEPTH`, `MAX_INCLUDED_PLANS`, `MAX_INCLUDE_BYTES`).
+    IncludeLimit,
 }
 
 impl Code {
@@ -167,6 +170,7 @@ impl Code {
             Code::IncludeInvalid => "E0702",
             Code::IncludeCycle => "E0703",
             Code::IncludeFormat => "E0704",
+            Code::IncludeLimit => "E0705",
         }
     }
 }

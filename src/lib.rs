@@ -71,4 +71,4 @@ mod transform;
 pub mod write;
 
 pub use apply::RecordError;
-pub use transform::{LoadError, Transform};
+pub use transform::{LoadError, LoadOptions, Transform};

@@ -7,6 +7,7 @@ use std::path::Path as FsPath;
 use minijinja::value::Value as Mj;
 use serde_json::Value as Json;
 
+use super::files::{Disk, Kind, Loader};
 use crate::syntax::ast::{Path, Segment};
 
 /// Why a table could not be loaded.
@@ -31,8 +32,23 @@ pub struct Lookup {
 impl Lookup {
     /// Reads `file` (`.csv`, or `.json`: an array of objects, or an object of
     /// rows by key) and indexes it by `column` (default: the key path's last name).
-    /// Messages name the file as `shown` (as the author wrote it).
+    /// Messages name the file as `shown` (as the author wrote it). The file is
+    /// read as [`Lookup::load_with`] reads it, confined to its own folder.
     pub fn load(
+        name: &str,
+        file: &FsPath,
+        shown: &str,
+        key: Path,
+        column: Option<&str>,
+    ) -> Result<Lookup, LoadError> {
+        let dir = file.parent().filter(|dir| !dir.as_os_str().is_empty());
+        let files = Disk::beside(dir);
+        Lookup::load_with(&*files, name, file, shown, key, column)
+    }
+
+    /// [`Lookup::load`], reading the file through `files`.
+    pub fn load_with(
+        files: &dyn Loader,
         name: &str,
         file: &FsPath,
         shown: &str,
@@ -50,8 +66,10 @@ impl Lookup {
                 }
             },
         };
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| LoadError::File(format!("cannot read {shown}: {}", io_reason(&e))))?;
+        let text = files
+            .read(file, Kind::Lookup)
+            .map_err(|e| LoadError::File(format!("cannot read {shown}: {e}")))?
+            .text;
         let is_json = file
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
@@ -180,10 +198,4 @@ fn to_minijinja(value: &Json) -> Mj {
                 .collect::<BTreeMap<String, Mj>>(),
         ),
     }
-}
-
-/// An I/O error's text without the OS error number.
-fn io_reason(error: &std::io::Error) -> String {
-    let text = error.to_string();
-    text.split(" (os error").next().unwrap_or(&text).to_string()
 }

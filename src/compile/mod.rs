@@ -6,17 +6,21 @@
 //! all at once. A plan that compiles can only fail per record, on data.
 
 mod expr;
+pub mod files;
 mod include;
 mod link;
 mod lookup;
 mod template;
 
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
 
 use regex::Regex;
 use serde_json::Value;
 
 pub use expr::{Call, Expr, Function, FUNCTIONS};
+pub use files::{Disk, Loader};
+pub use include::{Nesting, MAX_INCLUDED_PLANS, MAX_INCLUDE_BYTES, MAX_INCLUDE_DEPTH};
 pub use link::{encode_component, Search, SEARCH_KINDS};
 pub use lookup::{key_str, Lookup};
 pub use template::{TemplateId, Templates};
@@ -97,6 +101,8 @@ pub struct Plan {
     pub schemas: Vec<Schema>,
     /// What `now()` gives: the clock, or a fixed time for reproducible output.
     pub now: Option<i64>,
+    /// How deep its includes nest, and how many plans a record runs through it.
+    pub nesting: Nesting,
 }
 
 impl Plan {
@@ -181,7 +187,8 @@ pub enum Step {
     },
     /// `include`: another transform, compiled on its own, run here.
     Include {
-        plan: Box<Plan>,
+        /// Shared by every `include` of the same file in one load.
+        plan: Arc<Plan>,
         /// The file as the `include` names it, for record errors.
         file: String,
         origin: Origin,
@@ -214,17 +221,39 @@ pub enum Cond {
 
 pub use ast::Operand;
 
+/// What the files of one load share: where files are read from, and the
+/// included files compiled so far (each is compiled once per load).
+pub struct Load {
+    pub files: Arc<dyn Loader>,
+    included: include::Included,
+}
+
+impl Load {
+    pub fn new(files: Arc<dyn Loader>) -> Load {
+        Load {
+            files,
+            included: include::Included::default(),
+        }
+    }
+}
+
 /// Compiles parsed statements. `file` names the source in template names and
-/// messages; `base_dir` is where lookup tables and template files are found.
-/// `including` lists the files being loaded around this one (itself first,
-/// when it is a file), so that an include cycle is an error, not a hang.
+/// messages; `base_dir` is where lookup tables and template files are found,
+/// through `load`'s loader. `including` lists the files being loaded around
+/// this one (itself first, when it is a file), so that an include cycle is an
+/// error, not a hang.
 pub fn compile(
     statements: &[Spanned<Statement>],
     source: &str,
     file: &str,
     base_dir: Option<&FsPath>,
     including: &[PathBuf],
+    load: &mut Load,
 ) -> Result<Plan, Vec<Diagnostic>> {
+    let mut templates = Templates::new(base_dir);
+    if let Some(dir) = base_dir {
+        templates.set_files(dir, Arc::clone(&load.files));
+    }
     let mut compiler = Compiler {
         source,
         lines: LineIndex::new(source),
@@ -238,11 +267,14 @@ pub fn compile(
             events: None,
             steps: Vec::new(),
             removals: Vec::new(),
-            templates: Templates::new(base_dir),
+            templates,
             searches: Vec::new(),
             schemas: Vec::new(),
             now: None,
+            nesting: Nesting::default(),
         },
+        load,
+        over_limit: false,
         seen_format: None,
         seen_name: None,
         lookups: Vec::new(),
@@ -271,6 +303,9 @@ struct Compiler<'a> {
     including: &'a [PathBuf],
     errors: Vec<Diagnostic>,
     plan: Plan,
+    load: &'a mut Load,
+    /// An include limit was reported: later includes are not compiled.
+    over_limit: bool,
     seen_format: Option<Span>,
     seen_name: Option<Span>,
     lookups: Vec<Lookup>,
@@ -382,7 +417,8 @@ impl Compiler<'_> {
             Some(dir) => dir.join(&file.node),
             None => FsPath::new(&file.node).to_path_buf(),
         };
-        match Lookup::load(
+        match Lookup::load_with(
+            &*self.load.files,
             &name.node,
             &path,
             &file.node,
@@ -571,7 +607,7 @@ impl Compiler<'_> {
         if let Some(i) = self.plan.schemas.iter().position(|s| s.name == name.node) {
             return Some(i);
         }
-        match Schema::load(&name.node, self.base_dir) {
+        match Schema::load_with(&name.node, self.base_dir, &*self.load.files) {
             Ok(schema) => {
                 self.plan.schemas.push(schema);
                 Some(self.plan.schemas.len() - 1)

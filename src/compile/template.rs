@@ -15,6 +15,7 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Mj};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value as Json;
 
+use super::files::{self, Loader};
 use super::link;
 use super::lookup::Lookup;
 use crate::syntax::ast::Segment;
@@ -75,14 +76,8 @@ impl Templates {
         });
         if let Some(dir) = base_dir {
             let dir: PathBuf = dir.to_path_buf();
-            env.set_loader(move |name| match std::fs::read_to_string(dir.join(name)) {
-                Ok(text) => Ok(Some(text)),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(error) => Err(minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    format!("cannot read template {name}: {error}"),
-                )),
-            });
+            let files = files::Disk::beside(Some(&dir));
+            env.set_loader(move |name| files::template_source(&*files, &dir, name));
         }
         Templates {
             env,
@@ -91,6 +86,14 @@ impl Templates {
             sole_name: Vec::new(),
             lookups: Arc::from(Vec::new()),
         }
+    }
+
+    /// Reads template files beside `dir` through `files`, the load's loader
+    /// (confined, regular files only, bounded: see [`files`]).
+    pub fn set_files(&mut self, dir: &FsPath, files: Arc<dyn Loader>) {
+        let dir = dir.to_path_buf();
+        self.env
+            .set_loader(move |name| files::template_source(&*files, &dir, name));
     }
 
     /// Compiles an inline template under a unique `name`.
