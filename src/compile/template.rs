@@ -269,10 +269,7 @@ impl RecordView {
         match resolve_name(self.lookups.as_ref()?, &self.root, name) {
             // No row renders as an empty table would: `{{ tags.index }}` is empty.
             Named::Lookup(lookup) => Some(
-                lookup
-                    .row_for(&self.root)
-                    .cloned()
-                    .unwrap_or_else(empty_row),
+                lookup.row_for(&self.root).unwrap_or_else(empty_row),
             ),
             Named::Column(value) => Some(value),
             Named::Field(_) | Named::Missing => None,
