@@ -15,7 +15,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use xf::stream::{Flow, Interrupt, Interruptible, Options, Stream, StreamError};
 use xf::write::DeadLetterFile;
-use xf::{Limits, Transform};
+use xf::{Limits, LoadOptions, Transform};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,8 @@ enum Command {
         /// The .xf files to check
         #[arg(required = true)]
         transforms: Vec<PathBuf>,
+        #[command(flatten)]
+        files: FileArgs,
     },
     /// Print the .xf equivalent of another tool's config
     Import {
@@ -66,9 +68,28 @@ struct RunArgs {
     #[command(flatten)]
     armor: ArmorArgs,
     #[command(flatten)]
+    files: FileArgs,
+    #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
     stream: StreamArgs,
+}
+
+/// Where a transform's files (includes, lookups, templates, schemas) may come from.
+#[derive(clap::Args)]
+struct FileArgs {
+    /// Also read a transform's files from DIR and below (repeatable); by default only its own folder and below
+    #[arg(long = "allow-dir", value_name = "DIR")]
+    allow_dirs: Vec<PathBuf>,
+}
+
+impl FileArgs {
+    fn options(&self, limits: Limits) -> LoadOptions {
+        LoadOptions {
+            allowed_roots: self.allow_dirs.clone(),
+            limits,
+        }
+    }
 }
 
 /// Per-record limits: a record that reaches one is a record error.
@@ -161,14 +182,14 @@ pub fn main() -> ExitCode {
     quiet_panics_in_records();
     match cli.command {
         Command::Run(args) => {
-            let limits = args.limits.limits();
+            let options = args.files.options(args.limits.limits());
             let transform = if is_armor_config(&args.transform) {
-                load_armor(&args.transform, &args.armor, limits)
+                load_armor(&args.transform, &args.armor, &options)
             } else if args.armor.given() {
                 eprintln!("error: --tags and --kibana are for Armor JSON configs; a .xf names its own lookup and search");
                 None
             } else {
-                load(&args.transform, limits)
+                load(&args.transform, &options)
             };
             match transform {
                 Some(transform) => run(&transform, args.stream),
@@ -176,7 +197,7 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Validate(args) => validate(args),
-        Command::Check { transforms } => check(&transforms),
+        Command::Check { transforms, files } => check(&transforms, &files),
         Command::Import {
             kind: ImportKind::Armor,
             config,
@@ -203,8 +224,8 @@ fn quiet_panics_in_records() {
     }));
 }
 
-fn load_armor(path: &PathBuf, armor: &ArmorArgs, limits: Limits) -> Option<Transform> {
-    match Transform::from_armor_config(path, &armor.options(), limits) {
+fn load_armor(path: &PathBuf, armor: &ArmorArgs, options: &LoadOptions) -> Option<Transform> {
+    match Transform::from_armor_config(path, &armor.options(), options) {
         Ok(transform) => Some(transform),
         Err(error) => {
             eprint!("{}", error.render());
@@ -227,8 +248,8 @@ fn import_armor(path: &std::path::Path, armor: &ArmorArgs) -> ExitCode {
     }
 }
 
-fn load(path: &PathBuf, limits: Limits) -> Option<Transform> {
-    match Transform::from_path_with_limits(path, limits) {
+fn load(path: &PathBuf, options: &LoadOptions) -> Option<Transform> {
+    match Transform::from_path_with(path, options) {
         Ok(transform) => Some(transform),
         Err(error) => {
             eprint!("{}", error.render());
@@ -265,10 +286,11 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-fn check(paths: &[PathBuf]) -> ExitCode {
+fn check(paths: &[PathBuf], files: &FileArgs) -> ExitCode {
+    let options = &files.options(Limits::DEFAULT);
     let mut ok = true;
     for path in paths {
-        match load(path, Limits::DEFAULT) {
+        match load(path, options) {
             Some(transform) => {
                 let mut summary = format!(
                     "{}: ok, format {}",

@@ -36,6 +36,29 @@ impl Span {
     }
 }
 
+/// Where each line of a source starts, so that a span's line is a binary
+/// search rather than a count from the file's start (which made compiling a
+/// file of N statements O(N²)).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    /// Byte offset of each line's first byte; the first is 0.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(source: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', source.as_bytes()).map(|at| at + 1))
+            .collect();
+        LineIndex { starts }
+    }
+
+    /// The 1-based line of byte `offset`, as [`Span::line_col`] gives it.
+    pub fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+}
+
 impl From<pest::Span<'_>> for Span {
     fn from(span: pest::Span<'_>) -> Self {
         Span::new(span.start(), span.end())
@@ -114,6 +137,9 @@ pub enum Code {
     IncludeCycle,
     /// An included file's format is not the including file's.
     IncludeFormat,
+    /// Includes nest deeper than 8 levels, run over 1024 plans per record, or
+    /// total over 64 MiB (`MAX_INCLUDE_DEPTH`, `MAX_INCLUDED_PLANS`, `MAX_INCLUDE_BYTES`).
+    IncludeLimit,
 }
 
 impl Code {
@@ -147,6 +173,7 @@ impl Code {
             Code::IncludeInvalid => "E0702",
             Code::IncludeCycle => "E0703",
             Code::IncludeFormat => "E0704",
+            Code::IncludeLimit => "E0705",
         }
     }
 }
@@ -234,4 +261,20 @@ fn floor_char_boundary(source: &str, index: usize) -> usize {
         index -= 1;
     }
     index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_index_gives_the_lines_line_col_gives() {
+        let source = "a\nbé\n\n  c = \"{{ x }}\"\nlast";
+        let index = LineIndex::new(source);
+        for offset in 0..source.len() + 3 {
+            let span = Span::new(offset, offset);
+            assert_eq!(index.line(offset), span.line_col(source).0, "at {offset}");
+        }
+        assert_eq!(index.line(source.len()), 5);
+    }
 }

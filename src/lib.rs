@@ -74,4 +74,4 @@ pub mod write;
 
 pub use apply::RecordError;
 pub use limits::Limits;
-pub use transform::{LoadError, Transform};
+pub use transform::{LoadError, LoadOptions, Transform};

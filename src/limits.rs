@@ -15,7 +15,7 @@ pub const MAX_VALUE_DEPTH: usize = 128;
 /// expressions) may nest in a `.xf` file. Deeper is a load error (E0004).
 pub const MAX_TRANSFORM_NESTING: usize = 64;
 
-/// Per-record limits, set when a transform loads ([`crate::Transform::with_limits`]).
+/// Per-record limits, set when a transform loads ([`crate::LoadOptions::limits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// minijinja fuel for one rendering of a template: roughly one unit per

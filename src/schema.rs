@@ -6,6 +6,8 @@ use std::path::Path as FsPath;
 
 use serde_json::Value;
 
+use crate::compile::files::{Disk, Kind, Loader};
+
 /// The schemas in `schemas/`, by name (the file name without `.schema.json`).
 pub const SHIPPED: &[(&str, &str)] = &[
     (
@@ -85,18 +87,26 @@ pub struct Violation {
 
 impl Schema {
     /// A shipped schema by name, or — when `name` ends in `.json` — a schema
-    /// file, relative to `base_dir`.
+    /// file, relative to `base_dir` (or the current directory) and inside it.
     pub fn load(name: &str, base_dir: Option<&FsPath>) -> Result<Schema, LoadError> {
+        Schema::load_with(name, base_dir, &*Disk::beside(base_dir))
+    }
+
+    /// [`Schema::load`], reading a schema file through `files`.
+    pub fn load_with(
+        name: &str,
+        base_dir: Option<&FsPath>,
+        files: &dyn Loader,
+    ) -> Result<Schema, LoadError> {
         let document: Value = if name.ends_with(".json") {
             let path = match base_dir {
                 Some(dir) => dir.join(name),
                 None => FsPath::new(name).to_path_buf(),
             };
-            let text = std::fs::read_to_string(&path).map_err(|error| {
-                let text = error.to_string();
-                let reason = text.split(" (os error").next().unwrap_or(&text).to_string();
-                LoadError::File(format!("cannot read {name}: {reason}"))
-            })?;
+            let text = files
+                .read(&path, Kind::Schema)
+                .map_err(|error| LoadError::File(format!("cannot read {name}: {error}")))?
+                .text;
             serde_json::from_str(&text)
                 .map_err(|error| LoadError::File(format!("{name} is not JSON: {error}")))?
         } else {

@@ -1,11 +1,12 @@
 //! [`Transform`]: a loaded `.xf` file, ready to apply to records.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::apply::{self, Outcome, RecordError};
-use crate::compile::{self, Format, Plan};
+use crate::compile::{self, files, Disk, Format, Load, Loader, Plan};
 use crate::diagnostic::{self, Diagnostic};
 use crate::limits::Limits;
 use crate::syntax;
@@ -60,63 +61,113 @@ pub struct Transform {
     plan: Plan,
 }
 
+/// How a transform is loaded: which folders its files may come from, and the
+/// per-record [`Limits`] it runs with.
+///
+/// A transform's files (includes, lookups, template files, schema files) are
+/// read only from its own folder and below (resolved with symlinks, so `../x`,
+/// absolute paths elsewhere and symlinks out of the folder are load errors),
+/// and from the folders in `allowed_roots`. Only regular files are read, each
+/// bounded: 16 MiB for `.xf`, template and schema files, 256 MiB for lookup
+/// tables ([`crate::compile::files`]).
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// More folders (and everything below them) that files may be read from.
+    pub allowed_roots: Vec<PathBuf>,
+    /// What one record's work may take (defaults: [`Limits::DEFAULT`]).
+    pub limits: Limits,
+}
+
+impl LoadOptions {
+    /// The loader for a transform whose own folder is `dir`.
+    fn loader(&self, dir: &Path) -> Arc<dyn Loader> {
+        Arc::new(Disk::new(
+            std::iter::once(dir.to_path_buf()).chain(self.allowed_roots.iter().cloned()),
+        ))
+    }
+}
+
 impl Transform {
     /// Loads a `.xf` file; lookup tables and template files are found beside it.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Transform, LoadError> {
-        Transform::from_path_with_limits(path, Limits::DEFAULT)
+        Transform::from_path_with(path, &LoadOptions::default())
     }
 
-    /// [`Transform::from_path`] with other per-record [`Limits`].
-    pub fn from_path_with_limits(
+    /// [`Transform::from_path`] with options (more folders files may come from, other limits).
+    pub fn from_path_with(
         path: impl AsRef<Path>,
-        limits: Limits,
+        options: &LoadOptions,
     ) -> Result<Transform, LoadError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+        let read_error = |error| LoadError::Read {
             path: path.to_path_buf(),
             error,
+        };
+        // The file named by the caller may be anything readable (a pipe, too), but bounded.
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let text = files::read_bounded(file, files::TEXT_LIMIT).map_err(|error| {
+            read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                error.to_string(),
+            ))
         })?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let own = std::fs::canonicalize(path).ok();
-        Transform::load(&path.display().to_string(), &text, Some(dir), own, &limits)
+        let files = options.loader(dir);
+        Transform::load(
+            &path.display().to_string(),
+            &text,
+            Some(dir),
+            own,
+            files,
+            &options.limits,
+        )
     }
 
     /// Loads an Armor Detections Transform Config (JSON) as the `.xf` that
     /// `xf import armor` prints for it. A tags table named in `options` is
-    /// found relative to the current directory.
+    /// found relative to the current directory, wherever it is.
     pub fn from_armor_config(
         path: impl AsRef<Path>,
         options: &crate::import::ArmorOptions,
-        limits: Limits,
+        load: &LoadOptions,
     ) -> Result<Transform, LoadError> {
         let path = path.as_ref();
         let xf = crate::import::armor_file(path, options)?;
+        // The tags table was named by the caller, not by a transform: its folder is allowed.
+        let tags_dir = options.tags.as_ref().and_then(|tags| {
+            let tags = std::fs::canonicalize(tags).ok()?;
+            tags.parent().map(Path::to_path_buf)
+        });
+        let mut load = load.clone();
+        load.allowed_roots.extend(tags_dir);
         let name = format!("{} (as imported)", path.display());
-        Transform::load(&name, &xf, None, None, &limits)
+        Transform::from_source_with(&name, &xf, None, &load)
     }
 
     /// Loads a transform from its text. `name` is used in messages; files it
     /// names (lookups, templates) are found in `base_dir`, or else relative to
-    /// the current directory.
+    /// the current directory, and only there and below.
     pub fn from_source(
         name: &str,
         text: &str,
         base_dir: Option<&Path>,
     ) -> Result<Transform, LoadError> {
-        Transform::load(name, text, base_dir, None, &Limits::DEFAULT)
+        Transform::from_source_with(name, text, base_dir, &LoadOptions::default())
     }
 
-    /// [`Transform::from_source`] with other per-record [`Limits`].
-    pub fn from_source_with_limits(
+    /// [`Transform::from_source`] with options (more folders files may come from, other limits).
+    pub fn from_source_with(
         name: &str,
         text: &str,
         base_dir: Option<&Path>,
-        limits: Limits,
+        options: &LoadOptions,
     ) -> Result<Transform, LoadError> {
-        Transform::load(name, text, base_dir, None, &limits)
+        let files = options.loader(base_dir.unwrap_or(Path::new(".")));
+        Transform::load(name, text, base_dir, None, files, &options.limits)
     }
 
     fn load(
@@ -124,6 +175,7 @@ impl Transform {
         text: &str,
         base_dir: Option<&Path>,
         own_path: Option<PathBuf>,
+        files: Arc<dyn Loader>,
         limits: &Limits,
     ) -> Result<Transform, LoadError> {
         let invalid = |diagnostics| LoadError::Invalid {
@@ -133,8 +185,17 @@ impl Transform {
         };
         let statements = syntax::parse(text).map_err(invalid)?;
         let including: Vec<PathBuf> = own_path.into_iter().collect();
-        let plan = compile::compile(&statements, text, name, base_dir, &including, limits)
-            .map_err(invalid)?;
+        let mut load = Load::new(files);
+        let plan = compile::compile(
+            &statements,
+            text,
+            name,
+            base_dir,
+            &including,
+            limits,
+            &mut load,
+        )
+        .map_err(invalid)?;
         Ok(Transform { plan })
     }
 

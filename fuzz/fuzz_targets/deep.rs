@@ -63,7 +63,11 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .copied()
         .cycle()
-        .take(if rest.is_empty() { 0 } else { usize::from(length) * 2 })
+        .take(if rest.is_empty() {
+            0
+        } else {
+            usize::from(length) * 2
+        })
         .collect();
     let text = transform(&shape);
     let limits = xf::Limits {
@@ -72,7 +76,15 @@ fuzz_target!(|data: &[u8]| {
         statements: 20_000,
         record_millis: 10_000,
     };
-    match xf::Transform::from_source_with_limits("deep.xf", &text, None, limits) {
+    match xf::Transform::from_source_with(
+        "deep.xf",
+        &text,
+        None,
+        &xf::LoadOptions {
+            limits,
+            ..Default::default()
+        },
+    ) {
         Ok(transform) => {
             let items: Vec<u32> = rest.iter().map(|b| u32::from(*b)).collect();
             for record in [

@@ -15,7 +15,15 @@ fuzz_target!(|data: &[u8]| {
         statements: 20_000,
         record_millis: 10_000,
     };
-    match xf::Transform::from_source_with_limits("fuzz.xf", text, None, limits) {
+    match xf::Transform::from_source_with(
+        "fuzz.xf",
+        text,
+        None,
+        &xf::LoadOptions {
+            limits,
+            ..Default::default()
+        },
+    ) {
         Ok(transform) => {
             // A transform that loads must also run on a record without panicking.
             for record in [

@@ -118,7 +118,16 @@ fn transforms() -> &'static Vec<Transform> {
         TRANSFORMS
             .iter()
             .map(|source| {
-                Transform::from_source_with_limits("fuzz.xf", source, None, LIMITS).expect("loads")
+                Transform::from_source_with(
+                    "fuzz.xf",
+                    source,
+                    None,
+                    &xf::LoadOptions {
+                        limits: LIMITS,
+                        ..Default::default()
+                    },
+                )
+                .expect("loads")
             })
             .chain(
                 SHIPPED
@@ -143,7 +152,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let (mut output, mut letters) = (Vec::new(), Vec::new());
     let mut stream = Stream::new(transform, &mut output, Some(&mut letters), |_| {}, options);
-    stream.run_here("fuzz", input).expect("writing to memory never fails");
+    stream
+        .run_here("fuzz", input)
+        .expect("writing to memory never fails");
     let stats = stream.stats;
     drop(stream);
     assert_eq!(stats.read, stats.written + stats.dropped + stats.failed);

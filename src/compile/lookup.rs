@@ -1,12 +1,21 @@
 //! Lookup tables: a CSV or JSON file beside the `.xf`, read once at load time
 //! and joined to each record on a key field (Armor's tags service, offline).
+//!
+//! A table is kept compact, a small multiple of its file's size: all cell text
+//! in one string, the end of each cell, and the rows ordered by key for a
+//! binary search. A JSON row is kept as its JSON text. The minijinja value of
+//! a row is made only for a matched row, when a template reads it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::path::Path as FsPath;
+use std::sync::Arc;
 
-use minijinja::value::Value as Mj;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Mj};
+use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
+use super::files::{Disk, Kind, Loader};
 use crate::syntax::ast::{Path, Segment};
 
 /// Why a table could not be loaded.
@@ -25,14 +34,49 @@ pub struct Lookup {
     pub name: String,
     /// The record field whose value selects a row.
     pub key: Path,
-    rows: HashMap<String, Mj>,
+    table: Arc<Table>,
+}
+
+/// The rows of a table: `width` cells each, the first its key.
+struct Table {
+    /// A CSV table's columns by name (sorted), each with its cell in a row;
+    /// for a JSON table, `None`: a row's second cell is its JSON text.
+    columns: Option<Vec<(Box<str>, usize)>>,
+    width: usize,
+    /// Every cell's text, row after row.
+    text: String,
+    /// Where each cell ends in `text` (a cell starts where the one before ends).
+    ends: Vec<u32>,
+    /// Rows ordered by key; of rows with one key, only the last is kept.
+    order: Vec<u32>,
+}
+
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Table({} rows)", self.order.len())
+    }
 }
 
 impl Lookup {
     /// Reads `file` (`.csv`, or `.json`: an array of objects, or an object of
     /// rows by key) and indexes it by `column` (default: the key path's last name).
-    /// Messages name the file as `shown` (as the author wrote it).
+    /// Messages name the file as `shown` (as the author wrote it). The file is
+    /// read as [`Lookup::load_with`] reads it, confined to its own folder.
     pub fn load(
+        name: &str,
+        file: &FsPath,
+        shown: &str,
+        key: Path,
+        column: Option<&str>,
+    ) -> Result<Lookup, LoadError> {
+        let dir = file.parent().filter(|dir| !dir.as_os_str().is_empty());
+        let files = Disk::beside(dir);
+        Lookup::load_with(&*files, name, file, shown, key, column)
+    }
+
+    /// [`Lookup::load`], reading the file through `files`.
+    pub fn load_with(
+        files: &dyn Loader,
         name: &str,
         file: &FsPath,
         shown: &str,
@@ -50,15 +94,17 @@ impl Lookup {
                 }
             },
         };
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| LoadError::File(format!("cannot read {shown}: {}", io_reason(&e))))?;
+        let text = files
+            .read(file, Kind::Lookup)
+            .map_err(|e| LoadError::File(format!("cannot read {shown}: {e}")))?
+            .text;
         let is_json = file
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
-        let rows = if is_json {
-            json_rows(&text, &column)
+        let table = if is_json {
+            json_table(&text, &column)
         } else {
-            csv_rows(&text, &column)
+            csv_table(&text, &column)
         }
         .map_err(|reason| {
             if reason.starts_with("no column") {
@@ -70,25 +116,131 @@ impl Lookup {
         Ok(Lookup {
             name: name.to_string(),
             key,
-            rows,
+            table: Arc::new(table),
         })
     }
 
-    /// The row matching this record's key, compared as text (`1000` matches `"1000"`).
-    pub fn row_for(&self, record: &Json) -> Option<&Mj> {
-        self.rows.get(key_str(self.key.get(record)?)?)
+    /// The row matching this record's key, compared as text (`1000` matches
+    /// `"1000"`), as a minijinja value made now: a map of its columns.
+    pub fn row_for(&self, record: &Json) -> Option<Mj> {
+        let row = self.table.find(key_str(self.key.get(record)?)?)?;
+        Some(match self.table.columns {
+            Some(_) => Mj::from_object(Row {
+                table: Arc::clone(&self.table),
+                row,
+            }),
+            // The text was JSON when the table loaded.
+            None => serde_json::from_str::<Json>(self.table.cell(row, 1))
+                .map_or(Mj::UNDEFINED, |row| to_minijinja(&row)),
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.table.order.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.table.order.is_empty()
     }
 }
 
-fn csv_rows(text: &str, column: &str) -> Result<HashMap<String, Mj>, String> {
+impl Table {
+    fn new(columns: Option<Vec<(Box<str>, usize)>>, width: usize) -> Table {
+        Table {
+            columns,
+            width,
+            text: String::new(),
+            ends: Vec::new(),
+            order: Vec::new(),
+        }
+    }
+
+    /// Adds a row of `width` cells, its key first.
+    fn push<'c>(&mut self, cells: impl IntoIterator<Item = &'c str>) -> Result<(), String> {
+        for cell in cells {
+            self.text.push_str(cell);
+            let end = u32::try_from(self.text.len()).map_err(|_| "the table is over 4 GiB")?;
+            self.ends.push(end);
+        }
+        let row = self.ends.len() / self.width - 1;
+        self.order
+            .push(u32::try_from(row).map_err(|_| "the table has too many rows")?);
+        Ok(())
+    }
+
+    /// Orders the rows by key, keeping the last row of each key (as a map would).
+    fn index(mut self) -> Table {
+        let mut order = std::mem::take(&mut self.order);
+        // Stable: rows of one key stay in input order, so the last is the latest.
+        order.sort_by(|&a, &b| self.cell(a, 0).cmp(self.cell(b, 0)));
+        let mut kept: Vec<u32> = Vec::with_capacity(order.len());
+        for row in order {
+            match kept.last_mut() {
+                Some(last) if self.cell(*last, 0) == self.cell(row, 0) => *last = row,
+                _ => kept.push(row),
+            }
+        }
+        kept.shrink_to_fit();
+        self.order = kept;
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self
+    }
+
+    fn cell(&self, row: u32, column: usize) -> &str {
+        let at = row as usize * self.width + column;
+        let start = if at == 0 {
+            0
+        } else {
+            self.ends[at - 1] as usize
+        };
+        &self.text[start..self.ends[at] as usize]
+    }
+
+    fn find(&self, key: &str) -> Option<u32> {
+        let at = self
+            .order
+            .binary_search_by(|&row| self.cell(row, 0).cmp(key))
+            .ok()?;
+        Some(self.order[at])
+    }
+}
+
+/// A matched CSV row, as templates see it: a map of its columns to their text.
+#[derive(Debug)]
+struct Row {
+    table: Arc<Table>,
+    row: u32,
+}
+
+impl Row {
+    fn columns(&self) -> &[(Box<str>, usize)] {
+        self.table.columns.as_deref().unwrap_or_default()
+    }
+}
+
+impl Object for Row {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
+        let name = key.as_str()?;
+        let columns = self.columns();
+        let at = columns
+            .binary_search_by(|(column, _)| (**column).cmp(name))
+            .ok()?;
+        Some(Mj::from(self.table.cell(self.row, columns[at].1)))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let names = self.columns().iter().map(|(name, _)| Mj::from(&**name));
+        Enumerator::Values(names.collect())
+    }
+}
+
+/// A CSV table: cell 0 is the key column's, then every column (cell i + 1).
+fn csv_table(text: &str, column: &str) -> Result<Table, String> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -97,41 +249,52 @@ fn csv_rows(text: &str, column: &str) -> Result<HashMap<String, Mj>, String> {
         .iter()
         .position(|h| h == column)
         .ok_or_else(|| missing_column(column, headers.iter()))?;
-    let mut rows = HashMap::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| e.to_string())?;
-        let key = record.get(key_index).unwrap_or_default().to_string();
-        let row: BTreeMap<String, Mj> = headers
-            .iter()
-            .zip(record.iter())
-            .map(|(h, v)| (h.to_string(), Mj::from(v)))
-            .collect();
-        rows.insert(key, Mj::from(row));
+    // By name, sorted; of two columns with one name, the last (as a map would keep).
+    let mut by_name: Vec<(&str, usize)> = headers.iter().zip(1..).collect();
+    by_name.sort_by(|a, b| a.0.cmp(b.0));
+    let mut columns: Vec<(Box<str>, usize)> = Vec::new();
+    for (name, cell) in by_name {
+        match columns.last_mut() {
+            Some(last) if &*last.0 == name => last.1 = cell,
+            _ => columns.push((name.into(), cell)),
+        }
     }
-    Ok(rows)
+    let mut table = Table::new(Some(columns), headers.len() + 1);
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(|e| e.to_string())? {
+        let key = record.get(key_index).unwrap_or_default();
+        table.push(std::iter::once(key).chain(record.iter()))?;
+    }
+    Ok(table.index())
 }
 
-fn json_rows(text: &str, column: &str) -> Result<HashMap<String, Mj>, String> {
-    let table: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let mut rows = HashMap::new();
-    match table {
-        Json::Array(items) => {
+/// A JSON table: each row's key, then its JSON text.
+fn json_table(text: &str, column: &str) -> Result<Table, String> {
+    let whole: &RawValue = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let mut table = Table::new(None, 2);
+    match whole.get().as_bytes().first() {
+        Some(b'[') => {
+            let items: Vec<&RawValue> =
+                serde_json::from_str(whole.get()).map_err(|e| e.to_string())?;
             for (i, item) in items.into_iter().enumerate() {
-                let key = item
+                let row: Json = serde_json::from_str(item.get()).map_err(|e| e.to_string())?;
+                let key = row
                     .get(column)
                     .and_then(key_text)
                     .ok_or_else(|| format!("row {i} has no text or number `{column}`"))?;
-                rows.insert(key, to_minijinja(&item));
+                table.push([key.as_str(), item.get()])?;
             }
         }
-        Json::Object(map) => {
-            for (key, row) in map {
-                rows.insert(key, to_minijinja(&row));
+        Some(b'{') => {
+            let rows: HashMap<String, &RawValue> =
+                serde_json::from_str(whole.get()).map_err(|e| e.to_string())?;
+            for (key, row) in rows {
+                table.push([key.as_str(), row.get()])?;
             }
         }
         _ => return Err("a JSON table is an array of objects, or an object of rows by key".into()),
     }
-    Ok(rows)
+    Ok(table.index())
 }
 
 /// A scalar as the text a table is keyed by: a string as it is, a number as
@@ -162,7 +325,7 @@ fn missing_column<'a>(column: &str, headers: impl Iterator<Item = &'a str>) -> S
     )
 }
 
-/// Table rows are converted once, at load time.
+/// A JSON row as a minijinja value, made when a record matches it.
 fn to_minijinja(value: &Json) -> Mj {
     match value {
         Json::Null => Mj::from(()),
@@ -182,8 +345,87 @@ fn to_minijinja(value: &Json) -> Mj {
     }
 }
 
-/// An I/O error's text without the OS error number.
-fn io_reason(error: &std::io::Error) -> String {
-    let text = error.to_string();
-    text.split(" (os error").next().unwrap_or(&text).to_string()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, text: &str) -> Lookup {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let key = Path(vec![Segment::Key("id".into())]);
+        Lookup::load("t", &file, name, key, None).unwrap()
+    }
+
+    /// A row renders in templates exactly as the map of its columns would.
+    #[test]
+    fn a_row_reads_as_the_map_of_its_columns() {
+        let lookup = table(
+            "t.csv",
+            "id , b,a,dup,dup\n 7 , x y ,1,first,last\n8,,2,3,4\n",
+        );
+        let mut env = minijinja::Environment::new();
+        let templates = [
+            "{{ t }}",
+            "{{ t.b }}|{{ t.a }}|{{ t.id }}|{{ t.dup }}|{{ t.nope }}",
+            "{{ t | length }}",
+            "{% for k, v in t | items %}{{ k }}={{ v }};{% endfor %}",
+            "{% for k in t %}{{ k }},{% endfor %}",
+            "{{ t is mapping }} {{ t['b'] }} {{ t.a == '1' }} {{ t | list }}",
+        ];
+        for (i, source) in templates.iter().enumerate() {
+            env.add_template_owned(format!("t{i}"), source.to_string())
+                .unwrap();
+        }
+        let expected = BTreeMap::from([
+            ("id".to_string(), Mj::from("7")),
+            ("b".to_string(), Mj::from("x y")),
+            ("a".to_string(), Mj::from("1")),
+            ("dup".to_string(), Mj::from("last")),
+        ]);
+        let row = lookup.row_for(&serde_json::json!({"id": 7})).unwrap();
+        for (i, source) in templates.iter().enumerate() {
+            let template = env.get_template(&format!("t{i}")).unwrap();
+            let got = template
+                .render(minijinja::context! { t => row.clone() })
+                .unwrap();
+            let want = template
+                .render(minijinja::context! { t => Mj::from(expected.clone()) })
+                .unwrap();
+            assert_eq!(got, want, "{source}");
+        }
+        assert!(lookup.row_for(&serde_json::json!({"id": "9"})).is_none());
+        assert_eq!(lookup.len(), 2);
+    }
+
+    #[test]
+    fn keys_match_as_text_and_the_last_row_of_a_key_wins() {
+        let lookup = table("t.csv", "id,v\n1000,a\n2,b\n1000,c\ntrue,d\n");
+        let value = |record: serde_json::Value| {
+            let row = lookup.row_for(&record)?;
+            Some(row.get_attr("v").ok()?.to_string())
+        };
+        assert_eq!(value(serde_json::json!({"id": 1000})).as_deref(), Some("c"));
+        assert_eq!(value(serde_json::json!({"id": "2"})).as_deref(), Some("b"));
+        assert_eq!(value(serde_json::json!({"id": true})).as_deref(), Some("d"));
+        assert_eq!(value(serde_json::json!({"id": 3})), None);
+        assert_eq!(lookup.len(), 3);
+    }
+
+    #[test]
+    fn json_tables_keep_their_rows_values() {
+        let rows = r#"[{"id": 1, "n": 1.5, "tags": ["a"], "o": {"k": null}}, {"id": "x", "n": 2}]"#;
+        let by_key = r#"{"1": {"n": 1.5, "tags": ["a"], "o": {"k": null}}, "x": {"n": 2}}"#;
+        for (name, text) in [("rows.json", rows), ("keys.json", by_key)] {
+            let lookup = table(name, text);
+            let row = lookup.row_for(&serde_json::json!({"id": 1})).unwrap();
+            assert_eq!(row.get_attr("n").unwrap(), Mj::from(1.5));
+            assert_eq!(row.get_attr("tags").unwrap(), Mj::from(vec![Mj::from("a")]));
+            let o = row.get_attr("o").unwrap();
+            assert!(o.get_attr("k").unwrap().is_none());
+            let x = lookup.row_for(&serde_json::json!({"id": "x"})).unwrap();
+            assert_eq!(x.get_attr("n").unwrap(), Mj::from(2));
+            assert_eq!(lookup.len(), 2);
+        }
+    }
 }

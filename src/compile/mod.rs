@@ -6,22 +6,26 @@
 //! all at once. A plan that compiles can only fail per record, on data.
 
 mod expr;
+pub mod files;
 mod include;
 mod link;
 mod lookup;
 mod template;
 
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
 
 use regex::Regex;
 use serde_json::Value;
 
 pub use expr::{Call, Expr, Function, FUNCTIONS};
+pub use files::{Disk, Loader};
+pub use include::{Nesting, MAX_INCLUDED_PLANS, MAX_INCLUDE_BYTES, MAX_INCLUDE_DEPTH};
 pub use link::{encode_component, Search, SEARCH_KINDS};
 pub use lookup::{key_str, Lookup};
 pub use template::{TemplateId, Templates};
 
-use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::diagnostic::{Code, Diagnostic, LineIndex, Span};
 use crate::limits::Limits;
 use crate::schema::{self, Schema};
 use crate::syntax::ast::{self, CompareOp, Condition, HecKey, Path, Spanned, Statement, ValueExpr};
@@ -101,6 +105,8 @@ pub struct Plan {
     /// The per-record limits it was loaded with (an included plan runs under
     /// the outermost plan's).
     pub limits: Limits,
+    /// How deep its includes nest, and how many plans a record runs through it.
+    pub nesting: Nesting,
 }
 
 impl Plan {
@@ -185,7 +191,8 @@ pub enum Step {
     },
     /// `include`: another transform, compiled on its own, run here.
     Include {
-        plan: Box<Plan>,
+        /// Shared by every `include` of the same file in one load.
+        plan: Arc<Plan>,
         /// The file as the `include` names it, for record errors.
         file: String,
         origin: Origin,
@@ -218,10 +225,27 @@ pub enum Cond {
 
 pub use ast::Operand;
 
+/// What the files of one load share: where files are read from, and the
+/// included files compiled so far (each is compiled once per load).
+pub struct Load {
+    pub files: Arc<dyn Loader>,
+    included: include::Included,
+}
+
+impl Load {
+    pub fn new(files: Arc<dyn Loader>) -> Load {
+        Load {
+            files,
+            included: include::Included::default(),
+        }
+    }
+}
+
 /// Compiles parsed statements. `file` names the source in template names and
-/// messages; `base_dir` is where lookup tables and template files are found.
-/// `including` lists the files being loaded around this one (itself first,
-/// when it is a file), so that an include cycle is an error, not a hang.
+/// messages; `base_dir` is where lookup tables and template files are found,
+/// through `load`'s loader. `including` lists the files being loaded around
+/// this one (itself first, when it is a file), so that an include cycle is an
+/// error, not a hang.
 pub fn compile(
     statements: &[Spanned<Statement>],
     source: &str,
@@ -229,9 +253,15 @@ pub fn compile(
     base_dir: Option<&FsPath>,
     including: &[PathBuf],
     limits: &Limits,
+    load: &mut Load,
 ) -> Result<Plan, Vec<Diagnostic>> {
+    let mut templates = Templates::new(base_dir, limits);
+    if let Some(dir) = base_dir {
+        templates.set_files(dir, Arc::clone(&load.files));
+    }
     let mut compiler = Compiler {
         source,
+        lines: LineIndex::new(source),
         file,
         base_dir,
         including,
@@ -243,12 +273,15 @@ pub fn compile(
             events: None,
             steps: Vec::new(),
             removals: Vec::new(),
-            templates: Templates::new(base_dir, limits),
+            templates,
             searches: Vec::new(),
             schemas: Vec::new(),
             now: None,
             limits: *limits,
+            nesting: Nesting::default(),
         },
+        load,
+        over_limit: false,
         seen_format: None,
         seen_name: None,
         lookups: Vec::new(),
@@ -272,12 +305,16 @@ pub fn compile(
 
 struct Compiler<'a> {
     source: &'a str,
+    lines: LineIndex,
     file: &'a str,
     base_dir: Option<&'a FsPath>,
     including: &'a [PathBuf],
     limits: &'a Limits,
     errors: Vec<Diagnostic>,
     plan: Plan,
+    load: &'a mut Load,
+    /// An include limit was reported: later includes are not compiled.
+    over_limit: bool,
     seen_format: Option<Span>,
     seen_name: Option<Span>,
     lookups: Vec<Lookup>,
@@ -342,7 +379,7 @@ impl Compiler<'_> {
 
     fn duplicate(&mut self, earlier: Option<Span>, span: Span, what: &str) -> bool {
         if let Some(earlier) = earlier {
-            let (line, _) = earlier.line_col(self.source);
+            let line = self.lines.line(earlier.start);
             self.errors.push(
                 Diagnostic::new(Code::Duplicate, format!("`{what}` is given twice"), span)
                     .with_label("second one here")
@@ -389,7 +426,8 @@ impl Compiler<'_> {
             Some(dir) => dir.join(&file.node),
             None => FsPath::new(&file.node).to_path_buf(),
         };
-        match Lookup::load(
+        match Lookup::load_with(
+            &*self.load.files,
             &name.node,
             &path,
             &file.node,
@@ -469,7 +507,7 @@ impl Compiler<'_> {
     }
 
     fn step(&mut self, statement: &Spanned<Statement>, in_block: bool) -> Option<Step> {
-        let line = statement.span.line_col(self.source).0;
+        let line = self.lines.line(statement.span.start);
         let origin = |statement| Origin { statement, line };
         match &statement.node {
             Statement::Name(_)
@@ -578,7 +616,7 @@ impl Compiler<'_> {
         if let Some(i) = self.plan.schemas.iter().position(|s| s.name == name.node) {
             return Some(i);
         }
-        match Schema::load(&name.node, self.base_dir) {
+        match Schema::load_with(&name.node, self.base_dir, &*self.load.files) {
             Ok(schema) => {
                 self.plan.schemas.push(schema);
                 Some(self.plan.schemas.len() - 1)
@@ -711,7 +749,7 @@ impl Compiler<'_> {
 
     /// Inline templates are named after where they stand: `t.xf:12`.
     fn template_name(&self, span: Span) -> String {
-        let (line, _) = span.line_col(self.source);
+        let line = self.lines.line(span.start);
         format!("{}:{line}", self.file)
     }
 

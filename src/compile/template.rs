@@ -16,6 +16,7 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Mj, ValueKind};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value as Json;
 
+use super::files::{self, Loader};
 use super::link;
 use super::lookup::Lookup;
 use crate::limits::Limits;
@@ -95,22 +96,8 @@ impl Templates {
         });
         let frozen = Arc::new(AtomicBool::new(false));
         if let Some(dir) = base_dir {
-            let dir: PathBuf = dir.to_path_buf();
-            let frozen = Arc::clone(&frozen);
-            env.set_loader(move |name| {
-                // Every template a transform can reach was loaded with it (see
-                // `resolve_includes`); after that, no name reaches a file.
-                if frozen.load(Ordering::Relaxed) {
-                    return Err(minijinja::Error::new(
-                        minijinja::ErrorKind::TemplateNotFound,
-                        format!(
-                            "`{name}` is no template of this transform: a template \
-                                 includes only files named, quoted, in its own text"
-                        ),
-                    ));
-                }
-                load_file(&dir, name)
-            });
+            let files = files::Disk::beside(Some(dir));
+            install_loader(&mut env, &frozen, dir.to_path_buf(), files);
         }
         let functions = env.globals().map(|(name, _)| name.to_string()).collect();
         Templates {
@@ -123,6 +110,12 @@ impl Templates {
             sole_name: Vec::new(),
             lookups: Arc::from(Vec::new()),
         }
+    }
+
+    /// Reads template files beside `dir` through `files`, the load's loader
+    /// (confined, regular files only, bounded: see [`files`]).
+    pub fn set_files(&mut self, dir: &FsPath, files: Arc<dyn Loader>) {
+        install_loader(&mut self.env, &self.frozen, dir.to_path_buf(), files);
     }
 
     /// Compiles an inline template under a unique `name`.
@@ -298,16 +291,28 @@ impl Templates {
     }
 }
 
-/// Reads a template file beside the transform.
-fn load_file(dir: &FsPath, name: &str) -> Result<Option<String>, minijinja::Error> {
-    match std::fs::read_to_string(dir.join(name)) {
-        Ok(text) => Ok(Some(text)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            format!("cannot read template {name}: {error}"),
-        )),
-    }
+/// Makes `env` read template files beside `dir` through `files` until
+/// `frozen` is set: every template a transform can reach was loaded with it
+/// (see `resolve_includes`); after that, no name reaches a file.
+fn install_loader(
+    env: &mut Environment<'static>,
+    frozen: &Arc<AtomicBool>,
+    dir: PathBuf,
+    files: Arc<dyn Loader>,
+) {
+    let frozen = Arc::clone(frozen);
+    env.set_loader(move |name| {
+        if frozen.load(Ordering::Relaxed) {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::TemplateNotFound,
+                format!(
+                    "`{name}` is no template of this transform: a template \
+                     includes only files named, quoted, in its own text"
+                ),
+            ));
+        }
+        files::template_source(&*files, &dir, name)
+    });
 }
 
 /// A tag that names another template: `{% include "x.j2" %}`, `import`,
@@ -501,12 +506,7 @@ impl RecordView {
     fn lookup_name(&self, name: &str) -> Option<Mj> {
         match resolve_name(&self.top.as_ref()?.lookups, &self.root, name) {
             // No row renders as an empty table would: `{{ tags.index }}` is empty.
-            Named::Lookup(lookup) => Some(
-                lookup
-                    .row_for(&self.root)
-                    .cloned()
-                    .unwrap_or_else(empty_row),
-            ),
+            Named::Lookup(lookup) => Some(lookup.row_for(&self.root).unwrap_or_else(empty_row)),
             Named::Column(value) => Some(value),
             Named::Field(_) | Named::Missing => None,
         }

@@ -1,6 +1,8 @@
 //! One frame of input → output lines, failures and counts, with no I/O: the
 //! same function serves the one-thread driver and the worker threads.
 
+use std::cell::OnceCell;
+
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -119,7 +121,9 @@ fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
 }
 
 /// A well-formed top-level array: each item is a record. Where an item is in
-/// the input is only worked out for one that fails.
+/// the input is only worked out for one that fails: the frame is split into raw
+/// items once, on the first failure, and lines are counted on from the last
+/// failing item, so a batch whose every item fails stays linear.
 fn batch(
     transform: &Transform,
     options: &Options,
@@ -128,14 +132,19 @@ fn batch(
     results: &mut Results<'_>,
 ) -> Flow {
     let mut batch = Batch::new(options);
+    let raw_items: OnceCell<Option<Vec<&RawValue>>> = OnceCell::new();
+    let mut lines = Lines::new(frame);
     for (index, record) in items.into_iter().enumerate() {
-        let locate = || {
+        let lines = &mut lines;
+        let raw_items = &raw_items;
+        let locate = move || {
             // The frame parsed as a whole, so it splits into the same items.
-            let raw = serde_json::from_slice::<Vec<&RawValue>>(frame.bytes)
-                .ok()
+            let raw = raw_items
+                .get_or_init(|| serde_json::from_slice::<Vec<&RawValue>>(frame.bytes).ok())
+                .as_ref()
                 .and_then(|items| items.get(index).map(|item| item.get().as_bytes()))
                 .unwrap_or(frame.bytes);
-            (item_line(frame, raw), raw)
+            (lines.line_of(raw), raw)
         };
         let output = record_outcome(
             transform,
@@ -162,9 +171,10 @@ fn raw_batch(
     results: &mut Results<'_>,
 ) -> Flow {
     let mut batch = Batch::new(options);
+    let mut lines = Lines::new(frame);
     for (index, item) in items.iter().enumerate() {
         let raw = item.get().as_bytes();
-        let line = item_line(frame, raw);
+        let line = lines.line_of(raw);
         // Splitting into raw items does not check string escapes, so an item can still be malformed.
         let output = match serde_json::from_str::<Value>(item.get()) {
             Ok(record) => record_outcome(
@@ -222,11 +232,45 @@ impl Batch {
     }
 }
 
-/// The input line an item of a batch starts on.
-fn item_line(frame: &Frame<'_>, raw: &[u8]) -> usize {
-    let offset = (raw.as_ptr() as usize).saturating_sub(frame.bytes.as_ptr() as usize);
-    let before = &frame.bytes[..offset.min(frame.bytes.len())];
-    frame.line + memchr::memchr_iter(b'\n', before).count()
+/// The input lines that items of a batch start on. Items are asked for in
+/// input order, so newlines are counted on from the previous item, never again
+/// from the frame's start.
+struct Lines<'f> {
+    frame: &'f [u8],
+    /// The frame's first line, and how far (offset, line) counting has come.
+    first: usize,
+    offset: usize,
+    line: usize,
+}
+
+impl<'f> Lines<'f> {
+    fn new(frame: &Frame<'f>) -> Self {
+        Lines {
+            frame: frame.bytes,
+            first: frame.line,
+            offset: 0,
+            line: frame.line,
+        }
+    }
+
+    /// The line `raw` (a slice of the frame) starts on.
+    fn line_of(&mut self, raw: &[u8]) -> usize {
+        let offset = item_offset(self.frame, raw);
+        if offset < self.offset {
+            // Out of order (not the case in a batch): count from the start again.
+            self.offset = 0;
+            self.line = self.first;
+        }
+        self.line += memchr::memchr_iter(b'\n', &self.frame[self.offset..offset]).count();
+        self.offset = offset;
+        self.line
+    }
+}
+
+/// Where `raw`, a slice of `frame`, starts in it (clamped to the frame).
+fn item_offset(frame: &[u8], raw: &[u8]) -> usize {
+    let offset = (raw.as_ptr() as usize).saturating_sub(frame.as_ptr() as usize);
+    offset.min(frame.len())
 }
 
 /// Applies the transform to one record; returns what to write, if anything.
@@ -410,5 +454,101 @@ fn explain(message: &str) -> String {
                 .to_string()
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(transform: &str, input: &[u8], line: usize) -> (Vec<Failure>, Stats) {
+        let transform = Transform::from_source("t.xf", transform, None).unwrap();
+        let frame = Frame {
+            bytes: input,
+            line,
+            column: 1,
+            oversized: None,
+            unscanned: false,
+        };
+        let (mut out, mut failures, mut stats) = (Vec::new(), Vec::new(), Stats::default());
+        let mut results = Results {
+            out: &mut out,
+            failures: &mut failures,
+            stats: &mut stats,
+            stop: None,
+        };
+        process(&transform, &Options::default(), &frame, &mut results);
+        (failures, stats)
+    }
+
+    /// Each failing item's line and raw text, as counted from the frame's start.
+    fn expected(input: &[u8], first: usize) -> Vec<(usize, Vec<u8>)> {
+        let items: Vec<&RawValue> = serde_json::from_slice(input).unwrap_or_default();
+        items
+            .iter()
+            .map(|item| {
+                let raw = item.get().as_bytes();
+                let offset = item_offset(input, raw);
+                let newlines = input[..offset].iter().filter(|b| **b == b'\n').count();
+                (first + newlines, raw.to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn failing_batch_items_keep_their_lines_and_text() {
+        let input = b"[{\"a\": 1},\n  {\"a\": 2}, {\"b\": 3},\n\n  {\"a\": 4},\n {\"a\":\n 5}]";
+        let (failures, stats) = run("when a exists {\n  fail \"no\"\n}\n", input, 7);
+        let want = expected(input, 7);
+        let got: Vec<(usize, Vec<u8>)> = failures.iter().map(|f| (f.line, f.raw.clone())).collect();
+        let failing: Vec<(usize, Vec<u8>)> =
+            [0, 1, 3, 4].iter().map(|&i| want[i].clone()).collect();
+        assert_eq!(got, failing);
+        assert_eq!(
+            failures.iter().map(|f| f.index).collect::<Vec<_>>(),
+            [0, 1, 3, 4].map(Some)
+        );
+        assert_eq!((stats.read, stats.written, stats.failed), (5, 1, 4));
+        assert_eq!(failures[0].line, 7);
+        assert_eq!(failures[3].line, 11);
+    }
+
+    #[test]
+    fn malformed_batch_items_keep_their_lines_and_text() {
+        // A lone surrogate splits as a raw item but does not parse.
+        let input = b"[{\"a\": 1},\n {\"a\": \"\\ud800\"},\n\n {\"b\": 2}, {\"a\": 3}\n]";
+        let (failures, stats) = run("when a exists {\n  fail \"no\"\n}\n", input, 3);
+        let want = expected(input, 3);
+        let got: Vec<(usize, Vec<u8>)> = failures.iter().map(|f| (f.line, f.raw.clone())).collect();
+        let failing: Vec<(usize, Vec<u8>)> = [0, 1, 3].iter().map(|&i| want[i].clone()).collect();
+        assert_eq!(got, failing);
+        assert!(
+            failures[1].reason.starts_with("malformed JSON: "),
+            "{}",
+            failures[1].reason
+        );
+        assert_eq!(
+            (failures[0].line, failures[1].line, failures[2].line),
+            (3, 4, 6)
+        );
+        assert_eq!((stats.read, stats.written, stats.failed), (4, 1, 3));
+    }
+
+    #[test]
+    fn lines_count_on_and_restart_when_asked_out_of_order() {
+        let bytes = b"a\nb\n\nc\nd";
+        let frame = Frame {
+            bytes,
+            line: 10,
+            column: 1,
+            oversized: None,
+            unscanned: false,
+        };
+        let mut lines = Lines::new(&frame);
+        assert_eq!(lines.line_of(&bytes[0..1]), 10);
+        assert_eq!(lines.line_of(&bytes[2..3]), 11);
+        assert_eq!(lines.line_of(&bytes[5..6]), 13);
+        assert_eq!(lines.line_of(&bytes[2..3]), 11);
+        assert_eq!(lines.line_of(&bytes[7..8]), 14);
     }
 }
