@@ -59,7 +59,8 @@ def bad_item_batch(n):
     xf = write(os.path.join(d, "t.xf"), 'label x = 1\n')
     items = ['{"a":%d}' % i for i in range(n - 1)] + ['{"a":"\\ud800"}']
     data = write(os.path.join(d, "in.json"), "[" + ",".join(items) + "]\n")
-    return ["run", xf, data, "-j1"]
+    # 1.6 M items are 16 MB, over the default record size limit of 4 MiB.
+    return ["run", xf, data, "-j1", "--max-record-size", "64"]
 
 
 def load(n):

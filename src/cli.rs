@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
@@ -466,22 +466,27 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
 }
 
 /// Whether xf was started with standard output closed (`xf run … >&-`).
-/// Rust's runtime puts /dev/null, opened read-write, in place of a closed
-/// standard descriptor, so writes would vanish; a shell's `> /dev/null`
-/// opens it write-only, which is told apart here (Linux's /proc).
+/// Before `main`, Rust's runtime puts /dev/null in place of a closed standard
+/// descriptor, so records written would vanish unseen; and a /dev/null given
+/// on purpose (`> /dev/null`, a program's `stdout=DEVNULL`) looks the same
+/// afterwards. So the kernel is asked before Rust's runtime starts, from the
+/// ELF `.init_array` (where C constructors run).
+static STDOUT_CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static SEE_STDOUT_AT_START: extern "C" fn() = see_stdout_at_start;
+
+#[cfg(target_os = "linux")]
+extern "C" fn see_stdout_at_start() {
+    // SAFETY: F_GETFD only reads a descriptor's flags; -1 (EBADF) means it is not open.
+    let closed = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1;
+    STDOUT_CLOSED_AT_START.store(closed, Ordering::Relaxed);
+}
+
 fn stdout_was_closed() -> bool {
-    let is_null = std::fs::read_link("/proc/self/fd/1")
-        .is_ok_and(|target| target == std::path::Path::new("/dev/null"));
-    if !is_null {
-        return false;
-    }
-    let Ok(info) = std::fs::read_to_string("/proc/self/fdinfo/1") else {
-        return false;
-    };
-    info.lines()
-        .find_map(|line| line.strip_prefix("flags:"))
-        .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
-        .is_some_and(|flags| flags & 0o3 == 0o2)
+    STDOUT_CLOSED_AT_START.load(Ordering::Relaxed)
 }
 
 /// Opens an input file; a directory is refused here, with its name.

@@ -7,9 +7,11 @@
 //! a transform that reaches one at load is a diagnostic. The README's "Limits
 //! and guarantees" lists them all.
 
-/// How deep containers may nest in a value that xf builds or writes: the
-/// same as serde_json's limit for input, so xf writes nothing it cannot read.
-pub const MAX_VALUE_DEPTH: usize = 128;
+/// How deep containers may nest in a value that xf reads, builds or writes:
+/// serde_json's recursion limit of 128 counts the container it refuses, so
+/// 127 levels parse and 128 do not. Built values share the limit, so xf
+/// writes nothing it cannot read back.
+pub const MAX_VALUE_DEPTH: usize = 127;
 
 /// How deep blocks (`when`, `for`, `{ … }`) and brackets (`(`, `[`, `{` in
 /// expressions) may nest in a `.xf` file. Deeper is a load error (E0004).

@@ -127,10 +127,28 @@ fn building_a_value_too_deep_is_a_record_error_at_every_thread_count() {
         assert_eq!(ran.code, 1, "{}", ran.stderr);
         assert!(ran
             .stderr
-            .contains("stdin:1: nest (line 2): the record would nest deeper than 128 levels"));
+            .contains("stdin:1: nest (line 2): the record would nest deeper than 127 levels"));
         // (`nest` took the loop's binding along: it is put back inside `w`.)
         assert_eq!(ran.stdout, "{\"w\":{\"items\":[1],\"x\":1}}\n");
     }
+}
+
+/// At the depth limit's edge: every record xf writes, xf reads back.
+#[test]
+fn whatever_is_built_up_to_the_limit_reads_back() {
+    let (dir, t) = folder("for x in items {\n  nest w\n}\n", &[]);
+    let empty = dir.path().join("empty.xf");
+    std::fs::write(&empty, "").unwrap();
+    let input: String = (118..132)
+        .map(|n| format!("{{\"items\":[{}]}}\n", vec!["1"; n].join(",")))
+        .collect();
+    let built = run(&["run", t.to_str().unwrap(), "-j1"], input.as_bytes());
+    assert_eq!(built.code, 1, "{}", built.stderr);
+    let written = built.stdout.lines().count();
+    assert!((1..14).contains(&written), "{written} written");
+    let read = run(&["run", empty.to_str().unwrap()], built.stdout.as_bytes());
+    assert_eq!(read.code, 0, "{}", read.stderr);
+    assert_eq!(read.stdout, built.stdout);
 }
 
 #[test]
@@ -300,6 +318,49 @@ fn a_dead_letter_file_that_cannot_be_written_loses_no_good_record() {
     }
 }
 
+/// A dead-letter file that fills up mid-line (here: the file size limit,
+/// `ulimit -f`, as a small full filesystem would) keeps whole lines only.
+#[test]
+fn a_dead_letter_file_that_fills_up_never_ends_in_half_a_line() {
+    let records: String = (0..400)
+        .map(|i| format!("{{\"i\":{i},\"pad\":\"{}\"}}\n", "p".repeat(i % 97)))
+        .collect();
+    let (dir, t) = folder("fail \"no\"\n", &[("in.ndjson", &records)]);
+    let dead = dir.path().join("dead.ndjson");
+    for threads in THREADS {
+        let _ = std::fs::remove_file(&dead);
+        // SIGXFSZ ignored, so that a write past the limit fails with EFBIG
+        // (part of it written) instead of killing xf.
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" run \"$1\" \"$2\" -j \"$3\" --dead-letter \"$4\" --stats")
+            .arg(Command::cargo_bin("xf").unwrap().get_program())
+            .arg(&t)
+            .arg(dir.path().join("in.ndjson"))
+            .arg(threads)
+            .arg(&dead)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write dead-letter file {}", dead.display())),
+            "{stderr}"
+        );
+        let letters = std::fs::read_to_string(&dead).unwrap();
+        assert!(
+            !letters.is_empty() && letters.ends_with('\n'),
+            "{letters:?}"
+        );
+        let kept = letters.lines().count();
+        assert!(kept < 400, "{kept}");
+        for line in letters.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        assert!(stderr.contains("xf: "), "{stderr}");
+    }
+}
+
 #[test]
 fn a_read_error_writes_what_came_before_and_names_the_input() {
     let (dir, t) = folder("label x = 1\n", &[("good.ndjson", &good_records(1000))]);
@@ -349,14 +410,22 @@ fn a_closed_standard_output_is_an_error_not_a_count() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("standard output is closed"), "{stderr}");
-    // Writing to /dev/null on purpose is fine.
-    let ran = xf()
-        .args(["run", t.to_str().unwrap()])
-        .arg(dir.path().join("good.ndjson"))
-        .stdout(Stdio::null())
-        .status()
+    // Writing to /dev/null on purpose is fine, opened write-only (a shell's
+    // `>`) or read-write (`1<>`, Python's `stdout=DEVNULL`) alike.
+    let read_write = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
         .unwrap();
-    assert_eq!(ran.code(), Some(0));
+    for stdout in [Stdio::null(), Stdio::from(read_write)] {
+        let ran = xf()
+            .args(["run", t.to_str().unwrap()])
+            .arg(dir.path().join("good.ndjson"))
+            .stdout(stdout)
+            .status()
+            .unwrap();
+        assert_eq!(ran.code(), Some(0));
+    }
 }
 
 fn send_signal(child: &std::process::Child, signal: &str) {

@@ -4,13 +4,14 @@
 //!
 //! - `y_` files must be read without a "malformed JSON" error (a value that is
 //!   not an object is still a record error, as for any input);
-//! - `n_` files must give at least one record error — unless the file is a
+//! - `n_` files must be refused ("malformed JSON", or the depth limit's error
+//!   for the two that are also nested past it) — unless the file is a
 //!   valid *sequence* of JSON values (`[][]`, `2 3`), which a multi-value
 //!   reader such as xf accepts by design (as it skips a leading byte order
 //!   mark); serde_json's own stream reader decides which those are;
 //! - `i_` files (implementation-defined): no panic, and the sentinel survives.
 //!   xf keeps numbers verbatim, rejects invalid UTF-8 and lone surrogates,
-//!   and reports nesting deeper than 128 levels as malformed.
+//!   and refuses nesting deeper than 127 levels with the depth limit's error.
 
 use std::fs;
 use std::path::Path;

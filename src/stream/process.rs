@@ -10,6 +10,7 @@ use super::{Flow, Options, Stats};
 use std::sync::atomic::AtomicBool;
 
 use crate::apply::{Context, Outcome};
+use crate::limits::MAX_VALUE_DEPTH;
 use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
 use crate::Transform;
 
@@ -423,7 +424,7 @@ fn unreadable(error: &serde_json::Error) -> String {
 }
 
 fn too_deep() -> String {
-    format!("nested more than {MAX_DEPTH} levels deep, xf's limit")
+    format!("nested more than {MAX_VALUE_DEPTH} levels deep, xf's limit")
 }
 
 /// serde_json's message without its "at line 1 column 5" suffix, in xf's
@@ -436,10 +437,6 @@ fn strip_location(error: &serde_json::Error) -> String {
     };
     explain(message)
 }
-
-/// How deeply nested a value serde_json parses: its recursion limit of 128
-/// counts the container it refuses, so 127 levels parse and 128 do not.
-const MAX_DEPTH: usize = 127;
 
 /// serde_json's messages that say what it was doing rather than what is wrong
 /// with the input. Both surrogate messages mean a `\u` escape of a UTF-16
