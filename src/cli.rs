@@ -107,6 +107,9 @@ struct LimitArgs {
     /// The most time one record's work may take, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = Limits::DEFAULT.record_millis)]
     record_time: u64,
+    /// The most memory the values one record's statements build may take (each copy counts), in MiB
+    #[arg(long, value_name = "MIB", default_value_t = Limits::DEFAULT.built_bytes >> 20)]
+    max_built_size: u64,
 }
 
 impl LimitArgs {
@@ -116,6 +119,7 @@ impl LimitArgs {
             template_output: self.template_output,
             statements: self.max_statements,
             record_millis: self.record_time,
+            built_bytes: self.max_built_size.saturating_mul(1 << 20),
         }
     }
 }
@@ -315,7 +319,23 @@ fn check(paths: &[PathBuf], files: &FileArgs) -> ExitCode {
 /// `xf validate SCHEMA`: a one-statement transform, `validate "SCHEMA"`,
 /// run like any other, with the schema checked first for a plain message.
 fn validate(args: ValidateArgs) -> ExitCode {
-    if let Err(error) = xf::schema::Schema::load(&args.schema, None) {
+    // A schema file named here is the user's choice, wherever it is: it is
+    // read from its own folder (a transform's files are confined to its folder).
+    let (name, folder) = match std::path::Path::new(&args.schema) {
+        path if args.schema.ends_with(".json") => (
+            path.file_name().map_or(args.schema.clone(), |name| {
+                name.to_string_lossy().into_owned()
+            }),
+            Some(
+                path.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_path_buf(),
+            ),
+        ),
+        _ => (args.schema.clone(), None),
+    };
+    if let Err(error) = xf::schema::Schema::load(&name, folder.as_deref()) {
         let reason = match error {
             xf::schema::LoadError::UnknownName => format!(
                 "no shipped schema is named `{}` (shipped: {}); a schema file's name ends in .json",
@@ -330,8 +350,12 @@ fn validate(args: ValidateArgs) -> ExitCode {
         eprintln!("error: {reason}");
         return ExitCode::from(2);
     }
-    let quoted = serde_json::Value::String(args.schema.clone()).to_string();
-    match Transform::from_source("validate", &format!("validate {quoted}\n"), None) {
+    let quoted = serde_json::Value::String(name).to_string();
+    match Transform::from_source(
+        "validate",
+        &format!("validate {quoted}\n"),
+        folder.as_deref(),
+    ) {
         Ok(transform) => run(&transform, args.stream),
         Err(error) => {
             eprint!("{}", error.render());

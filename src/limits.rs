@@ -13,9 +13,15 @@
 /// writes nothing it cannot read back.
 pub const MAX_VALUE_DEPTH: usize = 127;
 
-/// How deep blocks (`when`, `for`, `{ … }`) and brackets (`(`, `[`, `{` in
-/// expressions) may nest in a `.xf` file. Deeper is a load error (E0004).
+/// How deep blocks (`when`, `for`, `{ … }`), brackets (`(`, `[`, `{` in
+/// expressions) and `not`s may nest in a `.xf` file. Deeper is a load error (E0004).
 pub const MAX_TRANSFORM_NESTING: usize = 64;
+
+/// How many `else when`s of `when … else when …` chains may be open at once
+/// (a chain's branches nest in the grammar, one level each `else when`, and
+/// a chain inside a branch adds to the chain around it). More is a load
+/// error (E0004).
+pub const MAX_WHEN_CHAIN: usize = 256;
 
 /// Per-record limits, set when a transform loads ([`crate::LoadOptions::limits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,23 +39,81 @@ pub struct Limits {
     /// before each statement, so the most it can run over is one statement
     /// (whose templates are bounded by fuel).
     pub record_millis: u64,
+    /// The most memory the values one record's statements build may take,
+    /// in bytes as [`measure`] estimates them, counting every copy (`set`,
+    /// `append`, `hec`): a loop that copies the record into itself would
+    /// otherwise double it each pass.
+    pub built_bytes: u64,
 }
 
 impl Limits {
     /// 5,000,000 units of fuel (well under a second of work on this
     /// project's machine), 1 MiB of text per template, 1,000,000 statements,
-    /// 10 seconds.
+    /// 10 seconds, 128 MiB of values built.
     pub const DEFAULT: Limits = Limits {
         template_fuel: 5_000_000,
         template_output: 1024 * 1024,
         statements: 1_000_000,
         record_millis: 10_000,
+        built_bytes: 128 * 1024 * 1024,
     };
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits::DEFAULT
+    }
+}
+
+/// What [`measure`] counts for each value (scalar or container) besides its
+/// text: about what one takes in memory, with its share of its container.
+pub const VALUE_COST: u64 = 64;
+
+/// A value's depth and estimated size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measure {
+    /// Whether containers nest more than the `max` asked about.
+    pub deeper: bool,
+    /// [`VALUE_COST`] a value, plus the bytes of its strings, numbers' text
+    /// and keys (counted only up to where it went too deep).
+    pub bytes: u64,
+}
+
+/// Measures `value`: whether it nests more than `max` deep, and what it
+/// takes. Iterative, like [`deeper_than`], and it stops where it goes too deep.
+pub fn measure(value: &serde_json::Value, max: usize) -> Measure {
+    use serde_json::Value;
+    let text = |value: &Value| match value {
+        Value::String(text) => text.len() as u64,
+        Value::Number(number) => number.as_str().len() as u64,
+        _ => 0,
+    };
+    let mut bytes = 0u64;
+    let mut pending = vec![(value, 0usize)];
+    while let Some((value, above)) = pending.pop() {
+        bytes += VALUE_COST + text(value);
+        match value {
+            Value::Array(items) if above < max => {
+                pending.extend(items.iter().map(|item| (item, above + 1)));
+            }
+            Value::Object(map) if above < max => {
+                for (key, item) in map {
+                    bytes += key.len() as u64;
+                    pending.push((item, above + 1));
+                }
+            }
+            Value::Array(_) | Value::Object(_) => {
+                return Measure {
+                    deeper: true,
+                    bytes,
+                }
+            }
+            _ => {}
+        }
+    }
+    Measure {
+        deeper: false,
+        bytes,
     }
 }
 
@@ -79,4 +143,37 @@ pub fn deeper_than(value: &serde_json::Value, max: usize) -> bool {
         );
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn measure_counts_depth_as_deeper_than_does() {
+        for value in [
+            json!(1),
+            json!([]),
+            json!([[1]]),
+            json!({"a": {"b": [[]]}}),
+            json!([1, [2, [3]]]),
+        ] {
+            for max in 0..5 {
+                assert_eq!(
+                    measure(&value, max).deeper,
+                    deeper_than(&value, max),
+                    "{value} {max}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn measure_counts_values_and_their_text() {
+        assert_eq!(measure(&json!(null), 9).bytes, VALUE_COST);
+        assert_eq!(measure(&json!("abc"), 9).bytes, VALUE_COST + 3);
+        assert_eq!(measure(&json!(1.25), 9).bytes, VALUE_COST + 4);
+        assert_eq!(measure(&json!({"ab": [true]}), 9).bytes, 3 * VALUE_COST + 2);
+    }
 }

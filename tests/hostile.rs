@@ -187,6 +187,12 @@ fn an_over_deep_transform_is_a_load_error_never_a_crash() {
             ")".repeat(5000)
         ),
         format!("set x = {}1{}\n", "[".repeat(5000), "]".repeat(5000)),
+        // `not`s nest without brackets.
+        format!("drop when {}a exists\n", "not ".repeat(20_000)),
+        format!(
+            "drop when {}(a exists)\n",
+            "not (".repeat(40) + &"not ".repeat(30)
+        ),
     ] {
         let (_dir, t) = folder(&text, &[]);
         let ran = run(&["check", t.to_str().unwrap()], b"");
@@ -196,17 +202,47 @@ fn an_over_deep_transform_is_a_load_error_never_a_crash() {
             "{}",
             ran.stderr
         );
-        assert!(ran.stderr.contains("this opens level 65"));
+        assert!(ran.stderr.contains("this opens level 65"), "{}", ran.stderr);
         let ran = run(&["run", t.to_str().unwrap()], b"{\"a\":1}\n");
         assert_eq!(ran.code, 2);
     }
-    // At the limit, the same at every thread count.
-    let (_dir, t) = folder(&nested_whens(64), &[]);
-    for threads in THREADS {
-        let ran = run(&["run", t.to_str().unwrap(), "-j", threads], b"{\"a\":1}\n");
-        assert_eq!(ran.code, 0, "{}", ran.stderr);
-        assert_eq!(ran.stdout, "{\"a\":1,\"x\":1}\n");
+    // A `when … else when …` chain nests one level a branch.
+    let (_dir, t) = folder(&else_when_chain(4000), &[]);
+    let ran = run(&["check", t.to_str().unwrap()], b"");
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("`else when` 257 of the chains open here"),
+        "{}",
+        ran.stderr
+    );
+    // At the limits, the same at every thread count.
+    for (text, out) in [
+        (nested_whens(64), "{\"a\":1,\"x\":1}\n"),
+        (else_when_chain(257), "{\"a\":1,\"b\":1}\n"),
+        (
+            // An odd number of `not`s: the record stays.
+            format!("drop when {}a exists\n", "not ".repeat(63)),
+            "{\"a\":1}\n",
+        ),
+    ] {
+        let (_dir, t) = folder(&text, &[]);
+        for threads in THREADS {
+            let ran = run(&["run", t.to_str().unwrap(), "-j", threads], b"{\"a\":1}\n");
+            assert_eq!(ran.code, 0, "{}", ran.stderr);
+            assert_eq!(ran.stdout, out);
+        }
     }
+}
+
+/// `when a == 0 { … } else when a == 1 { … } …`: `n` branches in one chain.
+fn else_when_chain(n: usize) -> String {
+    let mut text = String::from("when a == 0 {\n  set b = 0\n");
+    for i in 1..n {
+        text.push_str(&format!("}} else when a == {i} {{\n  set b = {i}\n"));
+    }
+    text.push_str("}\n");
+    text
 }
 
 #[test]
@@ -524,4 +560,31 @@ fn keep_batches_is_refused_for_splunk_output() {
     let ran = run(&["run", t.to_str().unwrap(), "--keep-batches"], b"[{}]\n");
     assert_eq!(ran.code, 2);
     assert!(ran.stderr.contains("Splunk"), "{}", ran.stderr);
+}
+
+/// A schema file named on `xf validate`'s command line is the user's choice:
+/// it is read wherever it is (a transform's own files stay confined).
+#[test]
+fn a_schema_named_on_the_command_line_is_read_from_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(
+        dir.path().join("s.json"),
+        r#"{"type":"object","required":["a"]}"#,
+    )
+    .unwrap();
+    std::fs::write(sub.join("in.ndjson"), "{\"a\":1}\n{\"b\":2}\n").unwrap();
+    let output = xf()
+        .current_dir(&sub)
+        .args(["validate", "../s.json", "in.ndjson"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "{\"a\":1}\n");
+    assert!(
+        stderr.contains("in.ndjson:2: validate (line 1): does not match schema s.json"),
+        "{stderr}"
+    );
 }

@@ -86,6 +86,11 @@ fn more_included_plans_than_the_limit_are_a_load_error() {
     assert_eq!(error.matches("error[").count(), 1, "{error}");
     write(dir.path(), "main.xf", &"include \"wide.xf\"\n".repeat(24));
     assert!(Transform::from_path(dir.path().join("main.xf")).is_ok());
+    // At the edge: exactly 1024 included plans load, 1025 do not.
+    write(dir.path(), "main.xf", &"include \"leaf.xf\"\n".repeat(1024));
+    assert!(Transform::from_path(dir.path().join("main.xf")).is_ok());
+    write(dir.path(), "main.xf", &"include \"leaf.xf\"\n".repeat(1025));
+    assert!(load_error(dir.path()).starts_with("error[E0705]: too many includes"));
 }
 
 #[test]

@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         template_output: 64 * 1024,
         statements: 20_000,
         record_millis: 10_000,
+        built_bytes: 8 << 20,
     };
     match xf::Transform::from_source_with(
         "fuzz.xf",

@@ -106,6 +106,7 @@ const LIMITS: xf::Limits = xf::Limits {
     template_output: 64 * 1024,
     statements: 20_000,
     record_millis: 10_000,
+    built_bytes: 8 << 20,
 };
 
 /// The shipped transforms that include others: the mixed streams, read from the repository.

@@ -18,7 +18,7 @@ use serde_json::Value;
 pub use path::kind_with_article;
 
 use crate::compile::{EventType, Format, HecSlot, Origin, Plan, Step};
-use crate::limits::{deeper_than, Limits, MAX_VALUE_DEPTH};
+use crate::limits::{deeper_than, measure, Limits, MAX_VALUE_DEPTH};
 use crate::syntax::ast::Path;
 use crate::write::hec::HecParts;
 use expr::evaluate;
@@ -64,6 +64,8 @@ struct Run<'p> {
     now: Option<i64>,
     /// Statements run so far, against [`Limits::statements`].
     statements: u64,
+    /// Bytes of values built so far, against [`Limits::built_bytes`].
+    built: u64,
     limits: Limits,
     /// When this record's work must end ([`Limits::record_millis`]).
     deadline: Instant,
@@ -115,6 +117,7 @@ pub fn apply_in<'p>(
         removals: Vec::new(),
         now: plan.now,
         statements: 0,
+        built: 0,
         limits: plan.limits,
         deadline: Instant::now() + Duration::from_millis(plan.limits.record_millis),
         stop: context.stop,
@@ -126,6 +129,15 @@ pub fn apply_in<'p>(
     path::remove_all(run.removals.iter().copied(), &mut record);
     Ok(Outcome::Emit(match plan.format {
         Format::Default => record,
+        // The envelope holds the record one level down.
+        Format::Splunk if deeper_than(&record, MAX_VALUE_DEPTH - 1) => {
+            return Err(RecordError {
+                origin: None,
+                reason: format!(
+                    "the HEC envelope would nest deeper than {MAX_VALUE_DEPTH} levels, xf's limit"
+                ),
+            })
+        }
         Format::Splunk => run.hec.wrap(record).map_err(|reason| RecordError {
             origin: None,
             reason,
@@ -201,7 +213,7 @@ fn step<'p>(
             origin,
         } => {
             if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
-                fits(target.0.len(), &value, *origin)?;
+                run.built(target.0.len(), &value, *origin)?;
                 target
                     .set(record, value)
                     .map_err(|reason| fail(*origin, reason))?;
@@ -218,6 +230,7 @@ fn step<'p>(
             origin,
         } => {
             if let Some(link) = link(plan, from, field, *search, record, *origin)? {
+                fits(target.0.len(), &Value::Null, *origin)?;
                 target
                     .set(record, Value::String(link))
                     .map_err(|reason| fail(*origin, reason))?;
@@ -247,7 +260,7 @@ fn step<'p>(
         } => {
             if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
                 // The envelope's `fields` object holds it: two levels above.
-                fits(2, &value, *origin)?;
+                run.built(2, &value, *origin)?;
                 run.hec
                     .set(slot, value)
                     .map_err(|reason| fail(*origin, reason))?;
@@ -266,7 +279,7 @@ fn step<'p>(
             origin,
         } => {
             if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
-                fits(target.0.len() + 1, &value, *origin)?;
+                run.built(target.0.len() + 1, &value, *origin)?;
                 append(target, record, value).map_err(|reason| fail(*origin, reason))?;
             }
         }
@@ -406,15 +419,46 @@ fn link(
 
 /// A value written `above` containers deep must keep the record within
 /// [`MAX_VALUE_DEPTH`]: deeper values could not be read back, and building
-/// them without bound (`nest` in a loop) would exhaust the stack.
+/// them without bound (`nest` in a loop) would exhaust the stack. For a value
+/// moved (`rename`, `nest`); one built is checked by [`Run::built`].
 fn fits(above: usize, value: &Value, origin: Origin) -> Result<(), RecordError> {
-    if deeper_than(value, MAX_VALUE_DEPTH.saturating_sub(above)) {
-        return Err(fail(
-            origin,
-            format!("the record would nest deeper than {MAX_VALUE_DEPTH} levels, xf's limit"),
-        ));
+    if above > MAX_VALUE_DEPTH || deeper_than(value, MAX_VALUE_DEPTH - above) {
+        return Err(too_deep(origin));
     }
     Ok(())
+}
+
+fn too_deep(origin: Origin) -> RecordError {
+    fail(
+        origin,
+        format!("the record would nest deeper than {MAX_VALUE_DEPTH} levels, xf's limit"),
+    )
+}
+
+impl Run<'_> {
+    /// Like [`fits`], for a value built (a copy, a template's text): it also
+    /// counts against [`Limits::built_bytes`].
+    fn built(&mut self, above: usize, value: &Value, origin: Origin) -> Result<(), RecordError> {
+        let Some(room) = MAX_VALUE_DEPTH.checked_sub(above) else {
+            return Err(too_deep(origin));
+        };
+        let measured = measure(value, room);
+        if measured.deeper {
+            return Err(too_deep(origin));
+        }
+        self.built = self.built.saturating_add(measured.bytes);
+        if self.built > self.limits.built_bytes {
+            return Err(fail(
+                origin,
+                format!(
+                    "the values built for this record would take over {} MiB (--max-built-size): \
+                     a loop that copies the record into itself, or values too large",
+                    self.limits.built_bytes >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The statement a step came from, when it has one of its own.

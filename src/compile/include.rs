@@ -215,7 +215,8 @@ impl Compiler<'_> {
         let nesting = &mut self.plan.nesting;
         nesting.depth = nesting.depth.max(plan.nesting.depth + 1);
         nesting.plans = nesting.plans.saturating_add(plan.nesting.plans);
-        if nesting.plans > MAX_INCLUDED_PLANS {
+        // `plans` counts this plan too: the included ones are the rest.
+        if nesting.plans - 1 > MAX_INCLUDED_PLANS {
             let note = format!(
                 "a record runs at most {MAX_INCLUDED_PLANS} included plans (MAX_INCLUDED_PLANS), \
                  counting a file each time it is included"

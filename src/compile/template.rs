@@ -325,19 +325,36 @@ struct Reference {
 }
 
 /// Every tag in `source` that names another template. Comments and raw
-/// blocks are skipped; a name is a string literal or a list of them.
+/// blocks are skipped. A name is a string literal or a list of them, and the
+/// rest of the tag may hold only the keywords of its form (`ignore missing`,
+/// `with context`, `as x`, `import a, b as c`): anything else there (`~ name`,
+/// `if a else name`, `(name)`) could compute the name, and is refused.
 fn template_references(source: &str) -> Vec<Reference> {
     use std::sync::OnceLock;
     static TAG: OnceLock<regex::Regex> = OnceLock::new();
     static SKIP: OnceLock<regex::Regex> = OnceLock::new();
+    static REST: OnceLock<[regex::Regex; 4]> = OnceLock::new();
     let tag = TAG.get_or_init(|| {
-        regex::Regex::new(r"\{%[-+~]?\s*(include|import|extends|from)\s+").expect("a valid pattern")
+        regex::Regex::new(r"\{%[-+~]?\s*(include|import|extends|from)\b\s*")
+            .expect("a valid pattern")
     });
     let skip = SKIP.get_or_init(|| {
         regex::Regex::new(
             r"(?s)\{#.*?#\}|\{%[-+~]?\s*raw\s*[-+~]?%\}.*?\{%[-+~]?\s*endraw\s*[-+~]?%\}",
         )
         .expect("a valid pattern")
+    });
+    let [include_rest, import_rest, from_rest, extends_rest] = REST.get_or_init(|| {
+        let context = r"(?:\s+with(?:out)?\s+context)?";
+        [
+            format!(r"^(?:\s+ignore\s+missing)?{context}\s*$"),
+            format!(r"^\s+as\s+\w+{context}\s*$"),
+            format!(
+                r"^\s+import\s+\w+(?:\s+as\s+\w+)?(?:\s*,\s*\w+(?:\s+as\s+\w+)?)*\s*,?{context}\s*$"
+            ),
+            r"^\s*$".to_string(),
+        ]
+        .map(|pattern| regex::Regex::new(&pattern).expect("a valid pattern"))
     });
     // Blank what is skipped, keeping every byte offset.
     let mut text = source.to_string();
@@ -347,24 +364,40 @@ fn template_references(source: &str) -> Vec<Reference> {
     tag.captures_iter(&text)
         .map(|captures| {
             let keyword = captures.get(1).map_or("", |m| m.as_str());
-            let tag = match keyword {
-                "include" => "include",
-                "import" => "import",
-                "extends" => "extends",
-                _ => "from",
+            let (tag, rest_form) = match keyword {
+                "include" => ("include", include_rest),
+                "import" => ("import", import_rest),
+                "extends" => ("extends", extends_rest),
+                _ => ("from", from_rest),
             };
             let start = captures.get(0).map_or(0, |m| m.end());
-            let (names, end) = match quoted_names(&text[start..]) {
-                Some((names, used)) => (Ok(names), start + used),
-                None => (Err(start..start + 1), start),
+            let refused = Err(start..start + 1);
+            let Some((names, end)) = quoted_names(&text[start..]) else {
+                return Reference {
+                    tag,
+                    names: refused,
+                    ignore_missing: false,
+                };
             };
-            let rest = text[end..].trim_start();
+            let end = start + end;
+            // The rest of the tag, without its closing `-%}` or `%}`.
+            let rest = text[end..].find("%}").map(|close| {
+                let rest = &text[end..end + close];
+                rest.strip_suffix(['-', '+', '~']).unwrap_or(rest)
+            });
+            let Some(rest) = rest.filter(|rest| rest_form.is_match(rest)) else {
+                return Reference {
+                    tag,
+                    names: refused,
+                    ignore_missing: false,
+                };
+            };
             // A list names templates to try in turn: any of them may be missing.
             let list = text[start..].starts_with('[');
             Reference {
                 tag,
-                names,
-                ignore_missing: list || rest.starts_with("ignore missing"),
+                names: Ok(names),
+                ignore_missing: list || rest.trim_start().starts_with("ignore"),
             }
         })
         .collect()
@@ -623,6 +656,55 @@ impl Object for RecordView {
 mod tests {
     use super::*;
     use crate::syntax::ast::Path;
+
+    /// Only tags whose names are fixed literals are taken; every form that
+    /// could compute a name is refused, whatever spacing it uses.
+    #[test]
+    fn template_names_must_be_fixed_literals() {
+        let names = |source: &str| -> Vec<Result<Vec<String>, ()>> {
+            template_references(source)
+                .into_iter()
+                .map(|reference| reference.names.map_err(|_| ()))
+                .collect()
+        };
+        let fixed = |names: &[&str]| Ok(names.iter().map(|n| n.to_string()).collect());
+        for (source, want) in [
+            (r#"{% include "a.j2" %}"#, fixed(&["a.j2"])),
+            (
+                r#"{%- include 'a.j2' ignore missing with context -%}"#,
+                fixed(&["a.j2"]),
+            ),
+            (
+                r#"{% include ["a.j2", 'b.j2'] %}"#,
+                fixed(&["a.j2", "b.j2"]),
+            ),
+            (r#"{% import "m.j2" as m %}"#, fixed(&["m.j2"])),
+            (
+                r#"{% from "m.j2" import a, b as c without context %}"#,
+                fixed(&["m.j2"]),
+            ),
+            (r#"{% extends "base.j2" %}"#, fixed(&["base.j2"])),
+            ("{% include vendor %}", Err(())),
+            ("{% include(vendor) %}", Err(())),
+            ("{%include vendor%}", Err(())),
+            (r#"{% include "a" ~ vendor %}"#, Err(())),
+            (r#"{% include 'h.j2' if a else vendor %}"#, Err(())),
+            (r#"{% include ["a.j2", vendor] %}"#, Err(())),
+            (r#"{% import "m.j2" as m, vendor %}"#, Err(())),
+            (r#"{% extends "a" if x else "b" %}"#, Err(())),
+            (r#"{% include "a.j2" "#, Err(())),
+        ] {
+            assert_eq!(names(source), vec![want], "{source}");
+        }
+        // Not tags that name templates.
+        for source in [
+            "{% set included = 1 %}",
+            "{% includes %}",
+            "{# {% include x %} #}",
+        ] {
+            assert!(names(source).is_empty(), "{source}");
+        }
+    }
 
     /// The shortcut for `{{ name }}` must give exactly what minijinja gives.
     #[test]

@@ -8,7 +8,7 @@ use super::ast::{
     CompareOp, Condition, HecKey, Operand, Path, Segment, Spanned, Statement, ValueExpr,
 };
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::limits::MAX_TRANSFORM_NESTING;
+use crate::limits::{MAX_TRANSFORM_NESTING, MAX_WHEN_CHAIN};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/xf.pest"]
@@ -690,24 +690,99 @@ fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, candidate)| candidate)
 }
 
-/// The first bracket (`{`, `(`, `[`) that opens more than `max` levels deep,
-/// outside strings and comments, as a diagnostic. Strings are skipped as the
-/// grammar reads them: `"…"` with escapes up to the line's end, `"""…"""`
-/// across lines; a comment runs from `#` to the line's end.
+/// The first place that nests more than `max` levels deep, outside strings
+/// and comments, as a diagnostic: brackets (`{`, `(`, `[`) and each `not`
+/// count a level (`not not x` nests as `not (not x)` does), and the branches
+/// of one `when … else when …` chain count towards [`MAX_WHEN_CHAIN`]. The
+/// grammar, the syntax tree and the passes over it recurse that deep, so this
+/// runs first, without recursion. Strings are skipped as the grammar reads
+/// them: `"…"` with escapes up to the line's end, `"""…"""` across lines; a
+/// comment runs from `#` to the line's end.
 fn too_deep(source: &str, max: usize) -> Option<Diagnostic> {
     let bytes = source.as_bytes();
+    let too_deep = |at: usize, len: usize, label: String, note: String| {
+        Some(
+            Diagnostic::new(Code::TooDeep, "nested too deep", Span::new(at, at + len))
+                .with_label(label)
+                .with_note(note),
+        )
+    };
+    let brackets_note =
+        || format!("blocks, brackets and `not`s nest at most {max} levels deep in a transform");
     let mut depth = 0usize;
+    // Per open bracket: the levels it holds (itself and the `not`s before it).
+    let mut opened: Vec<usize> = Vec::new();
+    // `not`s read since the last other token: open until that token ends.
+    let mut nots = 0usize;
+    // Per bracket level (0: outside any), the `else when`s of a chain there
+    // still open; and all of them.
+    let mut chains: Vec<usize> = vec![0];
+    let mut chained = 0usize;
+    // After a `}`: a chain at that level goes on only if `else` comes next.
+    let mut after_block = false;
+    let mut after_else = false;
     let mut at = 0;
     while at < bytes.len() {
-        match bytes[at] {
-            b'#' => {
-                at = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
-                continue;
+        let byte = bytes[at];
+        if byte == b'#' {
+            at = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
+            continue;
+        }
+        if byte.is_ascii_whitespace() {
+            at += 1;
+            continue;
+        }
+        let word_len = bytes[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        let word = &bytes[at..at + word_len];
+        if after_block && word != b"else" {
+            let level = chains.last_mut().expect("level 0 is never closed");
+            chained -= *level;
+            *level = 0;
+        }
+        after_block = false;
+        if word == b"when" && after_else {
+            *chains.last_mut().expect("level 0 is never closed") += 1;
+            chained += 1;
+            if chained > MAX_WHEN_CHAIN {
+                return too_deep(
+                    at,
+                    4,
+                    format!("`else when` {chained} of the chains open here"),
+                    format!(
+                        "`when … else when …` chains may have {MAX_WHEN_CHAIN} `else when`s \
+                         open at once (a chain inside a branch adds to the one around it)"
+                    ),
+                );
             }
+        }
+        after_else = word == b"else";
+        if word == b"not" {
+            nots += 1;
+            if depth + nots > max {
+                return too_deep(
+                    at,
+                    3,
+                    format!("this opens level {}", depth + nots),
+                    brackets_note(),
+                );
+            }
+        }
+        if word_len > 0 {
+            if word != b"not" {
+                nots = 0;
+            }
+            at += word_len;
+            continue;
+        }
+        match byte {
             b'"' if bytes[at..].starts_with(b"\"\"\"") => {
                 let body = at + 3;
                 at = memchr::memmem::find(&bytes[body..], b"\"\"\"")
                     .map_or(bytes.len(), |n| body + n + 3);
+                nots = 0;
                 continue;
             }
             b'"' => {
@@ -715,22 +790,27 @@ fn too_deep(source: &str, max: usize) -> Option<Diagnostic> {
                 while at < bytes.len() && !matches!(bytes[at], b'"' | b'\n') {
                     at += if bytes[at] == b'\\' { 2 } else { 1 };
                 }
+                nots = 0;
             }
             b'{' | b'(' | b'[' => {
-                depth += 1;
+                let levels = 1 + nots;
+                nots = 0;
+                depth += levels;
+                opened.push(levels);
+                chains.push(0);
                 if depth > max {
-                    let span = Span::new(at, at + 1);
-                    return Some(
-                        Diagnostic::new(Code::TooDeep, "nested too deep", span)
-                            .with_label(format!("this opens level {depth}"))
-                            .with_note(format!(
-                                "blocks and brackets nest at most {max} levels deep in a transform"
-                            )),
-                    );
+                    return too_deep(at, 1, format!("this opens level {depth}"), brackets_note());
                 }
             }
-            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
+            b'}' | b')' | b']' => {
+                if let Some(levels) = opened.pop() {
+                    depth -= levels;
+                    chained -= chains.pop().unwrap_or(0);
+                }
+                nots = 0;
+                after_block = byte == b'}';
+            }
+            _ => nots = 0,
         }
         at += 1;
     }
