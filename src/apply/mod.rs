@@ -60,6 +60,8 @@ struct Run<'p> {
     hec: HecParts,
     /// Paths marked by `tag remove` steps (of this plan or an included one), in order.
     removals: Vec<&'p Path>,
+    /// The addresses of the paths in `removals`, so that each is marked once.
+    marked: std::collections::HashSet<usize>,
     /// What `now()` gives when the clock is fixed.
     now: Option<i64>,
     /// Statements run so far, against [`Limits::statements`].
@@ -115,6 +117,7 @@ pub fn apply_in<'p>(
     let mut run = Run {
         hec: HecParts::default(),
         removals: Vec::new(),
+        marked: std::collections::HashSet::new(),
         now: plan.now,
         statements: 0,
         built: 0,
@@ -219,9 +222,15 @@ fn step<'p>(
                     .map_err(|reason| fail(*origin, reason))?;
             }
         }
-        Step::Remove(ids) => run
-            .removals
-            .extend(ids.iter().map(|id| &plan.removals[*id])),
+        Step::Remove(ids) => {
+            for path in ids.iter().map(|id| &plan.removals[*id]) {
+                // Once each: a `tag remove` in a loop marks its paths on every
+                // pass, and all are resolved against the final record anyway.
+                if run.marked.insert(std::ptr::from_ref(path) as usize) {
+                    run.removals.push(path);
+                }
+            }
+        }
         Step::Url {
             target,
             from,

@@ -177,7 +177,7 @@ fn raw_batch(
         let raw = item.get().as_bytes();
         let line = lines.line_of(raw);
         // Splitting into raw items does not check string escapes, so an item can still be malformed.
-        let output = match serde_json::from_str::<Value>(item.get()) {
+        let output = match parse(raw) {
             Ok(record) => record_outcome(
                 transform,
                 options,
@@ -188,7 +188,7 @@ fn raw_batch(
                 &mut batch.flow,
             ),
             Err(error) => {
-                let reason = format!("malformed JSON: {}", strip_location(&error));
+                let reason = unreadable(&error);
                 batch.flow = fail(options, results, line, Some(index), reason, raw);
                 None
             }
