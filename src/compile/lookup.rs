@@ -130,8 +130,15 @@ impl Lookup {
                 row,
             }),
             // The text was JSON when the table loaded.
-            None => serde_json::from_str::<Json>(self.table.cell(row, 1))
-                .map_or(Mj::UNDEFINED, |row| to_minijinja(&row)),
+            None => {
+                let text = self.table.cell(row, 1);
+                serde_json::from_str::<Json>(text).map_or(Mj::UNDEFINED, |mut row| {
+                    if crate::number::has_respelled_exponent(text.as_bytes()) {
+                        crate::number::restore_exponents(text, &mut row);
+                    }
+                    to_minijinja(&row)
+                })
+            }
         })
     }
 
@@ -277,7 +284,11 @@ fn json_table(text: &str, column: &str) -> Result<Table, String> {
             let items: Vec<&RawValue> =
                 serde_json::from_str(whole.get()).map_err(|e| e.to_string())?;
             for (i, item) in items.into_iter().enumerate() {
-                let row: Json = serde_json::from_str(item.get()).map_err(|e| e.to_string())?;
+                let mut row: Json = serde_json::from_str(item.get()).map_err(|e| e.to_string())?;
+                // Keyed as a record's number is: as written (`1E2`, not `1e+2`).
+                if crate::number::has_respelled_exponent(item.get().as_bytes()) {
+                    crate::number::restore_exponents(item.get(), &mut row);
+                }
                 let key = row
                     .get(column)
                     .and_then(key_text)
@@ -330,11 +341,8 @@ fn to_minijinja(value: &Json) -> Mj {
     match value {
         Json::Null => Mj::from(()),
         Json::Bool(b) => Mj::from(*b),
-        Json::Number(n) => n
-            .as_i64()
-            .map(Mj::from)
-            .or_else(|| n.as_u64().map(Mj::from))
-            .unwrap_or_else(|| Mj::from(n.as_f64().unwrap_or(f64::NAN))),
+        // As templates print a record's numbers: exactly, as written.
+        Json::Number(n) => super::template::number(n),
         Json::String(s) => Mj::from(s.as_str()),
         Json::Array(items) => Mj::from(items.iter().map(to_minijinja).collect::<Vec<_>>()),
         Json::Object(map) => Mj::from(
@@ -413,13 +421,31 @@ mod tests {
     }
 
     #[test]
+    fn json_table_numbers_key_and_print_as_written() {
+        let lookup = table(
+            "rows.json",
+            r#"[{"id": 1E2, "big": 18446744073709551617, "e": 2.5E-3}]"#,
+        );
+        let record: Json = serde_json::from_str(r#"{"id": 1E2}"#).unwrap();
+        let mut record = record;
+        crate::number::restore_exponents(r#"{"id": 1E2}"#, &mut record);
+        let row = lookup.row_for(&record).expect("1E2 matches 1E2");
+        assert_eq!(
+            row.get_attr("big").unwrap().to_string(),
+            "18446744073709551617"
+        );
+        // As a record's 1E2 prints in a template: exactly 100, as a float.
+        assert_eq!(row.get_attr("id").unwrap().to_string(), "100.0");
+    }
+
+    #[test]
     fn json_tables_keep_their_rows_values() {
         let rows = r#"[{"id": 1, "n": 1.5, "tags": ["a"], "o": {"k": null}}, {"id": "x", "n": 2}]"#;
         let by_key = r#"{"1": {"n": 1.5, "tags": ["a"], "o": {"k": null}}, "x": {"n": 2}}"#;
         for (name, text) in [("rows.json", rows), ("keys.json", by_key)] {
             let lookup = table(name, text);
             let row = lookup.row_for(&serde_json::json!({"id": 1})).unwrap();
-            assert_eq!(row.get_attr("n").unwrap(), Mj::from(1.5));
+            assert_eq!(row.get_attr("n").unwrap().to_string(), "1.5");
             assert_eq!(row.get_attr("tags").unwrap(), Mj::from(vec![Mj::from("a")]));
             let o = row.get_attr("o").unwrap();
             assert!(o.get_attr("k").unwrap().is_none());

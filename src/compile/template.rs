@@ -584,7 +584,7 @@ fn empty_row() -> Mj {
 /// exactly it (its shortest decimal is the same value: `0.5`, `1e300`);
 /// otherwise the text as written (`18446744073709551617.5`, `1E-400`), since
 /// any float would print another number.
-fn number(n: &serde_json::Number) -> Mj {
+pub(super) fn number(n: &serde_json::Number) -> Mj {
     if let Some(i) = n.as_i64() {
         Mj::from(i)
     } else if let Some(u) = n.as_u64() {
