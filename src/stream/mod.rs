@@ -256,7 +256,8 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     }
 
     /// After a stop request or a read error: every record already read is
-    /// written whole or dead-lettered; nothing more is read.
+    /// written whole or dead-lettered (up to the first failure, with
+    /// `strict`); nothing more is read.
     fn drain(
         &mut self,
         input_name: &str,
@@ -265,8 +266,13 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     ) -> Result<Flow, StreamError> {
         let mut failures = Vec::new();
         while let Some(frame) = framer.next_buffered_frame() {
-            self.process(&frame, &mut failures);
+            let flow = self.process(&frame, &mut failures);
             self.report(input_name, &mut failures)?;
+            if flow == Flow::Stop {
+                // `strict`: nothing after the failure is written, as at `-jN`.
+                self.sink.flush().map_err(StreamError::Output)?;
+                return Ok(Flow::Stop);
+            }
         }
         if let Some(frame) = framer.unfinished() {
             let mut results = process::Results {
