@@ -16,7 +16,8 @@ mod process;
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 pub use interruptible::Interruptible;
 pub use process::{in_record_work, Cut, Failure};
@@ -77,6 +78,28 @@ impl Stats {
 pub struct Interrupt {
     pub stop: Arc<AtomicBool>,
     pub waiting: Arc<AtomicBool>,
+    /// When `stop` was first seen, by the driver or by any record's work: the
+    /// one [`crate::apply::STOP_GRACE`] that every record still to finish shares.
+    pub stop_seen: Arc<OnceLock<Instant>>,
+}
+
+impl Interrupt {
+    /// Whether a stop was asked for; the first time it is seen starts the grace.
+    pub fn stop_requested(&self) -> bool {
+        let stop = self.stop.load(Ordering::SeqCst);
+        if stop {
+            self.stop_seen.get_or_init(Instant::now);
+        }
+        stop
+    }
+
+    /// What a record's work runs with: this stop and its shared grace.
+    pub fn context(&self) -> crate::apply::Context<'_> {
+        crate::apply::Context {
+            stop: Some(&self.stop),
+            stop_seen: Some(&self.stop_seen),
+        }
+    }
 }
 
 /// Why a stream could not go on: the input could not be read, or the output
@@ -141,7 +164,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     pub fn interrupted(&self) -> bool {
         self.interrupt
             .as_ref()
-            .is_some_and(|i| i.stop.load(Ordering::SeqCst))
+            .is_some_and(Interrupt::stop_requested)
     }
 
     /// Whether the reader of the output has gone away (`xf run … | head -1`).
@@ -205,7 +228,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 // point only set `stop`.
                 if let Some(interrupt) = &interrupt {
                     interrupt.waiting.store(!mid_record, Ordering::SeqCst);
-                    if interrupt.stop.load(Ordering::SeqCst) {
+                    if interrupt.stop_requested() {
                         return Err(io::Error::new(io::ErrorKind::Interrupted, "stop requested"));
                     }
                 }
@@ -250,7 +273,10 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             out: self.sink.buffer(),
             failures,
             stats: &mut self.stats,
-            stop: self.interrupt.as_ref().map(|i| &*i.stop),
+            context: self
+                .interrupt
+                .as_ref()
+                .map_or_else(Default::default, Interrupt::context),
         };
         process::process(self.transform, &self.options, frame, &mut results)
     }
@@ -279,7 +305,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 out: self.sink.buffer(),
                 failures: &mut failures,
                 stats: &mut self.stats,
-                stop: None,
+                context: Default::default(),
             };
             process::cut(&self.options, &mut results, &frame, why);
             self.report(input_name, &mut failures)?;

@@ -162,7 +162,7 @@ pub(super) fn run<W: Write, D: Write>(
         for lane in 0..=threads {
             let work = Arc::clone(if lane < threads { &work } else { &large_work });
             let (done, ended) = (done_tx.clone(), Arc::clone(&halt));
-            let stop = stream.interrupt.as_ref().map(|i| Arc::clone(&i.stop));
+            let stop = stream.interrupt.clone();
             let spawned = thread::Builder::new()
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || {
@@ -257,7 +257,7 @@ fn worker(
     work: &Mutex<Receiver<Chunk>>,
     done: &mpsc::Sender<Done>,
     halt: &AtomicBool,
-    stop: Option<Arc<AtomicBool>>,
+    stop: Option<Interrupt>,
 ) {
     loop {
         // Poll, so that a halted stream's workers end even if the reader is stuck.
@@ -271,7 +271,7 @@ fn worker(
             Err(_) => return,
         };
         if done
-            .send(process_chunk(transform, options, chunk, stop.as_deref()))
+            .send(process_chunk(transform, options, chunk, stop.as_ref()))
             .is_err()
         {
             return;
@@ -296,7 +296,7 @@ fn process_chunk(
     transform: &crate::Transform,
     options: &Options,
     chunk: Chunk,
-    stop: Option<&AtomicBool>,
+    stop: Option<&Interrupt>,
 ) -> Done {
     let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
     let mut failures = Vec::new();
@@ -314,7 +314,7 @@ fn process_chunk(
             out: &mut out,
             failures: &mut failures,
             stats: &mut stats,
-            stop,
+            context: stop.map_or_else(Default::default, Interrupt::context),
         };
         flow = if let Some(why) = info.cut {
             process::cut(options, &mut results, &frame, why)
@@ -368,10 +368,7 @@ impl Reader {
                         state.reader_waiting = true;
                         state.partial = mid_record;
                     });
-                    if interrupt
-                        .as_ref()
-                        .is_some_and(|i| i.stop.load(Ordering::SeqCst))
-                    {
+                    if interrupt.as_ref().is_some_and(Interrupt::stop_requested) {
                         return Err(io::Error::new(io::ErrorKind::Interrupted, "stop requested"));
                     }
                     Ok(())
@@ -405,7 +402,7 @@ impl Reader {
     fn stopping(&self) -> bool {
         self.interrupt
             .as_ref()
-            .is_some_and(|i| i.stop.load(Ordering::SeqCst))
+            .is_some_and(Interrupt::stop_requested)
     }
 
     /// After a stop request or a read error: what was read is sent on,
