@@ -166,7 +166,7 @@ struct StreamArgs {
     /// Write one JSON array per input array, instead of one line per record
     #[arg(long)]
     keep_batches: bool,
-    /// Print counts of records read, written, dropped and failed to stderr at the end
+    /// Print counts of records read, written, dropped and failed (and lost, if any) to stderr at the end
     #[arg(long)]
     stats: bool,
     /// Worker threads (default: the number of cores); output order is the same for any number
@@ -427,8 +427,21 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
                     .dead_letter
                     .as_deref()
                     .unwrap_or(std::path::Path::new("?"));
+                let count = stream.stats.lost;
+                let (plural, are) = if count == 1 { ("", "is") } else { ("s", "are") };
+                let (from, after) = match stream.first_lost() {
+                    Some(first) => (
+                        format!(", from {} on", first.position),
+                        if first.in_batch {
+                            "that batch"
+                        } else {
+                            "that record"
+                        },
+                    ),
+                    None => (String::new(), "it"),
+                };
                 eprintln!(
-                    "error: cannot write dead-letter file {}: {error}; the output before it was written, and nothing after it was read",
+                    "error: cannot write dead-letter file {}: {error}; {count} failed record{plural} {are} not in it{from}, each reported above; every other record read was written, dropped or dead-lettered, and nothing after {after} was read",
                     path.display()
                 );
                 lost = true;
@@ -444,11 +457,16 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
         }
     }
     let stats = stream.stats;
+    lost |= stats.lost > 0;
     if args.stats {
-        eprintln!(
+        let mut line = format!(
             "xf: {} read, {} written, {} dropped, {} failed",
             stats.read, stats.written, stats.dropped, stats.failed
         );
+        if stats.lost > 0 {
+            line.push_str(&format!(", {} lost", stats.lost));
+        }
+        eprintln!("{line}");
     }
     if stream.interrupted() {
         let number = signal.load(Ordering::SeqCst);

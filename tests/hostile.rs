@@ -318,6 +318,84 @@ fn a_dead_letter_file_that_cannot_be_written_loses_no_good_record() {
     }
 }
 
+/// Every record of the frame or chunk in hand still gets its error line when
+/// the dead-letter file breaks under it; those not dead-lettered are counted
+/// lost; and -j1 and -jN stop at the same record.
+#[test]
+fn a_broken_dead_letter_file_loses_no_error_line_and_counts_the_lost() {
+    let (_dir, t) = folder("label x = 1\n", &[]);
+    for (input, read, written, lost) in [
+        ("{\"i\":0}\n[1,{\"i\":1},2]\n{bad\n{\"i\":2}\n", 4, 2, 2),
+        ("{bad\n{bad\n{bad\n", 1, 0, 1),
+    ] {
+        let mut runs = Vec::new();
+        for threads in THREADS {
+            let ran = run(
+                &[
+                    "run",
+                    t.to_str().unwrap(),
+                    "-j",
+                    threads,
+                    "--stats",
+                    "--dead-letter",
+                    "/dev/full",
+                ],
+                input.as_bytes(),
+            );
+            assert_eq!(ran.code, 2, "{}", ran.stderr);
+            let failed = read - written;
+            assert!(
+                ran.stderr.contains(&format!(
+                    "xf: {read} read, {written} written, 0 dropped, {failed} failed, {lost} lost"
+                )),
+                "-j{threads}: {}",
+                ran.stderr
+            );
+            // One error line per failed record, with its position.
+            let errors: Vec<&str> = ran
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with("error: stdin:"))
+                .collect();
+            assert_eq!(errors.len(), failed, "-j{threads}: {}", ran.stderr);
+            assert!(
+                ran.stderr.contains(&format!(
+                    "{lost} failed record{} not in it",
+                    if lost == 1 { " is" } else { "s are" }
+                )),
+                "-j{threads}: {}",
+                ran.stderr
+            );
+            assert!(!ran.stderr.contains("nothing after it was read"));
+            runs.push((ran.stdout, ran.stderr));
+        }
+        assert_eq!(runs[0], runs[1], "-j1 and -j3 differ");
+    }
+    let (out, err) = {
+        let ran = run(
+            &[
+                "run",
+                t.to_str().unwrap(),
+                "-j1",
+                "--dead-letter",
+                "/dev/full",
+            ],
+            b"{\"i\":0}\n[1,{\"i\":1},2]\n{bad\n{\"i\":2}\n",
+        );
+        (ran.stdout, ran.stderr)
+    };
+    assert_eq!(out, "{\"i\":0,\"x\":1}\n{\"i\":1,\"x\":1}\n");
+    assert!(
+        err.contains("error: stdin:2 (batch item 0): a record is a JSON object"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: stdin:2 (batch item 2): a record is a JSON object"),
+        "{err}"
+    );
+    assert!(!err.contains("stdin:3"), "{err}");
+}
+
 /// A dead-letter file that fills up mid-line (here: the file size limit,
 /// `ulimit -f`, as a small full filesystem would) keeps whole lines only.
 #[test]

@@ -133,6 +133,16 @@ pub struct Stream<'t, W: Write, D: Write> {
     pub stats: Stats,
     output_closed: bool,
     interrupt: Option<Interrupt>,
+    first_lost: Option<Lost>,
+}
+
+/// The first failed record whose dead letter could not be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    /// Where it is in the input, as error lines say it (`stdin:2 (batch item 0)`).
+    pub position: String,
+    /// It is an item of a top-level array, whose other items went through too.
+    pub in_batch: bool,
 }
 
 impl<'t, W: Write, D: Write> Stream<'t, W, D> {
@@ -152,6 +162,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             stats: Stats::default(),
             output_closed: false,
             interrupt: None,
+            first_lost: None,
         }
     }
 
@@ -165,6 +176,12 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
         self.interrupt
             .as_ref()
             .is_some_and(Interrupt::stop_requested)
+    }
+
+    /// The first failed record that could not be dead-lettered, if any
+    /// ([`Stats::lost`] counts them all).
+    pub fn first_lost(&self) -> Option<&Lost> {
+        self.first_lost.as_ref()
     }
 
     /// Whether the reader of the output has gone away (`xf run … | head -1`).
@@ -254,7 +271,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 }
             };
             let flow = self.process(&frame, &mut failures);
-            self.report(input_name, &mut failures)?;
+            self.report(input_name, failures.drain(..))?;
             self.sink.commit().map_err(StreamError::Output)?;
             if flow == Flow::Stop {
                 self.sink.flush().map_err(StreamError::Output)?;
@@ -293,7 +310,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
         let mut failures = Vec::new();
         while let Some(frame) = framer.next_buffered_frame() {
             let flow = self.process(&frame, &mut failures);
-            self.report(input_name, &mut failures)?;
+            self.report(input_name, failures.drain(..))?;
             if flow == Flow::Stop {
                 // `strict`: nothing after the failure is written, as at `-jN`.
                 self.sink.flush().map_err(StreamError::Output)?;
@@ -308,17 +325,25 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 context: Default::default(),
             };
             process::cut(&self.options, &mut results, &frame, why);
-            self.report(input_name, &mut failures)?;
+            self.report(input_name, failures.drain(..))?;
         }
         self.sink.flush().map_err(StreamError::Output)?;
         Ok(Flow::Stop)
     }
 
     /// Reports failures: the error callback, then the dead-letter file. When a
-    /// dead letter cannot be written, the output complete so far is written
-    /// first, so that a broken dead-letter file loses no good record.
-    fn report(&mut self, input_name: &str, failures: &mut Vec<Failure>) -> Result<(), StreamError> {
-        for failure in failures.drain(..) {
+    /// dead letter cannot be written, every failure given still gets its error
+    /// line, and those not dead-lettered (that one and the rest: the file is
+    /// not tried again) are counted in [`Stats::lost`]; then the output
+    /// complete so far is written, so that a broken dead-letter file loses no
+    /// good record, and the error is returned.
+    fn report(
+        &mut self,
+        input_name: &str,
+        failures: impl IntoIterator<Item = Failure>,
+    ) -> Result<(), StreamError> {
+        let mut broken = None;
+        for failure in failures {
             let position = Position {
                 input: input_name,
                 line: failure.line,
@@ -326,13 +351,29 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             };
             (self.on_error)(&format!("{position}: {}", failure.reason));
             if let Some(dead_letters) = &mut self.dead_letters {
-                if let Err(error) = dead_letters.write(&position, &failure.reason, &failure.raw) {
+                let kept = broken.is_none()
+                    && match dead_letters.write(&position, &failure.reason, &failure.raw) {
+                        Ok(()) => true,
+                        Err(error) => {
+                            broken = Some(error);
+                            false
+                        }
+                    };
+                if !kept {
                     self.stats.lost += 1;
-                    let _ = self.sink.flush();
-                    return Err(StreamError::DeadLetters(error));
+                    self.first_lost.get_or_insert_with(|| Lost {
+                        position: position.to_string(),
+                        in_batch: failure.index.is_some(),
+                    });
                 }
             }
         }
-        Ok(())
+        match broken {
+            None => Ok(()),
+            Some(error) => {
+                let _ = self.sink.flush();
+                Err(StreamError::DeadLetters(error))
+            }
+        }
     }
 }

@@ -60,10 +60,19 @@ struct Done {
     seq: u64,
     out: Vec<u8>,
     failures: Vec<Failure>,
-    stats: Stats,
+    /// Where each frame's results end, so that the writer can stop after any
+    /// frame, as `-j1` does (a dead-letter file that fails).
+    frames: Vec<FrameEnd>,
     flow: Flow,
     flush: bool,
     read_error: Option<io::Error>,
+}
+
+/// Where one frame's results end in a [`Done`], and its counts.
+struct FrameEnd {
+    out: usize,
+    failures: usize,
+    stats: Stats,
 }
 
 /// What the reader and writer share to tell a signal handler that it may end
@@ -211,12 +220,22 @@ fn write_in_order<W: Write, D: Write>(
         }
         while let Some(mut result) = pending.remove(&next) {
             next += 1;
-            stream
-                .sink
-                .append(&result.out)
-                .map_err(StreamError::Output)?;
-            stream.stats.add(&result.stats);
-            stream.report(input_name, &mut result.failures)?;
+            // Frame by frame, as `-j1` writes and reports: a dead-letter file
+            // that fails stops the stream after the same record at every `-j`.
+            let mut failures = std::mem::take(&mut result.failures).into_iter();
+            let (mut out_at, mut failures_at) = (0, 0);
+            for end in &result.frames {
+                stream
+                    .sink
+                    .append(&result.out[out_at..end.out])
+                    .map_err(StreamError::Output)?;
+                stream.stats.add(&end.stats);
+                stream.report(
+                    input_name,
+                    failures.by_ref().take(end.failures - failures_at),
+                )?;
+                (out_at, failures_at) = (end.out, end.failures);
+            }
             if result.flush {
                 stream.sink.flush().map_err(StreamError::Output)?;
             }
@@ -300,9 +319,10 @@ fn process_chunk(
 ) -> Done {
     let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
     let mut failures = Vec::new();
-    let mut stats = Stats::default();
+    let mut frames = Vec::with_capacity(chunk.frames.len());
     let mut flow = Flow::Continue;
     for info in &chunk.frames {
+        let mut stats = Stats::default();
         let frame = Frame {
             bytes: &chunk.data[info.bytes.clone()],
             line: info.line,
@@ -321,6 +341,11 @@ fn process_chunk(
         } else {
             process::process(transform, options, &frame, &mut results)
         };
+        frames.push(FrameEnd {
+            out: out.len(),
+            failures: failures.len(),
+            stats,
+        });
         if flow == Flow::Stop {
             break;
         }
@@ -329,7 +354,7 @@ fn process_chunk(
         seq: chunk.seq,
         out,
         failures,
-        stats,
+        frames,
         flow,
         flush: chunk.flush,
         read_error: chunk.read_error,
