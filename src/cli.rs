@@ -1,8 +1,9 @@
 //! Command-line interface: `xf run`, `xf validate`, `xf check` and `xf import`.
 //!
 //! Exit statuses: 0 when every record went through (or was dropped by the
-//! transform), 1 when some record failed, 2 when the transform did not load
-//! or an input or output could not be opened.
+//! transform), 1 when some record failed, 2 when the transform did not load,
+//! an input or output could not be opened, or something was lost (also after
+//! a signal), 128+N when signal N stopped `xf run` and nothing was lost.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -470,6 +471,11 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
     }
     if stream.interrupted() {
         let number = signal.load(Ordering::SeqCst);
+        if lost {
+            // A loss outweighs the signal: status 2, as without one.
+            eprintln!("xf: stopped by signal {number} after {} records; not everything was written or dead-lettered (see the errors above)", stats.read);
+            return ExitCode::from(2);
+        }
         eprintln!("xf: stopped by signal {number} after {} records; every record read was written whole or dead-lettered", stats.read);
         ExitCode::from(128 + number as u8)
     } else if lost {

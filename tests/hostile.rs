@@ -553,6 +553,49 @@ fn sigterm_with_half_a_record_buffered_dead_letters_it() {
     }
 }
 
+/// A signal does not hide a loss: a record that could be neither written nor
+/// dead-lettered after the signal makes the exit status 2, and the message says so.
+#[test]
+fn a_record_lost_after_a_signal_is_told_and_exits_2() {
+    for threads in THREADS {
+        let (_dir, t) = folder("label x = 1\n", &[]);
+        let mut child = xf()
+            .args(["run", t.to_str().unwrap(), "-j", threads, "--stats"])
+            .args(["--dead-letter", "/dev/full"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"{\"ok\":1}\n{\"a\":").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        send_signal(&child, "TERM");
+        let output = child.wait_with_output().unwrap();
+        drop(stdin);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "{\"ok\":1,\"x\":1}\n"
+        );
+        assert!(
+            stderr.contains("stdin:2: stopped by a signal in the middle of this record"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("xf: 2 read, 1 written, 0 dropped, 1 failed, 1 lost"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("xf: stopped by signal 15"), "{stderr}");
+        assert!(
+            !stderr.contains("every record read was written whole"),
+            "{stderr}"
+        );
+    }
+}
+
 /// The half second a stop allows counts from the signal, for all the records
 /// at work or read: a batch of slow items, or slow lines, never each get one.
 #[test]
