@@ -605,7 +605,7 @@ fn sigterm_ends_many_slow_records_within_one_grace() {
         &[],
     );
     let slow = format!("{{\"items\":[{}]}}", vec!["1"; 1000].join(","));
-    let batch = format!("[{}]\n", vec![slow.as_str(); 8].join(","));
+    let batch = format!("[{}]\n", [slow.as_str(); 8].join(","));
     let lines = format!("{slow}\n").repeat(8);
     for input in [batch, lines] {
         for threads in THREADS {
