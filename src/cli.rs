@@ -1,8 +1,9 @@
 //! Command-line interface: `xf run`, `xf validate`, `xf check` and `xf import`.
 //!
 //! Exit statuses: 0 when every record went through (or was dropped by the
-//! transform), 1 when some record failed, 2 when the transform did not load
-//! or an input or output could not be opened.
+//! transform), 1 when some record failed, 2 when the transform did not load,
+//! an input or output could not be opened, or something was lost (also after
+//! a signal), 128+N when signal N stopped `xf run` and nothing was lost.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -170,7 +171,7 @@ struct StreamArgs {
     /// Write one JSON array per input array, instead of one line per record
     #[arg(long)]
     keep_batches: bool,
-    /// Print counts of records read, written, dropped and failed to stderr at the end
+    /// Print counts of records read, written, dropped and failed (and lost, if any) to stderr at the end
     #[arg(long)]
     stats: bool,
     /// Worker threads (default: the number of cores); output order is the same for any number
@@ -451,8 +452,21 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
                     .dead_letter
                     .as_deref()
                     .unwrap_or(std::path::Path::new("?"));
+                let count = stream.stats.lost;
+                let (plural, are) = if count == 1 { ("", "is") } else { ("s", "are") };
+                let (from, after) = match stream.first_lost() {
+                    Some(first) => (
+                        format!(", from {} on", first.position),
+                        if first.in_batch {
+                            "that batch"
+                        } else {
+                            "that record"
+                        },
+                    ),
+                    None => (String::new(), "it"),
+                };
                 eprintln!(
-                    "error: cannot write dead-letter file {}: {error}; the output before it was written, and nothing after it was read",
+                    "error: cannot write dead-letter file {}: {error}; {count} failed record{plural} {are} not in it{from}, each reported above; every other record read was written, dropped or dead-lettered, and nothing after {after} was read",
                     path.display()
                 );
                 lost = true;
@@ -468,14 +482,24 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
         }
     }
     let stats = stream.stats;
+    lost |= stats.lost > 0;
     if args.stats {
-        eprintln!(
+        let mut line = format!(
             "xf: {} read, {} written, {} dropped, {} failed",
             stats.read, stats.written, stats.dropped, stats.failed
         );
+        if stats.lost > 0 {
+            line.push_str(&format!(", {} lost", stats.lost));
+        }
+        eprintln!("{line}");
     }
     if stream.interrupted() {
         let number = signal.load(Ordering::SeqCst);
+        if lost {
+            // A loss outweighs the signal: status 2, as without one.
+            eprintln!("xf: stopped by signal {number} after {} records; not everything was written or dead-lettered (see the errors above)", stats.read);
+            return ExitCode::from(2);
+        }
         eprintln!("xf: stopped by signal {number} after {} records; every record read was written whole or dead-lettered", stats.read);
         ExitCode::from(128 + number as u8)
     } else if lost {

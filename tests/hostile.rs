@@ -354,6 +354,84 @@ fn a_dead_letter_file_that_cannot_be_written_loses_no_good_record() {
     }
 }
 
+/// Every record of the frame or chunk in hand still gets its error line when
+/// the dead-letter file breaks under it; those not dead-lettered are counted
+/// lost; and -j1 and -jN stop at the same record.
+#[test]
+fn a_broken_dead_letter_file_loses_no_error_line_and_counts_the_lost() {
+    let (_dir, t) = folder("label x = 1\n", &[]);
+    for (input, read, written, lost) in [
+        ("{\"i\":0}\n[1,{\"i\":1},2]\n{bad\n{\"i\":2}\n", 4, 2, 2),
+        ("{bad\n{bad\n{bad\n", 1, 0, 1),
+    ] {
+        let mut runs = Vec::new();
+        for threads in THREADS {
+            let ran = run(
+                &[
+                    "run",
+                    t.to_str().unwrap(),
+                    "-j",
+                    threads,
+                    "--stats",
+                    "--dead-letter",
+                    "/dev/full",
+                ],
+                input.as_bytes(),
+            );
+            assert_eq!(ran.code, 2, "{}", ran.stderr);
+            let failed = read - written;
+            assert!(
+                ran.stderr.contains(&format!(
+                    "xf: {read} read, {written} written, 0 dropped, {failed} failed, {lost} lost"
+                )),
+                "-j{threads}: {}",
+                ran.stderr
+            );
+            // One error line per failed record, with its position.
+            let errors: Vec<&str> = ran
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with("error: stdin:"))
+                .collect();
+            assert_eq!(errors.len(), failed, "-j{threads}: {}", ran.stderr);
+            assert!(
+                ran.stderr.contains(&format!(
+                    "{lost} failed record{} not in it",
+                    if lost == 1 { " is" } else { "s are" }
+                )),
+                "-j{threads}: {}",
+                ran.stderr
+            );
+            assert!(!ran.stderr.contains("nothing after it was read"));
+            runs.push((ran.stdout, ran.stderr));
+        }
+        assert_eq!(runs[0], runs[1], "-j1 and -j3 differ");
+    }
+    let (out, err) = {
+        let ran = run(
+            &[
+                "run",
+                t.to_str().unwrap(),
+                "-j1",
+                "--dead-letter",
+                "/dev/full",
+            ],
+            b"{\"i\":0}\n[1,{\"i\":1},2]\n{bad\n{\"i\":2}\n",
+        );
+        (ran.stdout, ran.stderr)
+    };
+    assert_eq!(out, "{\"i\":0,\"x\":1}\n{\"i\":1,\"x\":1}\n");
+    assert!(
+        err.contains("error: stdin:2 (batch item 0): a record is a JSON object"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: stdin:2 (batch item 2): a record is a JSON object"),
+        "{err}"
+    );
+    assert!(!err.contains("stdin:3"), "{err}");
+}
+
 /// A dead-letter file that fills up mid-line (here: the file size limit,
 /// `ulimit -f`, as a small full filesystem would) keeps whole lines only.
 #[test]
@@ -511,6 +589,99 @@ fn sigterm_with_half_a_record_buffered_dead_letters_it() {
     }
 }
 
+/// A signal does not hide a loss: a record that could be neither written nor
+/// dead-lettered after the signal makes the exit status 2, and the message says so.
+#[test]
+fn a_record_lost_after_a_signal_is_told_and_exits_2() {
+    for threads in THREADS {
+        let (_dir, t) = folder("label x = 1\n", &[]);
+        let mut child = xf()
+            .args(["run", t.to_str().unwrap(), "-j", threads, "--stats"])
+            .args(["--dead-letter", "/dev/full"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"{\"ok\":1}\n{\"a\":").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        send_signal(&child, "TERM");
+        let output = child.wait_with_output().unwrap();
+        drop(stdin);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "{\"ok\":1,\"x\":1}\n"
+        );
+        assert!(
+            stderr.contains("stdin:2: stopped by a signal in the middle of this record"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("xf: 2 read, 1 written, 0 dropped, 1 failed, 1 lost"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("xf: stopped by signal 15"), "{stderr}");
+        assert!(
+            !stderr.contains("every record read was written whole"),
+            "{stderr}"
+        );
+    }
+}
+
+/// The half second a stop allows counts from the signal, for all the records
+/// at work or read: a batch of slow items, or slow lines, never each get one.
+#[test]
+fn sigterm_ends_many_slow_records_within_one_grace() {
+    let (_dir, t) = folder(
+        "for i in items {\n  message m = \"{% for i in range(300) %}{% for j in range(300) %}{% endfor %}{% endfor %}\"\n}\n",
+        &[],
+    );
+    let slow = format!("{{\"items\":[{}]}}", vec!["1"; 1000].join(","));
+    let batch = format!("[{}]\n", [slow.as_str(); 8].join(","));
+    let lines = format!("{slow}\n").repeat(8);
+    for input in [batch, lines] {
+        for threads in THREADS {
+            let mut child = xf()
+                .args(["run", t.to_str().unwrap(), "-j", threads, "--stats"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(input.as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(800));
+            let started = Instant::now();
+            send_signal(&child, "TERM");
+            let output = child.wait_with_output().unwrap();
+            drop(stdin);
+            let took = started.elapsed();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                took < Duration::from_secs(2),
+                "-j{threads}: {took:?}\n{stderr}"
+            );
+            assert_eq!(output.status.code(), Some(143), "{stderr}");
+            assert!(
+                stderr.contains("xf: 8 read, 0 written, 0 dropped, 8 failed"),
+                "{stderr}"
+            );
+            assert_eq!(
+                stderr
+                    .matches("stopped by a signal while transforming this record")
+                    .count(),
+                8,
+                "{stderr}"
+            );
+        }
+    }
+}
+
 #[test]
 fn sigterm_ends_a_long_record_promptly() {
     // Each pass renders a template that stays within its fuel; the loop would
@@ -549,8 +720,19 @@ fn sigterm_ends_a_long_record_promptly() {
             stderr.contains("stdin:1: message (line 2): stopped by a signal while transforming"),
             "{stderr}"
         );
-        // The record read after it still went through.
-        assert_eq!(String::from_utf8_lossy(&output.stdout), "{\"items\":[]}\n");
+        // The record read after it went through, if it was done before the
+        // grace ran out (at -jN another worker may take it at once); else the
+        // stop cut it too, and it was reported.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if stdout.is_empty() {
+            assert!(
+                stderr.contains("stdin:2: for (line 1): stopped by a signal while transforming"),
+                "{stderr}"
+            );
+        } else {
+            assert_eq!(stdout, "{\"items\":[]}\n");
+        }
+        assert!(stderr.contains("xf: 2 read, "), "{stderr}");
     }
 }
 

@@ -11,6 +11,7 @@ mod path;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -73,11 +74,14 @@ struct Run<'p> {
     deadline: Instant,
     /// Set when the run should end soon (a signal): see [`Context::stop`].
     stop: Option<&'p AtomicBool>,
-    /// When a stop was first seen, plus [`STOP_GRACE`].
+    /// When a stop was first seen, shared by the records of a stream: see [`Context::stop_seen`].
+    stop_seen: Option<&'p OnceLock<Instant>>,
+    /// When this record first saw the stop, without a shared `stop_seen`.
     stopping: Option<Instant>,
 }
 
-/// How much longer a record's work may go on once a stop is asked for.
+/// How much longer work may go on once a stop is seen: for all the records
+/// of a stream together when they share [`Context::stop_seen`].
 pub const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// What one call of [`apply_in`] runs with besides the record.
@@ -87,6 +91,11 @@ pub struct Context<'a> {
     /// [`STOP_GRACE`] more, then ends before its next statement as a record
     /// error: a long record never delays a stop, a short one still finishes.
     pub stop: Option<&'a AtomicBool>,
+    /// When the stop was first seen, by any record or by the stream driver:
+    /// the grace counts from it, so that the records still at work and those
+    /// read but not yet begun share one [`STOP_GRACE`] instead of one each.
+    /// Without it, the grace counts from when this record first saw the stop.
+    pub stop_seen: Option<&'a OnceLock<Instant>>,
 }
 
 enum Flow {
@@ -124,6 +133,7 @@ pub fn apply_in<'p>(
         limits: plan.limits,
         deadline: Instant::now() + Duration::from_millis(plan.limits.record_millis),
         stop: context.stop,
+        stop_seen: context.stop_seen,
         stopping: None,
     };
     if let Flow::Drop = whole(plan, &mut record, &mut run)? {
@@ -178,9 +188,13 @@ fn steps<'p>(
         }
         let now = Instant::now();
         if run.stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
-            // A stop lets the record finish, but only within a short grace.
-            let grace = *run.stopping.get_or_insert(now + STOP_GRACE);
-            if now > grace {
+            // A stop lets the record finish, but only within a short grace,
+            // counted from when the stop was first seen.
+            let seen = match run.stop_seen {
+                Some(shared) => *shared.get_or_init(|| now),
+                None => *run.stopping.get_or_insert(now),
+            };
+            if now > seen + STOP_GRACE {
                 return Err(RecordError {
                     origin: step_origin(step),
                     reason: "stopped by a signal while transforming this record".into(),

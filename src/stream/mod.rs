@@ -16,7 +16,8 @@ mod process;
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 pub use interruptible::Interruptible;
 pub use process::{in_record_work, Cut, Failure};
@@ -77,6 +78,28 @@ impl Stats {
 pub struct Interrupt {
     pub stop: Arc<AtomicBool>,
     pub waiting: Arc<AtomicBool>,
+    /// When `stop` was first seen, by the driver or by any record's work: the
+    /// one [`crate::apply::STOP_GRACE`] that every record still to finish shares.
+    pub stop_seen: Arc<OnceLock<Instant>>,
+}
+
+impl Interrupt {
+    /// Whether a stop was asked for; the first time it is seen starts the grace.
+    pub fn stop_requested(&self) -> bool {
+        let stop = self.stop.load(Ordering::SeqCst);
+        if stop {
+            self.stop_seen.get_or_init(Instant::now);
+        }
+        stop
+    }
+
+    /// What a record's work runs with: this stop and its shared grace.
+    pub fn context(&self) -> crate::apply::Context<'_> {
+        crate::apply::Context {
+            stop: Some(&self.stop),
+            stop_seen: Some(&self.stop_seen),
+        }
+    }
 }
 
 /// Why a stream could not go on: the input could not be read, or the output
@@ -110,6 +133,16 @@ pub struct Stream<'t, W: Write, D: Write> {
     pub stats: Stats,
     output_closed: bool,
     interrupt: Option<Interrupt>,
+    first_lost: Option<Lost>,
+}
+
+/// The first failed record whose dead letter could not be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    /// Where it is in the input, as error lines say it (`stdin:2 (batch item 0)`).
+    pub position: String,
+    /// It is an item of a top-level array, whose other items went through too.
+    pub in_batch: bool,
 }
 
 impl<'t, W: Write, D: Write> Stream<'t, W, D> {
@@ -129,6 +162,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             stats: Stats::default(),
             output_closed: false,
             interrupt: None,
+            first_lost: None,
         }
     }
 
@@ -141,7 +175,13 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     pub fn interrupted(&self) -> bool {
         self.interrupt
             .as_ref()
-            .is_some_and(|i| i.stop.load(Ordering::SeqCst))
+            .is_some_and(Interrupt::stop_requested)
+    }
+
+    /// The first failed record that could not be dead-lettered, if any
+    /// ([`Stats::lost`] counts them all).
+    pub fn first_lost(&self) -> Option<&Lost> {
+        self.first_lost.as_ref()
     }
 
     /// Whether the reader of the output has gone away (`xf run … | head -1`).
@@ -205,7 +245,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 // point only set `stop`.
                 if let Some(interrupt) = &interrupt {
                     interrupt.waiting.store(!mid_record, Ordering::SeqCst);
-                    if interrupt.stop.load(Ordering::SeqCst) {
+                    if interrupt.stop_requested() {
                         return Err(io::Error::new(io::ErrorKind::Interrupted, "stop requested"));
                     }
                 }
@@ -231,7 +271,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 }
             };
             let flow = self.process(&frame, &mut failures);
-            self.report(input_name, &mut failures)?;
+            self.report(input_name, failures.drain(..))?;
             self.sink.commit().map_err(StreamError::Output)?;
             if flow == Flow::Stop {
                 self.sink.flush().map_err(StreamError::Output)?;
@@ -250,13 +290,17 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             out: self.sink.buffer(),
             failures,
             stats: &mut self.stats,
-            stop: self.interrupt.as_ref().map(|i| &*i.stop),
+            context: self
+                .interrupt
+                .as_ref()
+                .map_or_else(Default::default, Interrupt::context),
         };
         process::process(self.transform, &self.options, frame, &mut results)
     }
 
     /// After a stop request or a read error: every record already read is
-    /// written whole or dead-lettered; nothing more is read.
+    /// written whole or dead-lettered (up to the first failure, with
+    /// `strict`); nothing more is read.
     fn drain(
         &mut self,
         input_name: &str,
@@ -265,28 +309,41 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     ) -> Result<Flow, StreamError> {
         let mut failures = Vec::new();
         while let Some(frame) = framer.next_buffered_frame() {
-            self.process(&frame, &mut failures);
-            self.report(input_name, &mut failures)?;
+            let flow = self.process(&frame, &mut failures);
+            self.report(input_name, failures.drain(..))?;
+            if flow == Flow::Stop {
+                // `strict`: nothing after the failure is written, as at `-jN`.
+                self.sink.flush().map_err(StreamError::Output)?;
+                return Ok(Flow::Stop);
+            }
         }
         if let Some(frame) = framer.unfinished() {
             let mut results = process::Results {
                 out: self.sink.buffer(),
                 failures: &mut failures,
                 stats: &mut self.stats,
-                stop: None,
+                context: Default::default(),
             };
             process::cut(&self.options, &mut results, &frame, why);
-            self.report(input_name, &mut failures)?;
+            self.report(input_name, failures.drain(..))?;
         }
         self.sink.flush().map_err(StreamError::Output)?;
         Ok(Flow::Stop)
     }
 
     /// Reports failures: the error callback, then the dead-letter file. When a
-    /// dead letter cannot be written, the output complete so far is written
-    /// first, so that a broken dead-letter file loses no good record.
-    fn report(&mut self, input_name: &str, failures: &mut Vec<Failure>) -> Result<(), StreamError> {
-        for failure in failures.drain(..) {
+    /// dead letter cannot be written, every failure given still gets its error
+    /// line, and those not dead-lettered (that one and the rest: the file is
+    /// not tried again) are counted in [`Stats::lost`]; then the output
+    /// complete so far is written, so that a broken dead-letter file loses no
+    /// good record, and the error is returned.
+    fn report(
+        &mut self,
+        input_name: &str,
+        failures: impl IntoIterator<Item = Failure>,
+    ) -> Result<(), StreamError> {
+        let mut broken = None;
+        for failure in failures {
             let position = Position {
                 input: input_name,
                 line: failure.line,
@@ -294,13 +351,29 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             };
             (self.on_error)(&format!("{position}: {}", failure.reason));
             if let Some(dead_letters) = &mut self.dead_letters {
-                if let Err(error) = dead_letters.write(&position, &failure.reason, &failure.raw) {
+                let kept = broken.is_none()
+                    && match dead_letters.write(&position, &failure.reason, &failure.raw) {
+                        Ok(()) => true,
+                        Err(error) => {
+                            broken = Some(error);
+                            false
+                        }
+                    };
+                if !kept {
                     self.stats.lost += 1;
-                    let _ = self.sink.flush();
-                    return Err(StreamError::DeadLetters(error));
+                    self.first_lost.get_or_insert_with(|| Lost {
+                        position: position.to_string(),
+                        in_batch: failure.index.is_some(),
+                    });
                 }
             }
         }
-        Ok(())
+        match broken {
+            None => Ok(()),
+            Some(error) => {
+                let _ = self.sink.flush();
+                Err(StreamError::DeadLetters(error))
+            }
+        }
     }
 }

@@ -60,10 +60,19 @@ struct Done {
     seq: u64,
     out: Vec<u8>,
     failures: Vec<Failure>,
-    stats: Stats,
+    /// Where each frame's results end, so that the writer can stop after any
+    /// frame, as `-j1` does (a dead-letter file that fails).
+    frames: Vec<FrameEnd>,
     flow: Flow,
     flush: bool,
     read_error: Option<io::Error>,
+}
+
+/// Where one frame's results end in a [`Done`], and its counts.
+struct FrameEnd {
+    out: usize,
+    failures: usize,
+    stats: Stats,
 }
 
 /// What the reader and writer share to tell a signal handler that it may end
@@ -162,7 +171,7 @@ pub(super) fn run<W: Write, D: Write>(
         for lane in 0..=threads {
             let work = Arc::clone(if lane < threads { &work } else { &large_work });
             let (done, ended) = (done_tx.clone(), Arc::clone(&halt));
-            let stop = stream.interrupt.as_ref().map(|i| Arc::clone(&i.stop));
+            let stop = stream.interrupt.clone();
             let spawned = thread::Builder::new()
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || {
@@ -211,12 +220,22 @@ fn write_in_order<W: Write, D: Write>(
         }
         while let Some(mut result) = pending.remove(&next) {
             next += 1;
-            stream
-                .sink
-                .append(&result.out)
-                .map_err(StreamError::Output)?;
-            stream.stats.add(&result.stats);
-            stream.report(input_name, &mut result.failures)?;
+            // Frame by frame, as `-j1` writes and reports: a dead-letter file
+            // that fails stops the stream after the same record at every `-j`.
+            let mut failures = std::mem::take(&mut result.failures).into_iter();
+            let (mut out_at, mut failures_at) = (0, 0);
+            for end in &result.frames {
+                stream
+                    .sink
+                    .append(&result.out[out_at..end.out])
+                    .map_err(StreamError::Output)?;
+                stream.stats.add(&end.stats);
+                stream.report(
+                    input_name,
+                    failures.by_ref().take(end.failures - failures_at),
+                )?;
+                (out_at, failures_at) = (end.out, end.failures);
+            }
             if result.flush {
                 stream.sink.flush().map_err(StreamError::Output)?;
             }
@@ -257,7 +276,7 @@ fn worker(
     work: &Mutex<Receiver<Chunk>>,
     done: &mpsc::Sender<Done>,
     halt: &AtomicBool,
-    stop: Option<Arc<AtomicBool>>,
+    stop: Option<Interrupt>,
 ) {
     loop {
         // Poll, so that a halted stream's workers end even if the reader is stuck.
@@ -271,7 +290,7 @@ fn worker(
             Err(_) => return,
         };
         if done
-            .send(process_chunk(transform, options, chunk, stop.as_deref()))
+            .send(process_chunk(transform, options, chunk, stop.as_ref()))
             .is_err()
         {
             return;
@@ -296,13 +315,14 @@ fn process_chunk(
     transform: &crate::Transform,
     options: &Options,
     chunk: Chunk,
-    stop: Option<&AtomicBool>,
+    stop: Option<&Interrupt>,
 ) -> Done {
     let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
     let mut failures = Vec::new();
-    let mut stats = Stats::default();
+    let mut frames = Vec::with_capacity(chunk.frames.len());
     let mut flow = Flow::Continue;
     for info in &chunk.frames {
+        let mut stats = Stats::default();
         let frame = Frame {
             bytes: &chunk.data[info.bytes.clone()],
             line: info.line,
@@ -314,13 +334,18 @@ fn process_chunk(
             out: &mut out,
             failures: &mut failures,
             stats: &mut stats,
-            stop,
+            context: stop.map_or_else(Default::default, Interrupt::context),
         };
         flow = if let Some(why) = info.cut {
             process::cut(options, &mut results, &frame, why)
         } else {
             process::process(transform, options, &frame, &mut results)
         };
+        frames.push(FrameEnd {
+            out: out.len(),
+            failures: failures.len(),
+            stats,
+        });
         if flow == Flow::Stop {
             break;
         }
@@ -329,7 +354,7 @@ fn process_chunk(
         seq: chunk.seq,
         out,
         failures,
-        stats,
+        frames,
         flow,
         flush: chunk.flush,
         read_error: chunk.read_error,
@@ -368,10 +393,7 @@ impl Reader {
                         state.reader_waiting = true;
                         state.partial = mid_record;
                     });
-                    if interrupt
-                        .as_ref()
-                        .is_some_and(|i| i.stop.load(Ordering::SeqCst))
-                    {
+                    if interrupt.as_ref().is_some_and(Interrupt::stop_requested) {
                         return Err(io::Error::new(io::ErrorKind::Interrupted, "stop requested"));
                     }
                     Ok(())
@@ -405,7 +427,7 @@ impl Reader {
     fn stopping(&self) -> bool {
         self.interrupt
             .as_ref()
-            .is_some_and(|i| i.stop.load(Ordering::SeqCst))
+            .is_some_and(Interrupt::stop_requested)
     }
 
     /// After a stop request or a read error: what was read is sent on,

@@ -7,7 +7,6 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{Flow, Options, Stats};
-use std::sync::atomic::AtomicBool;
 
 use crate::apply::{Context, Outcome};
 use crate::limits::MAX_VALUE_DEPTH;
@@ -32,7 +31,7 @@ pub struct Results<'a> {
     pub failures: &'a mut Vec<Failure>,
     pub stats: &'a mut Stats,
     /// A stop request ends a record's work early (see [`crate::apply::Context`]).
-    pub stop: Option<&'a AtomicBool>,
+    pub context: Context<'a>,
 }
 
 /// Processes one frame. Returns [`Flow::Stop`] when `strict` and a record failed
@@ -285,7 +284,7 @@ fn record_outcome<'a>(
     results: &mut Results<'_>,
     flow: &mut Flow,
 ) -> Option<Value> {
-    match apply_guarded(transform, record, results.stop) {
+    match apply_guarded(transform, record, &results.context) {
         Ok(Outcome::Emit(output)) => {
             results.stats.read += 1;
             results.stats.written += 1;
@@ -322,14 +321,13 @@ pub fn in_record_work() -> bool {
 fn apply_guarded(
     transform: &Transform,
     record: Value,
-    stop: Option<&AtomicBool>,
+    context: &Context<'_>,
 ) -> Result<Outcome, String> {
-    let context = Context { stop };
     IN_RECORD.with(|flag| flag.set(true));
     // Nothing outlives a panic here but the transform, which applying never
     // changes, so no broken state can be seen after one.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        transform.apply_in(record, &context)
+        transform.apply_in(record, context)
     }));
     IN_RECORD.with(|flag| flag.set(false));
     match result {
@@ -472,7 +470,7 @@ mod tests {
             out: &mut out,
             failures: &mut failures,
             stats: &mut stats,
-            stop: None,
+            context: Context::default(),
         };
         process(&transform, &Options::default(), &frame, &mut results);
         (failures, stats)
