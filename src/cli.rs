@@ -426,12 +426,10 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
     for input in &inputs {
         let stop = Arc::clone(&interrupt.stop);
         let result = if input.as_os_str() == "-" {
-            stream.run("stdin", Interruptible::new(io::stdin(), stop))
+            stream.run("stdin", interruptible(io::stdin(), stop))
         } else {
             match open_input(input) {
-                Ok(file) => {
-                    stream.run(&input.display().to_string(), Interruptible::new(file, stop))
-                }
+                Ok(file) => stream.run(&input.display().to_string(), interruptible(file, stop)),
                 Err(error) => {
                     eprintln!("error: cannot open {}: {error}", input.display());
                     lost = true;
@@ -535,6 +533,26 @@ extern "C" fn see_stdout_at_start() {
 
 fn stdout_was_closed() -> bool {
     STDOUT_CLOSED_AT_START.load(Ordering::Relaxed)
+}
+
+/// An input that a stop ends at once: through [`Interruptible`] (a thread
+/// that waits in `read`), unless it is a regular file, whose reads never wait
+/// and which the stream checks between reads anyway (that saves a copy).
+fn interruptible<R>(input: R, stop: Arc<std::sync::atomic::AtomicBool>) -> Box<dyn io::Read + Send>
+where
+    R: io::Read + AsFd + Send + 'static,
+{
+    let regular = input
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| File::from(fd).metadata().ok())
+        .is_some_and(|metadata| metadata.is_file());
+    if regular {
+        Box::new(input)
+    } else {
+        Box::new(Interruptible::new(input, stop))
+    }
 }
 
 /// Opens an input file; a directory is refused here, with its name.

@@ -59,10 +59,9 @@ pub enum Outcome {
 /// State of one record's run besides the record itself.
 struct Run<'p> {
     hec: HecParts,
-    /// Paths marked by `tag remove` steps (of this plan or an included one), in order.
+    /// Paths marked by `tag remove` steps (of this plan or an included one),
+    /// in order, each once (a transform has few).
     removals: Vec<&'p Path>,
-    /// The addresses of the paths in `removals`, so that each is marked once.
-    marked: std::collections::HashSet<usize>,
     /// What `now()` gives when the clock is fixed.
     now: Option<i64>,
     /// Statements run so far, against [`Limits::statements`].
@@ -126,7 +125,6 @@ pub fn apply_in<'p>(
     let mut run = Run {
         hec: HecParts::default(),
         removals: Vec::new(),
-        marked: std::collections::HashSet::new(),
         now: plan.now,
         statements: 0,
         built: 0,
@@ -240,7 +238,11 @@ fn step<'p>(
             for path in ids.iter().map(|id| &plan.removals[*id]) {
                 // Once each: a `tag remove` in a loop marks its paths on every
                 // pass, and all are resolved against the final record anyway.
-                if run.marked.insert(std::ptr::from_ref(path) as usize) {
+                if !run
+                    .removals
+                    .iter()
+                    .any(|marked| std::ptr::eq(*marked, path))
+                {
                     run.removals.push(path);
                 }
             }

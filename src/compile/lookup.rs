@@ -133,7 +133,7 @@ impl Lookup {
             None => {
                 let text = self.table.cell(row, 1);
                 serde_json::from_str::<Json>(text).map_or(Mj::UNDEFINED, |mut row| {
-                    if crate::number::has_respelled_exponent(text.as_bytes()) {
+                    if crate::number::has_exponent(&row) {
                         crate::number::restore_exponents(text, &mut row);
                     }
                     to_minijinja(&row)
@@ -286,7 +286,7 @@ fn json_table(text: &str, column: &str) -> Result<Table, String> {
             for (i, item) in items.into_iter().enumerate() {
                 let mut row: Json = serde_json::from_str(item.get()).map_err(|e| e.to_string())?;
                 // Keyed as a record's number is: as written (`1E2`, not `1e+2`).
-                if crate::number::has_respelled_exponent(item.get().as_bytes()) {
+                if crate::number::has_exponent(&row) {
                     crate::number::restore_exponents(item.get(), &mut row);
                 }
                 let key = row

@@ -111,7 +111,7 @@ fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
     match std::str::from_utf8(bytes) {
         Ok(text) => {
             let mut value = serde_json::from_str(text)?;
-            if crate::number::has_respelled_exponent(bytes) {
+            if crate::number::has_exponent(&value) {
                 crate::number::restore_exponents(text, &mut value);
             }
             Ok(value)
