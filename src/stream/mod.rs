@@ -71,9 +71,11 @@ impl Stats {
     }
 }
 
-/// Flags shared with signal handlers (see `xf run`): `waiting` is true while
-/// the stream waits for input with all its output written, so a handler may end
-/// the process then; `stop` asks the stream to end after the records it has read.
+/// Flags shared with signal handlers (see `xf run`): `stop` asks the stream
+/// to end after the records it has read; `waiting` is true while the stream
+/// waits for input with all its output written, so an embedding program's
+/// handler may end the process then (`xf run` does not need to: its inputs are read
+/// through [`Interruptible`], so a stop is seen while it waits).
 #[derive(Debug, Clone, Default)]
 pub struct Interrupt {
     pub stop: Arc<AtomicBool>,
