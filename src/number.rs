@@ -211,10 +211,8 @@ pub fn has_exponent(value: &Value) -> bool {
     let mut pending = vec![value];
     while let Some(value) = pending.pop() {
         match value {
-            Value::Number(number) => {
-                if number.as_str().bytes().any(|b| b == b'e' || b == b'E') {
-                    return true;
-                }
+            Value::Number(number) if number.as_str().bytes().any(|b| b == b'e' || b == b'E') => {
+                return true;
             }
             Value::Array(items) => pending.extend(items),
             Value::Object(map) => pending.extend(map.values()),
