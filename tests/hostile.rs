@@ -59,6 +59,13 @@ fn good_records(n: usize) -> String {
 
 const THREADS: [&str; 2] = ["1", "3"];
 
+/// `xf run T -j THREADS --stats` and `more` arguments, on `input`.
+fn run_with_stats(t: &std::path::Path, threads: &str, more: &[&str], input: &[u8]) -> Ran {
+    let mut args = vec!["run", t.to_str().unwrap(), "-j", threads, "--stats"];
+    args.extend_from_slice(more);
+    run(&args, input)
+}
+
 #[test]
 fn a_template_that_would_overflow_or_exhaust_memory_costs_only_its_record() {
     for (template, record) in [
@@ -84,16 +91,10 @@ fn a_template_that_would_overflow_or_exhaust_memory_costs_only_its_record() {
         let input = format!("{}{record}\n{}", good_records(1000), good_records(10));
         for threads in THREADS {
             let dead = dir.path().join(format!("dead-{threads}.ndjson"));
-            let ran = run(
-                &[
-                    "run",
-                    t.to_str().unwrap(),
-                    "-j",
-                    threads,
-                    "--stats",
-                    "--dead-letter",
-                    dead.to_str().unwrap(),
-                ],
+            let ran = run_with_stats(
+                &t,
+                threads,
+                &["--dead-letter", dead.to_str().unwrap()],
                 input.as_bytes(),
             );
             assert_eq!(ran.code, 1, "{template}: {}", ran.stderr);
@@ -324,16 +325,10 @@ fn a_dead_letter_file_that_cannot_be_written_loses_no_good_record() {
     let (_dir, t) = folder("label x = 1\n", &[]);
     let input = format!("{}{{bad\n{}", good_records(1000), good_records(5));
     for threads in THREADS {
-        let ran = run(
-            &[
-                "run",
-                t.to_str().unwrap(),
-                "-j",
-                threads,
-                "--stats",
-                "--dead-letter",
-                "/dev/full",
-            ],
+        let ran = run_with_stats(
+            &t,
+            threads,
+            &["--dead-letter", "/dev/full"],
             input.as_bytes(),
         );
         assert_eq!(ran.code, 2, "{}", ran.stderr);
@@ -366,16 +361,10 @@ fn a_broken_dead_letter_file_loses_no_error_line_and_counts_the_lost() {
     ] {
         let mut runs = Vec::new();
         for threads in THREADS {
-            let ran = run(
-                &[
-                    "run",
-                    t.to_str().unwrap(),
-                    "-j",
-                    threads,
-                    "--stats",
-                    "--dead-letter",
-                    "/dev/full",
-                ],
+            let ran = run_with_stats(
+                &t,
+                threads,
+                &["--dead-letter", "/dev/full"],
                 input.as_bytes(),
             );
             assert_eq!(ran.code, 2, "{}", ran.stderr);

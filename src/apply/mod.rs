@@ -140,15 +140,6 @@ pub fn apply_in<'p>(
     path::remove_all(run.removals.iter().copied(), &mut record);
     Ok(Outcome::Emit(match plan.format {
         Format::Default => record,
-        // The envelope holds the record one level down.
-        Format::Splunk if deeper_than(&record, MAX_VALUE_DEPTH - 1) => {
-            return Err(RecordError {
-                origin: None,
-                reason: format!(
-                    "the HEC envelope would nest deeper than {MAX_VALUE_DEPTH} levels, xf's limit"
-                ),
-            })
-        }
         Format::Splunk => run.hec.wrap(record).map_err(|reason| RecordError {
             origin: None,
             reason,

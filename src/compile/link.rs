@@ -157,7 +157,7 @@ mod tests {
     }
 
     fn kibana(value: &str) -> String {
-        let templates = Templates::new(None, &crate::limits::Limits::DEFAULT);
+        let templates = Templates::new(&crate::limits::Limits::DEFAULT);
         Search::Kibana {
             base: "https://kibana.example.com/".into(),
         }
@@ -183,7 +183,7 @@ mod tests {
 
         #[test]
         fn any_value_round_trips_through_a_splunk_link(value in any::<String>()) {
-            let templates = Templates::new(None, &crate::limits::Limits::DEFAULT);
+            let templates = Templates::new(&crate::limits::Limits::DEFAULT);
             let link = Search::Splunk { base: "https://splunk:8000".into() }.link(&templates, "id", &value).unwrap();
             prop_assert!(link.chars().all(|c| c.is_ascii_graphic()));
             let query = decode(link.split("?q=").nth(1).unwrap());

@@ -255,7 +255,7 @@ pub fn compile(
     limits: &Limits,
     load: &mut Load,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    let mut templates = Templates::new(base_dir, limits);
+    let mut templates = Templates::new(limits);
     if let Some(dir) = base_dir {
         templates.set_files(dir, Arc::clone(&load.files));
     }

@@ -61,8 +61,8 @@ pub struct CompileError {
 }
 
 impl Templates {
-    /// An environment whose file templates are read from `base_dir`.
-    pub fn new(base_dir: Option<&FsPath>, limits: &Limits) -> Self {
+    /// An environment that reads no template files until [`Templates::set_files`].
+    pub fn new(limits: &Limits) -> Self {
         let mut env = Environment::new();
         // Fuel bounds every rendering's work and allocations (loops, `range`,
         // `batch`, `indent`, string repetition), so that no record can stall
@@ -94,17 +94,12 @@ impl Templates {
                 minijinja::escape_formatter(out, state, value)
             }
         });
-        let frozen = Arc::new(AtomicBool::new(false));
-        if let Some(dir) = base_dir {
-            let files = files::Disk::beside(Some(dir));
-            install_loader(&mut env, &frozen, dir.to_path_buf(), files);
-        }
         let functions = env.globals().map(|(name, _)| name.to_string()).collect();
         Templates {
             env,
             functions: Arc::new(functions),
             output_limit: limits.template_output,
-            frozen,
+            frozen: Arc::new(AtomicBool::new(false)),
             names: Vec::new(),
             inline: Vec::new(),
             sole_name: Vec::new(),
@@ -723,7 +718,7 @@ mod tests {
             .ok()
             .unwrap()
         };
-        let mut templates = Templates::new(None, &Limits::DEFAULT);
+        let mut templates = Templates::new(&Limits::DEFAULT);
         templates.set_lookups(vec![lookup("row")]);
         let sources = [
             "{{ name }}",

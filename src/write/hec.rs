@@ -10,6 +10,7 @@
 use serde_json::{Map, Number, Value};
 
 use crate::compile::HecSlot;
+use crate::limits::{deeper_than, MAX_VALUE_DEPTH};
 
 /// The envelope values one record's `hec` statements have set.
 #[derive(Debug, Default)]
@@ -77,6 +78,12 @@ impl HecParts {
                 "the event has no keys left, and Splunk HEC refuses a blank event (code 13)"
                     .to_string(),
             );
+        }
+        // The envelope holds the record one level down: xf writes nothing it cannot read back.
+        if deeper_than(&record, MAX_VALUE_DEPTH - 1) {
+            return Err(format!(
+                "the HEC envelope would nest deeper than {MAX_VALUE_DEPTH} levels, xf's limit"
+            ));
         }
         let time = match self.time {
             Some(time) => Some(time),
@@ -267,6 +274,26 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// The envelope adds a level: a record at the depth limit cannot be wrapped.
+    #[test]
+    fn a_record_at_the_depth_limit_is_not_wrapped() {
+        let nested = |depth: usize| {
+            let text = format!(
+                "{{\"a\":{}{}}}",
+                "[".repeat(depth - 1),
+                "]".repeat(depth - 1)
+            );
+            serde_json::from_str::<Value>(&text).unwrap()
+        };
+        assert!(HecParts::default()
+            .wrap(nested(MAX_VALUE_DEPTH - 1))
+            .is_ok());
+        let error = HecParts::default()
+            .wrap(nested(MAX_VALUE_DEPTH))
+            .unwrap_err();
+        assert!(error.contains("nest deeper than 127 levels"), "{error}");
+    }
 
     fn seconds(value: Value) -> String {
         Time::from_value(&value).unwrap().to_json().to_string()
