@@ -44,6 +44,12 @@ enum Command {
         #[command(flatten)]
         files: FileArgs,
     },
+    #[cfg(feature = "serve")]
+    Serve(Box<crate::serve_cli::ServeArgs>),
+    /// Look into and repair a spool of `xf serve`
+    #[cfg(feature = "serve")]
+    #[command(subcommand)]
+    Spool(crate::serve_cli::SpoolCommand),
     /// Print the .xf equivalent of another tool's config
     Import {
         /// Whose config it is
@@ -78,14 +84,14 @@ struct RunArgs {
 
 /// Where a transform's files (includes, lookups, templates, schemas) may come from.
 #[derive(clap::Args)]
-struct FileArgs {
+pub(crate) struct FileArgs {
     /// Also read a transform's files from DIR and below (repeatable); by default only its own folder and below
     #[arg(long = "allow-dir", value_name = "DIR")]
     allow_dirs: Vec<PathBuf>,
 }
 
 impl FileArgs {
-    fn options(&self, limits: Limits) -> LoadOptions {
+    pub(crate) fn options(&self, limits: Limits) -> LoadOptions {
         LoadOptions {
             allowed_roots: self.allow_dirs.clone(),
             limits,
@@ -95,7 +101,7 @@ impl FileArgs {
 
 /// Per-record limits: a record that reaches one is a record error.
 #[derive(clap::Args)]
-struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Work one template rendering may do (minijinja fuel: about one unit per instruction, plus bytes allocated)
     #[arg(long, value_name = "UNITS", default_value_t = Limits::DEFAULT.template_fuel)]
     template_fuel: u64,
@@ -114,7 +120,7 @@ struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits {
             template_fuel: self.template_fuel,
             template_output: self.template_output,
@@ -127,7 +133,7 @@ impl LimitArgs {
 
 /// What an Armor config leaves to Armor's platform: its tags and its Kibana.
 #[derive(clap::Args)]
-struct ArmorArgs {
+pub(crate) struct ArmorArgs {
     /// Armor configs: the tags table (CSV or JSON, a row per accountId) standing in for Armor's tags service
     #[arg(long, value_name = "FILE")]
     tags: Option<String>,
@@ -137,14 +143,14 @@ struct ArmorArgs {
 }
 
 impl ArmorArgs {
-    fn options(&self) -> xf::import::ArmorOptions {
+    pub(crate) fn options(&self) -> xf::import::ArmorOptions {
         xf::import::ArmorOptions {
             tags: self.tags.clone(),
             kibana: self.kibana.clone(),
         }
     }
 
-    fn given(&self) -> bool {
+    pub(crate) fn given(&self) -> bool {
         self.tags.is_some() || self.kibana.is_some()
     }
 }
@@ -208,11 +214,15 @@ pub fn main() -> ExitCode {
             config,
             armor,
         } => import_armor(&config, &armor),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => crate::serve_cli::serve(*args),
+        #[cfg(feature = "serve")]
+        Command::Spool(command) => crate::serve_cli::spool_command(command),
     }
 }
 
 /// A `.json` file given to `run` is an Armor transform config.
-fn is_armor_config(path: &std::path::Path) -> bool {
+pub(crate) fn is_armor_config(path: &std::path::Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }

@@ -67,6 +67,8 @@ pub mod limits;
 mod number;
 pub mod read;
 pub mod schema;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod stream;
 pub mod syntax;
 mod transform;

@@ -1,6 +1,8 @@
 //! The `xf` command: parses arguments and hands over to [`cli`].
 
 mod cli;
+#[cfg(feature = "serve")]
+mod serve_cli;
 
 fn main() -> std::process::ExitCode {
     cli::main()

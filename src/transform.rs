@@ -247,3 +247,9 @@ impl Transform {
             .collect()
     }
 }
+
+/// A server holds one loaded transform across threads and requests.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<Transform>();
+};

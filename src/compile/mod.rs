@@ -63,7 +63,7 @@ impl EventType {
     pub const NAMES: &'static [&'static str] =
         &["security_incident", "security_detection", "security_event"];
 
-    fn from_name(name: &str) -> Option<EventType> {
+    pub fn from_name(name: &str) -> Option<EventType> {
         match name {
             "security_incident" => Some(EventType::Incident),
             "security_detection" => Some(EventType::Detection),

@@ -402,6 +402,16 @@ fn write_line(out: &mut Vec<u8>, value: &Value) {
 }
 
 /// serde_json's position inside a frame → the position in the input.
+/// Parses one frame as the stream does (numbers keep their spelling). On
+/// error: the line and column in the input where it went wrong, and why, in
+/// xf's words.
+pub fn parse_frame(frame: &Frame<'_>) -> Result<Value, (usize, usize, String)> {
+    parse(frame.bytes).map_err(|error| {
+        let (line, column) = absolute(frame, error.line(), error.column());
+        (line, column, unreadable(&error))
+    })
+}
+
 fn absolute(frame: &Frame<'_>, line: usize, column: usize) -> (usize, usize) {
     if line <= 1 {
         (frame.line, frame.column + column.saturating_sub(1))

@@ -1,0 +1,299 @@
+//! What a server runs: its sources (where webhooks come in, and their
+//! transform) and destinations (where results go, and how).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::compile::EventType;
+use crate::Transform;
+
+/// The longest a destination's request may be allowed to take.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Where webhooks are received.
+pub struct Source {
+    /// The URL path (`/` in the quick start).
+    pub path: String,
+    pub transform: Arc<Transform>,
+    /// Who may send: the hook for receive-side authentication (`auth none` is all there is yet).
+    pub auth: SourceAuth,
+}
+
+/// How a source authenticates its senders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SourceAuth {
+    /// Anyone who can reach the address may send.
+    #[default]
+    None,
+}
+
+/// How a destination wants its requests' bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// One record per request, the JSON object itself (the default).
+    Json,
+    /// A JSON array of records.
+    Array,
+    /// Records one per line.
+    Ndjson,
+    /// Splunk HEC events stacked one after another; replies read as HEC's.
+    Hec,
+}
+
+impl BodyFormat {
+    pub fn parse(name: &str) -> Option<BodyFormat> {
+        match name {
+            "json" => Some(BodyFormat::Json),
+            "array" => Some(BodyFormat::Array),
+            "ndjson" => Some(BodyFormat::Ndjson),
+            "hec" => Some(BodyFormat::Hec),
+            _ => None,
+        }
+    }
+
+    pub fn batches(self) -> bool {
+        self != BodyFormat::Json
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            BodyFormat::Json | BodyFormat::Array | BodyFormat::Hec => "application/json",
+            BodyFormat::Ndjson => "application/x-ndjson",
+        }
+    }
+}
+
+/// How many records a batch request may hold, and how long to wait for them.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    /// Records per request (default 100).
+    pub max_records: usize,
+    /// Bytes of records per request (default 1 MiB; one larger record goes alone).
+    pub max_bytes: usize,
+    /// How long a record may wait for others to fill its batch (default 200 ms).
+    pub linger: Duration,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            max_records: 100,
+            max_bytes: 1 << 20,
+            linger: Duration::from_millis(200),
+        }
+    }
+}
+
+/// When a failed delivery is tried again, and when it is given up.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Attempts before a record is dead-lettered (default 30).
+    pub max_attempts: u32,
+    /// Age after which a record not yet delivered is dead-lettered (default 24 h).
+    pub max_age: Duration,
+    /// The first retry's delay; each next one doubles it (default 1 s).
+    pub base_delay: Duration,
+    /// The longest delay between attempts (default 10 min); a longer
+    /// Retry-After is cut to it.
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            max_attempts: 30,
+            max_age: Duration::from_secs(24 * 3600),
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Where results go.
+#[derive(Clone)]
+pub struct Destination {
+    /// Its name in the spool, logs and metrics: stable across restarts.
+    pub name: Arc<str>,
+    pub uri: reqwest::Url,
+    /// Sent as they are, on every request.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Armor's subscription: only records of these types (judged on the
+    /// record as received); `None`: every record.
+    pub events: Option<Vec<EventType>>,
+    pub format: BodyFormat,
+    pub batch: Batch,
+    /// One request's time limit (default 30 s, at most 300 s).
+    pub timeout: Duration,
+    /// Requests in flight at once (default 4).
+    pub concurrency: usize,
+    pub retry: Retry,
+    /// Armor's `email_for_error`: who hears when this destination starts failing.
+    pub email_for_error: Option<String>,
+    /// How the destination is authenticated to, besides `headers` (the hook
+    /// for outbound credentials; headers are all there is yet).
+    pub credential: Credential,
+}
+
+/// How xf authenticates to a destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credential {
+    /// Only the configured headers.
+    #[default]
+    Headers,
+}
+
+impl Destination {
+    /// A destination with the defaults, for `uri`.
+    pub fn new(name: &str, uri: reqwest::Url) -> Destination {
+        Destination {
+            name: Arc::from(name),
+            uri,
+            headers: Vec::new(),
+            events: None,
+            format: BodyFormat::Json,
+            batch: Batch::default(),
+            timeout: Duration::from_secs(30),
+            concurrency: 4,
+            retry: Retry::default(),
+            email_for_error: None,
+            credential: Credential::Headers,
+        }
+    }
+
+    /// Whether a record (as received) is for this destination.
+    pub fn wants(&self, record: &Value) -> bool {
+        match &self.events {
+            None => true,
+            Some(types) => EventType::of(record).is_some_and(|t| types.contains(&t)),
+        }
+    }
+}
+
+/// Parses a header given as `Name: value`.
+pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("a header is `Name: value`, not `{text}`"))?;
+    header(name.trim(), value.trim())
+}
+
+/// A header from its name and value, checked.
+pub fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("`{name}` is not a header name"))?;
+    let mut value = HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of header `{name}` is not valid in a header"))?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}
+
+/// Parses a URI a destination is sent to: http or https only.
+pub fn parse_uri(text: &str) -> Result<reqwest::Url, String> {
+    let uri =
+        reqwest::Url::parse(text).map_err(|error| format!("`{text}` is not a URL: {error}"))?;
+    match uri.scheme() {
+        "http" | "https" => Ok(uri),
+        other => Err(format!(
+            "`{text}`: a destination is http or https, not {other}"
+        )),
+    }
+}
+
+/// Reads an Armor Notifications API body (`name`, `email_for_error`,
+/// `event_type`, `properties` of type `uri` and `header`) as a destination.
+pub fn armor_notification(path: &Path) -> Result<Destination, String> {
+    let shown = path.display();
+    let text =
+        std::fs::read_to_string(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
+    let body: Value = serde_json::from_str(&text).map_err(|error| format!("{shown}: {error}"))?;
+    let object = body
+        .as_object()
+        .ok_or_else(|| format!("{shown}: a notification config is a JSON object"))?;
+    let mut problems = Vec::new();
+    let mut uri = None;
+    let mut headers = Vec::new();
+    match object.get("properties").and_then(Value::as_array) {
+        None => problems.push("/properties: a list of properties is required".to_string()),
+        Some(properties) => {
+            for (i, property) in properties.iter().enumerate() {
+                let field = |name: &str| property.get(name).and_then(Value::as_str);
+                match (field("type"), field("key"), field("value")) {
+                    (Some("uri"), _, Some(value)) => match parse_uri(value) {
+                        Ok(parsed) => uri = Some(parsed),
+                        Err(error) => problems.push(format!("/properties/{i}/value: {error}")),
+                    },
+                    (Some("header"), Some(key), Some(value)) => match header(key, value) {
+                        Ok(pair) => headers.push(pair),
+                        Err(error) => problems.push(format!("/properties/{i}: {error}")),
+                    },
+                    (Some(other), _, _) if other != "uri" && other != "header" => {
+                        problems.push(format!(
+                            "/properties/{i}/type: `{other}` is not a property type (uri, header)"
+                        ))
+                    }
+                    _ => problems.push(format!(
+                        "/properties/{i}: a property has a string `type`, `key` and `value`"
+                    )),
+                }
+            }
+        }
+    }
+    let mut events = None;
+    if let Some(types) = object.get("event_type") {
+        match types.as_array() {
+            None => problems.push("/event_type: a list of event types".to_string()),
+            Some(types) => {
+                let mut list = Vec::new();
+                for (i, name) in types.iter().enumerate() {
+                    match name.as_str().and_then(EventType::from_name) {
+                        Some(t) => list.push(t),
+                        None => problems.push(format!(
+                            "/event_type/{i}: {name} is not an event type ({})",
+                            EventType::NAMES.join(", ")
+                        )),
+                    }
+                }
+                events = Some(list);
+            }
+        }
+    }
+    let email = match object.get("email_for_error") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(address)) if address.contains('@') => Some(address.clone()),
+        Some(other) => {
+            problems.push(format!("/email_for_error: {other} is not an email address"));
+            None
+        }
+    };
+    let Some(uri) = uri else {
+        problems.push("/properties: no property of type `uri`".to_string());
+        return Err(problems_text(&shown.to_string(), &problems));
+    };
+    if !problems.is_empty() {
+        return Err(problems_text(&shown.to_string(), &problems));
+    }
+    let name = object
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| uri.to_string());
+    let mut destination = Destination::new(&name, uri);
+    destination.headers = headers;
+    destination.events = events;
+    destination.email_for_error = email;
+    Ok(destination)
+}
+
+fn problems_text(file: &str, problems: &[String]) -> String {
+    problems
+        .iter()
+        .map(|problem| format!("{file}: {problem}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

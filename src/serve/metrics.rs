@@ -1,0 +1,193 @@
+//! What `GET /metrics` shows, in Prometheus' text format (prometheus-client).
+//!
+//! Labels are only names from the configuration (a source's path, a
+//! destination's name) and fixed reasons: never record data, never secrets.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+fn latency() -> Histogram {
+    // 0.25 ms to about 68 min, doubling.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 25))
+}
+
+/// Every counter, gauge and histogram of a running server.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests received, by source.
+    pub requests: Family<Labels, Counter>,
+    /// Requests refused, by source and reason (`not_json`, `too_large`, `spool_full`, …).
+    pub refused: Family<Labels, Counter>,
+    /// Records in accepted requests, by source.
+    pub records_received: Family<Labels, Counter>,
+    /// Records the transform emitted, by source.
+    pub transformed: Family<Labels, Counter>,
+    /// Records the transform dropped, by source.
+    pub dropped: Family<Labels, Counter>,
+    /// Records dead-lettered, by destination (`-` for a transform failure).
+    pub dead_lettered: Family<Labels, Counter>,
+    /// Records delivered, by destination.
+    pub delivered: Family<Labels, Counter>,
+    /// Delivery attempts that will be retried, by destination.
+    pub retried: Family<Labels, Counter>,
+    /// Delivery attempts that failed for good, by destination.
+    pub failed: Family<Labels, Counter>,
+    /// Records queued, by destination.
+    pub queue_depth: Family<Labels, Gauge>,
+    /// Age of the oldest queued record, by destination.
+    pub oldest_age: Family<Labels, Gauge>,
+    /// Whether a destination is disabled (after a 410).
+    pub disabled: Family<Labels, Gauge>,
+    /// Mails and error webhooks sent about failing destinations.
+    pub notices: Family<Labels, Counter>,
+    /// From request to 2xx (records durable), by source.
+    pub accept_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    /// One delivery request, by destination.
+    pub attempt_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    /// From receipt to delivery, by destination.
+    pub end_to_end_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("xf");
+        let requests = Family::default();
+        let refused = Family::default();
+        let records_received = Family::default();
+        let transformed = Family::default();
+        let dropped = Family::default();
+        let dead_lettered = Family::default();
+        let delivered = Family::default();
+        let retried = Family::default();
+        let failed = Family::default();
+        let queue_depth = Family::default();
+        let oldest_age = Family::default();
+        let disabled = Family::default();
+        let notices = Family::default();
+        let accept_seconds = Family::new_with_constructor(latency as fn() -> Histogram);
+        let attempt_seconds = Family::new_with_constructor(latency as fn() -> Histogram);
+        let end_to_end_seconds = Family::new_with_constructor(latency as fn() -> Histogram);
+        registry.register("requests", "Requests received", requests.clone());
+        registry.register(
+            "refused_requests",
+            "Requests refused, by reason",
+            refused.clone(),
+        );
+        registry.register(
+            "records_received",
+            "Records in accepted requests",
+            records_received.clone(),
+        );
+        registry.register(
+            "records_transformed",
+            "Records the transform emitted",
+            transformed.clone(),
+        );
+        registry.register(
+            "records_dropped",
+            "Records the transform dropped",
+            dropped.clone(),
+        );
+        registry.register(
+            "records_dead_lettered",
+            "Records dead-lettered",
+            dead_lettered.clone(),
+        );
+        registry.register("records_delivered", "Records delivered", delivered.clone());
+        registry.register(
+            "delivery_retries",
+            "Delivery attempts to be retried",
+            retried.clone(),
+        );
+        registry.register(
+            "delivery_failures",
+            "Records a destination refused for good",
+            failed.clone(),
+        );
+        registry.register("queue_depth", "Records queued", queue_depth.clone());
+        registry.register(
+            "queue_oldest_age_seconds",
+            "Age of the oldest queued record",
+            oldest_age.clone(),
+        );
+        registry.register(
+            "destination_disabled",
+            "1 while a destination is disabled",
+            disabled.clone(),
+        );
+        registry.register(
+            "failure_notices",
+            "Notices sent about failing destinations",
+            notices.clone(),
+        );
+        registry.register(
+            "accept_seconds",
+            "From request to durable answer",
+            accept_seconds.clone(),
+        );
+        registry.register(
+            "delivery_attempt_seconds",
+            "One delivery request",
+            attempt_seconds.clone(),
+        );
+        registry.register(
+            "end_to_end_seconds",
+            "From receipt to delivery",
+            end_to_end_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            refused,
+            records_received,
+            transformed,
+            dropped,
+            dead_lettered,
+            delivered,
+            retried,
+            failed,
+            queue_depth,
+            oldest_age,
+            disabled,
+            notices,
+            accept_seconds,
+            attempt_seconds,
+            end_to_end_seconds,
+        }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Labels for a source.
+pub fn source(path: &str) -> Labels {
+    vec![("source", path.to_string())]
+}
+
+/// Labels for a destination.
+pub fn destination(name: &str) -> Labels {
+    vec![("destination", name.to_string())]
+}
+
+/// Labels for a refusal.
+pub fn refusal(path: &str, reason: &'static str) -> Labels {
+    vec![("source", path.to_string()), ("reason", reason.to_string())]
+}

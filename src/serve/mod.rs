@@ -1,0 +1,632 @@
+//! `xf serve`: receive webhooks, transform them, spool the results durably
+//! and deliver them to every destination that wants them.
+//!
+//! ```text
+//!  POST ──receive──▶ records ──apply──▶ results ──spool (SQLite, synced)──▶ 2xx
+//!                                                     │ one queue per destination
+//!                                                     ▼
+//!                                  deliver (retries, backoff, dead letters) ──▶ POST
+//! ```
+//!
+//! - [`receive`] turns a request body into records, or a refusal;
+//! - [`spool`] keeps every accepted record until it is delivered or dead;
+//! - [`deliver`] runs one worker per destination;
+//! - [`notice`] mails (and posts) when a destination starts failing;
+//! - [`metrics`] is what `GET /metrics` shows.
+
+pub mod config;
+pub mod deliver;
+pub mod metrics;
+pub mod notice;
+pub mod receive;
+pub mod spool;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::{watch, Notify, Semaphore};
+
+use crate::apply::Outcome;
+pub use config::{Destination, Source};
+use receive::{BodyLimits, Refusal};
+use spool::{DeadRecord, NewRecord, Spool, SpoolError, SpoolLimits};
+
+/// The sources and destinations a server runs; swapped whole on reload.
+pub struct Pipeline {
+    pub sources: Vec<Source>,
+    pub destinations: Vec<Arc<Destination>>,
+}
+
+/// How a pipeline is (re)loaded: on start, and on every SIGHUP.
+pub type LoadPipeline = Box<dyn Fn() -> Result<Pipeline, String> + Send + Sync>;
+
+/// How a server listens and what it holds.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub spool: PathBuf,
+    pub spool_limits: SpoolLimits,
+    pub body_limits: BodyLimits,
+    pub connections: ConnectionLimits,
+    pub notices: notice::NoticeConfig,
+}
+
+/// What one connection may take.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections open at once (default 1024); more wait to be accepted.
+    pub max_connections: usize,
+    /// Time to send a request's headers (default 10 s), idle keep-alive included.
+    pub header_timeout: Duration,
+    /// Time to send a request's body (default 30 s).
+    pub body_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The state every request and worker shares.
+struct App {
+    pipeline: RwLock<Arc<Pipeline>>,
+    spool: Spool,
+    metrics: Arc<metrics::Metrics>,
+    limits: BodyLimits,
+    body_timeout: Duration,
+    /// Per destination: told when records for it are stored.
+    wakes: RwLock<HashMap<String, Arc<Notify>>>,
+    /// Set when a stop began: new requests are refused (503).
+    draining: AtomicBool,
+}
+
+impl App {
+    fn pipeline(&self) -> Arc<Pipeline> {
+        match self.pipeline.read() {
+            Ok(pipeline) => Arc::clone(&pipeline),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT; reloads on SIGHUP.
+pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), String> {
+    let pipeline = load()?;
+    let spool = Spool::open(&options.spool, options.spool_limits).map_err(|error| {
+        format!(
+            "cannot open the spool in {}: {error}",
+            options.spool.display()
+        )
+    })?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("xf/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+    let notices = Arc::new(notice::Notices::new(
+        options.notices.clone(),
+        client.clone(),
+        Arc::clone(&metrics),
+    ));
+    let app = Arc::new(App {
+        pipeline: RwLock::new(Arc::new(pipeline)),
+        spool: spool.clone(),
+        metrics: Arc::clone(&metrics),
+        limits: options.body_limits,
+        body_timeout: options.connections.body_timeout,
+        wakes: RwLock::new(HashMap::new()),
+        draining: AtomicBool::new(false),
+    });
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
+    let local = listener
+        .local_addr()
+        .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
+    tracing::info!(address = %local, spool = %options.spool.display(), "xf serve is listening");
+
+    let workers = Workers {
+        app: Arc::clone(&app),
+        client,
+        notices,
+        running: Vec::new(),
+    };
+    let mut workers = workers;
+    workers.start().await;
+
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics_text))
+        .fallback(receive_request)
+        .with_state(Arc::clone(&app));
+
+    let (stop_accepting, accepting) = watch::channel(false);
+    let server = tokio::spawn(accept_loop(
+        listener,
+        router,
+        options.connections,
+        accepting,
+    ));
+
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading the pipeline");
+                match load() {
+                    Ok(pipeline) => {
+                        *app.pipeline.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pipeline);
+                        workers.restart().await;
+                        tracing::info!("the new pipeline runs");
+                    }
+                    Err(problems) => {
+                        tracing::error!(%problems, "the new pipeline is refused; the old one keeps running");
+                        eprintln!("{problems}");
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!("stopping: no new requests; finishing those in flight");
+    app.draining.store(true, Ordering::SeqCst);
+    let _ = stop_accepting.send(true);
+    let _ = server.await;
+    workers.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, String> {
+    tokio::signal::unix::signal(kind).map_err(|error| format!("cannot handle signals: {error}"))
+}
+
+/// The delivery workers, one per destination.
+struct Workers {
+    app: Arc<App>,
+    client: reqwest::Client,
+    notices: Arc<notice::Notices>,
+    running: Vec<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+}
+
+impl Workers {
+    async fn start(&mut self) {
+        let pipeline = self.app.pipeline();
+        let disabled = match self.app.spool.overview().await {
+            Ok(overview) => overview.disabled,
+            Err(error) => {
+                tracing::error!(%error, "cannot read which destinations are disabled");
+                Vec::new()
+            }
+        };
+        let mut wakes = HashMap::new();
+        for destination in &pipeline.destinations {
+            let wake = Arc::new(Notify::new());
+            wakes.insert(destination.name.to_string(), Arc::clone(&wake));
+            let is_disabled = disabled.iter().any(|d| **d == *destination.name);
+            if is_disabled {
+                tracing::warn!(destination = %destination.name, "disabled (after a 410): `xf spool enable` turns it back on");
+            }
+            self.app
+                .metrics
+                .disabled
+                .get_or_create(&metrics::destination(&destination.name))
+                .set(is_disabled as i64);
+            let (stop, stopped) = watch::channel(false);
+            let worker = deliver::Worker {
+                destination: Arc::clone(destination),
+                spool: self.app.spool.clone(),
+                metrics: Arc::clone(&self.app.metrics),
+                client: self.client.clone(),
+                notices: Arc::clone(&self.notices),
+                wake,
+                disabled: Arc::new(AtomicBool::new(is_disabled)),
+                stop: stopped,
+            };
+            self.running.push((stop, tokio::spawn(worker.run())));
+        }
+        *self.app.wakes.write().unwrap_or_else(|p| p.into_inner()) = wakes;
+    }
+
+    /// Ends every worker once its requests in flight are done.
+    async fn stop(&mut self) {
+        for (stop, _) in &self.running {
+            let _ = stop.send(true);
+        }
+        for (_, task) in self.running.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    async fn restart(&mut self) {
+        self.stop().await;
+        self.start().await;
+    }
+}
+
+/// Accepts connections until told to stop, then lets the open ones finish.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(64 * 1024);
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    // Requests in flight finish (their records are spooled or refused); idle
+    // connections close now.
+    graceful.shutdown().await;
+}
+
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    if app.draining.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    }
+    let (records, bytes) = app.spool.usage();
+    (
+        StatusCode::OK,
+        format!("ready: {records} records, {bytes} bytes spooled\n"),
+    )
+        .into_response()
+}
+
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    let pipeline = app.pipeline();
+    let depths = app.spool.depths();
+    let overview = app.spool.overview().await.ok();
+    let now = spool::now_ms();
+    for destination in &pipeline.destinations {
+        let labels = metrics::destination(&destination.name);
+        let (records, _) = depths.get(&*destination.name).copied().unwrap_or_default();
+        app.metrics
+            .queue_depth
+            .get_or_create(&labels)
+            .set(records as i64);
+        let oldest = overview
+            .as_ref()
+            .and_then(|o| {
+                o.queued
+                    .iter()
+                    .find(|(name, _)| **name == *destination.name)
+            })
+            .and_then(|(_, depth)| depth.oldest_ms);
+        let age = oldest.map(|at| (now - at).max(0) / 1000).unwrap_or(0);
+        app.metrics.oldest_age.get_or_create(&labels).set(age);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{body}\n"),
+    )
+        .into_response()
+}
+
+/// What one accepted body came to.
+struct Prepared {
+    records: Vec<NewRecord>,
+    dead: Vec<DeadRecord>,
+    ids: Vec<Arc<str>>,
+    received: u64,
+    emitted: u64,
+    dropped: u64,
+    failed: u64,
+}
+
+/// Every request not to `/healthz`, `/readyz` or `/metrics`: a webhook for a source.
+async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Response {
+    let started = Instant::now();
+    let pipeline = app.pipeline();
+    let path = request.uri().path().to_string();
+    let Some(source) = pipeline.sources.iter().position(|s| s.path == path) else {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no source receives at {path}")}),
+        );
+    };
+    if request.method() != Method::POST {
+        let mut response = json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "a webhook is sent with POST"}),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return response;
+    }
+    let labels = metrics::source(&path);
+    app.metrics.requests.get_or_create(&labels).inc();
+    let refuse = |refusal: Refusal| {
+        app.metrics
+            .refused
+            .get_or_create(&metrics::refusal(&path, refusal.reason()))
+            .inc();
+        json_response(
+            StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            refusal.body(),
+        )
+    };
+    if app.draining.load(Ordering::SeqCst) {
+        return unavailable(&app, &path, "stopping", "the server is stopping", 1);
+    }
+    let (parts, body) = request.into_parts();
+    if let Err(refusal) =
+        receive::check_media_type(header_text(&parts.headers, header::CONTENT_TYPE))
+    {
+        return refuse(refusal);
+    }
+    let declared =
+        header_text(&parts.headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > app.limits.max_body as u64) {
+        return refuse(Refusal::TooLarge(format!(
+            "the body is over {} bytes",
+            app.limits.max_body
+        )));
+    }
+    let bytes = match tokio::time::timeout(
+        app.body_timeout,
+        axum::body::to_bytes(body, app.limits.max_body),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return refuse(Refusal::TooLarge(format!(
+                "the body is over {} bytes",
+                app.limits.max_body
+            )))
+        }
+        Err(_) => {
+            app.metrics
+                .refused
+                .get_or_create(&metrics::refusal(&path, "body_timeout"))
+                .inc();
+            return json_response(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"error": format!("the body did not arrive within {} s", app.body_timeout.as_secs())}),
+            );
+        }
+    };
+    let encoding = header_text(&parts.headers, header::CONTENT_ENCODING).map(str::to_string);
+    let limits = app.limits;
+    let work_pipeline = Arc::clone(&pipeline);
+    let source_path: Arc<str> = Arc::from(path.as_str());
+    // Transforming is CPU work (up to a record's time limit): off the async threads.
+    let prepared = tokio::task::spawn_blocking(move || {
+        let decoded = receive::decode(encoding.as_deref(), &bytes, &limits)?;
+        let body = decoded.as_deref().unwrap_or(&bytes);
+        let records = receive::records(body, &limits)?;
+        Ok::<_, Refusal>(prepare(&work_pipeline, source, &source_path, records))
+    })
+    .await;
+    let prepared = match prepared {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(refusal)) => return refuse(refusal),
+        Err(error) => {
+            tracing::error!(%error, "the work on a body ended abnormally");
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "the body could not be processed; nothing of it was kept"}),
+            );
+        }
+    };
+    let destinations: Vec<Arc<str>> = prepared
+        .records
+        .iter()
+        .map(|r| Arc::clone(&r.destination))
+        .collect();
+    match app.spool.store(prepared.records, prepared.dead).await {
+        Ok(()) => {}
+        Err(SpoolError::Full(why)) => {
+            tracing::warn!(source = %path, %why, "the spool is full: refusing (503)");
+            return unavailable(
+                &app,
+                &path,
+                "spool_full",
+                &format!("the spool is full ({why}); retry later"),
+                5,
+            );
+        }
+        Err(error) => {
+            tracing::error!(source = %path, %error, "cannot store records: refusing (503)");
+            return unavailable(
+                &app,
+                &path,
+                "storage",
+                "the records could not be stored; retry later",
+                1,
+            );
+        }
+    }
+    if let Ok(wakes) = app.wakes.read() {
+        let mut told: Vec<&str> = Vec::new();
+        for name in &destinations {
+            if !told.contains(&&**name) {
+                told.push(name);
+                if let Some(wake) = wakes.get(&**name) {
+                    wake.notify_one();
+                }
+            }
+        }
+    }
+    let m = &app.metrics;
+    m.records_received
+        .get_or_create(&labels)
+        .inc_by(prepared.received);
+    m.transformed
+        .get_or_create(&labels)
+        .inc_by(prepared.emitted);
+    m.dropped.get_or_create(&labels).inc_by(prepared.dropped);
+    if prepared.failed > 0 {
+        m.dead_lettered
+            .get_or_create(&metrics::destination("-"))
+            .inc_by(prepared.failed);
+    }
+    m.accept_seconds
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    let ids: Vec<&str> = prepared.ids.iter().map(|id| &**id).collect();
+    json_response(
+        StatusCode::OK,
+        json!({
+            "records": prepared.received,
+            "ids": ids,
+            "dropped": prepared.dropped,
+            "dead_lettered": prepared.failed,
+        }),
+    )
+}
+
+fn unavailable(
+    app: &App,
+    path: &str,
+    reason: &'static str,
+    message: &str,
+    retry_after: u64,
+) -> Response {
+    app.metrics
+        .refused
+        .get_or_create(&metrics::refusal(path, reason))
+        .inc();
+    let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": message }));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    response
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Transforms a body's records and addresses the results to destinations.
+fn prepare(
+    pipeline: &Pipeline,
+    source: usize,
+    source_path: &Arc<str>,
+    records: Vec<receive::Received>,
+) -> Prepared {
+    let transform = &pipeline.sources[source].transform;
+    let now = spool::now_ms();
+    let mut prepared = Prepared {
+        records: Vec::new(),
+        dead: Vec::new(),
+        ids: Vec::with_capacity(records.len()),
+        received: records.len() as u64,
+        emitted: 0,
+        dropped: 0,
+        failed: 0,
+    };
+    for received in records {
+        let id: Arc<str> = Arc::from(uuid::Uuid::now_v7().to_string());
+        prepared.ids.push(Arc::clone(&id));
+        // Subscriptions are judged on the record as received (the output may be a HEC envelope).
+        let wanted: Vec<&Arc<Destination>> = pipeline
+            .destinations
+            .iter()
+            .filter(|d| d.wants(&received.record))
+            .collect();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            transform.apply_once(received.record)
+        }))
+        .unwrap_or_else(|_| {
+            Err(crate::RecordError {
+                origin: None,
+                reason: "the transform panicked on this record (a bug in xf)".to_string(),
+            })
+        });
+        match outcome {
+            Ok(Outcome::Emit(value)) => {
+                prepared.emitted += 1;
+                let body = serde_json::to_vec(&value).unwrap_or_default();
+                for destination in wanted {
+                    prepared.records.push(NewRecord {
+                        destination: Arc::clone(&destination.name),
+                        record_id: Arc::clone(&id),
+                        source: Arc::clone(source_path),
+                        body: body.clone(),
+                    });
+                }
+            }
+            Ok(Outcome::Dropped) => prepared.dropped += 1,
+            Err(error) => {
+                prepared.failed += 1;
+                prepared.dead.push(DeadRecord {
+                    destination: None,
+                    record_id: id,
+                    source: Arc::clone(source_path),
+                    received_ms: now,
+                    reason: error.to_string(),
+                    attempts: "[]".to_string(),
+                    body: received.raw,
+                });
+            }
+        }
+    }
+    prepared
+}

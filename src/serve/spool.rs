@@ -1,0 +1,840 @@
+//! The spool: every accepted record, per destination, until it is delivered or
+//! dead-lettered; SQLite in WAL mode, on local disk.
+//!
+//! One thread owns the database connection and runs every command sent to it.
+//! It takes all the commands waiting at once into one transaction (group
+//! commit): under load a whole batch of requests costs one `fsync`, not one
+//! each. A transaction that stores records is synced (`synchronous = FULL`)
+//! before any of its senders hears back, which is what lets the receiver
+//! answer 2xx. Leases, acknowledgements and retries are written with
+//! `synchronous = NORMAL`: lost in a power cut, they only mean that a record
+//! is delivered once more (at least once), never that one is lost.
+//!
+//! A record is leased to a delivery worker while it is in flight. Leases live
+//! in the database but mean nothing after a restart: opening the spool clears
+//! them, so whatever was in flight when the process died is delivered again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+/// The database file inside the spool folder.
+pub const FILE_NAME: &str = "spool.sqlite";
+
+/// At most this many commands go into one transaction.
+const GROUP_COMMIT_MAX: usize = 512;
+
+/// How much the spool may hold before it refuses new records (503).
+#[derive(Debug, Clone, Copy)]
+pub struct SpoolLimits {
+    /// Bytes of record bodies queued, over all destinations (default 1 GiB).
+    pub max_bytes: u64,
+    /// Records queued, over all destinations (default 1,000,000).
+    pub max_records: u64,
+}
+
+impl Default for SpoolLimits {
+    fn default() -> Self {
+        SpoolLimits {
+            max_bytes: 1 << 30,
+            max_records: 1_000_000,
+        }
+    }
+}
+
+/// A record to store for one destination.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub destination: Arc<str>,
+    pub record_id: Arc<str>,
+    pub source: Arc<str>,
+    pub body: Vec<u8>,
+}
+
+/// A record that failed before it reached any destination (the transform
+/// failed on it), or one a destination will never take.
+#[derive(Debug, Clone)]
+pub struct DeadRecord {
+    pub destination: Option<Arc<str>>,
+    pub record_id: Arc<str>,
+    pub source: Arc<str>,
+    pub received_ms: i64,
+    pub reason: String,
+    /// Every delivery attempt, as JSON (`[]` when there was none).
+    pub attempts: String,
+    pub body: Vec<u8>,
+}
+
+/// A queued record leased to a delivery worker.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub seq: i64,
+    pub record_id: String,
+    pub received_ms: i64,
+    pub attempts: u32,
+    /// Earlier attempts, a JSON array.
+    pub attempt_log: String,
+    pub body: Vec<u8>,
+}
+
+/// What a delivery worker asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Fetch {
+    pub max_records: usize,
+    pub max_bytes: usize,
+    /// For batching destinations: lease nothing while fewer than
+    /// `max_records` are due and the oldest waited less than this.
+    pub linger: Duration,
+}
+
+/// The answer to a [`Fetch`].
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub records: Vec<Leased>,
+    /// When the next record not leased now becomes due (epoch ms), if any.
+    pub next_due_ms: Option<i64>,
+}
+
+/// What became of a leased record.
+#[derive(Debug, Clone)]
+pub enum Settle {
+    /// Delivered: removed from the queue.
+    Delivered(i64),
+    /// To be tried again at `due_ms`.
+    Retry {
+        seq: i64,
+        due_ms: i64,
+        attempt_log: String,
+    },
+    /// Given up: moved to the dead letters with its reason.
+    Dead {
+        seq: i64,
+        reason: String,
+        attempt_log: String,
+    },
+    /// Not attempted (a stop, or a disabled destination): free to lease again.
+    Release(i64),
+}
+
+/// Queue depth of one destination.
+#[derive(Debug, Clone, Default)]
+pub struct Depth {
+    pub records: u64,
+    pub bytes: u64,
+    pub oldest_ms: Option<i64>,
+}
+
+/// Counts over the whole spool, for `xf spool stats` and `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct Overview {
+    pub queued: Vec<(String, Depth)>,
+    /// Dead letters by destination (`None`: the transform failed).
+    pub dead: Vec<(Option<String>, u64)>,
+    pub disabled: Vec<String>,
+}
+
+/// Why the spool did not take a write.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("the spool is full ({0})")]
+    Full(String),
+    #[error("the spool cannot be written: {0}")]
+    Storage(#[from] rusqlite::Error),
+    #[error("the spool is closed")]
+    Closed,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
+
+enum Command {
+    Store {
+        records: Vec<NewRecord>,
+        dead: Vec<DeadRecord>,
+        reply: Reply<()>,
+    },
+    Fetch {
+        destination: Arc<str>,
+        fetch: Fetch,
+        reply: Reply<Fetched>,
+    },
+    Settle {
+        settles: Vec<Settle>,
+        dead: Vec<DeadRecord>,
+        reply: Reply<()>,
+    },
+    SetDisabled {
+        destination: String,
+        disabled: bool,
+        reply: Reply<()>,
+    },
+    /// Reads the queue sizes back (changes made by `xf spool` beside the server).
+    Refresh,
+    Disabled {
+        reply: Reply<Vec<String>>,
+    },
+    Overview {
+        reply: Reply<Overview>,
+    },
+}
+
+impl Command {
+    fn syncs(&self) -> bool {
+        matches!(self, Command::Store { .. } | Command::SetDisabled { .. })
+    }
+}
+
+/// Queue sizes kept in memory, so that a full spool is refused without a query:
+/// what the database holds (read back after each transaction that changes it,
+/// and every few seconds for changes by `xf spool`), and what stores in
+/// progress have reserved.
+#[derive(Debug, Default)]
+struct Usage {
+    records: AtomicU64,
+    bytes: AtomicU64,
+    reserved_records: AtomicU64,
+    reserved_bytes: AtomicU64,
+}
+
+/// A handle on the spool thread; cheap to clone.
+#[derive(Clone)]
+pub struct Spool {
+    commands: mpsc::UnboundedSender<Command>,
+    usage: Arc<Usage>,
+    limits: SpoolLimits,
+    /// Per destination: (records, bytes) queued, for metrics.
+    depths: Arc<Mutex<HashMap<String, (u64, u64)>>>,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in folder `dir` and starts its thread.
+    pub fn open(dir: &Path, limits: SpoolLimits) -> Result<Spool, SpoolError> {
+        std::fs::create_dir_all(dir).map_err(|error| {
+            SpoolError::Storage(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+        })?;
+        let connection = open_database(&dir.join(FILE_NAME))?;
+        // Whatever was leased belonged to a process that is gone.
+        connection.execute("UPDATE queue SET leased = 0 WHERE leased = 1", [])?;
+        let usage = Arc::new(Usage::default());
+        let depths = Arc::new(Mutex::new(HashMap::new()));
+        refresh(&connection, &usage, &depths)?;
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let worker = Worker {
+            connection,
+            usage: Arc::clone(&usage),
+            depths: Arc::clone(&depths),
+            synchronous_full: None,
+        };
+        let refresher = commands.clone();
+        std::thread::Builder::new()
+            .name("xf-spool-refresh".into())
+            .spawn(move || {
+                while refresher.send(Command::Refresh).is_ok() {
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+            })
+            .map_err(|error| {
+                SpoolError::Storage(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+            })?;
+        std::thread::Builder::new()
+            .name("xf-spool".into())
+            .spawn(move || worker.run(receiver))
+            .map_err(|error| {
+                SpoolError::Storage(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+            })?;
+        Ok(Spool {
+            commands,
+            usage,
+            limits,
+            depths,
+        })
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, SpoolError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .map_err(|_| SpoolError::Closed)?;
+        answer.await.map_err(|_| SpoolError::Closed)?
+    }
+
+    /// Stores records and dead letters durably; returns once they are synced
+    /// to disk. Refused whole when the records would pass the spool's limits.
+    pub async fn store(
+        &self,
+        records: Vec<NewRecord>,
+        dead: Vec<DeadRecord>,
+    ) -> Result<(), SpoolError> {
+        let count = records.len() as u64;
+        let size: u64 = records.iter().map(|r| r.body.len() as u64).sum();
+        if count > 0 {
+            // Reserve first, so that concurrent requests cannot overshoot together.
+            let usage = &self.usage;
+            let reserved_records = usage.reserved_records.fetch_add(count, Ordering::SeqCst);
+            let reserved_bytes = usage.reserved_bytes.fetch_add(size, Ordering::SeqCst);
+            let records_then = usage.records.load(Ordering::SeqCst) + reserved_records;
+            let bytes_then = usage.bytes.load(Ordering::SeqCst) + reserved_bytes;
+            let full = if records_then + count > self.limits.max_records {
+                Some(format!(
+                    "{records_then} records queued, the limit is {}",
+                    self.limits.max_records
+                ))
+            } else if bytes_then + size > self.limits.max_bytes {
+                Some(format!(
+                    "{bytes_then} bytes queued, the limit is {}",
+                    self.limits.max_bytes
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = full {
+                usage.reserved_records.fetch_sub(count, Ordering::SeqCst);
+                usage.reserved_bytes.fetch_sub(size, Ordering::SeqCst);
+                return Err(SpoolError::Full(why));
+            }
+        }
+        let result = self
+            .ask(|reply| Command::Store {
+                records,
+                dead,
+                reply,
+            })
+            .await;
+        if count > 0 {
+            // Committed records are counted in `usage` by now (read back before the reply).
+            self.usage
+                .reserved_records
+                .fetch_sub(count, Ordering::SeqCst);
+            self.usage.reserved_bytes.fetch_sub(size, Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// Leases the records of `destination` that are due now.
+    pub async fn fetch(&self, destination: &Arc<str>, fetch: Fetch) -> Result<Fetched, SpoolError> {
+        self.ask(|reply| Command::Fetch {
+            destination: Arc::clone(destination),
+            fetch,
+            reply,
+        })
+        .await
+    }
+
+    /// Records what became of leased records; `dead` are written beside.
+    pub async fn settle(
+        &self,
+        destination: &Arc<str>,
+        settles: Vec<Settle>,
+        dead: Vec<DeadRecord>,
+    ) -> Result<(), SpoolError> {
+        let _ = destination;
+        self.ask(|reply| Command::Settle {
+            settles,
+            dead,
+            reply,
+        })
+        .await
+    }
+
+    /// Marks a destination disabled (after a 410) or enabled again.
+    pub async fn set_disabled(&self, destination: &str, disabled: bool) -> Result<(), SpoolError> {
+        self.ask(|reply| Command::SetDisabled {
+            destination: destination.to_string(),
+            disabled,
+            reply,
+        })
+        .await
+    }
+
+    /// The destinations disabled (after a 410) and not enabled since.
+    pub async fn disabled(&self) -> Result<Vec<String>, SpoolError> {
+        self.ask(|reply| Command::Disabled { reply }).await
+    }
+
+    /// Queue depths, dead-letter counts and disabled destinations.
+    pub async fn overview(&self) -> Result<Overview, SpoolError> {
+        self.ask(|reply| Command::Overview { reply }).await
+    }
+
+    /// Records and bytes queued for each destination, from memory.
+    pub fn depths(&self) -> HashMap<String, (u64, u64)> {
+        self.depths.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    /// Records and bytes queued over all destinations, from memory.
+    pub fn usage(&self) -> (u64, u64) {
+        (
+            self.usage.records.load(Ordering::Relaxed),
+            self.usage.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Opens the database with the spool's settings and schema.
+pub fn open_database(path: &Path) -> Result<Connection, SpoolError> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    // WAL: readers (`xf spool stats` beside a running server) never block the writer.
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.execute_batch(
+        "CREATE TABLE IF NOT EXISTS queue (
+             seq INTEGER PRIMARY KEY,
+             destination TEXT NOT NULL,
+             record_id TEXT NOT NULL,
+             source TEXT NOT NULL,
+             received_ms INTEGER NOT NULL,
+             due_ms INTEGER NOT NULL,
+             attempts INTEGER NOT NULL DEFAULT 0,
+             attempt_log TEXT NOT NULL DEFAULT '[]',
+             leased INTEGER NOT NULL DEFAULT 0,
+             body BLOB NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS queue_due ON queue (destination, leased, due_ms);
+         CREATE TABLE IF NOT EXISTS dead (
+             seq INTEGER PRIMARY KEY,
+             destination TEXT,
+             record_id TEXT NOT NULL,
+             source TEXT NOT NULL,
+             received_ms INTEGER NOT NULL,
+             dead_ms INTEGER NOT NULL,
+             reason TEXT NOT NULL,
+             attempts TEXT NOT NULL,
+             body BLOB NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS disabled (destination TEXT PRIMARY KEY, since_ms INTEGER NOT NULL);
+         -- Queue sizes per destination, kept exact by triggers, whoever changes the queue.
+         CREATE TABLE IF NOT EXISTS depth (
+             destination TEXT PRIMARY KEY,
+             records INTEGER NOT NULL,
+             bytes INTEGER NOT NULL
+         );
+         CREATE TRIGGER IF NOT EXISTS queue_in AFTER INSERT ON queue BEGIN
+             INSERT INTO depth (destination, records, bytes) VALUES (NEW.destination, 1, length(NEW.body))
+             ON CONFLICT (destination) DO UPDATE SET records = records + 1, bytes = bytes + length(NEW.body);
+         END;
+         CREATE TRIGGER IF NOT EXISTS queue_out AFTER DELETE ON queue BEGIN
+             UPDATE depth SET records = records - 1, bytes = bytes - length(OLD.body)
+             WHERE destination = OLD.destination;
+         END;",
+    )?;
+    Ok(connection)
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+struct Worker {
+    connection: Connection,
+    usage: Arc<Usage>,
+    depths: Arc<Mutex<HashMap<String, (u64, u64)>>>,
+    synchronous_full: Option<bool>,
+}
+
+/// What one command's work in a transaction leaves to do after the commit.
+enum Done {
+    Unit(Reply<()>),
+    Fetched(Reply<Fetched>, Fetched),
+    Overview(Reply<Overview>, Overview),
+    Disabled(Reply<Vec<String>>, Vec<String>),
+}
+
+impl Worker {
+    fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Command>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < GROUP_COMMIT_MAX {
+                match receiver.try_recv() {
+                    Ok(command) => group.push(command),
+                    Err(_) => break,
+                }
+            }
+            self.run_group(group);
+        }
+    }
+
+    fn run_group(&mut self, group: Vec<Command>) {
+        let full = group.iter().any(Command::syncs);
+        if self.synchronous_full != Some(full) {
+            let level = if full { "FULL" } else { "NORMAL" };
+            if self
+                .connection
+                .pragma_update(None, "synchronous", level)
+                .is_ok()
+            {
+                self.synchronous_full = Some(full);
+            }
+        }
+        // Queue sizes are read back once the transaction commits.
+        let mut changed = false;
+        let mut done = Vec::with_capacity(group.len());
+        let mut failed: Option<String> = None;
+        let result = (|| -> rusqlite::Result<()> {
+            let transaction = self.connection.transaction()?;
+            for command in group {
+                // A failing command fails the whole group: nobody hears "stored" for
+                // what was rolled back.
+                match command {
+                    Command::Store {
+                        records,
+                        dead,
+                        reply,
+                    } => {
+                        changed |= !records.is_empty();
+                        store(&transaction, &records, &dead)?;
+                        done.push(Done::Unit(reply));
+                    }
+                    Command::Fetch {
+                        destination,
+                        fetch: wanted,
+                        reply,
+                    } => {
+                        let fetched = lease(&transaction, &destination, wanted)?;
+                        done.push(Done::Fetched(reply, fetched));
+                    }
+                    Command::Settle {
+                        settles,
+                        dead,
+                        reply,
+                    } => {
+                        changed = true;
+                        settle(&transaction, &settles, &dead)?;
+                        done.push(Done::Unit(reply));
+                    }
+                    Command::SetDisabled {
+                        destination,
+                        disabled,
+                        reply,
+                    } => {
+                        if disabled {
+                            transaction.execute(
+                                "INSERT OR REPLACE INTO disabled (destination, since_ms) VALUES (?1, ?2)",
+                                params![destination, now_ms()],
+                            )?;
+                        } else {
+                            transaction.execute(
+                                "DELETE FROM disabled WHERE destination = ?1",
+                                params![destination],
+                            )?;
+                        }
+                        done.push(Done::Unit(reply));
+                    }
+                    Command::Refresh => changed = true,
+                    Command::Disabled { reply } => {
+                        let mut query = transaction.prepare_cached(
+                            "SELECT destination FROM disabled ORDER BY destination",
+                        )?;
+                        let names = query
+                            .query_map([], |row| row.get(0))?
+                            .collect::<rusqlite::Result<Vec<String>>>()?;
+                        done.push(Done::Disabled(reply, names));
+                    }
+                    Command::Overview { reply } => {
+                        let overview = overview(&transaction)?;
+                        done.push(Done::Overview(reply, overview));
+                    }
+                }
+            }
+            transaction.commit()
+        })();
+        if let Err(error) = result {
+            failed = Some(error.to_string());
+        }
+        match failed {
+            None => {
+                if changed {
+                    if let Err(error) = refresh(&self.connection, &self.usage, &self.depths) {
+                        tracing::error!(%error, "cannot read the spool's queue sizes");
+                    }
+                }
+                for item in done {
+                    match item {
+                        Done::Unit(reply) => {
+                            let _ = reply.send(Ok(()));
+                        }
+                        Done::Fetched(reply, fetched) => {
+                            let _ = reply.send(Ok(fetched));
+                        }
+                        Done::Overview(reply, overview) => {
+                            let _ = reply.send(Ok(overview));
+                        }
+                        Done::Disabled(reply, names) => {
+                            let _ = reply.send(Ok(names));
+                        }
+                    }
+                }
+            }
+            Some(message) => {
+                let error = || {
+                    SpoolError::Storage(rusqlite::Error::ToSqlConversionFailure(
+                        message.clone().into(),
+                    ))
+                };
+                for item in done {
+                    match item {
+                        Done::Unit(reply) => {
+                            let _ = reply.send(Err(error()));
+                        }
+                        Done::Fetched(reply, _) => {
+                            let _ = reply.send(Err(error()));
+                        }
+                        Done::Overview(reply, _) => {
+                            let _ = reply.send(Err(error()));
+                        }
+                        Done::Disabled(reply, _) => {
+                            let _ = reply.send(Err(error()));
+                        }
+                    }
+                }
+                // Commands that never ran (after the failing one) were dropped with
+                // their replies: their senders see the spool as failed, too.
+            }
+        }
+    }
+}
+
+fn store(
+    transaction: &rusqlite::Transaction<'_>,
+    records: &[NewRecord],
+    dead: &[DeadRecord],
+) -> rusqlite::Result<()> {
+    let now = now_ms();
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO queue (destination, record_id, source, received_ms, due_ms, body) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+    )?;
+    for record in records {
+        insert.execute(params![
+            &*record.destination,
+            &*record.record_id,
+            &*record.source,
+            now,
+            record.body
+        ])?;
+    }
+    insert_dead(transaction, dead)
+}
+
+fn insert_dead(
+    transaction: &rusqlite::Transaction<'_>,
+    dead: &[DeadRecord],
+) -> rusqlite::Result<()> {
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO dead (destination, record_id, source, received_ms, dead_ms, reason, attempts, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let now = now_ms();
+    for record in dead {
+        insert.execute(params![
+            record.destination.as_deref(),
+            &*record.record_id,
+            &*record.source,
+            record.received_ms,
+            now,
+            record.reason,
+            record.attempts,
+            record.body
+        ])?;
+    }
+    Ok(())
+}
+
+fn lease(
+    transaction: &rusqlite::Transaction<'_>,
+    destination: &str,
+    fetch: Fetch,
+) -> rusqlite::Result<Fetched> {
+    let now = now_ms();
+    let mut select = transaction.prepare_cached(
+        "SELECT seq, record_id, received_ms, attempts, attempt_log, body FROM queue
+         WHERE destination = ?1 AND leased = 0 AND due_ms <= ?2 ORDER BY due_ms, seq LIMIT ?3",
+    )?;
+    let mut records = Vec::new();
+    let mut bytes = 0usize;
+    let rows = select.query_map(params![destination, now, fetch.max_records as i64], |row| {
+        Ok(Leased {
+            seq: row.get(0)?,
+            record_id: row.get(1)?,
+            received_ms: row.get(2)?,
+            attempts: row.get::<_, i64>(3)? as u32,
+            attempt_log: row.get(4)?,
+            body: row.get(5)?,
+        })
+    })?;
+    for row in rows {
+        let row = row?;
+        // The first record is always taken, however large, so that it can go out alone.
+        if !records.is_empty() && bytes + row.body.len() > fetch.max_bytes {
+            break;
+        }
+        bytes += row.body.len();
+        records.push(row);
+    }
+    let lingering = !fetch.linger.is_zero()
+        && !records.is_empty()
+        && records.len() < fetch.max_records
+        && bytes < fetch.max_bytes
+        && records
+            .iter()
+            .map(|r| r.received_ms)
+            .min()
+            .is_some_and(|oldest| now - oldest < fetch.linger.as_millis() as i64);
+    if lingering {
+        let oldest = records.iter().map(|r| r.received_ms).min().unwrap_or(now);
+        return Ok(Fetched {
+            records: Vec::new(),
+            next_due_ms: Some(oldest + fetch.linger.as_millis() as i64),
+        });
+    }
+    let mut mark = transaction.prepare_cached("UPDATE queue SET leased = 1 WHERE seq = ?1")?;
+    for record in &records {
+        mark.execute(params![record.seq])?;
+    }
+    let next_due_ms = transaction
+        .prepare_cached("SELECT min(due_ms) FROM queue WHERE destination = ?1 AND leased = 0")?
+        .query_row(params![destination], |row| row.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten();
+    Ok(Fetched {
+        records,
+        next_due_ms,
+    })
+}
+
+fn settle(
+    transaction: &rusqlite::Transaction<'_>,
+    settles: &[Settle],
+    dead: &[DeadRecord],
+) -> rusqlite::Result<()> {
+    for settle in settles {
+        match settle {
+            Settle::Delivered(seq) => {
+                remove(transaction, *seq)?;
+            }
+            Settle::Retry {
+                seq,
+                due_ms,
+                attempt_log,
+            } => {
+                transaction
+                    .prepare_cached(
+                        "UPDATE queue SET leased = 0, due_ms = ?2, attempts = attempts + 1, attempt_log = ?3 WHERE seq = ?1",
+                    )?
+                    .execute(params![seq, due_ms, attempt_log])?;
+            }
+            Settle::Dead {
+                seq,
+                reason,
+                attempt_log,
+            } => {
+                let moved = transaction
+                    .prepare_cached(
+                        "INSERT INTO dead (destination, record_id, source, received_ms, dead_ms, reason, attempts, body)
+                         SELECT destination, record_id, source, received_ms, ?2, ?3, ?4, body FROM queue WHERE seq = ?1",
+                    )?
+                    .execute(params![seq, now_ms(), reason, attempt_log])?;
+                if moved > 0 {
+                    remove(transaction, *seq)?;
+                }
+            }
+            Settle::Release(seq) => {
+                transaction
+                    .prepare_cached("UPDATE queue SET leased = 0 WHERE seq = ?1")?
+                    .execute(params![seq])?;
+            }
+        }
+    }
+    insert_dead(transaction, dead)
+}
+
+/// Deletes a queued record.
+fn remove(transaction: &rusqlite::Transaction<'_>, seq: i64) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached("DELETE FROM queue WHERE seq = ?1")?
+        .execute(params![seq])?;
+    Ok(())
+}
+
+/// Reads the queue sizes (kept by triggers in table `depth`) into memory.
+fn refresh(
+    connection: &Connection,
+    usage: &Usage,
+    depths: &Mutex<HashMap<String, (u64, u64)>>,
+) -> rusqlite::Result<()> {
+    let mut query = connection.prepare_cached("SELECT destination, records, bytes FROM depth")?;
+    let rows = query.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?.max(0) as u64,
+            row.get::<_, i64>(2)?.max(0) as u64,
+        ))
+    })?;
+    let mut fresh = HashMap::new();
+    let (mut records, mut bytes) = (0, 0);
+    for row in rows {
+        let (destination, count, size) = row?;
+        records += count;
+        bytes += size;
+        fresh.insert(destination, (count, size));
+    }
+    usage.records.store(records, Ordering::SeqCst);
+    usage.bytes.store(bytes, Ordering::SeqCst);
+    if let Ok(mut depths) = depths.lock() {
+        *depths = fresh;
+    }
+    Ok(())
+}
+
+/// Counts for stats and metrics.
+pub fn overview(connection: &Connection) -> rusqlite::Result<Overview> {
+    let mut queued = Vec::new();
+    let mut query = connection.prepare_cached(
+        "SELECT destination, count(*), coalesce(sum(length(body)), 0), min(received_ms) FROM queue GROUP BY destination ORDER BY destination",
+    )?;
+    let rows = query.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            Depth {
+                records: row.get::<_, i64>(1)? as u64,
+                bytes: row.get::<_, i64>(2)? as u64,
+                oldest_ms: row.get(3)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        queued.push(row?);
+    }
+    let mut dead = Vec::new();
+    let mut query = connection.prepare_cached(
+        "SELECT destination, count(*) FROM dead GROUP BY destination ORDER BY destination",
+    )?;
+    let rows = query.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?;
+    for row in rows {
+        dead.push(row?);
+    }
+    let mut disabled = Vec::new();
+    let mut query =
+        connection.prepare_cached("SELECT destination FROM disabled ORDER BY destination")?;
+    let rows = query.query_map([], |row| row.get(0))?;
+    for row in rows {
+        disabled.push(row?);
+    }
+    Ok(Overview {
+        queued,
+        dead,
+        disabled,
+    })
+}
+
+/// The spool's database file for a spool folder.
+pub fn database_path(dir: &Path) -> PathBuf {
+    dir.join(FILE_NAME)
+}

@@ -1,0 +1,536 @@
+//! `xf serve` and `xf spool`: the server's command line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::params;
+use xf::serve::config::{self, BodyFormat, Destination, Source, SourceAuth, MAX_TIMEOUT};
+use xf::serve::notice::NoticeConfig;
+use xf::serve::receive::BodyLimits;
+use xf::serve::spool::{self, SpoolLimits};
+use xf::serve::{ConnectionLimits, Pipeline, ServeOptions};
+use xf::Transform;
+
+use crate::cli::{ArmorArgs, FileArgs, LimitArgs};
+
+/// Receive webhooks, transform them, spool them durably and deliver them
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The spool folder (created if missing): every accepted record is kept there until delivered
+    #[arg(long, value_name = "DIR")]
+    spool: PathBuf,
+    /// The transform for bodies POSTed to `/`: a .xf file, or an Armor transform config (.json)
+    #[arg(long, value_name = "FILE")]
+    transform: PathBuf,
+    /// A destination URL (repeatable): every result is POSTed there
+    #[arg(long = "to", value_name = "URL")]
+    to: Vec<String>,
+    /// A header sent to every --to destination, `Name: value` (repeatable)
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    headers: Vec<String>,
+    /// A header whose value is read from an environment variable, `Name=VARIABLE` (repeatable): for secrets
+    #[arg(long = "header-from-env", value_name = "NAME=VAR")]
+    headers_from_env: Vec<String>,
+    /// A header whose value is read from a file (its first line), `Name=PATH` (repeatable): for secrets
+    #[arg(long = "header-from-file", value_name = "NAME=PATH")]
+    headers_from_file: Vec<String>,
+    /// An Armor Notifications API body (repeatable): its endpoint, headers, event types and email_for_error
+    #[arg(long = "armor-notification", value_name = "FILE")]
+    armor_notifications: Vec<PathBuf>,
+    /// How --to destinations want their bodies: json (one record per request), array, ndjson or hec (batches)
+    #[arg(long, value_name = "FORMAT", default_value = "json")]
+    format: String,
+    /// Seconds one delivery request may take (at most 300)
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    timeout: u64,
+    /// Delivery requests in flight at once, per destination
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    concurrency: usize,
+    /// Attempts before a record is dead-lettered
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    max_attempts: u32,
+    /// Seconds after receipt before a record not yet delivered is dead-lettered
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+    max_age: u64,
+    /// Records per batch request (formats array, ndjson, hec)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    batch_records: usize,
+    /// Milliseconds a record may wait for others to fill its batch
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    batch_linger: u64,
+    /// The largest request body, in bytes (as sent, and once decompressed)
+    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
+    max_body: usize,
+    /// The most records one request body may hold
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_body_records: usize,
+    /// The spool's size limit in bytes of records; beyond it requests get 503
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    spool_max_bytes: u64,
+    /// The spool's limit in records; beyond it requests get 503
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    spool_max_records: u64,
+    /// Connections open at once; more wait to be accepted
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_connections: usize,
+    /// An SMTP relay, HOST:PORT, for email_for_error notices
+    #[arg(long, value_name = "HOST:PORT")]
+    smtp: Option<String>,
+    /// The sender address of notices
+    #[arg(long, value_name = "ADDRESS", default_value = "xf@localhost")]
+    mail_from: String,
+    /// A URL that receives each failure notice as JSON
+    #[arg(long, value_name = "URL")]
+    error_webhook: Option<String>,
+    /// Seconds between two notices about one destination
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    notice_interval: u64,
+    /// Log lines as text or as JSON
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(flatten)]
+    armor: ArmorArgs,
+    #[command(flatten)]
+    files: FileArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Look into a spool: its queues and dead letters
+#[derive(clap::Subcommand)]
+pub enum SpoolCommand {
+    /// Records queued per destination, dead letters, disabled destinations
+    Stats(SpoolPlace),
+    /// Queued records (or dead letters, with --dead) as JSON lines
+    List {
+        #[command(flatten)]
+        place: SpoolPlace,
+        /// List the dead letters instead of the queue
+        #[arg(long)]
+        dead: bool,
+        /// Only this destination's
+        #[arg(long, value_name = "NAME")]
+        destination: Option<String>,
+        /// At most this many
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: u64,
+    },
+    /// Queue dead letters again, to their own destination or to --to
+    Replay {
+        #[command(flatten)]
+        place: SpoolPlace,
+        /// Only the dead letters of this destination
+        #[arg(long, value_name = "NAME")]
+        destination: Option<String>,
+        /// Queue them for this destination instead of their own
+        #[arg(long, value_name = "NAME")]
+        to: Option<String>,
+    },
+    /// Delete dead letters (or, with --queue, queued records)
+    Purge {
+        #[command(flatten)]
+        place: SpoolPlace,
+        /// Delete queued records instead of dead letters
+        #[arg(long)]
+        queue: bool,
+        /// Only this destination's
+        #[arg(long, value_name = "NAME")]
+        destination: Option<String>,
+    },
+    /// Turn a destination disabled by a 410 back on
+    Enable {
+        #[command(flatten)]
+        place: SpoolPlace,
+        /// The destination's name
+        destination: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct SpoolPlace {
+    /// The spool folder
+    #[arg(long, value_name = "DIR")]
+    spool: PathBuf,
+}
+
+pub fn serve(args: ServeArgs) -> ExitCode {
+    init_logs(&args.log_format);
+    // reqwest is built without a TLS provider of its own: ring, through rustls.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let options = match serve_options(&args) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    // Checked once before the runtime starts, so a bad start says why at once.
+    if let Err(problems) = load_pipeline(&args) {
+        eprintln!("{problems}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("xf-serve")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let args = Arc::new(args);
+    let load = {
+        let args = Arc::clone(&args);
+        Box::new(move || load_pipeline(&args))
+    };
+    match runtime.block_on(xf::serve::serve(options, load)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logs(format: &str) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve_options(args: &ServeArgs) -> Result<ServeOptions, String> {
+    let smtp = match &args.smtp {
+        None => None,
+        Some(text) => {
+            let (host, port) = text
+                .rsplit_once(':')
+                .ok_or_else(|| format!("--smtp {text}: HOST:PORT"))?;
+            let port = port
+                .parse()
+                .map_err(|_| format!("--smtp {text}: `{port}` is not a port"))?;
+            Some((host.to_string(), port))
+        }
+    };
+    let webhook = args
+        .error_webhook
+        .as_deref()
+        .map(config::parse_uri)
+        .transpose()
+        .map_err(|e| format!("--error-webhook: {e}"))?;
+    Ok(ServeOptions {
+        listen: args.listen,
+        spool: args.spool.clone(),
+        spool_limits: SpoolLimits {
+            max_bytes: args.spool_max_bytes,
+            max_records: args.spool_max_records,
+        },
+        body_limits: BodyLimits {
+            max_body: args.max_body,
+            max_decoded: args.max_body,
+            max_record: xf::read::DEFAULT_MAX_RECORD,
+            max_records: args.max_body_records,
+        },
+        connections: ConnectionLimits {
+            max_connections: args.max_connections,
+            ..ConnectionLimits::default()
+        },
+        notices: NoticeConfig {
+            smtp,
+            from: args.mail_from.clone(),
+            webhook,
+            interval: Duration::from_secs(args.notice_interval),
+        },
+    })
+}
+
+/// Loads what the flags describe: one source at `/`, its destinations.
+fn load_pipeline(args: &ServeArgs) -> Result<Pipeline, String> {
+    let options = args.files.options(args.limits.limits());
+    let path = &args.transform;
+    let transform = if crate::cli::is_armor_config(path) {
+        Transform::from_armor_config(path, &args.armor.options(), &options)
+    } else if args.armor.given() {
+        return Err("error: --tags and --kibana are for Armor JSON configs".to_string());
+    } else {
+        Transform::from_path_with(path, &options)
+    }
+    .map_err(|error| error.render().trim_end().to_string())?;
+    let mut problems = Vec::new();
+    let mut headers = Vec::new();
+    for text in &args.headers {
+        match config::parse_header(text) {
+            Ok(header) => headers.push(header),
+            Err(error) => problems.push(format!("error: --header: {error}")),
+        }
+    }
+    for (flag, list, from_file) in [
+        ("--header-from-env", &args.headers_from_env, false),
+        ("--header-from-file", &args.headers_from_file, true),
+    ] {
+        for text in list {
+            match secret_header(text, from_file) {
+                Ok(header) => headers.push(header),
+                Err(error) => problems.push(format!("error: {flag} {text}: {error}")),
+            }
+        }
+    }
+    let Some(format) = BodyFormat::parse(&args.format) else {
+        return Err(format!(
+            "error: --format {}: json, array, ndjson or hec",
+            args.format
+        ));
+    };
+    if args.timeout == 0 || Duration::from_secs(args.timeout) > MAX_TIMEOUT {
+        problems.push(format!(
+            "error: --timeout {}: 1 to 300 seconds",
+            args.timeout
+        ));
+    }
+    let mut destinations: Vec<Destination> = Vec::new();
+    for uri in &args.to {
+        match config::parse_uri(uri) {
+            Ok(parsed) => {
+                let mut destination = Destination::new(uri, parsed);
+                destination.headers = headers.clone();
+                destination.format = format;
+                destinations.push(destination);
+            }
+            Err(error) => problems.push(format!("error: --to: {error}")),
+        }
+    }
+    for file in &args.armor_notifications {
+        match config::armor_notification(file) {
+            Ok(destination) => destinations.push(destination),
+            Err(error) => problems.extend(error.lines().map(|line| format!("error: {line}"))),
+        }
+    }
+    for destination in &mut destinations {
+        destination.timeout = Duration::from_secs(args.timeout.clamp(1, 300));
+        destination.concurrency = args.concurrency.max(1);
+        destination.retry.max_attempts = args.max_attempts.max(1);
+        destination.retry.max_age = Duration::from_secs(args.max_age);
+        destination.batch.max_records = args.batch_records.max(1);
+        destination.batch.linger = Duration::from_millis(args.batch_linger);
+    }
+    if destinations.is_empty() {
+        problems
+            .push("error: no destination: give --to URL or --armor-notification FILE".to_string());
+    }
+    for (i, destination) in destinations.iter().enumerate() {
+        if destinations[..i].iter().any(|d| d.name == destination.name) {
+            problems.push(format!(
+                "error: two destinations are named `{}`: each needs its own name (its queue in the spool)",
+                destination.name
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    Ok(Pipeline {
+        sources: vec![Source {
+            path: "/".to_string(),
+            transform: Arc::new(transform),
+            auth: SourceAuth::None,
+        }],
+        destinations: destinations.into_iter().map(Arc::new).collect(),
+    })
+}
+
+/// `Name=VARIABLE` or `Name=PATH`: a header whose value is kept out of the command line.
+fn secret_header(
+    text: &str,
+    from_file: bool,
+) -> Result<(reqwest::header::HeaderName, reqwest::header::HeaderValue), String> {
+    let (name, place) = text
+        .split_once('=')
+        .ok_or_else(|| "NAME=VALUE-SOURCE".to_string())?;
+    let value = if from_file {
+        let text =
+            std::fs::read_to_string(place).map_err(|e| format!("cannot read {place}: {e}"))?;
+        text.lines().next().unwrap_or("").trim().to_string()
+    } else {
+        std::env::var(place).map_err(|_| format!("the environment has no variable {place}"))?
+    };
+    config::header(name.trim(), &value)
+}
+
+pub fn spool_command(command: SpoolCommand) -> ExitCode {
+    match spool_run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn open(place: &SpoolPlace) -> Result<rusqlite::Connection, String> {
+    let path = spool::database_path(&place.spool);
+    if !Path::new(&path).is_file() {
+        return Err(format!("{} holds no spool", place.spool.display()));
+    }
+    spool::open_database(&path).map_err(|e| e.to_string())
+}
+
+fn spool_run(command: SpoolCommand) -> Result<(), String> {
+    let sql = |e: rusqlite::Error| e.to_string();
+    match command {
+        SpoolCommand::Stats(place) => {
+            let connection = open(&place)?;
+            let overview = spool::overview(&connection).map_err(sql)?;
+            let now = spool::now_ms();
+            let queued: Vec<_> = overview
+                .queued
+                .iter()
+                .map(|(name, depth)| {
+                    serde_json::json!({
+                        "destination": name,
+                        "records": depth.records,
+                        "bytes": depth.bytes,
+                        "oldest_age_seconds": depth.oldest_ms.map(|at| (now - at).max(0) / 1000),
+                    })
+                })
+                .collect();
+            let dead: Vec<_> = overview
+                .dead
+                .iter()
+                .map(|(name, count)| serde_json::json!({"destination": name, "records": count}))
+                .collect();
+            let stats = serde_json::json!({
+                "queued": queued,
+                "dead_letters": dead,
+                "disabled": overview.disabled,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&stats).unwrap_or_default()
+            );
+        }
+        SpoolCommand::List {
+            place,
+            dead,
+            destination,
+            limit,
+        } => {
+            let connection = open(&place)?;
+            let query = if dead {
+                "SELECT seq, destination, record_id, source, received_ms, reason, attempts, body FROM dead
+                 WHERE ?1 IS NULL OR destination = ?1 ORDER BY seq LIMIT ?2"
+            } else {
+                "SELECT seq, destination, record_id, source, received_ms, attempts, attempt_log, body FROM queue
+                 WHERE ?1 IS NULL OR destination = ?1 ORDER BY seq LIMIT ?2"
+            };
+            let mut statement = connection.prepare(query).map_err(sql)?;
+            let mut rows = statement
+                .query(params![destination, limit as i64])
+                .map_err(sql)?;
+            while let Some(row) = rows.next().map_err(sql)? {
+                let body: Vec<u8> = row.get(7).map_err(sql)?;
+                let record: serde_json::Value =
+                    serde_json::from_slice(&body).unwrap_or_else(|_| {
+                        serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
+                    });
+                let mut line = serde_json::json!({
+                    "seq": row.get::<_, i64>(0).map_err(sql)?,
+                    "destination": row.get::<_, Option<String>>(1).map_err(sql)?,
+                    "id": row.get::<_, String>(2).map_err(sql)?,
+                    "source": row.get::<_, String>(3).map_err(sql)?,
+                    "received_ms": row.get::<_, i64>(4).map_err(sql)?,
+                });
+                if dead {
+                    line["reason"] = row.get::<_, String>(5).map_err(sql)?.into();
+                    let attempts: String = row.get(6).map_err(sql)?;
+                    line["attempts"] = serde_json::from_str(&attempts).unwrap_or_default();
+                } else {
+                    line["attempts"] = row.get::<_, i64>(5).map_err(sql)?.into();
+                    let log: String = row.get(6).map_err(sql)?;
+                    line["attempt_log"] = serde_json::from_str(&log).unwrap_or_default();
+                }
+                line["record"] = record;
+                println!("{line}");
+            }
+        }
+        SpoolCommand::Replay {
+            place,
+            destination,
+            to,
+        } => {
+            let mut connection = open(&place)?;
+            let transaction = connection.transaction().map_err(sql)?;
+            let now = spool::now_ms();
+            let moved = transaction
+                .execute(
+                    "INSERT INTO queue (destination, record_id, source, received_ms, due_ms, body)
+                     SELECT coalesce(?1, destination), record_id, source, ?3, ?3, body FROM dead
+                     WHERE destination IS NOT NULL AND (?2 IS NULL OR destination = ?2)",
+                    params![to, destination, now],
+                )
+                .map_err(sql)?;
+            transaction
+                .execute(
+                    "DELETE FROM dead WHERE destination IS NOT NULL AND (?1 IS NULL OR destination = ?1)",
+                    params![destination],
+                )
+                .map_err(sql)?;
+            let left: i64 = transaction
+                .query_row(
+                    "SELECT count(*) FROM dead WHERE destination IS NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sql)?;
+            transaction.commit().map_err(sql)?;
+            eprintln!("{moved} dead letter(s) queued again");
+            if left > 0 {
+                eprintln!(
+                    "{left} record(s) the transform failed on stay: `xf spool list --dead` shows them, to send again once the transform is fixed"
+                );
+            }
+        }
+        SpoolCommand::Purge {
+            place,
+            queue,
+            destination,
+        } => {
+            let connection = open(&place)?;
+            let table = if queue { "queue" } else { "dead" };
+            let deleted = connection
+                .execute(
+                    &format!("DELETE FROM {table} WHERE ?1 IS NULL OR destination = ?1"),
+                    params![destination],
+                )
+                .map_err(sql)?;
+            eprintln!("{deleted} record(s) deleted");
+        }
+        SpoolCommand::Enable { place, destination } => {
+            let connection = open(&place)?;
+            let changed = connection
+                .execute(
+                    "DELETE FROM disabled WHERE destination = ?1",
+                    params![destination],
+                )
+                .map_err(sql)?;
+            if changed == 0 {
+                eprintln!("{destination} was not disabled");
+            } else {
+                eprintln!("{destination} is enabled: a running server takes it up again within a few seconds");
+            }
+        }
+    }
+    Ok(())
+}

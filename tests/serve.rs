@@ -1,0 +1,550 @@
+//! `xf serve`, the real binary, with real HTTP on both sides: what it
+//! answers, what arrives at each destination, and what it keeps.
+#![cfg(feature = "serve")]
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{get, metric, post, spool, Answer, Server, Sink};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+fn transform(dir: &std::path::Path, text: &str) -> String {
+    let path = dir.join("t.xf");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn ids(answer: &str) -> Vec<String> {
+    let answer: Value = serde_json::from_str(answer).unwrap();
+    answer["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_webhook_is_transformed_and_delivered_with_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let spool_dir = dir.path().join("spool");
+    let server = Server::start(
+        &spool_dir,
+        &[
+            "--transform",
+            "transforms/armor-splunk.xf",
+            "--to",
+            &sink.url(),
+            "--header",
+            "Authorization: Splunk token-1",
+        ],
+    );
+    let (status, answer) = post(
+        server.address,
+        "/",
+        &[],
+        &fixture("tests/fixtures/armor/detection-with-events.json"),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let sent = ids(&answer);
+    assert_eq!(sent.len(), 2);
+    sink.wait_for(10 * SECOND, "two records", |r| r.len() >= 2);
+    let delivered = sink.delivered();
+    let mut got: Vec<&str> = delivered.iter().map(|(id, _)| id.as_str()).collect();
+    got.sort();
+    let mut want: Vec<&str> = sent.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(got, want);
+    // The same output as `xf run`.
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .args([
+            "run",
+            "transforms/armor-splunk.xf",
+            "tests/fixtures/armor/detection-with-events.json",
+        ])
+        .output()
+        .unwrap();
+    let expected: Vec<Value> = String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(expected.len(), 2);
+    for (_, record) in &delivered {
+        assert!(expected.contains(record), "{record}");
+    }
+    let request = &sink.received()[0];
+    assert!(request
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v == "Splunk token-1"));
+    assert!(request
+        .headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v == "application/json"));
+    let (_, metrics) = get(server.address, "/metrics");
+    assert_eq!(metric(&metrics, "xf_records_delivered_total", ""), 2.0);
+    assert_eq!(get(server.address, "/healthz").0, 200);
+    assert_eq!(get(server.address, "/readyz").0, 200);
+    assert!(server.terminate().success());
+    let (stats, _, ok) = spool(&spool_dir, &["stats"]);
+    assert!(ok);
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["queued"], serde_json::json!([]));
+}
+
+#[test]
+fn bad_bodies_get_clear_answers_and_are_kept_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let spool_dir = dir.path().join("spool");
+    let t = transform(dir.path(), "label seen = \"yes\"\n");
+    let server = Server::start(
+        &spool_dir,
+        &[
+            "--transform",
+            &t,
+            "--to",
+            &sink.url(),
+            "--max-body",
+            "1000000",
+        ],
+    );
+    let a = server.address;
+    let (status, body) = post(a, "/", &[], b"{\"a\": 1}\n{\"a\": tru}\n");
+    assert_eq!(status, 400);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (body["line"].as_u64(), body["column"].as_u64()),
+        (Some(2), Some(10))
+    );
+    // Where `xf run` puts it, too.
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("line 2, column 10: malformed JSON: expected ident"));
+    assert_eq!(post(a, "/", &[], b"").0, 400);
+    assert_eq!(post(a, "/", &[], b"  \n ").0, 400);
+    assert_eq!(
+        post(
+            a,
+            "/",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"{}"
+        )
+        .0,
+        415
+    );
+    assert_eq!(post(a, "/", &[("Content-Encoding", "br")], b"{}").0, 415);
+    assert_eq!(post(a, "/", &[("Content-Encoding", "gzip")], b"{}").0, 400);
+    // Too large, declared or not.
+    let big = vec![b' '; 2_000_000];
+    assert_eq!(post(a, "/", &[], &big).0, 413);
+    // A gzip bomb: 40 KB that would be 50 MB.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&vec![b' '; 50 << 20]).unwrap();
+    let bomb = encoder.finish().unwrap();
+    assert_eq!(post(a, "/", &[("Content-Encoding", "gzip")], &bomb).0, 413);
+    // Not a source; not a POST.
+    assert_eq!(post(a, "/elsewhere", &[], b"{}").0, 404);
+    assert_eq!(get(a, "/").0, 405);
+    // And it still serves.
+    let (status, answer) = post(a, "/", &[], br#"{"a": 1}"#);
+    assert_eq!(status, 200, "{answer}");
+    sink.wait_for(10 * SECOND, "the good record", |r| !r.is_empty());
+    assert_eq!(sink.delivered().len(), 1);
+    assert_eq!(
+        sink.delivered()[0].1,
+        serde_json::json!({"a": 1, "seen": "yes"})
+    );
+    let (_, metrics) = get(a, "/metrics");
+    assert_eq!(
+        metric(&metrics, "xf_refused_requests_total", "reason=\"not_json\""),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "xf_refused_requests_total",
+            "reason=\"too_large\""
+        ),
+        2.0
+    );
+    assert!(server.terminate().success());
+    let (list, _, _) = spool(&spool_dir, &["list", "--dead"]);
+    assert_eq!(list, "", "refused bodies are kept nowhere");
+}
+
+#[test]
+fn records_the_transform_fails_on_are_dead_lettered_and_the_body_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let spool_dir = dir.path().join("spool");
+    let t = transform(
+        dir.path(),
+        "set n = number(count)\ndrop when kind == \"noise\"\n",
+    );
+    let server = Server::start(&spool_dir, &["--transform", &t, "--to", &sink.url()]);
+    let body = br#"[{"count": "5"}, {"count": "five"}, {"count": 1, "kind": "noise"}, 7]"#;
+    let (status, answer) = post(server.address, "/", &[], body);
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["records"], 4);
+    assert_eq!(answer["dropped"], 1);
+    assert_eq!(answer["dead_lettered"], 2);
+    sink.wait_for(10 * SECOND, "one record", |r| !r.is_empty());
+    assert!(server.terminate().success());
+    let (list, _, _) = spool(&spool_dir, &["list", "--dead"]);
+    let dead: Vec<Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(dead.len(), 2, "{list}");
+    assert_eq!(dead[0]["record"], serde_json::json!({"count": "five"}));
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("five"),
+        "{}",
+        dead[0]
+    );
+    assert_eq!(dead[1]["record"], serde_json::json!(7));
+    assert_eq!(dead[0]["destination"], Value::Null);
+}
+
+#[test]
+fn failed_deliveries_are_retried_with_the_same_id_until_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    sink.script([
+        Answer::RetryAfter(503, 1),
+        Answer::Status(500),
+        Answer::Reset,
+        Answer::Status(429),
+    ]);
+    let t = transform(dir.path(), "label l = \"x\"\n");
+    let server = Server::start(
+        &dir.path().join("spool"),
+        &["--transform", &t, "--to", &sink.url()],
+    );
+    let (status, answer) = post(server.address, "/", &[], br#"{"a": 1}"#);
+    assert_eq!(status, 200);
+    let id = ids(&answer).remove(0);
+    sink.wait_for(60 * SECOND, "a delivery after four failures", |r| {
+        r.iter().any(|r| r.answered == 200)
+    });
+    let received = sink.received();
+    assert_eq!(received.len(), 5);
+    assert!(
+        received.iter().all(|r| r.ids == id),
+        "one id on every attempt"
+    );
+    // Retry-After: 1 was honoured.
+    assert!(received[1].at - received[0].at >= Duration::from_millis(900));
+    let (_, metrics) = get(server.address, "/metrics");
+    assert_eq!(metric(&metrics, "xf_delivery_retries_total", ""), 4.0);
+    assert_eq!(metric(&metrics, "xf_records_delivered_total", ""), 1.0);
+}
+
+#[test]
+fn a_refusal_is_dead_lettered_with_its_attempts_and_can_be_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    sink.script([Answer::Status(400)]);
+    let spool_dir = dir.path().join("spool");
+    let t = transform(dir.path(), "label l = \"x\"\n");
+    let server = Server::start(&spool_dir, &["--transform", &t, "--to", &sink.url()]);
+    let (status, answer) = post(server.address, "/", &[], br#"{"a": 1}"#);
+    assert_eq!(status, 200);
+    let id = ids(&answer).remove(0);
+    sink.wait_for(10 * SECOND, "one attempt", |r| !r.is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    let (list, _, _) = spool(&spool_dir, &["list", "--dead"]);
+    let dead: Value = serde_json::from_str(list.lines().next().unwrap()).unwrap();
+    assert_eq!(dead["id"], id.as_str());
+    assert_eq!(dead["destination"], sink.url().as_str());
+    assert!(dead["reason"].as_str().unwrap().contains("400"), "{dead}");
+    assert_eq!(dead["attempts"].as_array().unwrap().len(), 1);
+    // Replayed beside the running server: delivered this time, with the same id.
+    let (_, said, ok) = spool(&spool_dir, &["replay"]);
+    assert!(ok, "{said}");
+    sink.wait_for(10 * SECOND, "the replay", |r| r.len() >= 2);
+    assert_eq!(sink.received()[1].ids, id);
+    assert_eq!(sink.received()[1].answered, 200);
+}
+
+#[test]
+fn a_410_disables_the_destination_until_it_is_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    sink.script([Answer::Status(410)]);
+    let spool_dir = dir.path().join("spool");
+    let t = transform(dir.path(), "label l = \"x\"\n");
+    let server = Server::start(&spool_dir, &["--transform", &t, "--to", &sink.url()]);
+    assert_eq!(post(server.address, "/", &[], br#"{"a": 1}"#).0, 200);
+    sink.wait_for(10 * SECOND, "one attempt", |r| !r.is_empty());
+    assert_eq!(post(server.address, "/", &[], br#"{"a": 2}"#).0, 200);
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(
+        sink.received().len(),
+        1,
+        "nothing is sent to a disabled destination"
+    );
+    let (stats, _, _) = spool(&spool_dir, &["stats"]);
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["disabled"][0], sink.url().as_str());
+    assert_eq!(
+        stats["queued"][0]["records"], 2,
+        "and nothing is lost: {stats}"
+    );
+    let (_, said, ok) = spool(&spool_dir, &["enable", &sink.url()]);
+    assert!(ok, "{said}");
+    sink.wait_for(15 * SECOND, "both records", |r| {
+        r.iter().filter(|r| r.answered == 200).count() == 2
+    });
+}
+
+#[test]
+fn a_dead_destination_does_not_hold_back_a_healthy_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = Sink::start();
+    let down = Sink::start();
+    down.otherwise(Answer::Status(503));
+    let t = transform(dir.path(), "label l = \"x\"\n");
+    let server = Server::start(
+        &dir.path().join("spool"),
+        &[
+            "--transform",
+            &t,
+            "--to",
+            &healthy.url(),
+            "--to",
+            &down.url(),
+        ],
+    );
+    let mut slowest = Duration::ZERO;
+    for i in 0..200 {
+        let body = format!("{{\"n\": {i}}}");
+        assert_eq!(post(server.address, "/", &[], body.as_bytes()).0, 200);
+        let sent = Instant::now();
+        healthy.wait_for(10 * SECOND, "the record", |r| r.len() > i);
+        slowest = slowest.max(sent.elapsed());
+    }
+    assert!(
+        slowest < 2 * SECOND,
+        "the healthy destination waited {slowest:?}"
+    );
+    // The dead one was probed, not flooded: one request at a time, with backoff.
+    assert!(
+        down.received().len() < 20,
+        "{} requests",
+        down.received().len()
+    );
+    // It comes back and catches up.
+    down.otherwise(Answer::Ok);
+    down.wait_for(60 * SECOND, "the backlog", |r| {
+        r.iter().filter(|r| r.answered == 200).count() == 200
+    });
+}
+
+#[test]
+fn a_full_spool_answers_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let down = Sink::start();
+    down.otherwise(Answer::Status(503));
+    let t = transform(dir.path(), "label l = \"x\"\n");
+    let server = Server::start(
+        &dir.path().join("spool"),
+        &[
+            "--transform",
+            &t,
+            "--to",
+            &down.url(),
+            "--spool-max-records",
+            "3",
+        ],
+    );
+    for _ in 0..3 {
+        assert_eq!(post(server.address, "/", &[], br#"{"a": 1}"#).0, 200);
+    }
+    let (status, body) = post(server.address, "/", &[], br#"{"a": 1}"#);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("full"), "{body}");
+}
+
+#[test]
+fn armor_notifications_subscribe_by_event_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let incidents = Sink::start();
+    let everything = Sink::start();
+    let notification = dir.path().join("incidents.json");
+    let text = String::from_utf8(fixture("tests/fixtures/armor/notification-config.json")).unwrap();
+    let text = text.replace("http://www.google.com", &incidents.url());
+    std::fs::write(&notification, text).unwrap();
+    let server = Server::start(
+        &dir.path().join("spool"),
+        &[
+            "--transform",
+            "transforms/armor-default.xf",
+            "--armor-notification",
+            notification.to_str().unwrap(),
+            "--to",
+            &everything.url(),
+        ],
+    );
+    let detection = fixture("tests/fixtures/armor/detection-only.json");
+    let mut incident: Value = serde_json::from_slice(&detection).unwrap();
+    let first = if incident.is_array() {
+        incident[0].clone()
+    } else {
+        incident.clone()
+    };
+    incident = first;
+    incident["offenseType"] = "Incident".into();
+    assert_eq!(post(server.address, "/", &[], &detection).0, 200);
+    assert_eq!(
+        post(server.address, "/", &[], incident.to_string().as_bytes()).0,
+        200
+    );
+    everything.wait_for(10 * SECOND, "both", |r| r.len() >= 2);
+    incidents.wait_for(10 * SECOND, "the incident", |r| !r.is_empty());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(incidents.received().len(), 1);
+    let request = &incidents.received()[0];
+    assert!(request
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v == "Splunk hec_access_token"));
+    let (_, metrics) = get(server.address, "/metrics");
+    assert_eq!(
+        metric(
+            &metrics,
+            "xf_records_delivered_total",
+            "Test Create Notification Liza 1"
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn batches_go_out_as_hec_stacks_and_splunk_codes_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let hec = Sink::start();
+    hec.script([Answer::Body(503, r#"{"text":"Server is busy","code":9}"#)]);
+    hec.otherwise(Answer::Body(200, r#"{"text":"Success","code":0}"#));
+    let server = Server::start(
+        &dir.path().join("spool"),
+        &[
+            "--transform",
+            "transforms/armor-splunk.xf",
+            "--to",
+            &hec.url(),
+            "--format",
+            "hec",
+            "--batch-linger",
+            "300",
+        ],
+    );
+    let body: Vec<u8> = fixture("tests/fixtures/armor/detection-with-events.json");
+    assert_eq!(post(server.address, "/", &[], &body).0, 200);
+    hec.wait_for(30 * SECOND, "the batch, after busy", |r| {
+        r.iter().any(|r| r.answered == 200)
+    });
+    let received = hec.received();
+    assert_eq!(received[0].ids, received[1].ids);
+    let delivered = hec.delivered();
+    assert_eq!(delivered.len(), 2, "one request, two stacked events");
+    assert!(String::from_utf8_lossy(&received[1].body).contains("}\n{"));
+}
+
+#[test]
+fn sigterm_finishes_what_is_in_flight_and_a_restart_delivers_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    sink.otherwise(Answer::Status(503));
+    let spool_dir = dir.path().join("spool");
+    let t = transform(dir.path(), "label l = \"x\"\n");
+    let args = ["--transform", t.as_str(), "--to", &sink.url()];
+    let server = Server::start(&spool_dir, &args);
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        let (status, answer) = post(
+            server.address,
+            "/",
+            &[],
+            format!("{{\"n\":{i}}}").as_bytes(),
+        );
+        assert_eq!(status, 200);
+        sent.extend(ids(&answer));
+    }
+    assert!(server.terminate().success(), "SIGTERM exits 0");
+    sink.otherwise(Answer::Ok);
+    let server = Server::start(&spool_dir, &args);
+    sink.wait_for(60 * SECOND, "every record after the restart", |r| {
+        r.iter().filter(|r| r.answered == 200).count() >= 20
+    });
+    let mut got: Vec<String> = sink.delivered().into_iter().map(|(id, _)| id).collect();
+    got.sort();
+    got.dedup();
+    sent.sort();
+    assert_eq!(got, sent);
+    drop(server);
+}
+
+#[test]
+fn a_failing_destination_is_mailed_about_through_a_real_smtp_relay() {
+    let (relay_address, mails) = support::smtp_relay();
+
+    let dir = tempfile::tempdir().unwrap();
+    let down = Sink::start();
+    down.otherwise(Answer::Status(500));
+    let errors = Sink::start();
+    let notification = dir.path().join("n.json");
+    let text = String::from_utf8(fixture("tests/fixtures/armor/notification-config.json")).unwrap();
+    let text = text
+        .replace("http://www.google.com", &down.url())
+        .replace("\"security_incident\"", "\"security_detection\"");
+    std::fs::write(&notification, text).unwrap();
+    let server = Server::start(
+        &dir.path().join("spool"),
+        &[
+            "--transform",
+            "transforms/armor-default.xf",
+            "--armor-notification",
+            notification.to_str().unwrap(),
+            "--smtp",
+            &relay_address.to_string(),
+            "--mail-from",
+            "xf@relay.test",
+            "--error-webhook",
+            &errors.url(),
+        ],
+    );
+    let detection = fixture("tests/fixtures/armor/detection-only.json");
+    for _ in 0..3 {
+        assert_eq!(post(server.address, "/", &[], &detection).0, 200);
+    }
+    let start = Instant::now();
+    while mails.lock().unwrap().is_empty() {
+        assert!(start.elapsed() < 30 * SECOND, "no mail: {}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    errors.wait_for(30 * SECOND, "the error webhook", |r| !r.is_empty());
+    std::thread::sleep(3 * SECOND);
+    let mails = mails.lock().unwrap();
+    assert_eq!(mails.len(), 1, "one mail per interval");
+    assert_eq!(mails[0].0, vec!["test@armor.com".to_string()]);
+    let text = String::from_utf8_lossy(&mails[0].1);
+    assert!(text.contains("Test Create Notification Liza 1"), "{text}");
+    assert!(text.contains("500"), "{text}");
+    let notice: Value = serde_json::from_slice(&errors.received()[0].body).unwrap();
+    assert_eq!(notice["destination"], "Test Create Notification Liza 1");
+}

@@ -1,0 +1,485 @@
+//! What the server tests share: a real HTTP destination (hyper on loopback)
+//! whose answers a test scripts, and the real `xf serve` binary, started on a
+//! free loopback port with a temporary spool.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::Value;
+
+/// How the destination answers one request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Ok,
+    Status(u16),
+    /// A status with `Retry-After: SECS`.
+    RetryAfter(u16, u64),
+    /// Waits, then 200.
+    Slow(Duration),
+    /// Closes the connection without an answer.
+    Reset,
+    /// A body and a status (Splunk HEC's replies).
+    Body(u16, &'static str),
+}
+
+/// One request the destination received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub ids: String,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    pub answered: u16,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Script {
+    next: VecDeque<Answer>,
+    otherwise: Option<Answer>,
+    received: Vec<Received>,
+}
+
+/// A destination on a loopback port.
+#[derive(Clone)]
+pub struct Sink {
+    pub address: SocketAddr,
+    script: Arc<Mutex<Script>>,
+}
+
+impl Sink {
+    /// Starts a destination (on its own thread and runtime) that answers 200.
+    pub fn start() -> Sink {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let script = Arc::new(Mutex::new(Script::default()));
+        let shared = Arc::clone(&script);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let script = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |request| {
+                            answer(Arc::clone(&script), request)
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        Sink { address, script }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/in", self.address)
+    }
+
+    /// The next answers, in order; then `otherwise` (or 200).
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.script.lock().unwrap().next.extend(answers);
+    }
+
+    /// How it answers once the script is done.
+    pub fn otherwise(&self, answer: Answer) {
+        self.script.lock().unwrap().otherwise = Some(answer);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.script.lock().unwrap().received.clone()
+    }
+
+    /// Records delivered (answered 2xx), with their id.
+    pub fn delivered(&self) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for request in self.received() {
+            if !(200..300).contains(&request.answered) {
+                continue;
+            }
+            let ids: Vec<&str> = request.ids.split(',').collect();
+            let text = String::from_utf8_lossy(&request.body).into_owned();
+            let values: Vec<Value> = match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(items)) => items,
+                Ok(value) => vec![value],
+                Err(_) => text
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect(),
+            };
+            assert_eq!(
+                ids.len(),
+                values.len(),
+                "one id per record: {}",
+                request.ids
+            );
+            for (id, value) in ids.into_iter().zip(values) {
+                out.push((id.to_string(), value));
+            }
+        }
+        out
+    }
+
+    /// Waits until `done` holds for what was received, or panics after `limit`.
+    pub fn wait_for(&self, limit: Duration, what: &str, done: impl Fn(&[Received]) -> bool) {
+        let start = Instant::now();
+        loop {
+            if done(&self.received()) {
+                return;
+            }
+            if start.elapsed() > limit {
+                panic!(
+                    "waited {limit:?} for {what}; received {} requests",
+                    self.received().len()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+async fn answer(
+    script: Arc<Mutex<Script>>,
+    request: Request<Incoming>,
+) -> Result<Response<String>, std::io::Error> {
+    let ids = request
+        .headers()
+        .get("xf-record-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    let answer = {
+        let mut script = script.lock().unwrap();
+        script
+            .next
+            .pop_front()
+            .or_else(|| script.otherwise.clone())
+            .unwrap_or(Answer::Ok)
+    };
+    if let Answer::Slow(wait) = &answer {
+        tokio::time::sleep(*wait).await;
+    }
+    let (status, retry_after, text) = match answer {
+        Answer::Ok | Answer::Slow(_) => (200, None, "{}"),
+        Answer::Status(status) => (status, None, "{\"error\":\"scripted\"}"),
+        Answer::RetryAfter(status, secs) => (status, Some(secs), ""),
+        Answer::Body(status, text) => (status, None, text),
+        Answer::Reset => {
+            script.lock().unwrap().received.push(Received {
+                ids,
+                body,
+                headers,
+                answered: 0,
+                at: Instant::now(),
+            });
+            return Err(std::io::Error::other("reset"));
+        }
+    };
+    script.lock().unwrap().received.push(Received {
+        ids,
+        body,
+        headers,
+        answered: status,
+        at: Instant::now(),
+    });
+    let mut response = Response::builder().status(StatusCode::from_u16(status).unwrap());
+    if let Some(secs) = retry_after {
+        response = response.header("retry-after", secs.to_string());
+    }
+    Ok(response.body(text.to_string()).unwrap())
+}
+
+/// A running `xf serve`.
+pub struct Server {
+    pub child: Child,
+    pub address: SocketAddr,
+    pub spool: PathBuf,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `xf serve --listen 127.0.0.1:0 --spool SPOOL ARGS…` and waits until it listens.
+    pub fn start(spool: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xf"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--spool"])
+            .arg(spool)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (found, address) = std::sync::mpsc::channel();
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut found = Some(found);
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(at) = line.find("address=") {
+                        if let Some(found) = found.take() {
+                            let rest = &line[at + "address=".len()..];
+                            let text = rest.split_whitespace().next().unwrap_or("");
+                            let _ = found.send(text.parse::<SocketAddr>().ok());
+                        }
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let address = match address.recv_timeout(Duration::from_secs(30)) {
+            Ok(Some(address)) => address,
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("xf serve did not start: {}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            address,
+            spool: spool.to_path_buf(),
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+
+    /// `kill -9`.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `xf spool ARGS… --spool DIR`: its stdout, stderr and status.
+pub fn spool(dir: &Path, args: &[&str]) -> (String, String, bool) {
+    let output = Command::new(env!("CARGO_BIN_EXE_xf"))
+        .arg("spool")
+        .args(args)
+        .arg("--spool")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.status.success(),
+    )
+}
+
+/// A blocking HTTP/1.1 POST on a fresh connection: status and body. Written
+/// on std's TcpStream so that a test can also send what no client library
+/// would (a wrong length, a half body).
+pub fn post(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    let has_type = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if !has_type {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A GET: status and body.
+pub fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A metric's value from `/metrics` text (the sum over its label sets that contain `labels`).
+pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The mail one SMTP relay received: recipients and message text, per mail.
+pub type Mails = Arc<Mutex<Vec<(Vec<String>, Vec<u8>)>>>;
+
+#[derive(Clone, Default)]
+struct Mailbox {
+    mails: Mails,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl mailin::Handler for Mailbox {
+    fn rcpt(&mut self, to: &str) -> mailin::Response {
+        self.to.push(to.to_string());
+        mailin::response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin::Response {
+        let mail = (std::mem::take(&mut self.to), std::mem::take(&mut self.data));
+        self.mails.lock().unwrap().push(mail);
+        mailin::response::OK
+    }
+}
+
+/// An SMTP relay on a loopback port: the `mailin` library speaks SMTP, this
+/// only carries its lines over TCP.
+pub fn smtp_relay() -> (SocketAddr, Mails) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let mails = Mails::default();
+    let shared = Arc::clone(&mails);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mails = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let peer = stream.peer_addr().unwrap().ip();
+                let mut session = mailin::SessionBuilder::new("relay.test").build(
+                    peer,
+                    Mailbox {
+                        mails,
+                        ..Mailbox::default()
+                    },
+                );
+                let _ = session.greeting().write_to(&mut stream);
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    let response = session.process(&line);
+                    match response.action {
+                        mailin::Action::Reply => {
+                            let _ = response.write_to(&mut stream);
+                        }
+                        mailin::Action::Close => {
+                            let _ = response.write_to(&mut stream);
+                            break;
+                        }
+                        _ => {}
+                    }
+                    let _ = stream.flush();
+                }
+            });
+        }
+    });
+    (address, mails)
+}
