@@ -28,6 +28,10 @@ pub const RECORD_ID_HEADER: &str = "xf-record-id";
 /// Attempts kept in a record's log (the first ones and the last ones count most; the last are kept).
 const ATTEMPT_LOG_MAX: usize = 20;
 
+/// The longest a failing destination waits between probes (unless it says
+/// Retry-After): an outage of hours still ends within this of its end.
+const PROBE_INTERVAL_MAX: Duration = Duration::from_secs(30);
+
 /// How much of an error answer's body is kept in the attempt log.
 const ANSWER_SNIPPET: usize = 300;
 
@@ -525,12 +529,18 @@ impl Request {
             let Ok(mut health) = self.health.lock() else {
                 return;
             };
-            health.consecutive_failures += 1;
-            let pause = match after {
-                Some(after) => after.min(self.destination.retry.max_delay),
-                None => backoff(&self.destination.retry, health.consecutive_failures),
-            };
-            health.paused_until = Some(Instant::now() + pause);
+            let now = Instant::now();
+            // Requests that were in flight together fail together: one step of backoff.
+            let already_paused = health.paused_until.is_some_and(|until| until > now);
+            if !already_paused {
+                health.consecutive_failures += 1;
+                let pause = match after {
+                    Some(after) => after.min(self.destination.retry.max_delay),
+                    None => backoff(&self.destination.retry, health.consecutive_failures)
+                        .min(PROBE_INTERVAL_MAX),
+                };
+                health.paused_until = Some(now + pause);
+            }
             health.last_error = Some(what.to_string());
             health.consecutive_failures == 1
         };

@@ -10,11 +10,15 @@
 //! `synchronous = NORMAL`: lost in a power cut, they only mean that a record
 //! is delivered once more (at least once), never that one is lost.
 //!
-//! A record is leased to a delivery worker while it is in flight. Leases live
-//! in the database but mean nothing after a restart: opening the spool clears
-//! them, so whatever was in flight when the process died is delivered again.
+//! A record is leased to a delivery worker while it is in flight. Leases are
+//! kept in memory by the spool thread, not written: after a restart nothing
+//! is leased, so whatever was in flight when the process died is delivered
+//! again.
+//!
+//! Checkpoints (copying the write-ahead log into the database file) run on a
+//! connection of their own, every second, so that commits never wait for one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +29,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The database file inside the spool folder.
 pub const FILE_NAME: &str = "spool.sqlite";
+
+/// The write-ahead log's size beyond which the writer checkpoints it itself.
+const WAL_LIMIT: u64 = 32 << 20;
 
 /// At most this many commands go into one transaction.
 const GROUP_COMMIT_MAX: usize = 512;
@@ -121,6 +128,15 @@ pub enum Settle {
     Release(i64),
 }
 
+impl Settle {
+    fn seq(&self) -> i64 {
+        match self {
+            Settle::Delivered(seq) | Settle::Release(seq) => *seq,
+            Settle::Retry { seq, .. } | Settle::Dead { seq, .. } => *seq,
+        }
+    }
+}
+
 /// Queue depth of one destination.
 #[derive(Debug, Clone, Default)]
 pub struct Depth {
@@ -163,6 +179,7 @@ enum Command {
         reply: Reply<Fetched>,
     },
     Settle {
+        destination: Arc<str>,
         settles: Vec<Settle>,
         dead: Vec<DeadRecord>,
         reply: Reply<()>,
@@ -217,8 +234,9 @@ impl Spool {
             SpoolError::Storage(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
         })?;
         let connection = open_database(&dir.join(FILE_NAME))?;
-        // Whatever was leased belonged to a process that is gone.
-        connection.execute("UPDATE queue SET leased = 0 WHERE leased = 1", [])?;
+        // Checkpoints run beside the writer (see the module's comment).
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpoints = open_database(&dir.join(FILE_NAME))?;
         let usage = Arc::new(Usage::default());
         let depths = Arc::new(Mutex::new(HashMap::new()));
         refresh(&connection, &usage, &depths)?;
@@ -228,13 +246,27 @@ impl Spool {
             usage: Arc::clone(&usage),
             depths: Arc::clone(&depths),
             synchronous_full: None,
+            leased: HashMap::new(),
+            wal: dir.join(format!("{FILE_NAME}-wal")),
+            wal_checked: std::time::Instant::now(),
         };
         let refresher = commands.clone();
         std::thread::Builder::new()
-            .name("xf-spool-refresh".into())
+            .name("xf-spool-checkpoint".into())
             .spawn(move || {
-                while refresher.send(Command::Refresh).is_ok() {
-                    std::thread::sleep(Duration::from_secs(2));
+                let mut tick = 0u64;
+                while !refresher.is_closed() {
+                    std::thread::sleep(Duration::from_secs(1));
+                    // PASSIVE: copies what it can without blocking the writer.
+                    if let Err(error) =
+                        checkpoints.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
+                    {
+                        tracing::warn!(%error, "spool checkpoint failed");
+                    }
+                    tick += 1;
+                    if tick % 2 == 0 && refresher.send(Command::Refresh).is_err() {
+                        break;
+                    }
                 }
             })
             .map_err(|error| {
@@ -331,8 +363,8 @@ impl Spool {
         settles: Vec<Settle>,
         dead: Vec<DeadRecord>,
     ) -> Result<(), SpoolError> {
-        let _ = destination;
         self.ask(|reply| Command::Settle {
+            destination: Arc::clone(destination),
             settles,
             dead,
             reply,
@@ -381,6 +413,8 @@ pub fn open_database(path: &Path) -> Result<Connection, SpoolError> {
     // WAL: readers (`xf spool stats` beside a running server) never block the writer.
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "FULL")?;
+    // After a checkpoint has emptied it, the log file is cut back to this size.
+    connection.pragma_update(None, "journal_size_limit", WAL_LIMIT as i64)?;
     connection.execute_batch(
         "CREATE TABLE IF NOT EXISTS queue (
              seq INTEGER PRIMARY KEY,
@@ -391,10 +425,9 @@ pub fn open_database(path: &Path) -> Result<Connection, SpoolError> {
              due_ms INTEGER NOT NULL,
              attempts INTEGER NOT NULL DEFAULT 0,
              attempt_log TEXT NOT NULL DEFAULT '[]',
-             leased INTEGER NOT NULL DEFAULT 0,
              body BLOB NOT NULL
          );
-         CREATE INDEX IF NOT EXISTS queue_due ON queue (destination, leased, due_ms);
+         CREATE INDEX IF NOT EXISTS queue_due ON queue (destination, due_ms);
          CREATE TABLE IF NOT EXISTS dead (
              seq INTEGER PRIMARY KEY,
              destination TEXT,
@@ -438,6 +471,10 @@ struct Worker {
     usage: Arc<Usage>,
     depths: Arc<Mutex<HashMap<String, (u64, u64)>>>,
     synchronous_full: Option<bool>,
+    /// Per destination: the records in flight, which a fetch skips.
+    leased: HashMap<String, HashSet<i64>>,
+    wal: PathBuf,
+    wal_checked: std::time::Instant,
 }
 
 /// What one command's work in a transaction leaves to do after the commit.
@@ -459,6 +496,25 @@ impl Worker {
                 }
             }
             self.run_group(group);
+            self.keep_log_small();
+        }
+    }
+
+    /// The background checkpoints copy the log while it is written to, so under
+    /// constant load they never catch up with its end and the log never starts
+    /// over. Once a second, if it has grown past [`WAL_LIMIT`], the writer
+    /// finishes the copy itself between two transactions (most of it is done
+    /// already); the next transaction then starts the log from the beginning.
+    fn keep_log_small(&mut self) {
+        if self.wal_checked.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.wal_checked = std::time::Instant::now();
+        let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
+        if size > WAL_LIMIT {
+            if let Err(error) = self.connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                tracing::warn!(%error, "spool checkpoint failed");
+            }
         }
     }
 
@@ -476,6 +532,9 @@ impl Worker {
         }
         // Queue sizes are read back once the transaction commits.
         let mut changed = false;
+        // Leases taken and let go in this group: undone and kept if it fails.
+        let mut new_leases: Vec<(String, i64)> = Vec::new();
+        let mut settled: Vec<(Arc<str>, i64)> = Vec::new();
         let mut done = Vec::with_capacity(group.len());
         let mut failed: Option<String> = None;
         let result = (|| -> rusqlite::Result<()> {
@@ -498,14 +557,18 @@ impl Worker {
                         fetch: wanted,
                         reply,
                     } => {
-                        let fetched = lease(&transaction, &destination, wanted)?;
+                        let leased = self.leased.entry(destination.to_string()).or_default();
+                        let fetched =
+                            lease(&transaction, &destination, wanted, leased, &mut new_leases)?;
                         done.push(Done::Fetched(reply, fetched));
                     }
                     Command::Settle {
+                        destination,
                         settles,
                         dead,
                         reply,
                     } => {
+                        settled.extend(settles.iter().map(|s| (Arc::clone(&destination), s.seq())));
                         changed = true;
                         settle(&transaction, &settles, &dead)?;
                         done.push(Done::Unit(reply));
@@ -551,6 +614,11 @@ impl Worker {
         }
         match failed {
             None => {
+                for (destination, seq) in settled {
+                    if let Some(leased) = self.leased.get_mut(&*destination) {
+                        leased.remove(&seq);
+                    }
+                }
                 if changed {
                     if let Err(error) = refresh(&self.connection, &self.usage, &self.depths) {
                         tracing::error!(%error, "cannot read the spool's queue sizes");
@@ -574,6 +642,11 @@ impl Worker {
                 }
             }
             Some(message) => {
+                for (destination, seq) in new_leases {
+                    if let Some(leased) = self.leased.get_mut(&destination) {
+                        leased.remove(&seq);
+                    }
+                }
                 let error = || {
                     SpoolError::Storage(rusqlite::Error::ToSqlConversionFailure(
                         message.clone().into(),
@@ -651,15 +724,20 @@ fn lease(
     transaction: &rusqlite::Transaction<'_>,
     destination: &str,
     fetch: Fetch,
+    leased: &mut HashSet<i64>,
+    new_leases: &mut Vec<(String, i64)>,
 ) -> rusqlite::Result<Fetched> {
     let now = now_ms();
+    // Leased records are due too: ask for enough to skip them.
     let mut select = transaction.prepare_cached(
         "SELECT seq, record_id, received_ms, attempts, attempt_log, body FROM queue
-         WHERE destination = ?1 AND leased = 0 AND due_ms <= ?2 ORDER BY due_ms, seq LIMIT ?3",
+         WHERE destination = ?1 AND due_ms <= ?2 ORDER BY due_ms, seq LIMIT ?3",
     )?;
+    let limit = (fetch.max_records + leased.len() + 1) as i64;
     let mut records = Vec::new();
     let mut bytes = 0usize;
-    let rows = select.query_map(params![destination, now, fetch.max_records as i64], |row| {
+    let mut more_due = false;
+    let rows = select.query_map(params![destination, now, limit], |row| {
         Ok(Leased {
             seq: row.get(0)?,
             record_id: row.get(1)?,
@@ -671,8 +749,14 @@ fn lease(
     })?;
     for row in rows {
         let row = row?;
+        if leased.contains(&row.seq) {
+            continue;
+        }
         // The first record is always taken, however large, so that it can go out alone.
-        if !records.is_empty() && bytes + row.body.len() > fetch.max_bytes {
+        if records.len() == fetch.max_records
+            || (!records.is_empty() && bytes + row.body.len() > fetch.max_bytes)
+        {
+            more_due = true;
             break;
         }
         bytes += row.body.len();
@@ -680,8 +764,7 @@ fn lease(
     }
     let lingering = !fetch.linger.is_zero()
         && !records.is_empty()
-        && records.len() < fetch.max_records
-        && bytes < fetch.max_bytes
+        && !more_due
         && records
             .iter()
             .map(|r| r.received_ms)
@@ -694,15 +777,19 @@ fn lease(
             next_due_ms: Some(oldest + fetch.linger.as_millis() as i64),
         });
     }
-    let mut mark = transaction.prepare_cached("UPDATE queue SET leased = 1 WHERE seq = ?1")?;
     for record in &records {
-        mark.execute(params![record.seq])?;
+        leased.insert(record.seq);
+        new_leases.push((destination.to_string(), record.seq));
     }
-    let next_due_ms = transaction
-        .prepare_cached("SELECT min(due_ms) FROM queue WHERE destination = ?1 AND leased = 0")?
-        .query_row(params![destination], |row| row.get::<_, Option<i64>>(0))
-        .optional()?
-        .flatten();
+    let next_due_ms = if more_due {
+        Some(now)
+    } else {
+        transaction
+            .prepare_cached("SELECT min(due_ms) FROM queue WHERE destination = ?1 AND due_ms > ?2")?
+            .query_row(params![destination, now], |row| row.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten()
+    };
     Ok(Fetched {
         records,
         next_due_ms,
@@ -726,7 +813,7 @@ fn settle(
             } => {
                 transaction
                     .prepare_cached(
-                        "UPDATE queue SET leased = 0, due_ms = ?2, attempts = attempts + 1, attempt_log = ?3 WHERE seq = ?1",
+                        "UPDATE queue SET due_ms = ?2, attempts = attempts + 1, attempt_log = ?3 WHERE seq = ?1",
                     )?
                     .execute(params![seq, due_ms, attempt_log])?;
             }
@@ -745,11 +832,8 @@ fn settle(
                     remove(transaction, *seq)?;
                 }
             }
-            Settle::Release(seq) => {
-                transaction
-                    .prepare_cached("UPDATE queue SET leased = 0 WHERE seq = ?1")?
-                    .execute(params![seq])?;
-            }
+            // Nothing to write: the lease (in memory) is let go after the commit.
+            Settle::Release(_) => {}
         }
     }
     insert_dead(transaction, dead)

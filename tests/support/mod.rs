@@ -330,24 +330,25 @@ pub fn spool(dir: &Path, args: &[&str]) -> (String, String, bool) {
 /// A blocking HTTP/1.1 POST on a fresh connection: status and body. Written
 /// on std's TcpStream so that a test can also send what no client library
 /// would (a wrong length, a half body).
-pub fn post(
+pub fn post(address: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    try_post(address, path, headers, body).unwrap_or_else(|error| panic!("POST {path}: {error}"))
+}
+
+/// [`post`], for a server that may be gone: status 0 when there was no answer.
+pub fn try_post(
     address: SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> (u16, String) {
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    let has_type = headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    let has_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
     if !has_type {
         head.push_str("Content-Type: application/json\r\n");
     }
@@ -355,7 +356,7 @@ pub fn post(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(head.as_bytes())?;
     let _ = stream.write_all(body);
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
@@ -365,11 +366,8 @@ pub fn post(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
 }
 
 /// A GET: status and body.

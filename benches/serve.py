@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Server benchmark: `xf serve` under a load generator on loopback.
+
+One command:  python3 benches/serve.py          (builds what it needs; wrk from Debian)
+
+What runs, all on this machine (so the load generator, xf and the destination
+share its cores):
+  destination  benches/sink.rs (hyper, answers 200 at once, counts records)
+  xf           target/release/xf serve --transform transforms/armor-splunk.xf
+               --to the destination, spool on local disk (synced before each 2xx)
+  load         wrk, POSTing Armor's documented single detection webhook
+               (tests/fixtures/armor/detection-only.json) for --seconds at 16 and
+               at 256 connections
+
+It prints, per connection count: accepted webhooks/s, accept latency p50, p99
+and p99.9 (wrk), records delivered by the end and end-to-end latency from
+receipt to delivery (p50 and p99, from xf's histogram: bucket upper bounds),
+and xf's peak RSS. Then (--down-seconds, default 60) the same load at 16
+connections with the destination down: RSS sampled every few seconds, to show
+that the backlog grows on disk, not in memory, and the time the backlog takes
+to drain once the destination is back.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+XF = os.path.join(REPO, "target", "release", "xf")
+SINK = os.path.join(REPO, "target", "release", "examples", "sink")
+BODY = os.path.join(REPO, "tests", "fixtures", "armor", "detection-only.json")
+
+WRK_SCRIPT = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("XF_BODY"), "r")
+wrk.body = f:read("*a")
+f:close()
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout + summary.errors.status
+  io.write(string.format("XF %d %d %f %f %f %f\n", summary.requests, errors,
+    summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
+    latency:percentile(99.9) / 1e3))
+end
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read().decode()
+
+
+def wait_port(port, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def rss_mib(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def metric(text, name, labels=""):
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and labels in line and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def quantile(text, name, q):
+    """The upper bound of the histogram bucket holding quantile q."""
+    buckets = []
+    for line in text.splitlines():
+        m = re.match(name + r'_bucket\{.*le="([^"]+)".*\} (\S+)', line)
+        if m:
+            buckets.append((float("inf") if m.group(1) == "+Inf" else float(m.group(1)), float(m.group(2))))
+    if not buckets or buckets[-1][1] == 0:
+        return float("nan")
+    want = q * buckets[-1][1]
+    for bound, count in buckets:
+        if count >= want:
+            return bound
+    return float("inf")
+
+
+def start_xf(spool, sink_port, port, body_format="json"):
+    args = [XF, "serve", "--format", body_format, "--listen", f"127.0.0.1:{port}", "--spool", spool,
+            "--transform", os.path.join(REPO, "transforms", "armor-splunk.xf"),
+            "--to", f"http://127.0.0.1:{sink_port}/hec", "--concurrency", "16",
+            "--spool-max-records", "100000000", "--spool-max-bytes", str(64 << 30)]
+    proc = subprocess.Popen(args, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    wait_port(port)
+    return proc
+
+
+def wrk(port, connections, seconds):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT)
+        script = f.name
+    env = dict(os.environ, XF_BODY=BODY)
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s",
+                          "--timeout", "10s", "-s", script, f"http://127.0.0.1:{port}/"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    os.unlink(script)
+    line = next(l for l in out.splitlines() if l.startswith("XF "))
+    requests, errors, duration, p50, p99, p999 = line.split()[1:]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"requests": int(requests), "errors": int(errors), "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "seconds": float(duration), "p50": float(p50), "p99": float(p99), "p999": float(p999)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--connections", default="16,256")
+    ap.add_argument("--down-seconds", type=int, default=60)
+    ap.add_argument("--format", default="json", help="the destination's body format: json (one record a request), hec, ndjson, array")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "xf", "--example", "sink"],
+                   cwd=REPO, check=True)
+    print(f"xf serve benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+          f"body {os.path.getsize(BODY)} bytes, {args.seconds} s per run, destination format {args.format}")
+    rows = []
+    for connections in [int(c) for c in args.connections.split(",")]:
+        work = tempfile.mkdtemp(prefix="xf-bench-")
+        sink_port, port = free_port(), free_port()
+        sink = subprocess.Popen([SINK, str(sink_port)])
+        wait_port(sink_port)
+        xf = start_xf(os.path.join(work, "spool"), sink_port, port, args.format)
+        try:
+            result = wrk(port, connections, args.seconds)
+            accepted = result["requests"] - result["non2xx"] - result["errors"]
+            # Let the queue drain, then read what was delivered.
+            end = time.time() + 120
+            while time.time() < end:
+                delivered = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"]
+                if delivered >= accepted:
+                    break
+                time.sleep(0.2)
+            metrics = get(f"http://127.0.0.1:{port}/metrics")
+            rows.append({
+                "connections": connections,
+                "accepted/s": accepted / result["seconds"],
+                "refused": result["non2xx"] + result["errors"],
+                "p50 ms": result["p50"], "p99 ms": result["p99"], "p99.9 ms": result["p999"],
+                "delivered": f"{delivered}/{accepted}",
+                "e2e p50 ms": quantile(metrics, "xf_end_to_end_seconds", 0.5) * 1000,
+                "e2e p99 ms": quantile(metrics, "xf_end_to_end_seconds", 0.99) * 1000,
+                "peak RSS MiB": rss_mib(xf.pid, "VmHWM"),
+            })
+        finally:
+            xf.send_signal(signal.SIGTERM)
+            xf.wait(timeout=60)
+            sink.kill()
+            sink.wait()
+            shutil.rmtree(work, ignore_errors=True)
+    keys = list(rows[0].keys())
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(f"{row[k]:.1f}" if isinstance(row[k], float) else str(row[k]) for k in keys) + " |")
+
+    if args.down_seconds > 0:
+        work = tempfile.mkdtemp(prefix="xf-bench-")
+        sink_port, port = free_port(), free_port()
+        xf = start_xf(os.path.join(work, "spool"), sink_port, port, args.format)  # nothing listens there yet
+        print(f"\ndestination down for {args.down_seconds} s under load at 16 connections:")
+        try:
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+                f.write(WRK_SCRIPT)
+                script = f.name
+            load = subprocess.Popen(["wrk", "-t", "1", "-c", "16", "-d", f"{args.down_seconds}s",
+                                     "-s", script, f"http://127.0.0.1:{port}/"],
+                                    env=dict(os.environ, XF_BODY=BODY), stdout=subprocess.PIPE, text=True)
+            samples = []
+            start = time.time()
+            while load.poll() is None:
+                time.sleep(max(1, args.down_seconds // 10))
+                queued = metric(get(f"http://127.0.0.1:{port}/metrics"), "xf_queue_depth")
+                samples.append((time.time() - start, rss_mib(xf.pid), queued))
+            out = load.stdout.read()
+            os.unlink(script)
+            line = next(l for l in out.splitlines() if l.startswith("XF "))
+            accepted = int(line.split()[1])
+            spool_mib = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(work) for f in fs) / 2**20
+            print("| s | RSS MiB | queued |\n|---|---|---|")
+            for t, rss, queued in samples:
+                print(f"| {t:.0f} | {rss:.1f} | {queued:.0f} |")
+            print(f"{accepted} webhooks accepted while down; spool on disk {spool_mib:.0f} MiB")
+            sink = subprocess.Popen([SINK, str(sink_port)])
+            back = time.time()
+            while True:
+                delivered = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"] if _up(sink_port) else 0
+                if delivered >= accepted:
+                    break
+                if time.time() - back > 600:
+                    print(f"backlog not drained in 600 s: {delivered}/{accepted}")
+                    break
+                time.sleep(0.5)
+            print(f"backlog of {accepted} drained {time.time() - back:.1f} s after the destination came back; "
+                  f"peak RSS {rss_mib(xf.pid, 'VmHWM'):.1f} MiB")
+            sink.kill()
+        finally:
+            xf.send_signal(signal.SIGTERM)
+            xf.wait(timeout=60)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _up(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    main()
