@@ -39,7 +39,9 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let records = Arc::new(AtomicU64::new(0));
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -48,8 +50,9 @@ fn main() {
             let _ = stream.set_nodelay(true);
             let records = Arc::clone(&records);
             tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |request| answer(Arc::clone(&records), request));
+                let service = hyper::service::service_fn(move |request| {
+                    answer(Arc::clone(&records), request)
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;

@@ -36,9 +36,9 @@ enum Command {
     /// Check JSON records against a JSON Schema: valid ones are written out as
     /// they are, each invalid one is a record error listing its violations
     Validate(ValidateArgs),
-    /// Load transforms and report problems, without running them
+    /// Load transforms (and `xf serve` pipeline files, .xfp) and report problems, without running them
     Check {
-        /// The .xf files to check
+        /// The .xf (and .xfp) files to check
         #[arg(required = true)]
         transforms: Vec<PathBuf>,
         #[command(flatten)]
@@ -305,6 +305,22 @@ fn check(paths: &[PathBuf], files: &FileArgs) -> ExitCode {
     let options = &files.options(Limits::DEFAULT);
     let mut ok = true;
     for path in paths {
+        #[cfg(feature = "serve")]
+        if path.extension().is_some_and(|e| e == "xfp") {
+            match xf::serve::pipeline::load(path, options) {
+                Ok(loaded) => println!(
+                    "{}: ok, pipeline with {} source(s) and {} destination(s)",
+                    path.display(),
+                    loaded.pipeline.sources.len(),
+                    loaded.pipeline.destinations.len()
+                ),
+                Err(problems) => {
+                    eprint!("{problems}");
+                    ok = false;
+                }
+            }
+            continue;
+        }
         match load(path, options) {
             Some(transform) => {
                 let mut summary = format!(

@@ -140,6 +140,15 @@ pub enum Code {
     /// Includes nest deeper than 8 levels, run over 1024 plans per record, or
     /// total over 64 MiB (`MAX_INCLUDE_DEPTH`, `MAX_INCLUDED_PLANS`, `MAX_INCLUDE_BYTES`).
     IncludeLimit,
+    // E08xx: pipeline files (`xf serve`)
+    /// A setting or section a pipeline file does not have (`destnation`, `uri` in a source).
+    UnknownSetting,
+    /// A setting's value is not of its kind (a word for a number, an unknown format).
+    SettingValue,
+    /// Something a pipeline needs is not there (a source's transform, a destination's uri).
+    MissingSetting,
+    /// A file a pipeline names (a transform, a notification config, a secret) does not load.
+    PipelineFile,
 }
 
 impl Code {
@@ -174,6 +183,10 @@ impl Code {
             Code::IncludeCycle => "E0703",
             Code::IncludeFormat => "E0704",
             Code::IncludeLimit => "E0705",
+            Code::UnknownSetting => "E0801",
+            Code::SettingValue => "E0802",
+            Code::MissingSetting => "E0803",
+            Code::PipelineFile => "E0804",
         }
     }
 }

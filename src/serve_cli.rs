@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::params;
 use xf::serve::config::{self, BodyFormat, Destination, Source, SourceAuth, MAX_TIMEOUT};
 use xf::serve::notice::NoticeConfig;
+use xf::serve::pipeline::{Loaded, ServerSettings};
 use xf::serve::receive::BodyLimits;
 use xf::serve::spool::{self, SpoolLimits};
 use xf::serve::{ConnectionLimits, Pipeline, ServeOptions};
@@ -19,15 +20,19 @@ use crate::cli::{ArmorArgs, FileArgs, LimitArgs};
 /// Receive webhooks, transform them, spool them durably and deliver them
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// The address to listen on
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// The spool folder (created if missing): every accepted record is kept there until delivered
+    /// A pipeline file (.xfp): sources, destinations and settings. Without one,
+    /// the flags below describe one source at `/` and its destinations
+    #[arg(value_name = "PIPELINE")]
+    pipeline: Option<PathBuf>,
+    /// The address to listen on [default: the pipeline's `listen`, or 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// The spool folder (created if missing): every accepted record is kept there until delivered [default: the pipeline's `spool`]
     #[arg(long, value_name = "DIR")]
-    spool: PathBuf,
+    spool: Option<PathBuf>,
     /// The transform for bodies POSTed to `/`: a .xf file, or an Armor transform config (.json)
     #[arg(long, value_name = "FILE")]
-    transform: PathBuf,
+    transform: Option<PathBuf>,
     /// A destination URL (repeatable): every result is POSTed there
     #[arg(long = "to", value_name = "URL")]
     to: Vec<String>,
@@ -163,18 +168,21 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     init_logs(&args.log_format);
     // reqwest is built without a TLS provider of its own: ring, through rustls.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let options = match serve_options(&args) {
+    // Checked once before the runtime starts, so a bad start says why at once.
+    let settings = match load_pipeline(&args) {
+        Ok(loaded) => loaded.settings,
+        Err(problems) => {
+            eprint!("{}", with_newline(problems));
+            return ExitCode::from(2);
+        }
+    };
+    let options = match serve_options(&args, settings) {
         Ok(options) => options,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
     };
-    // Checked once before the runtime starts, so a bad start says why at once.
-    if let Err(problems) = load_pipeline(&args) {
-        eprintln!("{problems}");
-        return ExitCode::from(2);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("xf-serve")
@@ -189,7 +197,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     let args = Arc::new(args);
     let load = {
         let args = Arc::clone(&args);
-        Box::new(move || load_pipeline(&args))
+        Box::new(move || load_pipeline(&args).map(|loaded| loaded.pipeline))
     };
     match runtime.block_on(xf::serve::serve(options, load)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -212,7 +220,36 @@ fn init_logs(format: &str) {
     }
 }
 
-fn serve_options(args: &ServeArgs) -> Result<ServeOptions, String> {
+fn with_newline(mut text: String) -> String {
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// The server's settings: from the flags, or from the pipeline file (where
+/// `--listen` and `--spool` still win).
+fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions, String> {
+    if args.pipeline.is_some() {
+        let spool = args
+            .spool
+            .clone()
+            .or(file.spool)
+            .ok_or("the pipeline sets no `spool`, and --spool is not given")?;
+        return Ok(ServeOptions {
+            listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
+            spool,
+            spool_limits: file.spool_limits.unwrap_or_default(),
+            body_limits: file.body_limits.unwrap_or_default(),
+            connections: ConnectionLimits {
+                max_connections: file
+                    .max_connections
+                    .unwrap_or(ConnectionLimits::default().max_connections),
+                ..ConnectionLimits::default()
+            },
+            notices: file.notices.unwrap_or_default(),
+        });
+    }
     let smtp = match &args.smtp {
         None => None,
         Some(text) => {
@@ -232,8 +269,11 @@ fn serve_options(args: &ServeArgs) -> Result<ServeOptions, String> {
         .transpose()
         .map_err(|e| format!("--error-webhook: {e}"))?;
     Ok(ServeOptions {
-        listen: args.listen,
-        spool: args.spool.clone(),
+        listen: args.listen.unwrap_or(DEFAULT_LISTEN),
+        spool: args
+            .spool
+            .clone()
+            .ok_or("--spool DIR is needed (or a pipeline file that sets `spool`)")?,
         spool_limits: SpoolLimits {
             max_bytes: args.spool_max_bytes,
             max_records: args.spool_max_records,
@@ -257,10 +297,23 @@ fn serve_options(args: &ServeArgs) -> Result<ServeOptions, String> {
     })
 }
 
-/// Loads what the flags describe: one source at `/`, its destinations.
-fn load_pipeline(args: &ServeArgs) -> Result<Pipeline, String> {
+/// Where the server listens when neither the flags nor the pipeline say.
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+/// Loads the pipeline file, or what the flags describe: one source at `/`
+/// and its destinations.
+fn load_pipeline(args: &ServeArgs) -> Result<Loaded, String> {
     let options = args.files.options(args.limits.limits());
-    let path = &args.transform;
+    if let Some(file) = &args.pipeline {
+        if args.transform.is_some() || !args.to.is_empty() || !args.armor_notifications.is_empty() {
+            return Err("error: give a pipeline file, or --transform with --to/--armor-notification, not both".to_string());
+        }
+        return xf::serve::pipeline::load(file, &options);
+    }
+    let Some(path) = &args.transform else {
+        return Err("error: give a pipeline file, or --transform FILE with --to URL (see `xf serve --help`)".to_string());
+    };
     let transform = if crate::cli::is_armor_config(path) {
         Transform::from_armor_config(path, &args.armor.options(), &options)
     } else if args.armor.given() {
@@ -341,13 +394,17 @@ fn load_pipeline(args: &ServeArgs) -> Result<Pipeline, String> {
     if !problems.is_empty() {
         return Err(problems.join("\n"));
     }
-    Ok(Pipeline {
-        sources: vec![Source {
-            path: "/".to_string(),
-            transform: Arc::new(transform),
-            auth: SourceAuth::None,
-        }],
-        destinations: destinations.into_iter().map(Arc::new).collect(),
+    Ok(Loaded {
+        settings: ServerSettings::default(),
+        pipeline: Pipeline {
+            sources: vec![Source {
+                name: "default".to_string(),
+                path: "/".to_string(),
+                transform: Arc::new(transform),
+                auth: SourceAuth::None,
+            }],
+            destinations: destinations.into_iter().map(Arc::new).collect(),
+        },
     })
 }
 

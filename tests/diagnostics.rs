@@ -30,3 +30,27 @@ fn diagnostics_render_as_snapshotted() {
         insta::assert_snapshot!(name, rendered);
     }
 }
+
+/// Every `.xfp` file in `tests/diagnostics/pipelines/` is an `xf serve`
+/// pipeline that must fail to load, all its problems reported at once.
+#[cfg(feature = "serve")]
+#[test]
+fn pipeline_diagnostics_render_as_snapshotted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics/pipelines");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "xfp"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7);
+    for path in files {
+        let name = format!("pipeline-{}", path.file_stem().unwrap().to_string_lossy());
+        let rendered = match xf::serve::pipeline::load(&path, &xf::LoadOptions::default()) {
+            Ok(_) => panic!("{} loaded, but it is there to fail", path.display()),
+            Err(rendered) => rendered,
+        };
+        let rendered = rendered.replace(&format!("{}/", dir.display()), "");
+        insta::assert_snapshot!(name, rendered);
+    }
+}

@@ -548,3 +548,167 @@ fn a_failing_destination_is_mailed_about_through_a_real_smtp_relay() {
     let notice: Value = serde_json::from_slice(&errors.received()[0].body).unwrap();
     assert_eq!(notice["destination"], "Test Create Notification Liza 1");
 }
+
+#[test]
+fn a_pipeline_file_routes_by_source_event_type_and_condition() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = Sink::start();
+    let severe = Sink::start();
+    let armor_only = Sink::start();
+    std::fs::write(dir.path().join("tag.xf"), "label via = \"xf\"\n").unwrap();
+    std::fs::write(dir.path().join("key.txt"), "key-from-a-file\n").unwrap();
+    let pipeline = dir.path().join("p.xfp");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"# two sources, three destinations
+spool "spool"
+source armor at "/hooks/armor" {{
+    transform "tag.xf"
+}}
+source other at "/hooks/other" {{
+    transform "tag.xf"
+}}
+destination all {{
+    uri "{}"
+    header "Authorization" = env "XF_TEST_PIPELINE_TOKEN"
+}}
+destination severe {{
+    uri "{}"
+    when severity >= 5
+    format ndjson
+    batch_linger 0
+}}
+destination armor_only {{
+    uri "{}"
+    from armor
+    header "X-Api-Key" = file "key.txt"
+}}
+"#,
+            all.url(),
+            severe.url(),
+            armor_only.url()
+        ),
+    )
+    .unwrap();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .args(["check", pipeline.to_str().unwrap()])
+        .env("XF_TEST_PIPELINE_TOKEN", "Bearer t")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+    child
+        .args([
+            "serve",
+            pipeline.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("XF_TEST_PIPELINE_TOKEN", "Bearer t");
+    let server = Server::start_command(child, &dir.path().join("spool"));
+    let a = server.address;
+    assert_eq!(post(a, "/hooks/armor", &[], br#"{"severity": 7}"#).0, 200);
+    assert_eq!(post(a, "/hooks/armor", &[], br#"{"severity": 2}"#).0, 200);
+    assert_eq!(post(a, "/hooks/other", &[], br#"{"severity": 9}"#).0, 200);
+    assert_eq!(post(a, "/", &[], br#"{"severity": 9}"#).0, 404);
+    all.wait_for(10 * SECOND, "three records", |r| r.len() >= 3);
+    severe.wait_for(10 * SECOND, "two records", |r| {
+        r.iter().map(|r| r.ids.split(',').count()).sum::<usize>() >= 2
+    });
+    armor_only.wait_for(10 * SECOND, "two records", |r| r.len() >= 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let severities = |sink: &Sink| {
+        let mut s: Vec<i64> = sink
+            .delivered()
+            .iter()
+            .map(|(_, v)| {
+                assert_eq!(v["via"], "xf");
+                v["severity"].as_i64().unwrap()
+            })
+            .collect();
+        s.sort();
+        s
+    };
+    assert_eq!(severities(&all), vec![2, 7, 9]);
+    assert_eq!(severities(&severe), vec![7, 9]);
+    assert_eq!(severities(&armor_only), vec![2, 7]);
+    let header = |sink: &Sink, name: &str| {
+        sink.received()[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header(&all, "authorization").as_deref(), Some("Bearer t"));
+    assert_eq!(
+        header(&armor_only, "x-api-key").as_deref(),
+        Some("key-from-a-file")
+    );
+    assert_eq!(
+        header(&severe, "content-type").as_deref(),
+        Some("application/x-ndjson")
+    );
+}
+
+#[test]
+fn sighup_reloads_a_changed_pipeline_and_keeps_the_old_one_when_the_new_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Sink::start();
+    let second = Sink::start();
+    std::fs::write(dir.path().join("t.xf"), "label version = \"one\"\n").unwrap();
+    let pipeline = dir.path().join("p.xfp");
+    let write = |uri: &str| {
+        std::fs::write(
+            &pipeline,
+            format!("spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n}}\ndestination d {{\n    uri \"{uri}\"\n}}\n"),
+        )
+        .unwrap()
+    };
+    write(&first.url());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+    command.args([
+        "serve",
+        pipeline.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let server = Server::start_command(command, &dir.path().join("spool"));
+    let hup = || {
+        std::process::Command::new("kill")
+            .args(["-HUP", &server.child.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    assert_eq!(post(server.address, "/in", &[], br#"{"n": 1}"#).0, 200);
+    first.wait_for(10 * SECOND, "the first record", |r| !r.is_empty());
+    // A new transform and a new destination, swapped in whole.
+    std::fs::write(dir.path().join("t.xf"), "label version = \"two\"\n").unwrap();
+    write(&second.url());
+    hup();
+    let start = Instant::now();
+    while !server.log().contains("the new pipeline runs") {
+        assert!(start.elapsed() < 10 * SECOND, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(post(server.address, "/in", &[], br#"{"n": 2}"#).0, 200);
+    second.wait_for(10 * SECOND, "the second record", |r| !r.is_empty());
+    assert_eq!(second.delivered()[0].1["version"], "two");
+    // A broken one is refused with its diagnostics; the running one goes on.
+    std::fs::write(dir.path().join("t.xf"), "lable version = \"three\"\n").unwrap();
+    hup();
+    let start = Instant::now();
+    while !server.log().contains("refused") {
+        assert!(start.elapsed() < 10 * SECOND, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.log().contains("E0002"), "{}", server.log());
+    assert_eq!(post(server.address, "/in", &[], br#"{"n": 3}"#).0, 200);
+    second.wait_for(10 * SECOND, "the third record", |r| r.len() >= 2);
+    assert_eq!(second.delivered()[1].1["version"], "two");
+    assert_eq!(first.received().len(), 1);
+}

@@ -53,11 +53,8 @@ fn kill_9_under_load_loses_nothing_answered_2xx() {
     let first = Sink::start();
     let second = Sink::start();
     let spool = dir.path().join("spool");
-    let (transform, first_url, second_url) = (
-        transform.display().to_string(),
-        first.url(),
-        second.url(),
-    );
+    let (transform, first_url, second_url) =
+        (transform.display().to_string(), first.url(), second.url());
     let args = [
         "--transform",
         transform.as_str(),
@@ -116,7 +113,11 @@ fn kill_9_under_load_loses_nothing_answered_2xx() {
     // A last start delivers whatever the killed ones left in the spool.
     let server = Server::start(&spool, &args);
     let ledger = ledger.lock().unwrap();
-    assert!(ledger.accepted.len() > 100, "too little load: {}", ledger.accepted.len());
+    assert!(
+        ledger.accepted.len() > 100,
+        "too little load: {}",
+        ledger.accepted.len()
+    );
     assert!(!ledger.refused.is_empty());
     for sink in [&first, &second] {
         let start = Instant::now();
@@ -145,7 +146,10 @@ fn kill_9_under_load_loses_nothing_answered_2xx() {
         }
         for (id, record) in sink.delivered() {
             let marker = record["marker"].as_str().unwrap();
-            assert!(!ledger.refused.contains(marker), "{marker} was refused, yet arrived");
+            assert!(
+                !ledger.refused.contains(marker),
+                "{marker} was refused, yet arrived"
+            );
             assert_eq!(record["relayed"], "yes");
             if let Some(answered) = ledger.accepted.get(marker) {
                 assert_eq!(&id, answered, "{marker} arrived with another id");

@@ -16,6 +16,8 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where webhooks are received.
 pub struct Source {
+    /// Its name in the pipeline (`default` in the quick start), for `from`.
+    pub name: String,
     /// The URL path (`/` in the quick start).
     pub path: String,
     pub transform: Arc<Transform>,
@@ -137,6 +139,10 @@ pub struct Destination {
     /// How the destination is authenticated to, besides `headers` (the hook
     /// for outbound credentials; headers are all there is yet).
     pub credential: Credential,
+    /// The sources it takes records from (`from`); `None`: all of them.
+    pub sources: Option<Vec<Arc<str>>>,
+    /// Its `when`: a transform that drops the records it does not want.
+    pub filter: Option<Arc<Transform>>,
 }
 
 /// How xf authenticates to a destination.
@@ -163,14 +169,31 @@ impl Destination {
             retry: Retry::default(),
             email_for_error: None,
             credential: Credential::Headers,
+            sources: None,
+            filter: None,
         }
     }
 
-    /// Whether a record (as received) is for this destination.
-    pub fn wants(&self, record: &Value) -> bool {
-        match &self.events {
-            None => true,
-            Some(types) => EventType::of(record).is_some_and(|t| types.contains(&t)),
+    /// Whether a record (as received, from `source`) is for this
+    /// destination: its source, its event type, its `when`. A `when` that
+    /// fails on the record is an error (the record is dead-lettered for it).
+    pub fn wants(&self, source: &str, record: &Value) -> Result<bool, crate::RecordError> {
+        if let Some(sources) = &self.sources {
+            if !sources.iter().any(|s| **s == *source) {
+                return Ok(false);
+            }
+        }
+        if let Some(types) = &self.events {
+            if !EventType::of(record).is_some_and(|t| types.contains(&t)) {
+                return Ok(false);
+            }
+        }
+        match &self.filter {
+            None => Ok(true),
+            Some(filter) => Ok(matches!(
+                filter.apply_once(record.clone())?,
+                crate::apply::Outcome::Emit(_)
+            )),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod deliver;
 pub mod metrics;
 pub mod notice;
+pub mod pipeline;
 pub mod receive;
 pub mod spool;
 
@@ -571,6 +572,7 @@ fn prepare(
     source_path: &Arc<str>,
     records: Vec<receive::Received>,
 ) -> Prepared {
+    let source_name = pipeline.sources[source].name.as_str();
     let transform = &pipeline.sources[source].transform;
     let now = spool::now_ms();
     let mut prepared = Prepared {
@@ -586,11 +588,22 @@ fn prepare(
         let id: Arc<str> = Arc::from(uuid::Uuid::now_v7().to_string());
         prepared.ids.push(Arc::clone(&id));
         // Subscriptions are judged on the record as received (the output may be a HEC envelope).
-        let wanted: Vec<&Arc<Destination>> = pipeline
-            .destinations
-            .iter()
-            .filter(|d| d.wants(&received.record))
-            .collect();
+        let mut wanted: Vec<&Arc<Destination>> = Vec::new();
+        for destination in &pipeline.destinations {
+            match destination.wants(source_name, &received.record) {
+                Ok(true) => wanted.push(destination),
+                Ok(false) => {}
+                Err(error) => prepared.dead.push(DeadRecord {
+                    destination: Some(Arc::clone(&destination.name)),
+                    record_id: Arc::clone(&id),
+                    source: Arc::clone(source_path),
+                    received_ms: now,
+                    reason: format!("the destination's `when` failed: {error}"),
+                    attempts: "[]".to_string(),
+                    body: received.raw.clone(),
+                }),
+            }
+        }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             transform.apply_once(received.record)
         }))

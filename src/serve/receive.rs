@@ -282,7 +282,7 @@ mod tests {
             .err()
             .unwrap();
         match refusal {
-            Refusal::NotJson { line, column, .. } => assert_eq!((line, column), (2, 8)),
+            Refusal::NotJson { line, column, .. } => assert_eq!((line, column), (2, 10)),
             other => panic!("{other:?}"),
         }
         assert_eq!(records(b"  \n", &limits()).err(), Some(Refusal::Empty));

@@ -258,8 +258,7 @@ impl Spool {
                 while !refresher.is_closed() {
                     std::thread::sleep(Duration::from_secs(1));
                     // PASSIVE: copies what it can without blocking the writer.
-                    if let Err(error) =
-                        checkpoints.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
+                    if let Err(error) = checkpoints.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
                     {
                         tracing::warn!(%error, "spool checkpoint failed");
                     }
@@ -512,7 +511,10 @@ impl Worker {
         self.wal_checked = std::time::Instant::now();
         let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
         if size > WAL_LIMIT {
-            if let Err(error) = self.connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            if let Err(error) = self
+                .connection
+                .execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
+            {
                 tracing::warn!(%error, "spool checkpoint failed");
             }
         }
@@ -786,7 +788,9 @@ fn lease(
     } else {
         transaction
             .prepare_cached("SELECT min(due_ms) FROM queue WHERE destination = ?1 AND due_ms > ?2")?
-            .query_row(params![destination, now], |row| row.get::<_, Option<i64>>(0))
+            .query_row(params![destination, now], |row| {
+                row.get::<_, Option<i64>>(0)
+            })
             .optional()?
             .flatten()
     };

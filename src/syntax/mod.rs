@@ -6,5 +6,6 @@
 
 pub mod ast;
 mod parser;
+pub mod pipeline;
 
 pub use parser::parse;

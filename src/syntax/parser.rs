@@ -12,7 +12,7 @@ use crate::limits::{MAX_TRANSFORM_NESTING, MAX_WHEN_CHAIN};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/xf.pest"]
-struct XfParser;
+pub(super) struct XfParser;
 
 /// The statements' keywords, for "unknown statement" suggestions.
 const STATEMENT_KEYWORDS: &[&str] = &[
@@ -450,7 +450,7 @@ fn operand(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Operand
 }
 
 /// Turns pest's error into a diagnostic that names what was expected in words.
-fn syntax_diagnostic(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+pub(super) fn syntax_diagnostic(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     let location = match error.location {
         pest::error::InputLocation::Pos(pos) => pos,
         pest::error::InputLocation::Span((start, _)) => start,
@@ -698,7 +698,7 @@ fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 /// runs first, without recursion. Strings are skipped as the grammar reads
 /// them: `"…"` with escapes up to the line's end, `"""…"""` across lines; a
 /// comment runs from `#` to the line's end.
-fn too_deep(source: &str, max: usize) -> Option<Diagnostic> {
+pub(super) fn too_deep(source: &str, max: usize) -> Option<Diagnostic> {
     let bytes = source.as_bytes();
     let too_deep = |at: usize, len: usize, label: String, note: String| {
         Some(

@@ -231,11 +231,18 @@ pub struct Server {
 impl Server {
     /// Starts `xf serve --listen 127.0.0.1:0 --spool SPOOL ARGS…` and waits until it listens.
     pub fn start(spool: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xf"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--spool"])
             .arg(spool)
-            .args(args)
+            .args(args);
+        Server::start_command(command, spool)
+    }
+
+    /// Starts a command that runs `xf serve` (listening on port 0) and waits until it listens.
+    pub fn start_command(mut command: Command, spool: &Path) -> Server {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -330,7 +337,12 @@ pub fn spool(dir: &Path, args: &[&str]) -> (String, String, bool) {
 /// A blocking HTTP/1.1 POST on a fresh connection: status and body. Written
 /// on std's TcpStream so that a test can also send what no client library
 /// would (a wrong length, a half body).
-pub fn post(address: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+pub fn post(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     try_post(address, path, headers, body).unwrap_or_else(|error| panic!("POST {path}: {error}"))
 }
 
@@ -348,7 +360,9 @@ pub fn try_post(
         "POST {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    let has_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    let has_type = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
     if !has_type {
         head.push_str("Content-Type: application/json\r\n");
     }
@@ -366,7 +380,10 @@ pub fn try_post(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
