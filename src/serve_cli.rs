@@ -84,6 +84,12 @@ pub struct ServeArgs {
     /// Connections open at once; more wait to be accepted
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_connections: usize,
+    /// Seconds a connection may take to send a request's headers (idle keep-alive included)
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a request may take to send its body
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    body_timeout: u64,
     /// An SMTP relay, HOST:PORT, for email_for_error notices
     #[arg(long, value_name = "HOST:PORT")]
     smtp: Option<String>,
@@ -245,7 +251,8 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
                 max_connections: file
                     .max_connections
                     .unwrap_or(ConnectionLimits::default().max_connections),
-                ..ConnectionLimits::default()
+                header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+                body_timeout: Duration::from_secs(args.body_timeout.max(1)),
             },
             notices: file.notices.unwrap_or_default(),
         });
@@ -286,7 +293,8 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
         },
         connections: ConnectionLimits {
             max_connections: args.max_connections,
-            ..ConnectionLimits::default()
+            header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+            body_timeout: Duration::from_secs(args.body_timeout.max(1)),
         },
         notices: NoticeConfig {
             smtp,
@@ -417,8 +425,7 @@ fn secret_header(
         .split_once('=')
         .ok_or_else(|| "NAME=VALUE-SOURCE".to_string())?;
     let value = if from_file {
-        let text =
-            std::fs::read_to_string(place).map_err(|e| format!("cannot read {place}: {e}"))?;
+        let text = config::read_config_file(Path::new(place))?;
         text.lines().next().unwrap_or("").trim().to_string()
     } else {
         std::env::var(place).map_err(|_| format!("the environment has no variable {place}"))?

@@ -712,3 +712,95 @@ fn sighup_reloads_a_changed_pipeline_and_keeps_the_old_one_when_the_new_is_broke
     assert_eq!(second.delivered()[1].1["version"], "two");
     assert_eq!(first.received().len(), 1);
 }
+
+/// RSS of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn slow_senders_huge_bodies_and_idle_crowds_do_not_stop_it() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let t = transform(dir.path(), "label l = \"x\"\n");
+    let server = Server::start(
+        &dir.path().join("spool"),
+        &[
+            "--transform",
+            &t,
+            "--to",
+            &sink.url(),
+            "--header-timeout",
+            "1",
+            "--body-timeout",
+            "2",
+            "--max-connections",
+            "12000",
+        ],
+    );
+    let a = server.address;
+    let before = rss_kib(server.child.id());
+
+    // A slow-loris: headers never finished. The server closes the connection.
+    let mut loris = std::net::TcpStream::connect(a).unwrap();
+    loris.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-").unwrap();
+    loris.set_read_timeout(Some(10 * SECOND)).unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = loris.read_to_end(&mut rest);
+    assert!(started.elapsed() < 5 * SECOND, "a slow sender held its connection");
+
+    // A body that stops halfway: 408 after the body timeout.
+    let mut half = std::net::TcpStream::connect(a).unwrap();
+    half.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        .unwrap();
+    half.set_read_timeout(Some(10 * SECOND)).unwrap();
+    let mut answer = String::new();
+    let _ = half.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // 100 MB sent without a length (chunked): refused at the limit, not read whole.
+    let mut big = std::net::TcpStream::connect(a).unwrap();
+    big.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    let mut refused = false;
+    for _ in 0..100 {
+        let head = format!("{:x}\r\n", chunk.len());
+        if big.write_all(head.as_bytes()).is_err()
+            || big.write_all(&chunk).is_err()
+            || big.write_all(b"\r\n").is_err()
+        {
+            refused = true;
+            break;
+        }
+    }
+    let _ = big.write_all(b"0\r\n\r\n");
+    big.set_read_timeout(Some(10 * SECOND)).unwrap();
+    let mut answer = String::new();
+    let _ = big.read_to_string(&mut answer);
+    assert!(refused || answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // 10,000 idle connections, then a real webhook is still served.
+    let idle: Vec<std::net::TcpStream> = (0..10_000)
+        .filter_map(|_| std::net::TcpStream::connect(a).ok())
+        .collect();
+    assert!(idle.len() > 9_000, "{} connections", idle.len());
+    let (status, _) = post(a, "/", &[], br#"{"alive": true}"#);
+    assert_eq!(status, 200);
+    let during = rss_kib(server.child.id());
+    assert!(
+        during < before + 200 * 1024,
+        "10,000 idle connections took {} KiB",
+        during - before
+    );
+    drop(idle);
+    sink.wait_for(10 * SECOND, "the record", |r| !r.is_empty());
+    assert_eq!(post(a, "/", &[], br#"{"alive": 2}"#).0, 200);
+}

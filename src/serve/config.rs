@@ -228,12 +228,30 @@ pub fn parse_uri(text: &str) -> Result<reqwest::Url, String> {
     }
 }
 
+/// The most a configuration file named by a pipeline or a flag (a
+/// notification config, a secret, a pipeline) may hold: 1 MiB.
+pub const CONFIG_FILE_LIMIT: u64 = 1 << 20;
+
+/// Reads a small configuration file: a regular file only (never a FIFO or a
+/// device), at most [`CONFIG_FILE_LIMIT`] bytes.
+pub fn read_config_file(path: &Path) -> Result<String, String> {
+    let shown = path.display();
+    let metadata =
+        std::fs::metadata(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
+    if !metadata.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    let file =
+        std::fs::File::open(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
+    crate::compile::files::read_bounded(file, CONFIG_FILE_LIMIT)
+        .map_err(|error| format!("cannot read {shown}: {error}"))
+}
+
 /// Reads an Armor Notifications API body (`name`, `email_for_error`,
 /// `event_type`, `properties` of type `uri` and `header`) as a destination.
 pub fn armor_notification(path: &Path) -> Result<Destination, String> {
     let shown = path.display();
-    let text =
-        std::fs::read_to_string(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
+    let text = read_config_file(path)?;
     let body: Value = serde_json::from_str(&text).map_err(|error| format!("{shown}: {error}"))?;
     let object = body
         .as_object()

@@ -133,8 +133,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
         wakes: RwLock::new(HashMap::new()),
         draining: AtomicBool::new(false),
     });
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
+    let listener = listen(options.listen)
         .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
     let local = listener
         .local_addr()
@@ -195,6 +194,20 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     workers.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A listening socket with a deep accept queue (the kernel caps it at
+/// `net.core.somaxconn`): a burst of connections waits there rather than in
+/// SYN retries of a second and more.
+fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(4096)
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, String> {

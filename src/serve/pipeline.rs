@@ -92,8 +92,7 @@ const DESTINATION_SETTINGS: &[&str] = &[
 /// Loads a pipeline file: every problem found, rendered rustc-style, or the pipeline.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, String> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| format!("error: cannot read {shown}: {error}\n"))?;
+    let text = config::read_config_file(path).map_err(|error| format!("error: {error}\n"))?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -748,12 +747,12 @@ impl Reader<'_> {
                     None
                 }
             },
-            ValueKind::File(file) => match std::fs::read_to_string(self.base.join(file)) {
+            ValueKind::File(file) => match config::read_config_file(&self.base.join(file)) {
                 Ok(text) => Some(text.lines().next().unwrap_or("").trim().to_string()),
                 Err(error) => {
                     self.problem(
                         Code::PipelineFile,
-                        format!("cannot read `{file}`: {error}"),
+                        error,
                         value.span,
                         "the secret's file",
                     );
