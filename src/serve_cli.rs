@@ -382,10 +382,12 @@ fn load_pipeline(args: &ServeArgs) -> Result<Loaded, String> {
     for destination in &mut destinations {
         destination.timeout = Duration::from_secs(args.timeout.clamp(1, 300));
         destination.concurrency = args.concurrency.max(1);
-        destination.retry.max_attempts = args.max_attempts.max(1);
-        destination.retry.max_age = Duration::from_secs(args.max_age);
-        destination.batch.max_records = args.batch_records.max(1);
-        destination.batch.linger = Duration::from_millis(args.batch_linger);
+        destination.retry.max_attempts = args.max_attempts.clamp(1, 1_000_000);
+        destination.retry.max_age =
+            Duration::from_secs(args.max_age.clamp(1, config::MAX_AGE_LIMIT));
+        destination.batch.max_records = args.batch_records.clamp(1, config::BATCH_RECORDS_LIMIT);
+        destination.batch.linger =
+            Duration::from_millis(args.batch_linger.min(config::LINGER_LIMIT_MS));
     }
     if destinations.is_empty() {
         problems

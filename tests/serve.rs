@@ -749,12 +749,17 @@ fn slow_senders_huge_bodies_and_idle_crowds_do_not_stop_it() {
 
     // A slow-loris: headers never finished. The server closes the connection.
     let mut loris = std::net::TcpStream::connect(a).unwrap();
-    loris.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-").unwrap();
+    loris
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-")
+        .unwrap();
     loris.set_read_timeout(Some(10 * SECOND)).unwrap();
     let started = Instant::now();
     let mut rest = Vec::new();
     let _ = loris.read_to_end(&mut rest);
-    assert!(started.elapsed() < 5 * SECOND, "a slow sender held its connection");
+    assert!(
+        started.elapsed() < 5 * SECOND,
+        "a slow sender held its connection"
+    );
 
     // A body that stops halfway: 408 after the body timeout.
     let mut half = std::net::TcpStream::connect(a).unwrap();

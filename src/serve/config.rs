@@ -11,6 +11,13 @@ use serde_json::Value;
 use crate::compile::EventType;
 use crate::Transform;
 
+/// The largest settings a destination takes (a larger one is cut to it):
+/// records and bytes per batch, linger (ms), and age (s, 30 days).
+pub const BATCH_RECORDS_LIMIT: usize = 10_000;
+pub const BATCH_BYTES_LIMIT: usize = 64 << 20;
+pub const LINGER_LIMIT_MS: u64 = 60_000;
+pub const MAX_AGE_LIMIT: u64 = 30 * 86_400;
+
 /// The longest a destination's request may be allowed to take.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 

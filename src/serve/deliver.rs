@@ -19,7 +19,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use super::config::{BodyFormat, Destination, Retry};
 use super::metrics::{self, Metrics};
 use super::notice::Notices;
-use super::spool::{now_ms, DeadRecord, Fetch, Leased, Settle, Spool};
+use super::spool::{now_ms, DeadRecord, Fetch, Leased, Settle, Spool, SpoolError};
 
 /// The header that carries a record's id on every attempt: an idempotency key
 /// for the receiver. A batch carries its records' ids, comma-separated.
@@ -88,6 +88,10 @@ pub fn judge(
         return Verdict::Delivered;
     }
     match status.as_u16() {
+        // Redirects are not followed (a 301 would turn the POST into a GET without its body).
+        300..=399 => Verdict::Permanent(format!(
+            "{what} (redirects are not followed: give the final URI)"
+        )),
         408 | 429 | 500..=599 => Verdict::Retry {
             what,
             after: retry_after.and_then(parse_retry_after),
@@ -196,9 +200,10 @@ impl Worker {
                 permits.available_permits() + 1
             };
             let fetch = Fetch {
-                max_records: requests * per_request,
+                max_records: requests.saturating_mul(per_request),
+                batch_records: per_request,
                 max_bytes: if destination.format.batches() {
-                    requests * destination.batch.max_bytes
+                    requests.saturating_mul(destination.batch.max_bytes)
                 } else {
                     usize::MAX
                 },
@@ -408,9 +413,11 @@ impl Request {
                 let mut dead = 0;
                 // One delay for the request's records, so that a batch stays one batch.
                 let attempts_before = records.iter().map(|r| r.attempts).max().unwrap_or(0);
+                // Retry-After says "not before": never sooner than the backoff.
+                let backoff = backoff(&destination.retry, attempts_before + 1);
                 let delay = match after {
-                    Some(after) => (*after).min(destination.retry.max_delay),
-                    None => backoff(&destination.retry, attempts_before + 1),
+                    Some(after) => (*after).min(destination.retry.max_delay).max(backoff),
+                    None => backoff,
                 };
                 for record in &records {
                     let attempts = record.attempts + 1;
@@ -475,14 +482,28 @@ impl Request {
         self.settle(settles).await;
     }
 
+    /// Records what became of the records; tried until the spool takes it, since
+    /// an unsettled record stays leased (and so unsent) until a restart.
     async fn settle(&self, settles: Vec<Settle>) {
-        if let Err(error) = self
-            .spool
-            .settle(&self.destination.name, settles, Vec::<DeadRecord>::new())
-            .await
-        {
-            // The records stay leased until a restart clears the lease: delivered again then.
-            tracing::error!(destination = %self.destination.name, %error, "cannot settle delivered records");
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self
+                .spool
+                .settle(
+                    &self.destination.name,
+                    settles.clone(),
+                    Vec::<DeadRecord>::new(),
+                )
+                .await
+            {
+                Ok(()) => return,
+                Err(SpoolError::Closed) => return,
+                Err(error) => {
+                    tracing::error!(destination = %self.destination.name, %error, "cannot settle records; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
         }
     }
 
@@ -534,10 +555,11 @@ impl Request {
             let already_paused = health.paused_until.is_some_and(|until| until > now);
             if !already_paused {
                 health.consecutive_failures += 1;
+                let backoff = backoff(&self.destination.retry, health.consecutive_failures)
+                    .min(PROBE_INTERVAL_MAX);
                 let pause = match after {
-                    Some(after) => after.min(self.destination.retry.max_delay),
-                    None => backoff(&self.destination.retry, health.consecutive_failures)
-                        .min(PROBE_INTERVAL_MAX),
+                    Some(after) => after.min(self.destination.retry.max_delay).max(backoff),
+                    None => backoff,
                 };
                 health.paused_until = Some(now + pause);
             }

@@ -117,6 +117,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     let metrics = Arc::new(metrics::Metrics::new());
     let client = reqwest::Client::builder()
         .user_agent(concat!("xf/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
     let notices = Arc::new(notice::Notices::new(
@@ -232,6 +233,14 @@ impl Workers {
                 Vec::new()
             }
         };
+        if let Ok(overview) = self.app.spool.overview().await {
+            for (name, depth) in &overview.queued {
+                if !pipeline.destinations.iter().any(|d| *d.name == **name) {
+                    tracing::warn!(destination = %name, records = depth.records,
+                        "records are queued for a destination the pipeline no longer has: they wait until it comes back (or `xf spool purge --queue --destination`)");
+                }
+            }
+        }
         let mut wakes = HashMap::new();
         for destination in &pipeline.destinations {
             let wake = Arc::new(Notify::new());
@@ -449,11 +458,26 @@ async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Respo
     .await
     {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            return refuse(Refusal::TooLarge(format!(
-                "the body is over {} bytes",
-                app.limits.max_body
-            )))
+        Ok(Err(error)) => {
+            let over_limit = error
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            return if over_limit {
+                refuse(Refusal::TooLarge(format!(
+                    "the body is over {} bytes",
+                    app.limits.max_body
+                )))
+            } else {
+                app.metrics
+                    .refused
+                    .get_or_create(&metrics::refusal(&path, "unreadable_body"))
+                    .inc();
+                json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "the body could not be read (cut short or badly chunked)"}),
+                )
+            };
         }
         Err(_) => {
             app.metrics

@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::config::{self, BodyFormat, Destination, Source, SourceAuth, MAX_TIMEOUT};
+use super::config::{
+    self, BodyFormat, Destination, Source, SourceAuth, BATCH_BYTES_LIMIT, BATCH_RECORDS_LIMIT,
+    LINGER_LIMIT_MS, MAX_AGE_LIMIT, MAX_TIMEOUT,
+};
 use super::notice::NoticeConfig;
 use super::receive::BodyLimits;
 use super::spool::SpoolLimits;
@@ -655,27 +658,27 @@ impl Reader<'_> {
                 }
                 "max_attempts" => {
                     if let Some(n) = self.one_number(setting) {
-                        destination.retry.max_attempts = (n as u32).max(1);
+                        destination.retry.max_attempts = n.clamp(1, 1_000_000) as u32;
                     }
                 }
                 "max_age" => {
                     if let Some(n) = self.one_number(setting) {
-                        destination.retry.max_age = Duration::from_secs(n);
+                        destination.retry.max_age = Duration::from_secs(n.clamp(1, MAX_AGE_LIMIT));
                     }
                 }
                 "batch_records" => {
                     if let Some(n) = self.one_number(setting) {
-                        destination.batch.max_records = (n as usize).max(1);
+                        destination.batch.max_records = (n as usize).clamp(1, BATCH_RECORDS_LIMIT);
                     }
                 }
                 "batch_bytes" => {
                     if let Some(n) = self.one_number(setting) {
-                        destination.batch.max_bytes = (n as usize).max(1);
+                        destination.batch.max_bytes = (n as usize).clamp(1, BATCH_BYTES_LIMIT);
                     }
                 }
                 "batch_linger" => {
                     if let Some(n) = self.one_number(setting) {
-                        destination.batch.linger = Duration::from_millis(n);
+                        destination.batch.linger = Duration::from_millis(n.min(LINGER_LIMIT_MS));
                     }
                 }
                 "email_for_error" => {
@@ -750,12 +753,7 @@ impl Reader<'_> {
             ValueKind::File(file) => match config::read_config_file(&self.base.join(file)) {
                 Ok(text) => Some(text.lines().next().unwrap_or("").trim().to_string()),
                 Err(error) => {
-                    self.problem(
-                        Code::PipelineFile,
-                        error,
-                        value.span,
-                        "the secret's file",
-                    );
+                    self.problem(Code::PipelineFile, error, value.span, "the secret's file");
                     None
                 }
             },

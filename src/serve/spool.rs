@@ -93,6 +93,8 @@ pub struct Leased {
 #[derive(Debug, Clone, Copy)]
 pub struct Fetch {
     pub max_records: usize,
+    /// Records in one request: lingering waits only while fewer are due.
+    pub batch_records: usize,
     pub max_bytes: usize,
     /// For batching destinations: lease nothing while fewer than
     /// `max_records` are due and the oldest waited less than this.
@@ -217,6 +219,41 @@ struct Usage {
     reserved_bytes: AtomicU64,
 }
 
+/// Room taken in [`Usage`] by a store in progress.
+struct Reservation {
+    usage: Arc<Usage>,
+    records: u64,
+    bytes: u64,
+    /// What other stores had reserved before this one.
+    before: (u64, u64),
+}
+
+impl Reservation {
+    fn take(usage: &Arc<Usage>, records: u64, bytes: u64) -> Reservation {
+        let before = (
+            usage.reserved_records.fetch_add(records, Ordering::SeqCst),
+            usage.reserved_bytes.fetch_add(bytes, Ordering::SeqCst),
+        );
+        Reservation {
+            usage: Arc::clone(usage),
+            records,
+            bytes,
+            before,
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.usage
+            .reserved_records
+            .fetch_sub(self.records, Ordering::SeqCst);
+        self.usage
+            .reserved_bytes
+            .fetch_sub(self.bytes, Ordering::SeqCst);
+    }
+}
+
 /// A handle on the spool thread; cheap to clone.
 #[derive(Clone)]
 pub struct Spool {
@@ -302,32 +339,26 @@ impl Spool {
     ) -> Result<(), SpoolError> {
         let count = records.len() as u64;
         let size: u64 = records.iter().map(|r| r.body.len() as u64).sum();
+        // Reserved first, so that concurrent requests cannot overshoot together;
+        // let go when this ends, however it ends (a dropped request too).
+        let reservation = Reservation::take(&self.usage, count, size);
         if count > 0 {
-            // Reserve first, so that concurrent requests cannot overshoot together.
-            let usage = &self.usage;
-            let reserved_records = usage.reserved_records.fetch_add(count, Ordering::SeqCst);
-            let reserved_bytes = usage.reserved_bytes.fetch_add(size, Ordering::SeqCst);
-            let records_then = usage.records.load(Ordering::SeqCst) + reserved_records;
-            let bytes_then = usage.bytes.load(Ordering::SeqCst) + reserved_bytes;
-            let full = if records_then + count > self.limits.max_records {
-                Some(format!(
+            let records_then = self.usage.records.load(Ordering::SeqCst) + reservation.before.0;
+            let bytes_then = self.usage.bytes.load(Ordering::SeqCst) + reservation.before.1;
+            if records_then + count > self.limits.max_records {
+                return Err(SpoolError::Full(format!(
                     "{records_then} records queued, the limit is {}",
                     self.limits.max_records
-                ))
-            } else if bytes_then + size > self.limits.max_bytes {
-                Some(format!(
+                )));
+            }
+            if bytes_then + size > self.limits.max_bytes {
+                return Err(SpoolError::Full(format!(
                     "{bytes_then} bytes queued, the limit is {}",
                     self.limits.max_bytes
-                ))
-            } else {
-                None
-            };
-            if let Some(why) = full {
-                usage.reserved_records.fetch_sub(count, Ordering::SeqCst);
-                usage.reserved_bytes.fetch_sub(size, Ordering::SeqCst);
-                return Err(SpoolError::Full(why));
+                )));
             }
         }
+        // Committed records are counted in `usage` by the time the reply comes.
         let result = self
             .ask(|reply| Command::Store {
                 records,
@@ -335,13 +366,7 @@ impl Spool {
                 reply,
             })
             .await;
-        if count > 0 {
-            // Committed records are counted in `usage` by now (read back before the reply).
-            self.usage
-                .reserved_records
-                .fetch_sub(count, Ordering::SeqCst);
-            self.usage.reserved_bytes.fetch_sub(size, Ordering::SeqCst);
-        }
+        drop(reservation);
         result
     }
 
@@ -416,7 +441,9 @@ pub fn open_database(path: &Path) -> Result<Connection, SpoolError> {
     connection.pragma_update(None, "journal_size_limit", WAL_LIMIT as i64)?;
     connection.execute_batch(
         "CREATE TABLE IF NOT EXISTS queue (
-             seq INTEGER PRIMARY KEY,
+             -- AUTOINCREMENT: a seq is never reused, also after `xf spool purge`
+             -- deleted a record that is in flight (its settle must not hit a newer one).
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
              destination TEXT NOT NULL,
              record_id TEXT NOT NULL,
              source TEXT NOT NULL,
@@ -735,7 +762,11 @@ fn lease(
         "SELECT seq, record_id, received_ms, attempts, attempt_log, body FROM queue
          WHERE destination = ?1 AND due_ms <= ?2 ORDER BY due_ms, seq LIMIT ?3",
     )?;
-    let limit = (fetch.max_records + leased.len() + 1) as i64;
+    let limit = fetch
+        .max_records
+        .saturating_add(leased.len())
+        .saturating_add(1)
+        .min(i64::MAX as usize) as i64;
     let mut records = Vec::new();
     let mut bytes = 0usize;
     let mut more_due = false;
@@ -767,6 +798,7 @@ fn lease(
     let lingering = !fetch.linger.is_zero()
         && !records.is_empty()
         && !more_due
+        && records.len() < fetch.batch_records
         && records
             .iter()
             .map(|r| r.received_ms)
@@ -776,7 +808,7 @@ fn lease(
         let oldest = records.iter().map(|r| r.received_ms).min().unwrap_or(now);
         return Ok(Fetched {
             records: Vec::new(),
-            next_due_ms: Some(oldest + fetch.linger.as_millis() as i64),
+            next_due_ms: Some(oldest.saturating_add(fetch.linger.as_millis() as i64)),
         });
     }
     for record in &records {
