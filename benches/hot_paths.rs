@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use serde_json::Value;
 use xf::read::Framer;
 use xf::stream::{Options, Stream};
-use xf::write::hec::Time;
+use xf::value::Time;
 use xf::Transform;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

@@ -69,9 +69,11 @@ pub mod read;
 pub mod schema;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod splunk;
 pub mod stream;
 pub mod syntax;
 mod transform;
+pub mod value;
 pub mod write;
 
 pub use apply::RecordError;

@@ -2,9 +2,9 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::{fail, kind_with_article, RecordError};
-use crate::compile::{key_str, Call, Expr, Origin, Plan};
-use crate::write::hec::Time;
+use super::{fail, RecordError};
+use crate::compile::{Call, Expr, Origin, Plan};
+use crate::value::{key_str, kind_with_article, Time};
 
 /// The value an expression gives for this record; `None` when it is missing
 /// (a path that is not there), so that nothing is written.

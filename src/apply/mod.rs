@@ -3,11 +3,10 @@
 //! Steps run top to bottom. `drop` ends a record's run; `tag remove` paths are
 //! removed after every step has run, so no later step can bring a removed key
 //! back. In format `splunk` the result is wrapped as a HEC event at the end
-//! ([`crate::write::hec`]).
+//! ([`crate::splunk`]).
 
 mod condition;
 mod expr;
-mod path;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,12 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use path::kind_with_article;
-
-use crate::compile::{EventType, Format, HecSlot, Origin, Plan, Step};
+use crate::compile::{EventType, Format, Origin, Plan, Step};
 use crate::limits::{deeper_than, measure, Limits, MAX_VALUE_DEPTH};
-use crate::syntax::ast::Path;
-use crate::write::hec::HecParts;
+use crate::splunk::{HecParts, HecSlot};
+use crate::value::{kind_with_article, remove_all, Path};
 use expr::evaluate;
 
 /// Why one record could not be transformed.
@@ -137,7 +134,7 @@ pub fn apply_in<'p>(
     if let Flow::Drop = whole(plan, &mut record, &mut run)? {
         return Ok(Outcome::Dropped);
     }
-    path::remove_all(run.removals.iter().copied(), &mut record);
+    remove_all(run.removals.iter().copied(), &mut record);
     Ok(Outcome::Emit(match plan.format {
         Format::Default => record,
         Format::Splunk => run.hec.wrap(record).map_err(|reason| RecordError {
@@ -407,7 +404,7 @@ fn for_each<'p>(
 /// The search link for the value at `from`, if the record has a scalar there.
 fn link(
     plan: &Plan,
-    from: &crate::syntax::ast::Path,
+    from: &Path,
     field: &str,
     search: usize,
     record: &Value,

@@ -11,21 +11,9 @@
 //! - `custom`: a template of one's own, where `{{ field }}` and `{{ value }}`
 //!   (and anything else interpolated) are percent-encoded as one URL component.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use crate::value::url::encode_component;
 
 use super::template::{TemplateId, Templates};
-
-/// Everything but RFC 3986's unreserved characters is encoded.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes `text` as one URL component (query value, path segment, fragment part).
-pub fn encode_component(text: &str) -> String {
-    utf8_percent_encode(text, COMPONENT).to_string()
-}
 
 /// How one `search` builds its links.
 #[derive(Debug)]

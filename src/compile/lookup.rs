@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 use super::files::{Disk, Kind, Loader};
-use crate::syntax::ast::{Path, Segment};
+use crate::value::{key_str, Path, Segment};
 
 /// Why a table could not be loaded.
 #[derive(Debug)]
@@ -306,18 +306,6 @@ fn json_table(text: &str, column: &str) -> Result<Table, String> {
         _ => return Err("a JSON table is an array of objects, or an object of rows by key".into()),
     }
     Ok(table.index())
-}
-
-/// A scalar as the text a table is keyed by: a string as it is, a number as
-/// written in the input (arbitrary_precision keeps it: borrowed, not formatted
-/// per record), a boolean as `true`/`false`. Lookups and `map` both use it.
-pub fn key_str(value: &Json) -> Option<&str> {
-    match value {
-        Json::String(text) => Some(text),
-        Json::Number(n) => Some(n.as_str()),
-        Json::Bool(b) => Some(if *b { "true" } else { "false" }),
-        _ => None,
-    }
 }
 
 fn key_text(value: &Json) -> Option<String> {

@@ -21,13 +21,14 @@ use serde_json::Value;
 pub use expr::{Call, Expr, Function, FUNCTIONS};
 pub use files::{Disk, Loader};
 pub use include::{Nesting, MAX_INCLUDED_PLANS, MAX_INCLUDE_BYTES, MAX_INCLUDE_DEPTH};
-pub use link::{encode_component, Search, SEARCH_KINDS};
-pub use lookup::{key_str, Lookup};
+pub use link::{Search, SEARCH_KINDS};
+pub use lookup::Lookup;
 pub use template::{TemplateId, Templates};
 
 use crate::diagnostic::{Code, Diagnostic, LineIndex, Span};
 use crate::limits::Limits;
 use crate::schema::{self, Schema};
+use crate::splunk::{HecSlot, ENVELOPE_KEYS};
 use crate::syntax::ast::{self, CompareOp, Condition, HecKey, Path, Spanned, Statement, ValueExpr};
 
 /// What a transform writes: plain records, or Splunk HEC events.
@@ -198,19 +199,6 @@ pub enum Step {
         origin: Origin,
     },
 }
-
-/// A key of the Splunk HEC envelope.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HecSlot {
-    Time,
-    Host,
-    Source,
-    Sourcetype,
-    Index,
-    Field(String),
-}
-
-const HEC_KEYS: &[&str] = &["time", "host", "source", "sourcetype", "index"];
 
 /// A compiled condition (patterns compiled).
 pub enum Cond {
@@ -704,34 +692,26 @@ impl Compiler<'_> {
             return None;
         }
         let slot = match &key.node {
-            HecKey::Envelope(name) => match name.as_str() {
-                "time" => HecSlot::Time,
-                "host" => HecSlot::Host,
-                "source" => HecSlot::Source,
-                "sourcetype" => HecSlot::Sourcetype,
-                "index" => HecSlot::Index,
-                other => {
+            HecKey::Envelope(name) => match HecSlot::envelope(name) {
+                Some(slot) => slot,
+                None => {
                     self.unknown(
                         Code::UnknownHecKey,
                         "HEC key",
-                        other,
+                        name,
                         key.span,
-                        &[HEC_KEYS, &["fields.NAME"]].concat(),
+                        &[ENVELOPE_KEYS, &["fields.NAME"]].concat(),
                     );
                     return None;
                 }
             },
             HecKey::Field(name) => HecSlot::Field(name.clone()),
         };
-        if let ValueExpr::Literal(literal @ (Value::Object(_) | Value::Array(_))) = &value.node {
-            let flat = matches!(&slot, HecSlot::Field(_))
-                && literal
-                    .as_array()
-                    .is_some_and(|items| items.iter().all(|i| !i.is_object() && !i.is_array()));
-            if !flat {
+        if let ValueExpr::Literal(literal) = &value.node {
+            if !slot.takes_literal(literal) {
                 self.errors.push(
                     Diagnostic::new(Code::HecValue, "Splunk rejects this value here", value.span)
-                        .with_label(format!("{} here", crate::apply::kind_with_article(literal)))
+                        .with_label(format!("{} here", crate::value::kind_with_article(literal)))
                         .with_note("an indexed field is a string or an array of strings; envelope keys are strings (time: a number)"),
                 );
                 return None;

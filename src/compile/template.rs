@@ -17,7 +17,6 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value as Json;
 
 use super::files::{self, Loader};
-use super::link;
 use super::lookup::Lookup;
 use crate::limits::Limits;
 use crate::syntax::ast::Segment;
@@ -80,7 +79,7 @@ impl Templates {
             if matches!(state.auto_escape(), AutoEscape::Custom(_)) {
                 // Link templates: whatever a value holds becomes one URL component.
                 if !value.is_undefined() && !value.is_none() {
-                    out.write_str(&link::encode_component(&value.to_string()))?;
+                    out.write_str(&crate::value::url::encode_component(&value.to_string()))?;
                 }
                 Ok(())
             } else if value.kind() == ValueKind::Plain {

@@ -20,6 +20,7 @@ use super::config::{BodyFormat, Destination, Retry};
 use super::metrics::{self, Metrics};
 use super::notice::Notices;
 use super::spool::{now_ms, DeadRecord, Fetch, Leased, Settle, Spool, SpoolError};
+use crate::write::Framing;
 
 /// The header that carries a record's id on every attempt: an idempotency key
 /// for the receiver. A batch carries its records' ids, comma-separated.
@@ -307,37 +308,13 @@ fn split(destination: &Destination, records: Vec<Leased>) -> Vec<Vec<Leased>> {
 pub fn body(format: BodyFormat, records: &[Leased]) -> Vec<u8> {
     let size: usize = records.iter().map(|r| r.body.len() + 1).sum::<usize>() + 2;
     let mut out = Vec::with_capacity(size);
-    match format {
-        BodyFormat::Json => {
-            if let Some(record) = records.first() {
-                out.extend_from_slice(&record.body);
-            }
-        }
-        BodyFormat::Array => {
-            out.push(b'[');
-            for (i, record) in records.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(&record.body);
-            }
-            out.push(b']');
-        }
-        BodyFormat::Ndjson => {
-            for record in records {
-                out.extend_from_slice(&record.body);
-                out.push(b'\n');
-            }
-        }
-        BodyFormat::Hec => {
-            for (i, record) in records.iter().enumerate() {
-                if i > 0 {
-                    out.push(b'\n');
-                }
-                out.extend_from_slice(&record.body);
-            }
-        }
-    }
+    let framing = match format {
+        BodyFormat::Json => Framing::Single,
+        BodyFormat::Array => Framing::Array,
+        BodyFormat::Ndjson => Framing::Lines,
+        BodyFormat::Hec => Framing::HecBatch,
+    };
+    crate::write::frame(framing, records.iter().map(|r| &r.body[..]), &mut out);
     out
 }
 

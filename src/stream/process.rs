@@ -11,6 +11,7 @@ use super::{Flow, Options, Stats};
 use crate::apply::{Context, Outcome};
 use crate::limits::MAX_VALUE_DEPTH;
 use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
+use crate::write::ndjson_line;
 use crate::Transform;
 
 /// A record that could not be read or transformed.
@@ -26,7 +27,7 @@ pub struct Failure {
 
 /// Where one frame's results go.
 pub struct Results<'a> {
-    /// Output lines (NDJSON) are appended here.
+    /// Output records are appended here, as NDJSON lines ([`ndjson_line`]).
     pub out: &'a mut Vec<u8>,
     pub failures: &'a mut Vec<Failure>,
     pub stats: &'a mut Stats,
@@ -73,7 +74,7 @@ pub fn process(
             if let Some(output) =
                 record_outcome(transform, options, record, None, whole, results, &mut flow)
             {
-                write_line(results.out, &output);
+                ndjson_line(results.out, &output);
             }
             flow
         }
@@ -218,7 +219,7 @@ impl Batch {
     fn push(&mut self, output: Option<Value>, results: &mut Results<'_>) -> Flow {
         match output {
             Some(output) if self.keep => self.kept.push(output),
-            Some(output) => write_line(results.out, &output),
+            Some(output) => ndjson_line(results.out, &output),
             None => {}
         }
         self.flow
@@ -226,7 +227,7 @@ impl Batch {
 
     fn finish(self, results: &mut Results<'_>) -> Flow {
         if !self.kept.is_empty() {
-            write_line(results.out, &Value::Array(self.kept));
+            ndjson_line(results.out, &Value::Array(self.kept));
         }
         self.flow
     }
@@ -393,12 +394,6 @@ pub fn cut(options: &Options, results: &mut Results<'_>, frame: &Frame<'_>, why:
         reason.to_string(),
         frame.bytes,
     )
-}
-
-fn write_line(out: &mut Vec<u8>, value: &Value) {
-    // Writing into a Vec cannot fail, and a serde_json Value always serializes.
-    let _ = serde_json::to_writer(&mut *out, value);
-    out.push(b'\n');
 }
 
 /// serde_json's position inside a frame → the position in the input.

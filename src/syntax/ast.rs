@@ -19,16 +19,8 @@ impl<T> Spanned<T> {
     }
 }
 
-/// One step of a path: an object key or an array index (negative counts from the end).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Segment {
-    Key(String),
-    Index(i64),
-}
-
-/// A path into a record, such as `event.rules[0].Name`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Path(pub Vec<Segment>);
+/// Paths are written in the syntax and used by every stage after it.
+pub use crate::value::{Path, Segment};
 
 /// A statement of the language.
 #[derive(Debug, Clone, PartialEq)]

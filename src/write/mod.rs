@@ -1,14 +1,70 @@
-//! Stage 4, write: output records as NDJSON, and dead letters.
+//! Stage 4, write: output records (values, from apply) encoded as NDJSON or
+//! as a request body, and dead letters.
 //!
 //! Records are written one compact JSON value per line (`--keep-batches`: one
 //! array per input array). In format `splunk` each line is a HEC event
-//! ([`hec`]), and stacked lines are exactly a HEC batch.
-
-pub mod hec;
+//! ([`crate::splunk`]), and stacked events are exactly a HEC batch.
 
 use std::io::{self, Write};
 
 use serde_json::Value;
+
+/// Appends `value` as one NDJSON line: compact JSON and a newline.
+pub fn ndjson_line(out: &mut Vec<u8>, value: &Value) {
+    // Writing into a Vec cannot fail, and a serde_json Value always serializes.
+    let _ = serde_json::to_writer(&mut *out, value);
+    out.push(b'\n');
+}
+
+/// How several encoded records are put together in one body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One record alone (the first, if given more).
+    Single,
+    /// A JSON array of the records.
+    Array,
+    /// One record per line, each line ended.
+    Lines,
+    /// A Splunk HEC batch: events stacked, one per line (HEC reads them
+    /// back to back; the newlines keep the body readable).
+    HecBatch,
+}
+
+/// Appends `records`, each one compact JSON value, framed as `framing` says.
+pub fn frame<'r>(framing: Framing, records: impl IntoIterator<Item = &'r [u8]>, out: &mut Vec<u8>) {
+    let mut records = records.into_iter();
+    match framing {
+        Framing::Single => {
+            if let Some(record) = records.next() {
+                out.extend_from_slice(record);
+            }
+        }
+        Framing::Array => {
+            out.push(b'[');
+            for (i, record) in records.enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(record);
+            }
+            out.push(b']');
+        }
+        Framing::Lines => {
+            for record in records {
+                out.extend_from_slice(record);
+                out.push(b'\n');
+            }
+        }
+        Framing::HecBatch => {
+            for (i, record) in records.enumerate() {
+                if i > 0 {
+                    out.push(b'\n');
+                }
+                out.extend_from_slice(record);
+            }
+        }
+    }
+}
 
 /// Bytes of output collected before they are written.
 const OUTPUT_BUFFER: usize = 64 * 1024;

@@ -1,10 +1,21 @@
-//! Reading, writing and removing values at a [`Path`] in a record.
+//! The record [`Path`]: reading, writing and removing values at it.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::syntax::ast::{Path, Segment};
+use super::kind_with_article;
+
+/// One step of a path: an object key or an array index (negative counts from the end).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Segment {
+    Key(String),
+    Index(i64),
+}
+
+/// A path into a record, such as `event.rules[0].Name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Path(pub Vec<Segment>);
 
 impl Path {
     /// The value at this path, if every step exists.
@@ -90,7 +101,7 @@ impl Path {
         Some(places)
     }
 
-    pub(crate) fn get_mut<'a>(&self, record: &'a mut Value) -> Option<&'a mut Value> {
+    pub fn get_mut<'a>(&self, record: &'a mut Value) -> Option<&'a mut Value> {
         self.0
             .iter()
             .try_fold(record, |value, segment| match (segment, value) {
@@ -131,7 +142,7 @@ enum Place {
 /// once. Removing in descending order takes a higher index of an array (and
 /// anything inside it) before a lower one, so no removal shifts the items
 /// another one names.
-pub(crate) fn remove_all<'p>(paths: impl Iterator<Item = &'p Path>, record: &mut Value) {
+pub fn remove_all<'p>(paths: impl Iterator<Item = &'p Path>, record: &mut Value) {
     let mut places: Vec<Vec<Place>> = paths.filter_map(|path| path.locate(record)).collect();
     places.sort_unstable_by(|a, b| b.cmp(a));
     places.dedup();
@@ -172,18 +183,6 @@ fn resolve_index(index: i64, len: usize) -> Option<usize> {
         usize::try_from(index).ok()?
     };
     (resolved < len).then_some(resolved)
-}
-
-/// "a string", "an object", … for messages about a value's kind.
-pub fn kind_with_article(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 impl fmt::Display for Path {

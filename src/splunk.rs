@@ -1,4 +1,7 @@
-//! The Splunk HTTP Event Collector envelope.
+//! The Splunk HTTP Event Collector envelope: its keys (the slots `hec`
+//! statements write) and Splunk's rules for their values, in one place that
+//! compile (a literal checked at load), apply (values set per record, the
+//! envelope built) and write (events stacked into a batch) share.
 //!
 //! An event is `{"time", "host", "source", "sourcetype", "index", "event", "fields"}`
 //! with only the keys that are set, `sourcetype` `_json` unless given. Splunk
@@ -7,10 +10,53 @@
 //! precision (`1590673764.004`, never `1.59E9`); envelope keys are strings;
 //! `fields` is flat, each value a string or an array of strings.
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
-use crate::compile::HecSlot;
 use crate::limits::{deeper_than, MAX_VALUE_DEPTH};
+use crate::value::{kind_with_article, Time};
+
+/// A key of the Splunk HEC envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HecSlot {
+    Time,
+    Host,
+    Source,
+    Sourcetype,
+    Index,
+    /// `fields.NAME`: an indexed field.
+    Field(String),
+}
+
+/// The envelope keys a `hec` statement may name (besides `fields.NAME`).
+pub const ENVELOPE_KEYS: &[&str] = &["time", "host", "source", "sourcetype", "index"];
+
+impl HecSlot {
+    /// The envelope key of this name, if HEC has one.
+    pub fn envelope(name: &str) -> Option<HecSlot> {
+        Some(match name {
+            "time" => HecSlot::Time,
+            "host" => HecSlot::Host,
+            "source" => HecSlot::Source,
+            "sourcetype" => HecSlot::Sourcetype,
+            "index" => HecSlot::Index,
+            _ => return None,
+        })
+    }
+
+    /// Whether Splunk can take this constant here, as far as its kind tells:
+    /// objects and arrays never, but an indexed field takes an array of scalars.
+    /// (Scalars are converted per record, see [`HecParts::set`].)
+    pub fn takes_literal(&self, literal: &Value) -> bool {
+        match literal {
+            Value::Object(_) => false,
+            Value::Array(items) => {
+                matches!(self, HecSlot::Field(_))
+                    && items.iter().all(|i| !i.is_object() && !i.is_array())
+            }
+            _ => true,
+        }
+    }
+}
 
 /// The envelope values one record's `hec` statements have set.
 #[derive(Debug, Default)]
@@ -23,12 +69,6 @@ pub struct HecParts {
     sourcetype: Option<String>,
     index: Option<String>,
     fields: Map<String, Value>,
-}
-
-/// Epoch time in whole milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Time {
-    millis: i64,
 }
 
 impl HecParts {
@@ -128,7 +168,7 @@ fn envelope_text(name: &str, value: Value) -> Result<Option<String>, String> {
         other => {
             return Err(format!(
                 "hec {name} must be a string, not {}",
-                crate::apply::kind_with_article(&other)
+                kind_with_article(&other)
             ))
         }
     };
@@ -147,7 +187,7 @@ fn field_value(name: &str, value: Value) -> Result<Option<Value>, String> {
             other => {
                 return Err(format!(
                     "indexed field {name} must be a string or an array of strings, not {} inside",
-                    crate::apply::kind_with_article(&other)
+                    kind_with_article(&other)
                 ))
             }
         })
@@ -169,110 +209,8 @@ fn field_value(name: &str, value: Value) -> Result<Option<Value>, String> {
     }
 }
 
-impl Time {
-    /// Epoch milliseconds.
-    pub fn millis(self) -> i64 {
-        self.millis
-    }
-
-    /// Numbers at or above 10^11 are taken as milliseconds, at or above 10^14
-    /// as microseconds and at or above 10^17 as nanoseconds; smaller ones as
-    /// seconds. Strings are RFC 3339 timestamps or such numbers written as text.
-    pub fn from_value(value: &Value) -> Result<Time, String> {
-        match value {
-            Value::Number(n) => {
-                Time::from_number(n).ok_or_else(|| format!("time {n} is out of range"))
-            }
-            Value::String(text) => Time::from_text(text),
-            other => Err(format!(
-                "time must be epoch seconds, epoch milliseconds or an RFC 3339 string, not {}",
-                crate::apply::kind_with_article(other)
-            )),
-        }
-    }
-
-    fn from_number(n: &Number) -> Option<Time> {
-        if let Some(i) = n.as_i64() {
-            let magnitude = i.unsigned_abs();
-            let millis = if magnitude >= 100_000_000_000_000_000 {
-                i / 1_000_000
-            } else if magnitude >= 100_000_000_000_000 {
-                i / 1_000
-            } else if magnitude >= 100_000_000_000 {
-                i
-            } else {
-                i.checked_mul(1000)?
-            };
-            return Some(Time { millis });
-        }
-        let f = n.as_f64()?;
-        let magnitude = f.abs();
-        let millis = if magnitude >= 1e17 {
-            f / 1e6
-        } else if magnitude >= 1e14 {
-            f / 1e3
-        } else if magnitude >= 1e11 {
-            f
-        } else {
-            f * 1e3
-        };
-        // Truncate toward negative infinity, to whole milliseconds.
-        let millis = millis.floor();
-        (millis.is_finite() && millis.abs() < 9.0e15).then_some(Time {
-            millis: millis as i64,
-        })
-    }
-
-    fn from_text(text: &str) -> Result<Time, String> {
-        let trimmed = text.trim();
-        if let Ok(Value::Number(n)) = serde_json::from_str::<Value>(trimmed) {
-            return Time::from_number(&n).ok_or_else(|| format!("time {n} is out of range"));
-        }
-        let parsed =
-            time::OffsetDateTime::parse(trimmed, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| {
-                    format!("cannot read {text:?} as epoch seconds, epoch milliseconds or RFC 3339")
-                })?;
-        let millis = parsed.unix_timestamp_nanos().div_euclid(1_000_000);
-        i64::try_from(millis)
-            .map(|millis| Time { millis })
-            .map_err(|_| format!("time {text:?} is out of range"))
-    }
-
-    /// This time, if HEC takes it: Splunk's `time` is epoch seconds from 1970
-    /// on (the `splunk-hec-event` schema's minimum is 0).
-    fn for_hec(self) -> Result<Time, String> {
-        if self.millis < 0 {
-            let seconds = Time {
-                millis: self.millis,
-            }
-            .to_json();
-            return Err(format!(
-                "time {seconds} (epoch seconds) is before 1970; Splunk HEC takes no negative time"
-            ));
-        }
-        Ok(self)
-    }
-
-    /// Epoch seconds: an integer when whole, else a decimal with up to three
-    /// fraction digits. Both print as plain decimals (never an exponent).
-    pub fn to_json(self) -> Value {
-        if self.millis % 1000 == 0 {
-            Value::Number((self.millis / 1000).into())
-        } else {
-            // At most 16 significant digits, which an f64 holds exactly enough
-            // that its shortest form is these very digits.
-            let seconds = self.millis as f64 / 1000.0;
-            Number::from_f64(seconds).map_or(Value::Null, Value::Number)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-    use serde_json::json;
-
     use super::*;
 
     /// The envelope adds a level: a record at the depth limit cannot be wrapped.
@@ -293,38 +231,5 @@ mod tests {
             .wrap(nested(MAX_VALUE_DEPTH))
             .unwrap_err();
         assert!(error.contains("nest deeper than 127 levels"), "{error}");
-    }
-
-    fn seconds(value: Value) -> String {
-        Time::from_value(&value).unwrap().to_json().to_string()
-    }
-
-    #[test]
-    fn reads_every_documented_form() {
-        assert_eq!(seconds(json!(1590673764)), "1590673764");
-        assert_eq!(seconds(json!(1590673764004_i64)), "1590673764.004");
-        assert_eq!(seconds(json!(1590673764.5)), "1590673764.5");
-        assert_eq!(seconds(json!("2020-05-28T13:49:24.004Z")), "1590673764.004");
-        assert_eq!(seconds(json!("2020-05-28T15:49:24+02:00")), "1590673764");
-        assert_eq!(seconds(json!("1590673764")), "1590673764");
-        assert!(Time::from_value(&json!("yesterday")).is_err());
-        assert!(Time::from_value(&json!({"t": 1})).is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn millisecond_times_print_as_plain_decimals(millis in -62_135_596_800_000_i64..253_402_300_799_999) {
-            let text = Time { millis }.to_json().to_string();
-            prop_assert!(!text.contains(['e', 'E']), "{}", text);
-            let back: f64 = text.parse().unwrap();
-            prop_assert_eq!((back * 1000.0).round() as i64, millis);
-        }
-
-        #[test]
-        fn rfc3339_and_epoch_milliseconds_agree(millis in 100_000_000_000_i64..100_000_000_000_000) {
-            let date = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).unwrap();
-            let text = date.format(&time::format_description::well_known::Rfc3339).unwrap();
-            prop_assert_eq!(Time::from_value(&json!(text)).unwrap(), Time::from_value(&json!(millis)).unwrap());
-        }
     }
 }

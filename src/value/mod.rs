@@ -1,0 +1,37 @@
+//! Values of records, and what every stage needs to know about them: the
+//! record [`Path`] and its get/set/remove, kinds in words, keys as text, times
+//! and URL components. A leaf: it imports from no stage, and every stage may
+//! import from it.
+
+mod path;
+mod time;
+pub mod url;
+
+use serde_json::Value;
+
+pub use path::{remove_all, Path, Segment};
+pub use time::Time;
+
+/// "a string", "an object", … for messages about a value's kind.
+pub fn kind_with_article(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A scalar as the text a table is keyed by: a string as it is, a number as
+/// written in the input (arbitrary_precision keeps it: borrowed, not formatted
+/// per record), a boolean as `true`/`false`. Lookups and `map` both use it.
+pub fn key_str(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(text) => Some(text),
+        Value::Number(n) => Some(n.as_str()),
+        Value::Bool(b) => Some(if *b { "true" } else { "false" }),
+        _ => None,
+    }
+}
