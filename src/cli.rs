@@ -95,6 +95,7 @@ impl FileArgs {
         LoadOptions {
             allowed_roots: self.allow_dirs.clone(),
             limits,
+            files: None,
         }
     }
 }

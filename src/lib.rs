@@ -62,6 +62,7 @@
 pub mod apply;
 pub mod compile;
 pub mod diagnostic;
+pub mod files;
 pub mod import;
 pub mod limits;
 mod number;

@@ -6,7 +6,7 @@ use std::path::Path as FsPath;
 
 use serde_json::Value;
 
-use crate::compile::files::{Disk, Kind, Loader};
+use crate::files::{Disk, Kind, Loader};
 
 /// The schemas in `schemas/`, by name (the file name without `.schema.json`).
 pub const SHIPPED: &[(&str, &str)] = &[

@@ -69,18 +69,34 @@ pub struct Transform {
 /// absolute paths elsewhere and symlinks out of the folder are load errors),
 /// and from the folders in `allowed_roots`. Only regular files are read, each
 /// bounded: 16 MiB for `.xf`, template and schema files, 256 MiB for lookup
-/// tables ([`crate::compile::files`]).
-#[derive(Debug, Clone, Default)]
+/// tables ([`crate::files`]).
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     /// More folders (and everything below them) that files may be read from.
     pub allowed_roots: Vec<PathBuf>,
     /// What one record's work may take (defaults: [`Limits::DEFAULT`]).
     pub limits: Limits,
+    /// Where the transform's files come from instead of the disk (a
+    /// [`crate::files::Memory`], say): then `allowed_roots` plays no part.
+    pub files: Option<Arc<dyn Loader>>,
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("allowed_roots", &self.allowed_roots)
+            .field("limits", &self.limits)
+            .field("files", &self.files.as_ref().map(|_| "a loader"))
+            .finish()
+    }
 }
 
 impl LoadOptions {
     /// The loader for a transform whose own folder is `dir`.
     fn loader(&self, dir: &Path) -> Arc<dyn Loader> {
+        if let Some(files) = &self.files {
+            return Arc::clone(files);
+        }
         Arc::new(Disk::new(
             std::iter::once(dir.to_path_buf()).chain(self.allowed_roots.iter().cloned()),
         ))

@@ -185,3 +185,45 @@ fn a_file_over_its_limit_is_refused() {
         "{error}"
     );
 }
+
+/// A transform whose files all live in memory (a program that keeps them in a
+/// database, a playground): includes, lookups, template files and schema files
+/// are read through the one loader, nothing from disk, with the same confinement.
+#[test]
+fn a_transform_loads_from_memory_with_all_its_files() {
+    use std::sync::Arc;
+    use xf::files::Memory;
+    let files = Memory::new()
+        .with(
+            "rules/team.xf",
+            "lookup owners from \"owners.csv\" key repo\ntag add team = \"{{ owners.team }}\"\n",
+        )
+        .with("rules/owners.csv", "repo,team\nxf,platform\n")
+        .with("rules/summary.j2", "{{ repo }} by {{ team }}")
+        .with(
+            "rules/shape.json",
+            r#"{"type": "object", "required": ["repo"]}"#,
+        );
+    let options = LoadOptions {
+        files: Some(Arc::new(files)),
+        ..LoadOptions::default()
+    };
+    let text =
+        "validate \"shape.json\"\ninclude \"team.xf\"\nmessage summary = template \"summary.j2\"\n";
+    let transform =
+        Transform::from_source_with("main.xf", text, Some(Path::new("rules")), &options).unwrap();
+    assert_eq!(
+        transform.apply(json!({"repo": "xf"})).unwrap(),
+        vec![json!({"repo": "xf", "team": "platform", "summary": "xf by platform"})]
+    );
+    assert!(transform.apply(json!({"name": "no repo"})).is_err());
+
+    // Only what the loader holds is read: a path climbing above its root is
+    // outside (as on disk), one it does not hold is not found.
+    let escape = "lookup t from \"../../owners.csv\" key repo\n";
+    let error = Transform::from_source_with("main.xf", escape, Some(Path::new("rules")), &options)
+        .err()
+        .expect("a path above the folder is refused")
+        .render();
+    assert!(error.contains("outside the transform's folder"), "{error}");
+}

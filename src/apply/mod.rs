@@ -7,6 +7,9 @@
 
 mod condition;
 mod expr;
+mod link;
+mod lookup;
+mod template;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,9 +15,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::files::{FileError, Kind};
 use super::{compile, Compiler, Origin, Plan, Step};
 use crate::diagnostic::{self, Code, Diagnostic};
+use crate::files::{FileError, Kind};
 use crate::syntax::{self, ast::Spanned};
 
 /// How deep includes nest: the transform's includes are level 1, theirs 2, …

@@ -6,10 +6,9 @@
 //! all at once. A plan that compiles can only fail per record, on data.
 
 mod expr;
-pub mod files;
 mod include;
 mod link;
-mod lookup;
+pub(crate) mod lookup;
 mod template;
 
 use std::path::{Path as FsPath, PathBuf};
@@ -18,8 +17,9 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::Value;
 
+/// The loader lives before every stage (schemas read through it too); named here as before.
+pub use crate::files::{self, Disk, Loader};
 pub use expr::{Call, Expr, Function, FUNCTIONS};
-pub use files::{Disk, Loader};
 pub use include::{Nesting, MAX_INCLUDED_PLANS, MAX_INCLUDE_BYTES, MAX_INCLUDE_DEPTH};
 pub use link::{Search, SEARCH_KINDS};
 pub use lookup::Lookup;

@@ -250,7 +250,7 @@ pub fn read_config_file(path: &Path) -> Result<String, String> {
     }
     let file =
         std::fs::File::open(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
-    crate::compile::files::read_bounded(file, CONFIG_FILE_LIMIT)
+    crate::files::read_bounded(file, CONFIG_FILE_LIMIT)
         .map_err(|error| format!("cannot read {shown}: {error}"))
 }
 

@@ -10,8 +10,11 @@
 //!   refused from its metadata, before it is opened, so the loader never waits;
 //! - **bounded**: at most [`Kind::limit`] bytes are read of each file.
 //!
-//! A loader is a trait so that a server can later serve pipelines from memory.
+//! [`Memory`] holds files in memory instead, for a program that keeps its
+//! transforms elsewhere (a database, a request, a playground) and for tests:
+//! the same kinds, limits and messages, and no file system at all.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -140,6 +143,76 @@ impl Loader for Disk {
         let text = read_bounded(file, kind.limit())?;
         Ok(Loaded { id, text })
     }
+}
+
+/// Files held in memory, by path. Paths are resolved without the file
+/// system: `.` and `..` steps are taken lexically, and a path that climbs
+/// above the relative root (`../x`) is outside, as on disk.
+#[derive(Debug, Clone, Default)]
+pub struct Memory {
+    files: HashMap<PathBuf, String>,
+}
+
+impl Memory {
+    pub fn new() -> Memory {
+        Memory::default()
+    }
+
+    /// Adds (or replaces) the file at `path`; a path that climbs out of the
+    /// root can never be read, so it is not kept.
+    pub fn insert(&mut self, path: impl AsRef<Path>, text: impl Into<String>) {
+        if let Some(path) = lexical(path.as_ref()) {
+            self.files.insert(path, text.into());
+        }
+    }
+
+    /// [`Memory::insert`], for building a loader in one expression.
+    pub fn with(mut self, path: impl AsRef<Path>, text: impl Into<String>) -> Memory {
+        self.insert(path, text);
+        self
+    }
+}
+
+impl Loader for Memory {
+    fn id(&self, path: &Path) -> Result<PathBuf, FileError> {
+        let id = lexical(path).ok_or(FileError::Outside)?;
+        if self.files.contains_key(&id) {
+            Ok(id)
+        } else {
+            Err(FileError::NotFound)
+        }
+    }
+
+    fn read(&self, path: &Path, kind: Kind) -> Result<Loaded, FileError> {
+        let id = self.id(path)?;
+        let text = &self.files[&id];
+        if text.len() as u64 > kind.limit() {
+            return Err(FileError::TooLarge(kind.limit()));
+        }
+        Ok(Loaded {
+            text: text.clone(),
+            id,
+        })
+    }
+}
+
+/// `path` with `.` steps dropped and each `..` taking away the step before;
+/// `None` when a `..` has nothing left to take away.
+fn lexical(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
 }
 
 /// Reads at most `limit` bytes of text: one byte more says it is too large.
@@ -279,6 +352,38 @@ mod tests {
             Some(FileError::NotRegular("a device"))
         );
         drop(dir);
+    }
+
+    #[test]
+    fn memory_reads_what_it_holds_and_nothing_above_it() {
+        let memory = Memory::new()
+            .with("t/a.csv", "id\n1\n")
+            .with("./t/sub/../b.j2", "{{ x }}");
+        let loaded = memory.read(Path::new("t/./a.csv"), Kind::Lookup).unwrap();
+        assert_eq!(
+            (loaded.id, loaded.text),
+            (PathBuf::from("t/a.csv"), "id\n1\n".into())
+        );
+        assert_eq!(
+            memory
+                .read(Path::new("t/b.j2"), Kind::Template)
+                .unwrap()
+                .text,
+            "{{ x }}"
+        );
+        assert_eq!(
+            memory.read(Path::new("t/nope"), Kind::Lookup).err(),
+            Some(FileError::NotFound)
+        );
+        assert_eq!(
+            memory.read(Path::new("../t/a.csv"), Kind::Lookup).err(),
+            Some(FileError::Outside)
+        );
+        let big = Memory::new().with("big.xf", "x".repeat(TEXT_LIMIT as usize + 1));
+        assert_eq!(
+            big.read(Path::new("big.xf"), Kind::Transform).err(),
+            Some(FileError::TooLarge(TEXT_LIMIT))
+        );
     }
 
     #[test]
