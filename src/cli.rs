@@ -431,8 +431,8 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
         threads: args.threads.map_or_else(default_threads, usize::from),
     };
     let stderr = io::stderr();
-    let report = |message: &str| {
-        let _ = writeln!(stderr.lock(), "error: {message}");
+    let report = |failure: &xf::stream::Report<'_>| {
+        let _ = writeln!(stderr.lock(), "error: {failure}");
     };
     let mut stream = Stream::new(transform, output, dead_letter, report, options);
     let (interrupt, signal) = match on_signals() {

@@ -215,11 +215,6 @@ impl Transform {
         Ok(Transform { plan })
     }
 
-    /// Fixes what `now()` gives (epoch milliseconds), for reproducible output.
-    pub fn fix_clock(&mut self, millis: i64) {
-        self.plan.fix_clock(millis);
-    }
-
     /// Applies the transform to one record: zero output records when it is
     /// dropped, else one (in format `splunk`, the HEC event that wraps it).
     pub fn apply(&self, record: Value) -> Result<Vec<Value>, RecordError> {
@@ -234,7 +229,8 @@ impl Transform {
         apply::apply(&self.plan, record)
     }
 
-    /// Like [`Transform::apply_once`], in a [`apply::Context`] (a stop flag).
+    /// Like [`Transform::apply_once`], in a [`apply::Context`] (a stop flag,
+    /// a fixed time for `now()`).
     pub fn apply_in(
         &self,
         record: Value,

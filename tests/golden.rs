@@ -50,7 +50,12 @@ fn input_file(case: &Path) -> Option<PathBuf> {
 }
 
 /// Streams `input` through the transform; returns (output, error lines).
-fn run_stream(transform: &Transform, options: Options, input: &Path) -> (String, String) {
+fn run_stream(
+    transform: &Transform,
+    options: Options,
+    now: Option<i64>,
+    input: &Path,
+) -> (String, String) {
     let mut output = Vec::new();
     let mut errors = String::new();
     let mut stream = Stream::new(
@@ -60,6 +65,9 @@ fn run_stream(transform: &Transform, options: Options, input: &Path) -> (String,
         |e| errors.push_str(&format!("{e}\n")),
         options,
     );
+    if let Some(millis) = now {
+        stream.fix_now(millis);
+    }
     stream.run("input", fs::File::open(input).unwrap()).unwrap();
     let stats = stream.stats;
     assert_eq!(
@@ -91,7 +99,7 @@ fn run_case(case: &Path) -> Vec<(String, String, String)> {
         Err(_) => case.join("transform.xf"),
     };
     let args = fs::read_to_string(case.join("args")).unwrap_or_default();
-    let mut transform = match Transform::from_path(transform_file) {
+    let transform = match Transform::from_path(transform_file) {
         Ok(transform) => transform,
         Err(error) => {
             let rendered = error.render().replace(&format!("{}/", case.display()), "");
@@ -99,9 +107,10 @@ fn run_case(case: &Path) -> Vec<(String, String, String)> {
             return mismatches;
         }
     };
-    if let Some(millis) = args.lines().find_map(|l| l.trim().strip_prefix("now ")) {
-        transform.fix_clock(millis.trim().parse().expect("`now MILLIS` in args"));
-    }
+    let now = args
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("now "))
+        .map(|millis| millis.trim().parse().expect("`now MILLIS` in args"));
     let input = input_file(case).expect("a case has an input.* file");
     // One thread and several must give the very same output, in the same order.
     let mut runs = [1, 3].map(|threads| {
@@ -111,7 +120,7 @@ fn run_case(case: &Path) -> Vec<(String, String, String)> {
             max_record: None,
             threads,
         };
-        run_stream(&transform, options, &input)
+        run_stream(&transform, options, now, &input)
     });
     let (output, errors) = std::mem::take(&mut runs[0]);
     if runs[1] != (output.clone(), errors.clone()) {

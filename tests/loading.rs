@@ -227,3 +227,55 @@ fn a_transform_loads_from_memory_with_all_its_files() {
         .render();
     assert!(error.contains("outside the transform's folder"), "{error}");
 }
+
+/// A record error is a value: its kind, the statement, its line, and the
+/// includes it was reached through; the stream's error callback gets it so.
+#[test]
+fn record_errors_keep_their_kind_statement_file_and_line() {
+    use xf::apply::ErrorKind;
+    use xf::stream::{Options, Problem, Stream};
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "main.xf",
+        "name \"main\"\ninclude \"inner.xf\"\n",
+    );
+    write(
+        dir.path(),
+        "inner.xf",
+        "tag add seen = \"yes\"\nset n = number(code)\n",
+    );
+    let transform = Transform::from_path(dir.path().join("main.xf")).unwrap();
+    let error = transform.apply(json!({"code": "abc"})).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Value);
+    let origin = error.origin.unwrap();
+    assert_eq!((origin.statement, origin.line), ("set", 2));
+    assert_eq!(error.file(), Some("inner.xf"));
+    assert_eq!(error.through[0].origin.line, 2);
+    assert_eq!(
+        error.to_string(),
+        "include (line 2): inner.xf: set (line 2): number: \"abc\" is not a number"
+    );
+
+    let mut seen = Vec::new();
+    let mut stream = Stream::new(
+        &transform,
+        Vec::new(),
+        None::<Vec<u8>>,
+        |report| {
+            let kind = match report.problem {
+                Problem::Transform(error) => Some(error.kind),
+                _ => None,
+            };
+            seen.push((report.position.line, report.position.index, kind));
+        },
+        Options::default(),
+    );
+    let input = "{\"code\": 1}\n[{\"code\": \"x\"}]\n{\"code\":\n";
+    stream.run_here("input", input.as_bytes()).unwrap();
+    drop(stream);
+    assert_eq!(
+        seen,
+        [(2, Some(0), Some(ErrorKind::Value)), (3, None, None)]
+    );
+}

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::{fail, RecordError};
+use super::{fail, fail_as, ErrorKind, RecordError};
 use crate::compile::{Call, Expr, Origin, Plan};
 use crate::value::{key_str, kind_with_article, Time};
 
@@ -20,11 +20,11 @@ pub(super) fn evaluate(
     Ok(match expr {
         Expr::Literal(value) => Some(value.clone()),
         Expr::Path(path) => path.get(record).cloned(),
-        Expr::Template(id) => Some(Value::String(
-            plan.templates
-                .render(*id, record)
-                .map_err(|reason| fail(origin, reason))?,
-        )),
+        Expr::Template(id) => {
+            Some(Value::String(plan.templates.render(*id, record).map_err(
+                |reason| fail_as(ErrorKind::Template, origin, reason),
+            )?))
+        }
         Expr::Object(members) => {
             let mut object = Map::with_capacity(members.len());
             for (key, member) in members {

@@ -6,6 +6,7 @@
 //! ([`crate::splunk`]).
 
 mod condition;
+mod error;
 mod expr;
 mod link;
 mod lookup;
@@ -22,30 +23,8 @@ use crate::compile::{EventType, Format, Origin, Plan, Step};
 use crate::limits::{deeper_than, measure, Limits, MAX_VALUE_DEPTH};
 use crate::splunk::{HecParts, HecSlot};
 use crate::value::{kind_with_article, remove_all, Path};
+pub use error::{ErrorKind, Include, RecordError};
 use expr::evaluate;
-
-/// Why one record could not be transformed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordError {
-    /// The statement that failed (`tag add`), and its line in the `.xf`.
-    pub origin: Option<Origin>,
-    pub reason: String,
-}
-
-impl std::fmt::Display for RecordError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.origin {
-            Some(origin) => write!(
-                f,
-                "{} (line {}): {}",
-                origin.statement, origin.line, self.reason
-            ),
-            None => f.write_str(&self.reason),
-        }
-    }
-}
-
-impl std::error::Error for RecordError {}
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +74,10 @@ pub struct Context<'a> {
     /// read but not yet begun share one [`STOP_GRACE`] instead of one each.
     /// Without it, the grace counts from when this record first saw the stop.
     pub stop_seen: Option<&'a OnceLock<Instant>>,
+    /// What `now()` gives (epoch milliseconds), for reproducible output;
+    /// `None`: the clock. Per call, so that one loaded transform shared by
+    /// threads and requests is never changed to run with another time.
+    pub now: Option<i64>,
 }
 
 enum Flow {
@@ -114,18 +97,19 @@ pub fn apply_in<'p>(
     context: &Context<'p>,
 ) -> Result<Outcome, RecordError> {
     if !record.is_object() {
-        return Err(RecordError {
-            origin: None,
-            reason: format!(
+        return Err(RecordError::new(
+            ErrorKind::NotAnObject,
+            None,
+            format!(
                 "a record is a JSON object, not {}",
                 kind_with_article(&record)
             ),
-        });
+        ));
     }
     let mut run = Run {
         hec: HecParts::default(),
         removals: Vec::new(),
-        now: plan.now,
+        now: context.now,
         statements: 0,
         built: 0,
         limits: plan.limits,
@@ -140,10 +124,10 @@ pub fn apply_in<'p>(
     remove_all(run.removals.iter().copied(), &mut record);
     Ok(Outcome::Emit(match plan.format {
         Format::Default => record,
-        Format::Splunk => run.hec.wrap(record).map_err(|reason| RecordError {
-            origin: None,
-            reason,
-        })?,
+        Format::Splunk => run
+            .hec
+            .wrap(record)
+            .map_err(|reason| RecordError::new(ErrorKind::Value, None, reason))?,
     }))
 }
 
@@ -166,14 +150,15 @@ fn steps<'p>(
     for step in steps {
         run.statements += 1;
         if run.statements > run.limits.statements {
-            return Err(RecordError {
-                origin: step_origin(step),
-                reason: format!(
+            return Err(RecordError::new(
+                ErrorKind::Limit,
+                step_origin(step),
+                format!(
                     "over the limit of {} statements run for one record (--max-statements): \
                      a loop over too many items, or includes that multiply",
                     run.limits.statements
                 ),
-            });
+            ));
         }
         let now = Instant::now();
         if run.stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
@@ -184,20 +169,22 @@ fn steps<'p>(
                 None => *run.stopping.get_or_insert(now),
             };
             if now > seen + STOP_GRACE {
-                return Err(RecordError {
-                    origin: step_origin(step),
-                    reason: "stopped by a signal while transforming this record".into(),
-                });
+                return Err(RecordError::new(
+                    ErrorKind::Stopped,
+                    step_origin(step),
+                    "stopped by a signal while transforming this record",
+                ));
             }
         }
         if now > run.deadline {
-            return Err(RecordError {
-                origin: step_origin(step),
-                reason: format!(
+            return Err(RecordError::new(
+                ErrorKind::Limit,
+                step_origin(step),
+                format!(
                     "over the limit of {} ms of work for one record (--record-time)",
                     run.limits.record_millis
                 ),
-            });
+            ));
         }
         if let Flow::Drop = self::step(plan, step, record, run)? {
             return Ok(Flow::Drop);
@@ -286,7 +273,7 @@ fn step<'p>(
         }
         Step::Validate { schema, origin } => {
             if let Some(reason) = plan.schemas[*schema].check(record) {
-                return Err(fail(*origin, reason));
+                return Err(fail_as(ErrorKind::Invalid, *origin, reason));
             }
         }
         Step::Append {
@@ -328,12 +315,14 @@ fn step<'p>(
                 Some(other) => other.to_string(),
                 None => "failed".to_string(),
             };
-            return Err(fail(*origin, reason));
+            return Err(fail_as(ErrorKind::Failed, *origin, reason));
         }
         Step::Include { plan, file, origin } => {
-            return whole(plan, record, run).map_err(|error| RecordError {
-                origin: Some(*origin),
-                reason: format!("{file}: {error}"),
+            return whole(plan, record, run).map_err(|error| {
+                error.through(Include {
+                    origin: *origin,
+                    file: file.clone(),
+                })
             })
         }
     }
@@ -430,7 +419,7 @@ fn link(
     plan.searches[search]
         .link(&plan.templates, field, &value)
         .map(Some)
-        .map_err(|reason| fail(origin, reason))
+        .map_err(|reason| fail_as(ErrorKind::Template, origin, reason))
 }
 
 /// A value written `above` containers deep must keep the record within
@@ -445,7 +434,8 @@ fn fits(above: usize, value: &Value, origin: Origin) -> Result<(), RecordError> 
 }
 
 fn too_deep(origin: Origin) -> RecordError {
-    fail(
+    fail_as(
+        ErrorKind::Limit,
         origin,
         format!("the record would nest deeper than {MAX_VALUE_DEPTH} levels, xf's limit"),
     )
@@ -464,7 +454,8 @@ impl Run<'_> {
         }
         self.built = self.built.saturating_add(measured.bytes);
         if self.built > self.limits.built_bytes {
-            return Err(fail(
+            return Err(fail_as(
+                ErrorKind::Limit,
                 origin,
                 format!(
                     "the values built for this record would take over {} MiB (--max-built-size): \
@@ -494,9 +485,11 @@ fn step_origin(step: &Step) -> Option<Origin> {
     }
 }
 
+/// A statement's problem with a value (the most common kind).
 fn fail(origin: Origin, reason: String) -> RecordError {
-    RecordError {
-        origin: Some(origin),
-        reason,
-    }
+    fail_as(ErrorKind::Value, origin, reason)
+}
+
+fn fail_as(kind: ErrorKind, origin: Origin, reason: String) -> RecordError {
+    RecordError::new(kind, Some(origin), reason)
 }

@@ -101,21 +101,11 @@ pub struct Plan {
     pub searches: Vec<Search>,
     /// Schemas of `validate` statements, compiled once.
     pub schemas: Vec<Schema>,
-    /// What `now()` gives: the clock, or a fixed time for reproducible output.
-    pub now: Option<i64>,
     /// The per-record limits it was loaded with (an included plan runs under
     /// the outermost plan's).
     pub limits: Limits,
     /// How deep its includes nest, and how many plans a record runs through it.
     pub nesting: Nesting,
-}
-
-impl Plan {
-    /// Fixes what `now()` gives. Only the outermost plan's clock is read:
-    /// an included transform runs with the clock of the run that includes it.
-    pub fn fix_clock(&mut self, millis: i64) {
-        self.now = Some(millis);
-    }
 }
 
 /// Where a step came from, for record errors: `tag add` at line 12.
@@ -264,7 +254,6 @@ pub fn compile(
             templates,
             searches: Vec::new(),
             schemas: Vec::new(),
-            now: None,
             limits: *limits,
             nesting: Nesting::default(),
         },

@@ -645,10 +645,11 @@ fn prepare(
             transform.apply_once(received.record)
         }))
         .unwrap_or_else(|_| {
-            Err(crate::RecordError {
-                origin: None,
-                reason: "the transform panicked on this record (a bug in xf)".to_string(),
-            })
+            Err(crate::RecordError::new(
+                crate::apply::ErrorKind::Internal,
+                None,
+                "the transform panicked on this record (a bug in xf)",
+            ))
         });
         match outcome {
             Ok(Outcome::Emit(value)) => {

@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 pub use interruptible::Interruptible;
-pub use process::{in_record_work, parse_frame, Cut, Failure};
+pub use process::{in_record_work, parse_frame, Cut, Failure, Problem};
 
 use crate::read::{Framer, DEFAULT_MAX_RECORD};
 use crate::write::{DeadLetters, Position, Sink};
@@ -100,7 +100,16 @@ impl Interrupt {
         crate::apply::Context {
             stop: Some(&self.stop),
             stop_seen: Some(&self.stop_seen),
+            now: None,
         }
+    }
+}
+
+/// What each record's work runs with: the stop (if any) and the time `now()` gives.
+fn record_context(interrupt: Option<&Interrupt>, now: Option<i64>) -> crate::apply::Context<'_> {
+    crate::apply::Context {
+        now,
+        ..interrupt.map_or_else(Default::default, Interrupt::context)
     }
 }
 
@@ -125,16 +134,33 @@ pub enum Flow {
     Stop,
 }
 
+/// A failed record as the error callback gets it: where it is and why, as
+/// values. Its `Display` is the error line `xf run` prints
+/// (`stdin:2 (batch item 0): tag add (line 3): …`).
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    pub position: &'a Position<'a>,
+    pub problem: &'a Problem,
+}
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.position, self.problem)
+    }
+}
+
 /// Runs one transform over any number of inputs into one output.
 pub struct Stream<'t, W: Write, D: Write> {
     transform: &'t Transform,
     sink: Sink<W>,
     dead_letters: Option<DeadLetters<D>>,
-    on_error: Box<dyn FnMut(&str) + 't>,
+    on_error: Box<dyn FnMut(&Report<'_>) + 't>,
     options: Options,
     pub stats: Stats,
     output_closed: bool,
     interrupt: Option<Interrupt>,
+    /// What `now()` gives, when fixed ([`Stream::fix_now`]).
+    now: Option<i64>,
     first_lost: Option<Lost>,
 }
 
@@ -152,7 +178,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
         transform: &'t Transform,
         output: W,
         dead_letters: Option<D>,
-        on_error: impl FnMut(&str) + 't,
+        on_error: impl FnMut(&Report<'_>) + 't,
         options: Options,
     ) -> Self {
         Stream {
@@ -164,6 +190,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             stats: Stats::default(),
             output_closed: false,
             interrupt: None,
+            now: None,
             first_lost: None,
         }
     }
@@ -171,6 +198,12 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     /// Lets signal handlers stop the stream between records (see [`Interrupt`]).
     pub fn set_interrupt(&mut self, interrupt: Interrupt) {
         self.interrupt = Some(interrupt);
+    }
+
+    /// Fixes what `now()` gives (epoch milliseconds) for this stream's
+    /// records, for reproducible output.
+    pub fn fix_now(&mut self, millis: i64) {
+        self.now = Some(millis);
     }
 
     /// Whether the stream ended because `Interrupt::stop` was set.
@@ -292,10 +325,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             out: self.sink.buffer(),
             failures,
             stats: &mut self.stats,
-            context: self
-                .interrupt
-                .as_ref()
-                .map_or_else(Default::default, Interrupt::context),
+            context: record_context(self.interrupt.as_ref(), self.now),
         };
         process::process(self.transform, &self.options, frame, &mut results)
     }
@@ -324,7 +354,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 out: self.sink.buffer(),
                 failures: &mut failures,
                 stats: &mut self.stats,
-                context: Default::default(),
+                context: record_context(None, self.now),
             };
             process::cut(&self.options, &mut results, &frame, why);
             self.report(input_name, failures.drain(..))?;
@@ -351,10 +381,14 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 line: failure.line,
                 index: failure.index,
             };
-            (self.on_error)(&format!("{position}: {}", failure.reason));
+            (self.on_error)(&Report {
+                position: &position,
+                problem: &failure.problem,
+            });
             if let Some(dead_letters) = &mut self.dead_letters {
+                let reason = failure.problem.to_string();
                 let kept = broken.is_none()
-                    && match dead_letters.write(&position, &failure.reason, &failure.raw) {
+                    && match dead_letters.write(&position, &reason, &failure.raw) {
                         Ok(()) => true,
                         Err(error) => {
                             broken = Some(error);

@@ -166,6 +166,7 @@ pub(super) fn run<W: Write, D: Write>(
     let large_work = Arc::new(Mutex::new(large_rx));
     let transform = stream.transform;
     let options = stream.options;
+    let now = stream.now;
     let result = thread::scope(|scope| {
         // One more worker, for the chunks that hold a large frame (see [`LARGE_FRAME`]).
         for lane in 0..=threads {
@@ -175,7 +176,7 @@ pub(super) fn run<W: Write, D: Write>(
             let spawned = thread::Builder::new()
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || {
-                    worker(transform, &options, &work, &done, &ended, stop)
+                    worker(transform, &options, &work, &done, &ended, stop, now)
                 });
             if let Err(error) = spawned {
                 halt.store(true, Ordering::SeqCst);
@@ -277,6 +278,7 @@ fn worker(
     done: &mpsc::Sender<Done>,
     halt: &AtomicBool,
     stop: Option<Interrupt>,
+    now: Option<i64>,
 ) {
     loop {
         // Poll, so that a halted stream's workers end even if the reader is stuck.
@@ -290,7 +292,7 @@ fn worker(
             Err(_) => return,
         };
         if done
-            .send(process_chunk(transform, options, chunk, stop.as_ref()))
+            .send(process_chunk(transform, options, chunk, stop.as_ref(), now))
             .is_err()
         {
             return;
@@ -316,6 +318,7 @@ fn process_chunk(
     options: &Options,
     chunk: Chunk,
     stop: Option<&Interrupt>,
+    now: Option<i64>,
 ) -> Done {
     let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
     let mut failures = Vec::new();
@@ -334,7 +337,7 @@ fn process_chunk(
             out: &mut out,
             failures: &mut failures,
             stats: &mut stats,
-            context: stop.map_or_else(Default::default, Interrupt::context),
+            context: super::record_context(stop, now),
         };
         flow = if let Some(why) = info.cut {
             process::cut(options, &mut results, &frame, why)

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Flow, Options, Stats};
 
-use crate::apply::{Context, Outcome};
+use crate::apply::{Context, ErrorKind, Outcome, RecordError};
 use crate::limits::MAX_VALUE_DEPTH;
 use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
 use crate::write::ndjson_line;
@@ -20,9 +20,57 @@ pub struct Failure {
     pub line: usize,
     /// Its index in a top-level array, for a batch item.
     pub index: Option<usize>,
-    pub reason: String,
+    pub problem: Problem,
     /// The record's input bytes, verbatim.
     pub raw: Vec<u8>,
+}
+
+/// Why a record failed: kept as a value, worded by its `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// It is not JSON that xf reads (malformed, or nested too deep): why, in
+    /// xf's words, and for a value on its own line, the column where it went wrong.
+    Unreadable {
+        reason: String,
+        column: Option<usize>,
+    },
+    /// It is larger than the record size limit; its first `kept` bytes are kept.
+    TooLarge {
+        size: u64,
+        limit: usize,
+        kept: usize,
+    },
+    /// The transform failed on it.
+    Transform(RecordError),
+    /// The end of the stream cut it short.
+    Cut(Cut),
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Unreadable {
+                reason,
+                column: None,
+            } => f.write_str(reason),
+            Problem::Unreadable {
+                reason,
+                column: Some(column),
+            } => write!(f, "{reason} (column {column})"),
+            Problem::TooLarge { size, limit, kept } => write!(
+                f,
+                "record too large: {size} bytes, over the limit of {limit} (--max-record-size); \
+                 the dead letter keeps its first {kept} bytes"
+            ),
+            Problem::Transform(error) => error.fmt(f),
+            Problem::Cut(Cut::Signal) => {
+                f.write_str("stopped by a signal in the middle of this record")
+            }
+            Problem::Cut(Cut::ReadError) => {
+                f.write_str("the input could not be read past this part of a record")
+            }
+        }
+    }
 }
 
 /// Where one frame's results go.
@@ -44,13 +92,12 @@ pub fn process(
     results: &mut Results<'_>,
 ) -> Flow {
     if let Some(size) = frame.oversized {
-        let limit = options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
-        let reason = format!(
-            "record too large: {size} bytes, over the limit of {limit} (--max-record-size); \
-             the dead letter keeps its first {} bytes",
-            frame.bytes.len()
-        );
-        return fail(options, results, frame.line, None, reason, frame.bytes);
+        let problem = Problem::TooLarge {
+            size,
+            limit: options.max_record.unwrap_or(DEFAULT_MAX_RECORD),
+            kept: frame.bytes.len(),
+        };
+        return fail(options, results, frame.line, None, problem, frame.bytes);
     }
     let parsed = parse(frame.bytes);
     if frame.unscanned && parsed.is_err() {
@@ -80,8 +127,11 @@ pub fn process(
         }
         Err(error) => {
             let (line, column) = absolute(frame, error.line(), error.column());
-            let reason = format!("{} (column {column})", unreadable(&error));
-            fail(options, results, line, None, reason, frame.bytes)
+            let problem = Problem::Unreadable {
+                reason: unreadable(&error),
+                column: Some(column),
+            };
+            fail(options, results, line, None, problem, frame.bytes)
         }
     }
 }
@@ -188,8 +238,11 @@ fn raw_batch(
                 &mut batch.flow,
             ),
             Err(error) => {
-                let reason = unreadable(&error);
-                batch.flow = fail(options, results, line, Some(index), reason, raw);
+                let problem = Problem::Unreadable {
+                    reason: unreadable(&error),
+                    column: None,
+                };
+                batch.flow = fail(options, results, line, Some(index), problem, raw);
                 None
             }
         };
@@ -298,7 +351,14 @@ fn record_outcome<'a>(
         }
         Err(error) => {
             let (line, raw) = locate();
-            *flow = fail(options, results, line, index, error, raw);
+            *flow = fail(
+                options,
+                results,
+                line,
+                index,
+                Problem::Transform(error),
+                raw,
+            );
             None
         }
     }
@@ -323,7 +383,7 @@ fn apply_guarded(
     transform: &Transform,
     record: Value,
     context: &Context<'_>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, RecordError> {
     IN_RECORD.with(|flag| flag.set(true));
     // Nothing outlives a panic here but the transform, which applying never
     // changes, so no broken state can be seen after one.
@@ -332,15 +392,19 @@ fn apply_guarded(
     }));
     IN_RECORD.with(|flag| flag.set(false));
     match result {
-        Ok(outcome) => outcome.map_err(|error| error.to_string()),
+        Ok(outcome) => outcome,
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|text| text.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".to_string());
-            Err(format!(
-                "internal error while transforming this record (a bug in xf: please report it): {what}"
+            Err(RecordError::new(
+                ErrorKind::Internal,
+                None,
+                format!(
+                    "internal error while transforming this record (a bug in xf: please report it): {what}"
+                ),
             ))
         }
     }
@@ -352,7 +416,7 @@ pub fn fail(
     results: &mut Results<'_>,
     line: usize,
     index: Option<usize>,
-    reason: String,
+    problem: Problem,
     raw: &[u8],
 ) -> Flow {
     results.stats.read += 1;
@@ -360,7 +424,7 @@ pub fn fail(
     results.failures.push(Failure {
         line,
         index,
-        reason,
+        problem,
         raw: raw.to_vec(),
     });
     if options.strict {
@@ -382,16 +446,12 @@ pub enum Cut {
 /// Records a value that the end of the stream cut short: it was read in part,
 /// so it is a failure (dead-lettered) rather than lost.
 pub fn cut(options: &Options, results: &mut Results<'_>, frame: &Frame<'_>, why: Cut) -> Flow {
-    let reason = match why {
-        Cut::Signal => "stopped by a signal in the middle of this record",
-        Cut::ReadError => "the input could not be read past this part of a record",
-    };
     fail(
         options,
         results,
         frame.line,
         None,
-        reason.to_string(),
+        Problem::Cut(why),
         frame.bytes,
     )
 }
@@ -523,9 +583,12 @@ mod tests {
         let failing: Vec<(usize, Vec<u8>)> = [0, 1, 3].iter().map(|&i| want[i].clone()).collect();
         assert_eq!(got, failing);
         assert!(
-            failures[1].reason.starts_with("malformed JSON: "),
+            failures[1]
+                .problem
+                .to_string()
+                .starts_with("malformed JSON: "),
             "{}",
-            failures[1].reason
+            failures[1].problem
         );
         assert_eq!(
             (failures[0].line, failures[1].line, failures[2].line),
