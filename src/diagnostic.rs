@@ -207,6 +207,19 @@ pub struct Diagnostic {
     pub label: String,
     /// Further explanation or a hint, each shown as `= note`.
     pub notes: Vec<String>,
+    /// The problems of another file that this one stands for (an included
+    /// transform that does not load), kept whole so that a program can show
+    /// them at their own places; rendered as a last note.
+    pub within: Option<Box<FileProblems>>,
+}
+
+/// A file's text and its problems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblems {
+    /// The file as messages name it.
+    pub name: String,
+    pub text: std::sync::Arc<str>,
+    pub diagnostics: std::sync::Arc<[Diagnostic]>,
 }
 
 impl Diagnostic {
@@ -217,7 +230,14 @@ impl Diagnostic {
             span,
             label: String::new(),
             notes: Vec::new(),
+            within: None,
         }
+    }
+
+    /// Puts another file's problems under this one (see [`Diagnostic::within`]).
+    pub fn with_within(mut self, problems: FileProblems) -> Self {
+        self.within = Some(Box::new(problems));
+        self
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
@@ -247,7 +267,7 @@ pub fn render(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
             .with_labels(vec![
                 Label::primary((), span).with_message(&diagnostic.label)
             ])
-            .with_notes(diagnostic.notes.clone());
+            .with_notes(notes(diagnostic));
         // Rendering into a String fails only for spans outside the file, which `clamp` rules out.
         if term::emit_to_string(&mut out, &config, &file, &report).is_err() {
             let (line, col) = diagnostic.span.line_col(source);
@@ -258,6 +278,16 @@ pub fn render(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
         }
     }
     out
+}
+
+/// A diagnostic's notes, then the problems of the file it stands for, rendered.
+fn notes(diagnostic: &Diagnostic) -> Vec<String> {
+    let mut notes = diagnostic.notes.clone();
+    if let Some(within) = &diagnostic.within {
+        let rendered = render(&within.name, &within.text, &within.diagnostics);
+        notes.push(rendered.trim_end().to_string());
+    }
+    notes
 }
 
 /// Keeps a span inside the source and on character boundaries.

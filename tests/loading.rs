@@ -279,3 +279,23 @@ fn record_errors_keep_their_kind_statement_file_and_line() {
         [(2, Some(0), Some(ErrorKind::Value)), (3, None, None)]
     );
 }
+
+/// An included file's problems are kept as its own diagnostics (with spans in
+/// its text), not only as text under the `include`.
+#[test]
+fn an_included_files_problems_are_kept_as_structure() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "main.xf", "include \"bad.xf\"\n");
+    write(dir.path(), "bad.xf", "tag add a = \"x\"\nfrobnicate b\n");
+    let error = Transform::from_path(dir.path().join("main.xf"))
+        .err()
+        .unwrap();
+    let xf::LoadError::Invalid { diagnostics, .. } = &error else {
+        panic!("{}", error.render());
+    };
+    let within = diagnostics[0].within.as_ref().expect("bad.xf's problems");
+    assert!(within.name.ends_with("bad.xf"), "{}", within.name);
+    let (line, column) = within.diagnostics[0].span.line_col(&within.text);
+    assert_eq!((line, column), (2, 1));
+    assert!(error.render().contains("frobnicate"), "{}", error.render());
+}

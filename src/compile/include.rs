@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{compile, Compiler, Origin, Plan, Step};
-use crate::diagnostic::{self, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, FileProblems};
 use crate::files::{FileError, Kind};
 use crate::syntax::{self, ast::Spanned};
 
@@ -270,7 +270,12 @@ impl Compiler<'_> {
 }
 
 /// The E0702 report of an included file with problems of its own.
-fn invalid(file: &Spanned<String>, name: &str, text: &str, problems: &[Diagnostic]) -> Diagnostic {
+fn invalid(
+    file: &Spanned<String>,
+    name: &str,
+    text: &Arc<str>,
+    problems: &Arc<[Diagnostic]>,
+) -> Diagnostic {
     Diagnostic::new(
         Code::IncludeInvalid,
         "included transform does not load",
@@ -280,7 +285,11 @@ fn invalid(file: &Spanned<String>, name: &str, text: &str, problems: &[Diagnosti
         1 => format!("1 problem in {name}"),
         n => format!("{n} problems in {name}"),
     })
-    .with_note(diagnostic::render(name, text, problems).trim_end())
+    .with_within(FileProblems {
+        name: name.to_string(),
+        text: Arc::clone(text),
+        diagnostics: Arc::clone(problems),
+    })
 }
 
 /// `a.xf → b.xf → c.xf`: the files' names, then `last`'s.
