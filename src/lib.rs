@@ -10,10 +10,18 @@
 //!
 //! - [`syntax`] parses the text (pest grammar in `grammar/xf.pest`);
 //! - [`compile`] checks names and builds templates, patterns and lookups;
-//! - [`apply`] runs the plan on one record;
-//! - [`read`] and [`write`] frame the input stream and write NDJSON or HEC;
+//! - [`apply`] runs the plan on one record (the run-time halves of templates,
+//!   lookups and links live there), giving values or a typed [`RecordError`];
+//! - [`read`](mod@read) and [`write`](mod@write) frame the input stream and encode the output
+//!   values as NDJSON or a request body;
 //! - [`stream`] drives all of it for a whole input, in constant memory;
 //! - [`import`] turns an Armor JSON transform config into `.xf` text.
+//!
+//! A stage imports only from the stages before it, and from leaf modules
+//! that import from no stage: [`value`] (record paths, kinds, times, URL
+//! components), [`files`] (the loader of a transform's files, from disk or
+//! memory), [`splunk`] (the HEC envelope and its rules), [`schema`],
+//! [`diagnostic`] and [`limits`].
 //!
 //! The library entry point is [`Transform`]:
 //!

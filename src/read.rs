@@ -53,7 +53,7 @@ pub struct Frame<'a> {
     /// only its first KiB; the rest was scanned and let go.
     pub oversized: Option<u64>,
     /// The frame is a whole line taken without scanning it (see
-    /// [`Framer::whole_line`]). If it does not parse as one value, it holds
+    /// `Framer::whole_line`). If it does not parse as one value, it holds
     /// several or a malformed one: [`Framer::within_line`] frames it for real.
     pub unscanned: bool,
 }

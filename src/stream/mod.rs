@@ -7,7 +7,7 @@
 //! Output is flushed whenever the input would make xf wait, and only ever
 //! written in whole lines.
 //!
-//! With [`Options::threads`] above one, [`parallel`] spreads the work over
+//! With [`Options::threads`] above one, `parallel` spreads the work over
 //! worker threads; the output is the same, in the same order.
 
 mod interruptible;
