@@ -18,7 +18,10 @@ receipt to delivery (p50 and p99, from xf's histogram: bucket upper bounds),
 and xf's peak RSS. Then (--down-seconds, default 60) the same load at 16
 connections with the destination down: RSS sampled every few seconds, to show
 that the backlog grows on disk, not in memory, and the time the backlog takes
-to drain once the destination is back.
+to drain once the destination is back. With --down-rate N the load while down
+is paced at N webhooks/s by a Python sender instead of wrk at full speed, so
+that a long run (--down-seconds 3600: an hour of traffic) fits on the disk;
+--skip-up runs only that part.
 """
 import argparse
 import json
@@ -30,7 +33,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import http.client
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,6 +144,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", default="16,256")
     ap.add_argument("--down-seconds", type=int, default=60)
+    ap.add_argument("--down-rate", type=int, default=0,
+                    help="webhooks/s while the destination is down (0: wrk at full speed)")
+    ap.add_argument("--skip-up", action="store_true", help="only the destination-down run")
     ap.add_argument("--format", default="json", help="the destination's body format: json (one record a request), hec, ndjson, array")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -148,7 +156,7 @@ def main():
     print(f"xf serve benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
           f"body {os.path.getsize(BODY)} bytes, {args.seconds} s per run, destination format {args.format}")
     rows = []
-    for connections in [int(c) for c in args.connections.split(",")]:
+    for connections in [] if args.skip_up else [int(c) for c in args.connections.split(",")]:
         work = tempfile.mkdtemp(prefix="xf-bench-")
         sink_port, port = free_port(), free_port()
         sink = subprocess.Popen([SINK, str(sink_port)])
@@ -181,34 +189,44 @@ def main():
             sink.kill()
             sink.wait()
             shutil.rmtree(work, ignore_errors=True)
-    keys = list(rows[0].keys())
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for row in rows:
-        print("| " + " | ".join(f"{row[k]:.1f}" if isinstance(row[k], float) else str(row[k]) for k in keys) + " |")
+    if rows:
+        keys = list(rows[0].keys())
+        print("| " + " | ".join(keys) + " |")
+        print("|" + "---|" * len(keys))
+        for row in rows:
+            print("| " + " | ".join(f"{row[k]:.1f}" if isinstance(row[k], float) else str(row[k]) for k in keys) + " |")
 
     if args.down_seconds > 0:
         work = tempfile.mkdtemp(prefix="xf-bench-")
         sink_port, port = free_port(), free_port()
         xf = start_xf(os.path.join(work, "spool"), sink_port, port, args.format)  # nothing listens there yet
-        print(f"\ndestination down for {args.down_seconds} s under load at 16 connections:")
+        how = f"{args.down_rate} webhooks/s" if args.down_rate else "load at 16 connections"
+        print(f"\ndestination down for {args.down_seconds} s under {how}:")
         try:
-            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-                f.write(WRK_SCRIPT)
-                script = f.name
-            load = subprocess.Popen(["wrk", "-t", "1", "-c", "16", "-d", f"{args.down_seconds}s",
-                                     "-s", script, f"http://127.0.0.1:{port}/"],
-                                    env=dict(os.environ, XF_BODY=BODY), stdout=subprocess.PIPE, text=True)
+            if args.down_rate:
+                load = PacedLoad(port, args.down_rate, args.down_seconds)
+            else:
+                with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+                    f.write(WRK_SCRIPT)
+                    script = f.name
+                load = subprocess.Popen(["wrk", "-t", "1", "-c", "16", "-d", f"{args.down_seconds}s",
+                                         "-s", script, f"http://127.0.0.1:{port}/"],
+                                        env=dict(os.environ, XF_BODY=BODY), stdout=subprocess.PIPE, text=True)
             samples = []
             start = time.time()
             while load.poll() is None:
                 time.sleep(max(1, args.down_seconds // 10))
                 queued = metric(get(f"http://127.0.0.1:{port}/metrics"), "xf_queue_depth")
                 samples.append((time.time() - start, rss_mib(xf.pid), queued))
-            out = load.stdout.read()
-            os.unlink(script)
-            line = next(l for l in out.splitlines() if l.startswith("XF "))
-            accepted = int(line.split()[1])
+            if args.down_rate:
+                accepted = load.accepted
+                if load.refused:
+                    print(f"{load.refused} webhooks refused while down (not 2xx)")
+            else:
+                out = load.stdout.read()
+                os.unlink(script)
+                line = next(l for l in out.splitlines() if l.startswith("XF "))
+                accepted = int(line.split()[1])
             spool_mib = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(work) for f in fs) / 2**20
             print("| s | RSS MiB | queued |\n|---|---|---|")
             for t, rss, queued in samples:
@@ -231,6 +249,49 @@ def main():
             xf.send_signal(signal.SIGTERM)
             xf.wait(timeout=60)
             shutil.rmtree(work, ignore_errors=True)
+
+
+class PacedLoad:
+    """POSTs the body at `rate` per second for `seconds`, on keep-alive
+    connections (one sender thread per 250/s), counting 2xx answers."""
+
+    def __init__(self, port, rate, seconds):
+        self.accepted = self.refused = 0
+        self.lock = threading.Lock()
+        with open(BODY, "rb") as f:
+            self.body = f.read()
+        senders = max(1, (rate + 249) // 250)
+        self.threads = [threading.Thread(target=self.send, args=(port, rate / senders, seconds), daemon=True)
+                        for _ in range(senders)]
+        for t in self.threads:
+            t.start()
+
+    def send(self, port, rate, seconds):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        start = time.time()
+        sent = 0
+        while time.time() - start < seconds:
+            due = start + sent / rate
+            if due > time.time():
+                time.sleep(due - time.time())
+            try:
+                conn.request("POST", "/", self.body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                ok = 200 <= response.status < 300
+            except OSError:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                ok = False
+            with self.lock:
+                if ok:
+                    self.accepted += 1
+                else:
+                    self.refused += 1
+            sent += 1
+
+    def poll(self):
+        return None if any(t.is_alive() for t in self.threads) else 0
 
 
 def _up(port):
