@@ -14,6 +14,7 @@
 //! - [`notice`] mails (and posts) when a destination starts failing;
 //! - [`metrics`] is what `GET /metrics` shows.
 
+pub mod auth;
 pub mod config;
 pub mod deliver;
 pub mod metrics;
