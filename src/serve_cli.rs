@@ -13,7 +13,6 @@ use xf::serve::pipeline::{Loaded, ServerSettings};
 use xf::serve::receive::BodyLimits;
 use xf::serve::spool::{self, SpoolLimits};
 use xf::serve::{ConnectionLimits, Pipeline, ServeOptions};
-use xf::Transform;
 
 use crate::cli::{ArmorArgs, FileArgs, LimitArgs};
 
@@ -322,14 +321,8 @@ fn load_pipeline(args: &ServeArgs) -> Result<Loaded, String> {
     let Some(path) = &args.transform else {
         return Err("error: give a pipeline file, or --transform FILE with --to URL (see `xf serve --help`)".to_string());
     };
-    let transform = if crate::cli::is_armor_config(path) {
-        Transform::from_armor_config(path, &args.armor.options(), &options)
-    } else if args.armor.given() {
-        return Err("error: --tags and --kibana are for Armor JSON configs".to_string());
-    } else {
-        Transform::from_path_with(path, &options)
-    }
-    .map_err(|error| error.render().trim_end().to_string())?;
+    let transform = crate::cli::load_transform(path, &args.armor, &options)
+        .map_err(|problems| problems.trim_end().to_string())?;
     let mut problems = Vec::new();
     let mut headers = Vec::new();
     for text in &args.headers {

@@ -246,6 +246,31 @@ impl Transform {
             .map(|l| (l.name.as_str(), l.len()))
             .collect()
     }
+
+    /// Loads `path` as [`Transform::from_armor_config`] does when it is an
+    /// Armor transform config ([`Transform::is_armor_config`]), else as
+    /// [`Transform::from_path_with`] does: the one choice that `xf run`,
+    /// `xf serve --transform` and a pipeline's `transform` share. `armor` is
+    /// used only for an Armor config.
+    pub fn from_path_or_armor(
+        path: impl AsRef<Path>,
+        armor: &crate::import::ArmorOptions,
+        load: &LoadOptions,
+    ) -> Result<Transform, LoadError> {
+        let path = path.as_ref();
+        if Transform::is_armor_config(path) {
+            Transform::from_armor_config(path, armor, load)
+        } else {
+            Transform::from_path_with(path, load)
+        }
+    }
+
+    /// Whether [`Transform::from_path_or_armor`] reads `path` as an Armor
+    /// transform config: it ends in `.json` (in any case).
+    pub fn is_armor_config(path: &Path) -> bool {
+        path.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    }
 }
 
 /// A server holds one loaded transform across threads and requests.

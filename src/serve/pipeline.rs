@@ -441,23 +441,15 @@ impl Reader<'_> {
             return None;
         };
         let path = self.base.join(&file);
-        let loaded = if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-        {
-            Transform::from_armor_config(&path, &armor, self.options)
-        } else {
-            if armor.tags.is_some() || armor.kibana.is_some() {
-                self.problem(
-                    Code::SettingValue,
-                    "`tags` and `kibana` are for Armor JSON configs",
-                    section.name.span,
-                    "a .xf names its own lookup and search",
-                );
-            }
-            Transform::from_path_with(&path, self.options)
-        };
-        match loaded {
+        if (armor.tags.is_some() || armor.kibana.is_some()) && !Transform::is_armor_config(&path) {
+            self.problem(
+                Code::SettingValue,
+                "`tags` and `kibana` are for Armor JSON configs",
+                section.name.span,
+                "a .xf names its own lookup and search",
+            );
+        }
+        match Transform::from_path_or_armor(&path, &armor, self.options) {
             Ok(transform) => Some(Source {
                 name: section.name.text.clone(),
                 path: at.text.clone(),
