@@ -12,7 +12,8 @@ use xf::serve::notice::NoticeConfig;
 use xf::serve::pipeline::{Loaded, ServerSettings};
 use xf::serve::receive::BodyLimits;
 use xf::serve::spool::{self, SpoolLimits};
-use xf::serve::{ConnectionLimits, Pipeline, ServeOptions};
+use xf::serve::{reload, ConnectionLimits, Pipeline, Refused, ServeOptions};
+use xf::LoadOptions;
 
 use crate::cli::{ArmorArgs, FileArgs, LimitArgs};
 
@@ -101,6 +102,9 @@ pub struct ServeArgs {
     /// Seconds between two notices about one destination
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     notice_interval: u64,
+    /// Seconds between looks at the pipeline's files (pipeline, transforms and what they read, notification configs, secret files): a change reloads it, as SIGHUP does; 0: only SIGHUP reloads [default: the pipeline's `reload_poll`, or 2]
+    #[arg(long, value_name = "SECS")]
+    reload_poll: Option<u64>,
     /// Log lines as text or as JSON
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -176,8 +180,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     // Checked once before the runtime starts, so a bad start says why at once.
     let settings = match load_pipeline(&args) {
         Ok(loaded) => loaded.settings,
-        Err(problems) => {
-            eprint!("{}", with_newline(problems));
+        Err(refused) => {
+            eprint!("{}", with_newline(refused.problems));
             return ExitCode::from(2);
         }
     };
@@ -235,6 +239,13 @@ fn with_newline(mut text: String) -> String {
 /// The server's settings: from the flags, or from the pipeline file (where
 /// `--listen` and `--spool` still win).
 fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions, String> {
+    let reload_poll = args
+        .reload_poll
+        .map(Duration::from_secs)
+        .or(file.reload_poll)
+        .unwrap_or(reload::DEFAULT_POLL)
+        .min(reload::POLL_LIMIT);
+    let reload_poll = (!reload_poll.is_zero()).then_some(reload_poll);
     if args.pipeline.is_some() {
         let spool = args
             .spool
@@ -254,6 +265,7 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
                 body_timeout: Duration::from_secs(args.body_timeout.max(1)),
             },
             notices: file.notices.unwrap_or_default(),
+            reload_poll,
         });
     }
     let smtp = match &args.smtp {
@@ -301,6 +313,7 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
             webhook,
             interval: Duration::from_secs(args.notice_interval),
         },
+        reload_poll,
     })
 }
 
@@ -310,18 +323,50 @@ const DEFAULT_LISTEN: SocketAddr =
 
 /// Loads the pipeline file, or what the flags describe: one source at `/`
 /// and its destinations.
-fn load_pipeline(args: &ServeArgs) -> Result<Loaded, String> {
+fn load_pipeline(args: &ServeArgs) -> Result<Loaded, Refused> {
     let options = args.files.options(args.limits.limits());
     if let Some(file) = &args.pipeline {
         if args.transform.is_some() || !args.to.is_empty() || !args.armor_notifications.is_empty() {
-            return Err("error: give a pipeline file, or --transform with --to/--armor-notification, not both".to_string());
+            return Err(Refused {
+                problems: "error: give a pipeline file, or --transform with --to/--armor-notification, not both".to_string(),
+                watched: Vec::new(),
+            });
         }
-        return xf::serve::pipeline::load(file, &options);
+        return xf::serve::pipeline::load_watched(file, &options);
     }
+    let mut watched = named_files(args);
+    match quick_start(args, &options) {
+        Ok(mut loaded) => {
+            for source in &loaded.pipeline.sources {
+                watched.extend_from_slice(source.transform.files());
+            }
+            loaded.pipeline.watched = watched;
+            Ok(loaded)
+        }
+        Err(problems) => Err(Refused { problems, watched }),
+    }
+}
+
+/// The files the quick-start flags name: the transform (and its tags
+/// table), notification configs, secret files.
+fn named_files(args: &ServeArgs) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = args.transform.iter().cloned().collect();
+    files.extend(args.armor.options().tags.map(PathBuf::from));
+    files.extend(args.armor_notifications.iter().cloned());
+    for text in &args.headers_from_file {
+        if let Some((_, path)) = text.split_once('=') {
+            files.push(PathBuf::from(path));
+        }
+    }
+    files
+}
+
+/// One source at `/`, its transform and destinations from the flags.
+fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String> {
     let Some(path) = &args.transform else {
         return Err("error: give a pipeline file, or --transform FILE with --to URL (see `xf serve --help`)".to_string());
     };
-    let transform = crate::cli::load_transform(path, &args.armor, &options)
+    let transform = crate::cli::load_transform(path, &args.armor, options)
         .map_err(|problems| problems.trim_end().to_string())?;
     let mut problems = Vec::new();
     let mut headers = Vec::new();
@@ -407,6 +452,7 @@ fn load_pipeline(args: &ServeArgs) -> Result<Loaded, String> {
                 auth: SourceAuth::None,
             }],
             destinations: destinations.into_iter().map(Arc::new).collect(),
+            watched: Vec::new(),
         },
     })
 }

@@ -59,6 +59,8 @@ impl LoadError {
 /// on each record and never fails for reasons of the transform itself.
 pub struct Transform {
     plan: Plan,
+    /// What its loader read: see [`Transform::files`].
+    files: Vec<PathBuf>,
 }
 
 /// How a transform is loaded: which folders its files may come from, and the
@@ -185,7 +187,8 @@ impl Transform {
         };
         let statements = syntax::parse(text).map_err(invalid)?;
         let including: Vec<PathBuf> = own_path.into_iter().collect();
-        let mut load = Load::new(files);
+        let recorded = Arc::new(Recorded::new(files));
+        let mut load = Load::new(Arc::clone(&recorded) as Arc<dyn Loader>);
         let plan = compile::compile(
             &statements,
             text,
@@ -196,7 +199,10 @@ impl Transform {
             &mut load,
         )
         .map_err(invalid)?;
-        Ok(Transform { plan })
+        Ok(Transform {
+            plan,
+            files: recorded.paths(),
+        })
     }
 
     /// Fixes what `now()` gives (epoch milliseconds), for reproducible output.
@@ -270,6 +276,52 @@ impl Transform {
     pub fn is_armor_config(path: &Path) -> bool {
         path.extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    }
+
+    /// The files its loading read besides the one it was loaded from (which
+    /// the caller named): included `.xf` files, lookup tables, template and
+    /// schema files, by canonical path, in the order first read. A server
+    /// watches them to reload when one changes.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
+
+/// A loader that remembers which files were read through it.
+struct Recorded {
+    inner: Arc<dyn Loader>,
+    read: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+impl Recorded {
+    fn new(inner: Arc<dyn Loader>) -> Recorded {
+        Recorded {
+            inner,
+            read: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn paths(&self) -> Vec<PathBuf> {
+        self.read
+            .lock()
+            .map(|read| read.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Loader for Recorded {
+    fn id(&self, path: &Path) -> Result<PathBuf, files::FileError> {
+        self.inner.id(path)
+    }
+
+    fn read(&self, path: &Path, kind: files::Kind) -> Result<files::Loaded, files::FileError> {
+        let loaded = self.inner.read(path, kind)?;
+        if let Ok(mut read) = self.read.lock() {
+            if !read.contains(&loaded.id) {
+                read.push(loaded.id.clone());
+            }
+        }
+        Ok(loaded)
     }
 }
 

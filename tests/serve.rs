@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -655,29 +655,51 @@ destination armor_only {{
     );
 }
 
+/// A pipeline in `dir`: `settings`, one source at `/in` with transform
+/// `t.xf`, one destination at `uri`.
+fn write_pipeline(dir: &Path, settings: &str, uri: &str) -> PathBuf {
+    let pipeline = dir.join("p.xfp");
+    std::fs::write(
+        &pipeline,
+        format!("spool \"spool\"\n{settings}\nsource s at \"/in\" {{\n    transform \"t.xf\"\n}}\ndestination d {{\n    uri \"{uri}\"\n}}\n"),
+    )
+    .unwrap();
+    pipeline
+}
+
+/// `xf serve PIPELINE ARGS…`, its spool beside the pipeline.
+fn serve_pipeline(pipeline: &Path, args: &[&str]) -> Server {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+    command
+        .arg("serve")
+        .arg(pipeline)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args);
+    Server::start_command(command, &pipeline.with_file_name("spool"))
+}
+
+/// Waits until the server's log holds `text` `times` times.
+fn wait_for_log(server: &Server, text: &str, times: usize) {
+    let start = Instant::now();
+    while server.log().matches(text).count() < times {
+        assert!(
+            start.elapsed() < 20 * SECOND,
+            "no {text:?}: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn sighup_reloads_a_changed_pipeline_and_keeps_the_old_one_when_the_new_is_broken() {
     let dir = tempfile::tempdir().unwrap();
     let first = Sink::start();
     let second = Sink::start();
     std::fs::write(dir.path().join("t.xf"), "label version = \"one\"\n").unwrap();
-    let pipeline = dir.path().join("p.xfp");
-    let write = |uri: &str| {
-        std::fs::write(
-            &pipeline,
-            format!("spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n}}\ndestination d {{\n    uri \"{uri}\"\n}}\n"),
-        )
-        .unwrap()
-    };
-    write(&first.url());
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
-    command.args([
-        "serve",
-        pipeline.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let server = Server::start_command(command, &dir.path().join("spool"));
+    // No polling: only the signal reloads.
+    let pipeline = write_pipeline(dir.path(), "reload_poll 0", &first.url());
+    let server = serve_pipeline(&pipeline, &[]);
     let hup = || {
         std::process::Command::new("kill")
             .args(["-HUP", &server.child.id().to_string()])
@@ -688,29 +710,71 @@ fn sighup_reloads_a_changed_pipeline_and_keeps_the_old_one_when_the_new_is_broke
     first.wait_for(10 * SECOND, "the first record", |r| !r.is_empty());
     // A new transform and a new destination, swapped in whole.
     std::fs::write(dir.path().join("t.xf"), "label version = \"two\"\n").unwrap();
-    write(&second.url());
+    write_pipeline(dir.path(), "reload_poll 0", &second.url());
     hup();
-    let start = Instant::now();
-    while !server.log().contains("the new pipeline runs") {
-        assert!(start.elapsed() < 10 * SECOND, "{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_log(&server, "the new pipeline runs", 1);
     assert_eq!(post(server.address, "/in", &[], br#"{"n": 2}"#).0, 200);
     second.wait_for(10 * SECOND, "the second record", |r| !r.is_empty());
     assert_eq!(second.delivered()[0].1["version"], "two");
     // A broken one is refused with its diagnostics; the running one goes on.
     std::fs::write(dir.path().join("t.xf"), "lable version = \"three\"\n").unwrap();
     hup();
-    let start = Instant::now();
-    while !server.log().contains("refused") {
-        assert!(start.elapsed() < 10 * SECOND, "{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_log(&server, "refused", 1);
     assert!(server.log().contains("E0002"), "{}", server.log());
     assert_eq!(post(server.address, "/in", &[], br#"{"n": 3}"#).0, 200);
     second.wait_for(10 * SECOND, "the third record", |r| r.len() >= 2);
     assert_eq!(second.delivered()[1].1["version"], "two");
     assert_eq!(first.received().len(), 1);
+    assert!(
+        !server.log().contains("changed: reloading"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_changed_file_reloads_without_a_signal_and_a_broken_one_is_refused_until_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let t = dir.path().join("t.xf");
+    let included = dir.path().join("version.xf");
+    std::fs::write(&t, "label version = \"one\"\n").unwrap();
+    let pipeline = write_pipeline(dir.path(), "", &sink.url());
+    let server = serve_pipeline(&pipeline, &["--reload-poll", "1"]);
+    let version = |n: usize| {
+        let body = format!("{{\"n\": {n}}}");
+        assert_eq!(post(server.address, "/in", &[], body.as_bytes()).0, 200);
+        sink.wait_for(10 * SECOND, "the record", |r| r.len() >= n);
+        sink.delivered()[n - 1].1["version"].clone()
+    };
+    assert_eq!(version(1), "one");
+    // The transform file itself, now with an include.
+    std::fs::write(&included, "label version = \"second\"\n").unwrap();
+    std::fs::write(&t, "include \"version.xf\"\n").unwrap();
+    wait_for_log(&server, "the new pipeline runs", 1);
+    assert!(
+        server.log().contains("t.xf"),
+        "names the file: {}",
+        server.log()
+    );
+    assert_eq!(version(2), "second");
+    // A file the transform read, broken: refused, and the running version goes on.
+    std::fs::write(&included, "lable version = \"third\"\n").unwrap();
+    wait_for_log(&server, "the old one keeps running", 1);
+    assert!(server.log().contains("E0702"), "{}", server.log());
+    assert_eq!(version(3), "second");
+    // Not tried again while nothing changes.
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(
+        server.log().matches("refused").count(),
+        1,
+        "{}",
+        server.log()
+    );
+    // Fixed, it loads.
+    std::fs::write(&included, "label version = \"fourth\"\n").unwrap();
+    wait_for_log(&server, "the new pipeline runs", 2);
+    assert_eq!(version(4), "fourth");
 }
 
 /// RSS of a process, in KiB.

@@ -33,7 +33,7 @@ use super::config::{
 use super::notice::NoticeConfig;
 use super::receive::BodyLimits;
 use super::spool::SpoolLimits;
-use super::Pipeline;
+use super::{Pipeline, Refused};
 use crate::compile::EventType;
 use crate::diagnostic::{self, Code, Diagnostic, Span};
 use crate::syntax::pipeline::{
@@ -51,6 +51,8 @@ pub struct ServerSettings {
     pub body_limits: Option<BodyLimits>,
     pub max_connections: Option<usize>,
     pub notices: Option<NoticeConfig>,
+    /// How often the pipeline's files are polled for a change (zero: never).
+    pub reload_poll: Option<Duration>,
 }
 
 /// A loaded pipeline file.
@@ -71,6 +73,7 @@ const TOP_SETTINGS: &[&str] = &[
     "mail_from",
     "error_webhook",
     "notice_interval",
+    "reload_poll",
 ];
 const SECTIONS: &[&str] = &["source", "destination"];
 const SOURCE_SETTINGS: &[&str] = &["transform", "tags", "kibana", "auth"];
@@ -94,8 +97,19 @@ const DESTINATION_SETTINGS: &[&str] = &[
 
 /// Loads a pipeline file: every problem found, rendered rustc-style, or the pipeline.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, String> {
+    load_watched(path, options).map_err(|refused| refused.problems)
+}
+
+/// [`load`], saying also which files were read (the pipeline's `watched`),
+/// those of a pipeline that does not load too.
+pub fn load_watched(path: &Path, options: &LoadOptions) -> Result<Loaded, Refused> {
+    let refused = |problems| Refused {
+        problems,
+        watched: vec![path.to_path_buf()],
+    };
     let shown = path.display().to_string();
-    let text = config::read_config_file(path).map_err(|error| format!("error: {error}\n"))?;
+    let text =
+        config::read_config_file(path).map_err(|error| refused(format!("error: {error}\n")))?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -107,13 +121,19 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, String> {
         base,
         options,
         problems: Vec::new(),
+        watched: vec![path.to_path_buf()],
     };
-    let declarations = parse_pipeline(&text).map_err(|d| diagnostic::render(&shown, &text, &d))?;
-    let loaded = reader.read(&declarations);
+    let declarations =
+        parse_pipeline(&text).map_err(|d| refused(diagnostic::render(&shown, &text, &d)))?;
+    let mut loaded = reader.read(&declarations);
     if reader.problems.is_empty() {
+        loaded.pipeline.watched = reader.watched;
         Ok(loaded)
     } else {
-        Err(diagnostic::render(&shown, &text, &reader.problems))
+        Err(Refused {
+            problems: diagnostic::render(&shown, &text, &reader.problems),
+            watched: reader.watched,
+        })
     }
 }
 
@@ -123,6 +143,8 @@ struct Reader<'a> {
     base: PathBuf,
     options: &'a LoadOptions,
     problems: Vec<Diagnostic>,
+    /// Every file it named or read so far, for the pipeline's `watched`.
+    watched: Vec<PathBuf>,
 }
 
 fn unknown(kind: &str, word: &Word, known: &[&str]) -> Diagnostic {
@@ -280,6 +302,11 @@ impl Reader<'_> {
                                 notices.interval = Duration::from_secs(n);
                             }
                         }
+                        "reload_poll" => {
+                            if let Some(n) = self.one_number(setting) {
+                                settings.reload_poll = Some(Duration::from_secs(n));
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -378,6 +405,7 @@ impl Reader<'_> {
             pipeline: Pipeline {
                 sources,
                 destinations: finished,
+                watched: Vec::new(),
             },
             settings,
         }
@@ -441,6 +469,9 @@ impl Reader<'_> {
             return None;
         };
         let path = self.base.join(&file);
+        self.watched.push(path.clone());
+        // Named, so watched even when the config that would read it fails.
+        self.watched.extend(armor.tags.as_ref().map(PathBuf::from));
         if (armor.tags.is_some() || armor.kibana.is_some()) && !Transform::is_armor_config(&path) {
             self.problem(
                 Code::SettingValue,
@@ -450,12 +481,15 @@ impl Reader<'_> {
             );
         }
         match Transform::from_path_or_armor(&path, &armor, self.options) {
-            Ok(transform) => Some(Source {
-                name: section.name.text.clone(),
-                path: at.text.clone(),
-                transform: Arc::new(transform),
-                auth: auth.unwrap_or_default(),
-            }),
+            Ok(transform) => {
+                self.watched.extend_from_slice(transform.files());
+                Some(Source {
+                    name: section.name.text.clone(),
+                    path: at.text.clone(),
+                    transform: Arc::new(transform),
+                    auth: auth.unwrap_or_default(),
+                })
+            }
             Err(error) => {
                 self.problems.push(load_problem(&file, span, &error));
                 None
@@ -480,7 +514,9 @@ impl Reader<'_> {
             .filter(|s| s.name.text == "armor_notification")
         {
             if let Some((file, span)) = self.one_text(setting) {
-                match config::armor_notification(&self.base.join(&file)) {
+                let path = self.base.join(&file);
+                self.watched.push(path.clone());
+                match config::armor_notification(&path) {
                     Ok(mut from_armor) => {
                         from_armor.name = Arc::from(section.name.text.as_str());
                         destination = Some(from_armor);
@@ -705,7 +741,10 @@ impl Reader<'_> {
         let source = format!("{PREFIX}{condition})\n");
         let name = format!("{} (destination {destination})", self.name);
         match Transform::from_source_with(&name, &source, Some(&self.base), self.options) {
-            Ok(transform) => Some(transform),
+            Ok(transform) => {
+                self.watched.extend_from_slice(transform.files());
+                Some(transform)
+            }
             Err(LoadError::Invalid { diagnostics, .. }) => {
                 for mut diagnostic in diagnostics {
                     let shift =
@@ -742,13 +781,17 @@ impl Reader<'_> {
                     None
                 }
             },
-            ValueKind::File(file) => match config::read_config_file(&self.base.join(file)) {
-                Ok(text) => Some(text.lines().next().unwrap_or("").trim().to_string()),
-                Err(error) => {
-                    self.problem(Code::PipelineFile, error, value.span, "the secret's file");
-                    None
+            ValueKind::File(file) => {
+                let path = self.base.join(file);
+                self.watched.push(path.clone());
+                match config::read_config_file(&path) {
+                    Ok(text) => Some(text.lines().next().unwrap_or("").trim().to_string()),
+                    Err(error) => {
+                        self.problem(Code::PipelineFile, error, value.span, "the secret's file");
+                        None
+                    }
                 }
-            },
+            }
             _ => {
                 self.problem(
                     Code::SettingValue,
@@ -843,4 +886,71 @@ fn load_problem(file: &str, span: Span, error: &LoadError) -> Diagnostic {
     )
     .with_label("this transform")
     .with_note(error.render().trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `files` (name, text) into a fresh folder.
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    const TRANSFORM: &str = "include \"inc.xf\"\nlookup hosts from \"hosts.csv\" key host\n\
+        message m = template \"m.j2\"\nvalidate \"s.json\"\n";
+    const NOTIFICATION: &str = r#"{"name": "n", "properties": [{"type": "uri", "key": "endpoint", "value": "http://127.0.0.1:1/"}]}"#;
+    const PIPELINE: &str = "source s at \"/in\" {\n    transform \"t.xf\"\n}\n\
+        destination d {\n    armor_notification \"n.json\"\n    header \"X-Key\" = file \"key.txt\"\n}\n";
+
+    #[test]
+    fn a_pipeline_watches_every_file_it_was_read_from() {
+        let dir = folder(&[
+            ("p.xfp", PIPELINE),
+            ("t.xf", TRANSFORM),
+            ("inc.xf", "label a = 1\n"),
+            ("hosts.csv", "host,site\nh1,s1\n"),
+            ("m.j2", "{{ host }}"),
+            ("s.json", r#"{"type": "object"}"#),
+            ("n.json", NOTIFICATION),
+            ("key.txt", "secret\n"),
+        ]);
+        let pipeline = dir.path().join("p.xfp");
+        let loaded = load_watched(&pipeline, &LoadOptions::default()).unwrap();
+        let mut watched: Vec<String> = loaded
+            .pipeline
+            .watched
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        watched.sort();
+        let mut all = vec![
+            "hosts.csv",
+            "inc.xf",
+            "key.txt",
+            "m.j2",
+            "n.json",
+            "p.xfp",
+            "s.json",
+            "t.xf",
+        ];
+        all.sort();
+        assert_eq!(watched, all);
+    }
+
+    #[test]
+    fn a_refused_pipeline_watches_the_files_it_named() {
+        let dir = folder(&[("p.xfp", PIPELINE), ("n.json", NOTIFICATION)]);
+        let pipeline = dir.path().join("p.xfp");
+        let refused = load_watched(&pipeline, &LoadOptions::default())
+            .err()
+            .unwrap();
+        assert!(refused.problems.contains("t.xf"), "{}", refused.problems);
+        let named = ["p.xfp", "t.xf", "n.json", "key.txt"].map(|name| dir.path().join(name));
+        assert_eq!(refused.watched, named);
+    }
 }
