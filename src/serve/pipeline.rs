@@ -30,9 +30,6 @@ use super::config::{
     self, BodyFormat, Destination, Source, SourceAuth, BATCH_BYTES_LIMIT, BATCH_RECORDS_LIMIT,
     LINGER_LIMIT_MS, MAX_AGE_LIMIT, MAX_TIMEOUT,
 };
-use super::notice::NoticeConfig;
-use super::receive::BodyLimits;
-use super::spool::SpoolLimits;
 use super::{Pipeline, Refused};
 use crate::compile::EventType;
 use crate::diagnostic::{self, Code, Diagnostic, Span};
@@ -41,18 +38,29 @@ use crate::syntax::pipeline::{
 };
 use crate::{LoadError, LoadOptions, Transform};
 
-/// What a pipeline file sets besides its sources and destinations: these
-/// take effect when the server starts (a reload changes only the pipeline).
+/// What a pipeline file sets besides its sources and destinations, each as
+/// written (`None`: not set). They take effect when the server starts (a
+/// reload changes only the pipeline); `xf serve` takes a flag given over
+/// them, and a default for what neither sets.
 #[derive(Debug, Clone, Default)]
 pub struct ServerSettings {
     pub listen: Option<SocketAddr>,
+    /// Relative to the pipeline file's folder, joined to it.
     pub spool: Option<PathBuf>,
-    pub spool_limits: Option<SpoolLimits>,
-    pub body_limits: Option<BodyLimits>,
-    pub max_connections: Option<usize>,
-    pub notices: Option<NoticeConfig>,
-    /// How often the pipeline's files are polled for a change (zero: never).
-    pub reload_poll: Option<Duration>,
+    pub spool_max_bytes: Option<u64>,
+    pub spool_max_records: Option<u64>,
+    /// Bytes, as sent and once decompressed.
+    pub max_body: Option<u64>,
+    pub max_body_records: Option<u64>,
+    pub max_connections: Option<u64>,
+    /// An SMTP relay, host and port.
+    pub smtp: Option<(String, u16)>,
+    pub mail_from: Option<String>,
+    pub error_webhook: Option<reqwest::Url>,
+    /// Seconds between two notices about one destination.
+    pub notice_interval: Option<u64>,
+    /// Seconds between looks at the pipeline's files for a change (0: never).
+    pub reload_poll: Option<u64>,
 }
 
 /// A loaded pipeline file.
@@ -174,10 +182,6 @@ impl Reader<'_> {
 
     fn read(&mut self, declarations: &[Declaration]) -> Loaded {
         let mut settings = ServerSettings::default();
-        let mut spool_limits = SpoolLimits::default();
-        let mut body_limits = BodyLimits::default();
-        let mut notices = NoticeConfig::default();
-        let (mut spool_set, mut body_set, mut notices_set) = (false, false, false);
         let mut sources: Vec<Source> = Vec::new();
         let mut source_names: Vec<Word> = Vec::new();
         let mut destinations: Vec<(Destination, Option<Vec<Word>>)> = Vec::new();
@@ -230,43 +234,25 @@ impl Reader<'_> {
                             }
                         }
                         "spool_max_bytes" => {
-                            spool_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                spool_limits.max_bytes = n;
-                            }
+                            settings.spool_max_bytes = self.one_number(setting);
                         }
                         "spool_max_records" => {
-                            spool_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                spool_limits.max_records = n;
-                            }
+                            settings.spool_max_records = self.one_number(setting);
                         }
-                        "max_body" => {
-                            body_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                body_limits.max_body = n as usize;
-                                body_limits.max_decoded = n as usize;
-                            }
-                        }
+                        "max_body" => settings.max_body = self.one_number(setting),
                         "max_body_records" => {
-                            body_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                body_limits.max_records = n as usize;
-                            }
+                            settings.max_body_records = self.one_number(setting);
                         }
                         "max_connections" => {
-                            if let Some(n) = self.one_number(setting) {
-                                settings.max_connections = Some(n.max(1) as usize);
-                            }
+                            settings.max_connections = self.one_number(setting);
                         }
                         "smtp" => {
-                            notices_set = true;
                             if let Some((text, span)) = self.one_text(setting) {
                                 match text
                                     .rsplit_once(':')
                                     .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
                                 {
-                                    Some(relay) => notices.smtp = Some(relay),
+                                    Some(relay) => settings.smtp = Some(relay),
                                     None => self.problem(
                                         Code::SettingValue,
                                         format!("`{text}` is not HOST:PORT"),
@@ -277,16 +263,12 @@ impl Reader<'_> {
                             }
                         }
                         "mail_from" => {
-                            notices_set = true;
-                            if let Some((text, _)) = self.one_text(setting) {
-                                notices.from = text;
-                            }
+                            settings.mail_from = self.one_text(setting).map(|(text, _)| text);
                         }
                         "error_webhook" => {
-                            notices_set = true;
                             if let Some((text, span)) = self.one_text(setting) {
                                 match config::parse_uri(&text) {
-                                    Ok(uri) => notices.webhook = Some(uri),
+                                    Ok(uri) => settings.error_webhook = Some(uri),
                                     Err(error) => self.problem(
                                         Code::SettingValue,
                                         error,
@@ -297,16 +279,9 @@ impl Reader<'_> {
                             }
                         }
                         "notice_interval" => {
-                            notices_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                notices.interval = Duration::from_secs(n);
-                            }
+                            settings.notice_interval = self.one_number(setting);
                         }
-                        "reload_poll" => {
-                            if let Some(n) = self.one_number(setting) {
-                                settings.reload_poll = Some(Duration::from_secs(n));
-                            }
-                        }
+                        "reload_poll" => settings.reload_poll = self.one_number(setting),
                         _ => {}
                     }
                 }
@@ -391,15 +366,6 @@ impl Reader<'_> {
                     Some(from.iter().map(|w| Arc::from(w.text.as_str())).collect());
             }
             finished.push(Arc::new(destination));
-        }
-        if spool_set {
-            settings.spool_limits = Some(spool_limits);
-        }
-        if body_set {
-            settings.body_limits = Some(body_limits);
-        }
-        if notices_set {
-            settings.notices = Some(notices);
         }
         Loaded {
             pipeline: Pipeline {
