@@ -69,19 +69,29 @@ pub struct Loaded {
     pub settings: ServerSettings,
 }
 
-const TOP_SETTINGS: &[&str] = &[
-    "listen",
-    "spool",
-    "spool_max_bytes",
-    "spool_max_records",
-    "max_body",
-    "max_body_records",
-    "max_connections",
-    "smtp",
-    "mail_from",
-    "error_webhook",
-    "notice_interval",
-    "reload_poll",
+/// How a server setting's one value is read into [`ServerSettings`].
+enum Server {
+    /// A whole number, kept as written.
+    Number(fn(&mut ServerSettings) -> &mut Option<u64>),
+    /// A string, checked and kept by the function (which reports a bad one).
+    Text(fn(&mut Reader<'_>, String, Span, &mut ServerSettings)),
+}
+
+/// The settings of a pipeline file's top level.
+#[rustfmt::skip]
+const SERVER_SETTINGS: &[(&str, Server)] = &[
+    ("listen", Server::Text(listen)),
+    ("spool", Server::Text(|reader, text, _, settings| settings.spool = Some(reader.base.join(text)))),
+    ("spool_max_bytes", Server::Number(|s| &mut s.spool_max_bytes)),
+    ("spool_max_records", Server::Number(|s| &mut s.spool_max_records)),
+    ("max_body", Server::Number(|s| &mut s.max_body)),
+    ("max_body_records", Server::Number(|s| &mut s.max_body_records)),
+    ("max_connections", Server::Number(|s| &mut s.max_connections)),
+    ("smtp", Server::Text(smtp)),
+    ("mail_from", Server::Text(|_, text, _, settings| settings.mail_from = Some(text))),
+    ("error_webhook", Server::Text(error_webhook)),
+    ("notice_interval", Server::Number(|s| &mut s.notice_interval)),
+    ("reload_poll", Server::Number(|s| &mut s.reload_poll)),
 ];
 const SECTIONS: &[&str] = &["source", "destination"];
 const SOURCE_SETTINGS: &[&str] = &["transform", "tags", "kibana", "auth"];
@@ -189,108 +199,11 @@ impl Reader<'_> {
         for declaration in declarations {
             match declaration {
                 Declaration::Setting(setting) => {
-                    let name = setting.name.text.as_str();
-                    if !TOP_SETTINGS.contains(&name) {
-                        let problem = if SECTIONS.contains(&name) {
-                            Diagnostic::new(
-                                Code::Syntax,
-                                format!("a {name} is a block: `{name} NAME {{ … }}`"),
-                                setting.span,
-                            )
-                            .with_label("no block follows")
-                        } else {
-                            unknown("setting", &setting.name, TOP_SETTINGS)
-                        };
-                        self.problems.push(problem);
-                        continue;
-                    }
-                    if seen.contains(&name) {
-                        self.problem(
-                            Code::Duplicate,
-                            format!("`{name}` is set twice"),
-                            setting.name.span,
-                            "set again here",
-                        );
-                        continue;
-                    }
-                    seen.push(name);
-                    match name {
-                        "listen" => {
-                            if let Some(text) = self.one_text(setting) {
-                                match text.0.parse::<SocketAddr>() {
-                                    Ok(address) => settings.listen = Some(address),
-                                    Err(_) => self.problem(
-                                        Code::SettingValue,
-                                        format!("`{}` is not an address and port", text.0),
-                                        text.1,
-                                        "such as \"127.0.0.1:8080\" or \"[::]:443\"",
-                                    ),
-                                }
-                            }
-                        }
-                        "spool" => {
-                            if let Some(text) = self.one_text(setting) {
-                                settings.spool = Some(self.base.join(text.0));
-                            }
-                        }
-                        "spool_max_bytes" => {
-                            settings.spool_max_bytes = self.one_number(setting);
-                        }
-                        "spool_max_records" => {
-                            settings.spool_max_records = self.one_number(setting);
-                        }
-                        "max_body" => settings.max_body = self.one_number(setting),
-                        "max_body_records" => {
-                            settings.max_body_records = self.one_number(setting);
-                        }
-                        "max_connections" => {
-                            settings.max_connections = self.one_number(setting);
-                        }
-                        "smtp" => {
-                            if let Some((text, span)) = self.one_text(setting) {
-                                match text
-                                    .rsplit_once(':')
-                                    .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
-                                {
-                                    Some(relay) => settings.smtp = Some(relay),
-                                    None => self.problem(
-                                        Code::SettingValue,
-                                        format!("`{text}` is not HOST:PORT"),
-                                        span,
-                                        "an SMTP relay, such as \"localhost:25\"",
-                                    ),
-                                }
-                            }
-                        }
-                        "mail_from" => {
-                            settings.mail_from = self.one_text(setting).map(|(text, _)| text);
-                        }
-                        "error_webhook" => {
-                            if let Some((text, span)) = self.one_text(setting) {
-                                match config::parse_uri(&text) {
-                                    Ok(uri) => settings.error_webhook = Some(uri),
-                                    Err(error) => self.problem(
-                                        Code::SettingValue,
-                                        error,
-                                        span,
-                                        "not an http(s) URL",
-                                    ),
-                                }
-                            }
-                        }
-                        "notice_interval" => {
-                            settings.notice_interval = self.one_number(setting);
-                        }
-                        "reload_poll" => settings.reload_poll = self.one_number(setting),
-                        _ => {}
-                    }
+                    self.server_setting(setting, &mut seen, &mut settings)
                 }
                 Declaration::Section(section) => match section.kind.text.as_str() {
                     "source" => {
-                        if let Some(earlier) =
-                            source_names.iter().find(|w| w.text == section.name.text)
-                        {
-                            let _ = earlier;
+                        if source_names.iter().any(|w| w.text == section.name.text) {
                             self.problem(
                                 Code::Duplicate,
                                 format!("two sources are named `{}`", section.name.text),
@@ -377,6 +290,51 @@ impl Reader<'_> {
         }
     }
 
+    /// A setting at the top level: a server setting, set once.
+    fn server_setting<'d>(
+        &mut self,
+        setting: &'d Setting,
+        seen: &mut Vec<&'d str>,
+        settings: &mut ServerSettings,
+    ) {
+        let name = setting.name.text.as_str();
+        let Some((_, server)) = SERVER_SETTINGS.iter().find(|(known, _)| *known == name) else {
+            let problem = if SECTIONS.contains(&name) {
+                Diagnostic::new(
+                    Code::Syntax,
+                    format!("a {name} is a block: `{name} NAME {{ … }}`"),
+                    setting.span,
+                )
+                .with_label("no block follows")
+            } else {
+                let known: Vec<&str> = SERVER_SETTINGS.iter().map(|(known, _)| *known).collect();
+                unknown("setting", &setting.name, &known)
+            };
+            self.problems.push(problem);
+            return;
+        };
+        if seen.contains(&name) {
+            self.problem(
+                Code::Duplicate,
+                format!("`{name}` is set twice"),
+                setting.name.span,
+                "set again here",
+            );
+            return;
+        }
+        seen.push(name);
+        match server {
+            Server::Number(field) => {
+                *field(settings) = self.one(setting, as_number).map(|(n, _)| n)
+            }
+            Server::Text(keep) => {
+                if let Some((text, span)) = self.one(setting, as_text) {
+                    keep(self, text, span, settings);
+                }
+            }
+        }
+    }
+
     fn source(&mut self, section: &Section) -> Option<Source> {
         let Some(at) = &section.at else {
             self.problem(
@@ -403,14 +361,14 @@ impl Reader<'_> {
         let mut auth = None;
         for setting in &section.settings {
             match setting.name.text.as_str() {
-                "transform" => transform = self.one_text(setting),
+                "transform" => transform = self.one(setting, as_text),
                 "tags" => {
                     armor.tags = self
-                        .one_text(setting)
+                        .one(setting, as_text)
                         .map(|t| self.base.join(t.0).display().to_string())
                 }
-                "kibana" => armor.kibana = self.one_text(setting).map(|t| t.0),
-                "auth" => match self.one_word(setting) {
+                "kibana" => armor.kibana = self.one(setting, as_text).map(|t| t.0),
+                "auth" => match self.one(setting, as_word) {
                     Some((word, _)) if word == "none" => auth = Some(SourceAuth::None),
                     Some((word, span)) => self.problem(
                         Code::SettingValue,
@@ -479,7 +437,7 @@ impl Reader<'_> {
             .iter()
             .filter(|s| s.name.text == "armor_notification")
         {
-            if let Some((file, span)) = self.one_text(setting) {
+            if let Some((file, span)) = self.one(setting, as_text) {
                 let path = self.base.join(&file);
                 self.watched.push(path.clone());
                 match config::armor_notification(&path) {
@@ -501,7 +459,7 @@ impl Reader<'_> {
         }
         let mut uri = None;
         for setting in section.settings.iter().filter(|s| s.name.text == "uri") {
-            if let Some((text, span)) = self.one_text(setting) {
+            if let Some((text, span)) = self.one(setting, as_text) {
                 match config::parse_uri(&text) {
                     Ok(parsed) => uri = Some(parsed),
                     Err(error) => {
@@ -618,7 +576,7 @@ impl Reader<'_> {
                     from = Some(names);
                 }
                 "format" => {
-                    if let Some((word, span)) = self.one_word(setting) {
+                    if let Some((word, span)) = self.one(setting, as_word) {
                         match BodyFormat::parse(&word) {
                             Some(format) => destination.format = format,
                             None => self.problem(
@@ -631,7 +589,7 @@ impl Reader<'_> {
                     }
                 }
                 "timeout" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         let timeout = Duration::from_secs(n);
                         if n == 0 || timeout > MAX_TIMEOUT {
                             self.problem(
@@ -646,37 +604,37 @@ impl Reader<'_> {
                     }
                 }
                 "concurrency" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.concurrency = (n as usize).clamp(1, 1024);
                     }
                 }
                 "max_attempts" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.retry.max_attempts = n.clamp(1, 1_000_000) as u32;
                     }
                 }
                 "max_age" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.retry.max_age = Duration::from_secs(n.clamp(1, MAX_AGE_LIMIT));
                     }
                 }
                 "batch_records" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.batch.max_records = (n as usize).clamp(1, BATCH_RECORDS_LIMIT);
                     }
                 }
                 "batch_bytes" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.batch.max_bytes = (n as usize).clamp(1, BATCH_BYTES_LIMIT);
                     }
                 }
                 "batch_linger" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.batch.linger = Duration::from_millis(n.min(LINGER_LIMIT_MS));
                     }
                 }
                 "email_for_error" => {
-                    if let Some((text, span)) = self.one_text(setting) {
+                    if let Some((text, span)) = self.one(setting, as_text) {
                         if text.contains('@') {
                             destination.email_for_error = Some(text);
                         } else {
@@ -783,63 +741,100 @@ impl Reader<'_> {
         setting.values.first().cloned()
     }
 
-    fn one_text(&mut self, setting: &Setting) -> Option<(String, Span)> {
+    /// A setting's one value, read by `read`; else a problem under it
+    /// saying what the setting takes.
+    fn one<T>(
+        &mut self,
+        setting: &Setting,
+        read: fn(&ValueKind) -> Result<T, Takes>,
+    ) -> Option<(T, Span)> {
         let value = self.only(setting)?;
-        match value.kind {
-            ValueKind::Text(text) => Some((text, value.span)),
-            _ => {
+        match read(&value.kind) {
+            Ok(read) => Some((read, value.span)),
+            Err(takes) => {
                 self.problem(
                     Code::SettingValue,
-                    format!("`{}` takes a string", setting.name.text),
+                    format!("`{}` takes {}", setting.name.text, takes.what),
                     value.span,
-                    "write it in quotes",
+                    takes.label,
                 );
                 None
             }
         }
     }
+}
 
-    fn one_word(&mut self, setting: &Setting) -> Option<(String, Span)> {
-        let value = self.only(setting)?;
-        match value.kind {
-            ValueKind::Word(word) => Some((word, value.span)),
-            _ => {
-                self.problem(
-                    Code::SettingValue,
-                    format!("`{}` takes a word", setting.name.text),
-                    value.span,
-                    "without quotes",
-                );
-                None
-            }
-        }
+/// What a setting takes, for the problem with a value that is not that.
+struct Takes {
+    what: &'static str,
+    /// Under the value.
+    label: &'static str,
+}
+
+fn as_text(kind: &ValueKind) -> Result<String, Takes> {
+    match kind {
+        ValueKind::Text(text) => Ok(text.clone()),
+        _ => Err(Takes {
+            what: "a string",
+            label: "write it in quotes",
+        }),
     }
+}
 
-    fn one_number(&mut self, setting: &Setting) -> Option<u64> {
-        let value = self.only(setting)?;
-        match &value.kind {
-            ValueKind::Number(text) => match text.parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    self.problem(
-                        Code::SettingValue,
-                        format!("`{}` takes a whole number", setting.name.text),
-                        value.span,
-                        "not a whole number of 0 or more",
-                    );
-                    None
-                }
-            },
-            _ => {
-                self.problem(
-                    Code::SettingValue,
-                    format!("`{}` takes a number", setting.name.text),
-                    value.span,
-                    "a number, without quotes",
-                );
-                None
-            }
-        }
+fn as_word(kind: &ValueKind) -> Result<String, Takes> {
+    match kind {
+        ValueKind::Word(word) => Ok(word.clone()),
+        _ => Err(Takes {
+            what: "a word",
+            label: "without quotes",
+        }),
+    }
+}
+
+fn as_number(kind: &ValueKind) -> Result<u64, Takes> {
+    match kind {
+        ValueKind::Number(text) => text.parse::<u64>().map_err(|_| Takes {
+            what: "a whole number",
+            label: "not a whole number of 0 or more",
+        }),
+        _ => Err(Takes {
+            what: "a number",
+            label: "a number, without quotes",
+        }),
+    }
+}
+
+fn listen(reader: &mut Reader<'_>, text: String, span: Span, settings: &mut ServerSettings) {
+    match text.parse::<SocketAddr>() {
+        Ok(address) => settings.listen = Some(address),
+        Err(_) => reader.problem(
+            Code::SettingValue,
+            format!("`{text}` is not an address and port"),
+            span,
+            "such as \"127.0.0.1:8080\" or \"[::]:443\"",
+        ),
+    }
+}
+
+fn smtp(reader: &mut Reader<'_>, text: String, span: Span, settings: &mut ServerSettings) {
+    match text
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
+    {
+        Some(relay) => settings.smtp = Some(relay),
+        None => reader.problem(
+            Code::SettingValue,
+            format!("`{text}` is not HOST:PORT"),
+            span,
+            "an SMTP relay, such as \"localhost:25\"",
+        ),
+    }
+}
+
+fn error_webhook(reader: &mut Reader<'_>, text: String, span: Span, settings: &mut ServerSettings) {
+    match config::parse_uri(&text) {
+        Ok(uri) => settings.error_webhook = Some(uri),
+        Err(error) => reader.problem(Code::SettingValue, error, span, "not an http(s) URL"),
     }
 }
 
@@ -906,6 +901,36 @@ mod tests {
         ];
         all.sort();
         assert_eq!(watched, all);
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_kind_says_what_the_setting_takes() {
+        let dir = folder(&[
+            (
+                "p.xfp",
+                "listen 8080\nmax_body 1.5\nspool \"a\", \"b\"\n\
+                 source s at \"/in\" {\n    transform \"t.xf\"\n    auth \"none\"\n}\n",
+            ),
+            ("t.xf", "label a = 1\n"),
+        ]);
+        let problems = load(&dir.path().join("p.xfp"), &LoadOptions::default())
+            .err()
+            .unwrap();
+        for (message, label) in [
+            ("`listen` takes a string", "write it in quotes"),
+            (
+                "`max_body` takes a whole number",
+                "not a whole number of 0 or more",
+            ),
+            ("`spool` takes one value", "one value here"),
+            ("`auth` takes a word", "without quotes"),
+        ] {
+            assert!(
+                problems.contains(&format!("error[E0802]: {message}")),
+                "{problems}"
+            );
+            assert!(problems.contains(label), "{problems}");
+        }
     }
 
     #[test]
