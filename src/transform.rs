@@ -285,6 +285,33 @@ impl Transform {
     pub fn files(&self) -> &[PathBuf] {
         &self.files
     }
+
+    /// For a transform of `drop` statements alone (a filter, such as a
+    /// pipeline destination's `when`): whether it keeps `record` (emits it),
+    /// judged on the record as it is, without the copy that
+    /// [`Transform::apply_once`] takes. `None` for a transform that does more,
+    /// or a record it would fail on (not an object, over the statement
+    /// limit): [`Transform::apply_once`] then says what it comes to.
+    pub fn keeps(&self, record: &Value) -> Option<bool> {
+        let plan = &self.plan;
+        if !record.is_object()
+            || plan.events.is_some()
+            || plan.steps.len() as u64 > plan.limits.statements
+        {
+            return None;
+        }
+        for step in &plan.steps {
+            match step {
+                compile::Step::Drop(condition) => {
+                    if condition.as_ref().is_none_or(|c| c.holds(record)) {
+                        return Some(false);
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(true)
+    }
 }
 
 /// A loader that remembers which files were read through it.
