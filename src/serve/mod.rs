@@ -319,7 +319,7 @@ impl Workers {
                 client: self.client.clone(),
                 notices: Arc::clone(&self.notices),
                 wake,
-                disabled: Arc::new(AtomicBool::new(is_disabled)),
+                disabled: Arc::new(deliver::Disabled::new(is_disabled)),
                 stop: stopped,
             };
             self.running.push((stop, tokio::spawn(worker.run())));
