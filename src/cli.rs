@@ -195,17 +195,12 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => {
             let options = args.files.options(args.limits.limits());
-            let transform = if is_armor_config(&args.transform) {
-                load_armor(&args.transform, &args.armor, &options)
-            } else if args.armor.given() {
-                eprintln!("error: --tags and --kibana are for Armor JSON configs; a .xf names its own lookup and search");
-                None
-            } else {
-                load(&args.transform, &options)
-            };
-            match transform {
-                Some(transform) => run(&transform, args.stream),
-                None => ExitCode::from(2),
+            match load_transform(&args.transform, &args.armor, &options) {
+                Ok(transform) => run(&transform, args.stream),
+                Err(problems) => {
+                    eprint!("{problems}");
+                    ExitCode::from(2)
+                }
             }
         }
         Command::Validate(args) => validate(args),
@@ -222,12 +217,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// A `.json` file given to `run` is an Armor transform config.
-pub(crate) fn is_armor_config(path: &std::path::Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-}
-
 /// A panic inside one record's work is caught and becomes that record's
 /// error (`internal error …`, dead-lettered): the default hook's message and
 /// backtrace would only repeat it, so it stays quiet there, and only there.
@@ -240,14 +229,18 @@ fn quiet_panics_in_records() {
     }));
 }
 
-fn load_armor(path: &PathBuf, armor: &ArmorArgs, options: &LoadOptions) -> Option<Transform> {
-    match Transform::from_armor_config(path, &armor.options(), options) {
-        Ok(transform) => Some(transform),
-        Err(error) => {
-            eprint!("{}", error.render());
-            None
-        }
+/// The transform of `xf run` and `xf serve --transform`: a `.xf`, or an
+/// Armor transform config (`.json`) with `--tags` and `--kibana`. Its
+/// problems as the text to print, each line ending in a newline.
+pub(crate) fn load_transform(
+    path: &std::path::Path,
+    armor: &ArmorArgs,
+    options: &LoadOptions,
+) -> Result<Transform, String> {
+    if armor.given() && !Transform::is_armor_config(path) {
+        return Err("error: --tags and --kibana are for Armor JSON configs; a .xf names its own lookup and search\n".to_string());
     }
+    Transform::from_path_or_armor(path, &armor.options(), options).map_err(|error| error.render())
 }
 
 /// `xf import armor CONFIG`: the `.xf` on stdout, or each problem on stderr (status 2).

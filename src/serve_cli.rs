@@ -12,8 +12,8 @@ use xf::serve::notice::NoticeConfig;
 use xf::serve::pipeline::{Loaded, ServerSettings};
 use xf::serve::receive::BodyLimits;
 use xf::serve::spool::{self, SpoolLimits};
-use xf::serve::{ConnectionLimits, Pipeline, ServeOptions};
-use xf::Transform;
+use xf::serve::{reload, ConnectionLimits, Pipeline, Refused, ServeOptions};
+use xf::LoadOptions;
 
 use crate::cli::{ArmorArgs, FileArgs, LimitArgs};
 
@@ -69,39 +69,42 @@ pub struct ServeArgs {
     /// Milliseconds a record may wait for others to fill its batch
     #[arg(long, value_name = "MS", default_value_t = 200)]
     batch_linger: u64,
-    /// The largest request body, in bytes (as sent, and once decompressed)
-    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
-    max_body: usize,
-    /// The most records one request body may hold
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    max_body_records: usize,
-    /// The spool's size limit in bytes of records; beyond it requests get 503
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
-    spool_max_bytes: u64,
-    /// The spool's limit in records; beyond it requests get 503
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    spool_max_records: u64,
-    /// Connections open at once; more wait to be accepted
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    max_connections: usize,
+    /// The largest request body, in bytes (as sent, and once decompressed) [default: the pipeline's `max_body`, or 10485760]
+    #[arg(long, value_name = "BYTES")]
+    max_body: Option<u64>,
+    /// The most records one request body may hold [default: the pipeline's `max_body_records`, or 10000]
+    #[arg(long, value_name = "N")]
+    max_body_records: Option<u64>,
+    /// The spool's size limit in bytes of records; beyond it requests get 503 [default: the pipeline's `spool_max_bytes`, or 1073741824]
+    #[arg(long, value_name = "BYTES")]
+    spool_max_bytes: Option<u64>,
+    /// The spool's limit in records; beyond it requests get 503 [default: the pipeline's `spool_max_records`, or 1000000]
+    #[arg(long, value_name = "N")]
+    spool_max_records: Option<u64>,
+    /// Connections open at once; more wait to be accepted [default: the pipeline's `max_connections`, or 1024]
+    #[arg(long, value_name = "N")]
+    max_connections: Option<u64>,
     /// Seconds a connection may take to send a request's headers (idle keep-alive included)
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     header_timeout: u64,
     /// Seconds a request may take to send its body
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     body_timeout: u64,
-    /// An SMTP relay, HOST:PORT, for email_for_error notices
+    /// An SMTP relay, HOST:PORT, for email_for_error notices [default: the pipeline's `smtp`]
     #[arg(long, value_name = "HOST:PORT")]
     smtp: Option<String>,
-    /// The sender address of notices
-    #[arg(long, value_name = "ADDRESS", default_value = "xf@localhost")]
-    mail_from: String,
-    /// A URL that receives each failure notice as JSON
+    /// The sender address of notices [default: the pipeline's `mail_from`, or xf@localhost]
+    #[arg(long, value_name = "ADDRESS")]
+    mail_from: Option<String>,
+    /// A URL that receives each failure notice as JSON [default: the pipeline's `error_webhook`]
     #[arg(long, value_name = "URL")]
     error_webhook: Option<String>,
-    /// Seconds between two notices about one destination
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
-    notice_interval: u64,
+    /// Seconds between two notices about one destination [default: the pipeline's `notice_interval`, or 3600]
+    #[arg(long, value_name = "SECS")]
+    notice_interval: Option<u64>,
+    /// Seconds between looks at the pipeline's files (pipeline, transforms and what they read, notification configs, secret files): a change reloads it, as SIGHUP does; 0: only SIGHUP reloads [default: the pipeline's `reload_poll`, or 2]
+    #[arg(long, value_name = "SECS")]
+    reload_poll: Option<u64>,
     /// Log lines as text or as JSON
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -177,8 +180,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     // Checked once before the runtime starts, so a bad start says why at once.
     let settings = match load_pipeline(&args) {
         Ok(loaded) => loaded.settings,
-        Err(problems) => {
-            eprint!("{}", with_newline(problems));
+        Err(refused) => {
+            eprint!("{}", with_newline(refused.problems));
             return ExitCode::from(2);
         }
     };
@@ -233,76 +236,98 @@ fn with_newline(mut text: String) -> String {
     text
 }
 
-/// The server's settings: from the flags, or from the pipeline file (where
-/// `--listen` and `--spool` still win).
+/// The server's settings, each from its flag if given, else from the
+/// pipeline file, else the default: the one place where they meet.
 fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions, String> {
-    if args.pipeline.is_some() {
-        let spool = args
-            .spool
-            .clone()
-            .or(file.spool)
-            .ok_or("the pipeline sets no `spool`, and --spool is not given")?;
-        return Ok(ServeOptions {
-            listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
-            spool,
-            spool_limits: file.spool_limits.unwrap_or_default(),
-            body_limits: file.body_limits.unwrap_or_default(),
-            connections: ConnectionLimits {
-                max_connections: file
-                    .max_connections
-                    .unwrap_or(ConnectionLimits::default().max_connections),
-                header_timeout: Duration::from_secs(args.header_timeout.max(1)),
-                body_timeout: Duration::from_secs(args.body_timeout.max(1)),
-            },
-            notices: file.notices.unwrap_or_default(),
-        });
-    }
+    let spool = args
+        .spool
+        .clone()
+        .or(file.spool)
+        .ok_or(if args.pipeline.is_some() {
+            "the pipeline sets no `spool`, and --spool is not given"
+        } else {
+            "--spool DIR is needed (or a pipeline file that sets `spool`)"
+        })?;
     let smtp = match &args.smtp {
-        None => None,
-        Some(text) => {
-            let (host, port) = text
-                .rsplit_once(':')
-                .ok_or_else(|| format!("--smtp {text}: HOST:PORT"))?;
-            let port = port
-                .parse()
-                .map_err(|_| format!("--smtp {text}: `{port}` is not a port"))?;
-            Some((host.to_string(), port))
-        }
+        None => file.smtp,
+        Some(text) => Some(smtp_relay(text)?),
     };
-    let webhook = args
-        .error_webhook
-        .as_deref()
-        .map(config::parse_uri)
-        .transpose()
-        .map_err(|e| format!("--error-webhook: {e}"))?;
+    let webhook = match &args.error_webhook {
+        None => file.error_webhook,
+        Some(text) => Some(config::parse_uri(text).map_err(|e| format!("--error-webhook: {e}"))?),
+    };
+    let (spool_limits, body_limits, notices) = (
+        SpoolLimits::default(),
+        BodyLimits::default(),
+        NoticeConfig::default(),
+    );
+    let max_body = args
+        .max_body
+        .or(file.max_body)
+        .map_or(body_limits.max_body, |n| n as usize);
+    let reload_poll = args
+        .reload_poll
+        .or(file.reload_poll)
+        .map_or(reload::DEFAULT_POLL, Duration::from_secs)
+        .min(reload::POLL_LIMIT);
     Ok(ServeOptions {
-        listen: args.listen.unwrap_or(DEFAULT_LISTEN),
-        spool: args
-            .spool
-            .clone()
-            .ok_or("--spool DIR is needed (or a pipeline file that sets `spool`)")?,
+        listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
+        spool,
         spool_limits: SpoolLimits {
-            max_bytes: args.spool_max_bytes,
-            max_records: args.spool_max_records,
+            max_bytes: args
+                .spool_max_bytes
+                .or(file.spool_max_bytes)
+                .unwrap_or(spool_limits.max_bytes),
+            max_records: args
+                .spool_max_records
+                .or(file.spool_max_records)
+                .unwrap_or(spool_limits.max_records),
         },
         body_limits: BodyLimits {
-            max_body: args.max_body,
-            max_decoded: args.max_body,
-            max_record: xf::read::DEFAULT_MAX_RECORD,
-            max_records: args.max_body_records,
+            max_body,
+            max_decoded: max_body,
+            max_records: args
+                .max_body_records
+                .or(file.max_body_records)
+                .map_or(body_limits.max_records, |n| n as usize),
+            ..body_limits
         },
         connections: ConnectionLimits {
-            max_connections: args.max_connections,
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .map_or(ConnectionLimits::default().max_connections, |n| {
+                    n.max(1) as usize
+                }),
             header_timeout: Duration::from_secs(args.header_timeout.max(1)),
             body_timeout: Duration::from_secs(args.body_timeout.max(1)),
         },
         notices: NoticeConfig {
             smtp,
-            from: args.mail_from.clone(),
+            from: args
+                .mail_from
+                .clone()
+                .or(file.mail_from)
+                .unwrap_or(notices.from),
             webhook,
-            interval: Duration::from_secs(args.notice_interval),
+            interval: args
+                .notice_interval
+                .or(file.notice_interval)
+                .map_or(notices.interval, Duration::from_secs),
         },
+        reload_poll: (!reload_poll.is_zero()).then_some(reload_poll),
     })
+}
+
+/// `--smtp HOST:PORT`.
+fn smtp_relay(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("--smtp {text}: HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("--smtp {text}: `{port}` is not a port"))?;
+    Ok((host.to_string(), port))
 }
 
 /// Where the server listens when neither the flags nor the pipeline say.
@@ -311,25 +336,51 @@ const DEFAULT_LISTEN: SocketAddr =
 
 /// Loads the pipeline file, or what the flags describe: one source at `/`
 /// and its destinations.
-fn load_pipeline(args: &ServeArgs) -> Result<Loaded, String> {
+fn load_pipeline(args: &ServeArgs) -> Result<Loaded, Refused> {
     let options = args.files.options(args.limits.limits());
     if let Some(file) = &args.pipeline {
         if args.transform.is_some() || !args.to.is_empty() || !args.armor_notifications.is_empty() {
-            return Err("error: give a pipeline file, or --transform with --to/--armor-notification, not both".to_string());
+            return Err(Refused {
+                problems: "error: give a pipeline file, or --transform with --to/--armor-notification, not both".to_string(),
+                watched: Vec::new(),
+            });
         }
-        return xf::serve::pipeline::load(file, &options);
+        return xf::serve::pipeline::load_watched(file, &options);
     }
+    let mut watched = named_files(args);
+    match quick_start(args, &options) {
+        Ok(mut loaded) => {
+            for source in &loaded.pipeline.sources {
+                watched.extend_from_slice(source.transform.files());
+            }
+            loaded.pipeline.watched = watched;
+            Ok(loaded)
+        }
+        Err(problems) => Err(Refused { problems, watched }),
+    }
+}
+
+/// The files the quick-start flags name: the transform (and its tags
+/// table), notification configs, secret files.
+fn named_files(args: &ServeArgs) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = args.transform.iter().cloned().collect();
+    files.extend(args.armor.options().tags.map(PathBuf::from));
+    files.extend(args.armor_notifications.iter().cloned());
+    for text in &args.headers_from_file {
+        if let Some((_, path)) = text.split_once('=') {
+            files.push(PathBuf::from(path));
+        }
+    }
+    files
+}
+
+/// One source at `/`, its transform and destinations from the flags.
+fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String> {
     let Some(path) = &args.transform else {
         return Err("error: give a pipeline file, or --transform FILE with --to URL (see `xf serve --help`)".to_string());
     };
-    let transform = if crate::cli::is_armor_config(path) {
-        Transform::from_armor_config(path, &args.armor.options(), &options)
-    } else if args.armor.given() {
-        return Err("error: --tags and --kibana are for Armor JSON configs".to_string());
-    } else {
-        Transform::from_path_with(path, &options)
-    }
-    .map_err(|error| error.render().trim_end().to_string())?;
+    let transform = crate::cli::load_transform(path, &args.armor, options)
+        .map_err(|problems| problems.trim_end().to_string())?;
     let mut problems = Vec::new();
     let mut headers = Vec::new();
     for text in &args.headers {
@@ -414,6 +465,7 @@ fn load_pipeline(args: &ServeArgs) -> Result<Loaded, String> {
                 auth: SourceAuth::None,
             }],
             destinations: destinations.into_iter().map(Arc::new).collect(),
+            watched: Vec::new(),
         },
     })
 }
@@ -599,4 +651,93 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn options(flags: &[&str], file: ServerSettings) -> ServeOptions {
+        let args = Serve::parse_from(["xf"].iter().chain(flags)).args;
+        serve_options(&args, file).unwrap()
+    }
+
+    /// What `--help` says a flag's default is, after "or ".
+    fn stated_default(help: &str, flag: &str) -> String {
+        let entry = help
+            .split("\n  ")
+            .find(|entry| entry.trim_start().starts_with(&format!("{flag} ")))
+            .unwrap_or_else(|| panic!("no {flag} in {help}"));
+        let default = entry.rsplit_once("or ").map(|(_, d)| d).unwrap_or("");
+        default.split(']').next().unwrap_or("").to_string()
+    }
+
+    #[test]
+    fn the_help_states_the_defaults_a_server_takes() {
+        let help = Serve::command().render_help().to_string();
+        let o = options(&["--spool", "s"], ServerSettings::default());
+        for (flag, taken) in [
+            ("--max-body", o.body_limits.max_body.to_string()),
+            ("--max-body-records", o.body_limits.max_records.to_string()),
+            ("--spool-max-bytes", o.spool_limits.max_bytes.to_string()),
+            (
+                "--spool-max-records",
+                o.spool_limits.max_records.to_string(),
+            ),
+            (
+                "--max-connections",
+                o.connections.max_connections.to_string(),
+            ),
+            ("--mail-from", o.notices.from.clone()),
+            (
+                "--notice-interval",
+                o.notices.interval.as_secs().to_string(),
+            ),
+            (
+                "--reload-poll",
+                o.reload_poll.unwrap().as_secs().to_string(),
+            ),
+        ] {
+            assert_eq!(stated_default(&help, flag), taken, "{flag}");
+        }
+    }
+
+    #[test]
+    fn a_flag_given_wins_over_the_pipeline_and_the_pipeline_over_the_default() {
+        let file = ServerSettings {
+            spool: Some(PathBuf::from("from-file")),
+            max_body: Some(1000),
+            max_connections: Some(7),
+            mail_from: Some("file@example.com".to_string()),
+            reload_poll: Some(0),
+            ..ServerSettings::default()
+        };
+        let o = options(
+            &["--max-body", "2000", "--spool", "from-flag"],
+            file.clone(),
+        );
+        assert_eq!(o.spool, PathBuf::from("from-flag"));
+        assert_eq!(
+            (o.body_limits.max_body, o.body_limits.max_decoded),
+            (2000, 2000)
+        );
+        assert_eq!(o.connections.max_connections, 7);
+        assert_eq!(o.notices.from, "file@example.com");
+        assert_eq!(o.reload_poll, None, "0: no polls");
+        let o = options(&["--reload-poll", "5"], file);
+        assert_eq!(o.spool, PathBuf::from("from-file"));
+        assert_eq!(o.body_limits.max_body, 1000);
+        assert_eq!(o.reload_poll, Some(Duration::from_secs(5)));
+        assert_eq!(
+            o.spool_limits.max_records,
+            SpoolLimits::default().max_records
+        );
+    }
 }

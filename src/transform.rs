@@ -59,6 +59,8 @@ impl LoadError {
 /// on each record and never fails for reasons of the transform itself.
 pub struct Transform {
     plan: Plan,
+    /// What its loader read: see [`Transform::files`].
+    files: Vec<PathBuf>,
 }
 
 /// How a transform is loaded: which folders its files may come from, and the
@@ -201,7 +203,8 @@ impl Transform {
         };
         let statements = syntax::parse(text).map_err(invalid)?;
         let including: Vec<PathBuf> = own_path.into_iter().collect();
-        let mut load = Load::new(files);
+        let recorded = Arc::new(Recorded::new(files));
+        let mut load = Load::new(Arc::clone(&recorded) as Arc<dyn Loader>);
         let plan = compile::compile(
             &statements,
             text,
@@ -212,7 +215,10 @@ impl Transform {
             &mut load,
         )
         .map_err(invalid)?;
-        Ok(Transform { plan })
+        Ok(Transform {
+            plan,
+            files: recorded.paths(),
+        })
     }
 
     /// Applies the transform to one record: zero output records when it is
@@ -257,6 +263,104 @@ impl Transform {
             .iter()
             .map(|l| (l.name.as_str(), l.len()))
             .collect()
+    }
+
+    /// Loads `path` as [`Transform::from_armor_config`] does when it is an
+    /// Armor transform config ([`Transform::is_armor_config`]), else as
+    /// [`Transform::from_path_with`] does: the one choice that `xf run`,
+    /// `xf serve --transform` and a pipeline's `transform` share. `armor` is
+    /// used only for an Armor config.
+    pub fn from_path_or_armor(
+        path: impl AsRef<Path>,
+        armor: &crate::import::ArmorOptions,
+        load: &LoadOptions,
+    ) -> Result<Transform, LoadError> {
+        let path = path.as_ref();
+        if Transform::is_armor_config(path) {
+            Transform::from_armor_config(path, armor, load)
+        } else {
+            Transform::from_path_with(path, load)
+        }
+    }
+
+    /// Whether [`Transform::from_path_or_armor`] reads `path` as an Armor
+    /// transform config: it ends in `.json` (in any case).
+    pub fn is_armor_config(path: &Path) -> bool {
+        path.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    }
+
+    /// The files its loading read besides the one it was loaded from (which
+    /// the caller named): included `.xf` files, lookup tables, template and
+    /// schema files, by canonical path, in the order first read. A server
+    /// watches them to reload when one changes.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// For a transform of `drop` statements alone (a filter, such as a
+    /// pipeline destination's `when`): whether it keeps `record` (emits it),
+    /// judged on the record as it is, without the copy that
+    /// [`Transform::apply_once`] takes. `None` for a transform that does more,
+    /// or a record it would fail on (not an object, over the statement
+    /// limit): [`Transform::apply_once`] then says what it comes to.
+    pub fn keeps(&self, record: &Value) -> Option<bool> {
+        let plan = &self.plan;
+        if !record.is_object()
+            || plan.events.is_some()
+            || plan.steps.len() as u64 > plan.limits.statements
+        {
+            return None;
+        }
+        for step in &plan.steps {
+            match step {
+                compile::Step::Drop(condition) => {
+                    if condition.as_ref().is_none_or(|c| c.holds(record)) {
+                        return Some(false);
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(true)
+    }
+}
+
+/// A loader that remembers which files were read through it.
+struct Recorded {
+    inner: Arc<dyn Loader>,
+    read: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+impl Recorded {
+    fn new(inner: Arc<dyn Loader>) -> Recorded {
+        Recorded {
+            inner,
+            read: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn paths(&self) -> Vec<PathBuf> {
+        self.read
+            .lock()
+            .map(|read| read.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Loader for Recorded {
+    fn id(&self, path: &Path) -> Result<PathBuf, files::FileError> {
+        self.inner.id(path)
+    }
+
+    fn read(&self, path: &Path, kind: files::Kind) -> Result<files::Loaded, files::FileError> {
+        let loaded = self.inner.read(path, kind)?;
+        if let Ok(mut read) = self.read.lock() {
+            if !read.contains(&loaded.id) {
+                read.push(loaded.id.clone());
+            }
+        }
+        Ok(loaded)
     }
 }
 

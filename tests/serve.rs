@@ -9,18 +9,83 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{get, metric, post, spool, Answer, Server, Sink};
+use support::{get, metric, post, Answer, Server, Sink};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-fn fixture(path: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+/// The transform of tests about delivery, not about transforming.
+const LABEL: &str = "label l = \"x\"\n";
+
+/// What a test runs in: a fresh folder for its files, the spool in `spool/`.
+struct Setup {
+    dir: tempfile::TempDir,
 }
 
-fn transform(dir: &std::path::Path, text: &str) -> String {
-    let path = dir.join("t.xf");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+impl Setup {
+    fn new() -> Setup {
+        Setup {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Writes a file into the folder: its path, as a flag takes it.
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    fn spool(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    /// `xf serve --listen 127.0.0.1:0 --spool SPOOL FLAGS…`, once it listens.
+    fn serve(&self, flags: &[&str]) -> Server {
+        Server::start(&self.spool(), flags)
+    }
+
+    /// [`Setup::serve`] with `transform` (its text, in `t.xf`) for `POST /`, a
+    /// `--to` for each sink, and `more` flags.
+    fn relay(&self, transform: &str, to: &[&Sink], more: &[&str]) -> Server {
+        let t = self.file("t.xf", transform);
+        let urls: Vec<String> = to.iter().map(|sink| sink.url()).collect();
+        let mut flags = vec!["--transform", t.as_str()];
+        for url in &urls {
+            flags.extend(["--to", url.as_str()]);
+        }
+        flags.extend(more);
+        self.serve(&flags)
+    }
+
+    /// Writes the folder's pipeline (`p.xfp`): `settings`, one source at
+    /// `/in` with transform `t.xf`, one destination at `uri`.
+    fn write_pipeline(&self, settings: &str, uri: &str) {
+        self.file(
+            "p.xfp",
+            &format!("spool \"spool\"\n{settings}\nsource s at \"/in\" {{\n    transform \"t.xf\"\n}}\ndestination d {{\n    uri \"{uri}\"\n}}\n"),
+        );
+    }
+
+    /// `xf serve p.xfp --listen 127.0.0.1:0 FLAGS…` with `env`, once it listens.
+    fn serve_pipeline(&self, flags: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
+            .arg("serve")
+            .arg(self.dir.path().join("p.xfp"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
+            .envs(env.iter().copied());
+        Server::start_command(command, &self.spool())
+    }
+
+    /// `xf spool ARGS… --spool SPOOL`: its stdout, stderr and status.
+    fn spool_command(&self, args: &[&str]) -> (String, String, bool) {
+        support::spool(&self.spool(), args)
+    }
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
 fn ids(answer: &str) -> Vec<String> {
@@ -35,20 +100,16 @@ fn ids(answer: &str) -> Vec<String> {
 
 #[test]
 fn a_webhook_is_transformed_and_delivered_with_its_id() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let sink = Sink::start();
-    let spool_dir = dir.path().join("spool");
-    let server = Server::start(
-        &spool_dir,
-        &[
-            "--transform",
-            "transforms/armor-splunk.xf",
-            "--to",
-            &sink.url(),
-            "--header",
-            "Authorization: Splunk token-1",
-        ],
-    );
+    let server = setup.serve(&[
+        "--transform",
+        "transforms/armor-splunk.xf",
+        "--to",
+        &sink.url(),
+        "--header",
+        "Authorization: Splunk token-1",
+    ]);
     let (status, answer) = post(
         server.address,
         "/",
@@ -97,7 +158,7 @@ fn a_webhook_is_transformed_and_delivered_with_its_id() {
     assert_eq!(get(server.address, "/healthz").0, 200);
     assert_eq!(get(server.address, "/readyz").0, 200);
     assert!(server.terminate().success());
-    let (stats, _, ok) = spool(&spool_dir, &["stats"]);
+    let (stats, _, ok) = setup.spool_command(&["stats"]);
     assert!(ok);
     let stats: Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["queued"], serde_json::json!([]));
@@ -105,20 +166,12 @@ fn a_webhook_is_transformed_and_delivered_with_its_id() {
 
 #[test]
 fn bad_bodies_get_clear_answers_and_are_kept_nowhere() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let sink = Sink::start();
-    let spool_dir = dir.path().join("spool");
-    let t = transform(dir.path(), "label seen = \"yes\"\n");
-    let server = Server::start(
-        &spool_dir,
-        &[
-            "--transform",
-            &t,
-            "--to",
-            &sink.url(),
-            "--max-body",
-            "1000000",
-        ],
+    let server = setup.relay(
+        "label seen = \"yes\"\n",
+        &[&sink],
+        &["--max-body", "1000000"],
     );
     let a = server.address;
     let (status, body) = post(a, "/", &[], b"{\"a\": 1}\n{\"a\": tru}\n");
@@ -181,20 +234,19 @@ fn bad_bodies_get_clear_answers_and_are_kept_nowhere() {
         2.0
     );
     assert!(server.terminate().success());
-    let (list, _, _) = spool(&spool_dir, &["list", "--dead"]);
+    let (list, _, _) = setup.spool_command(&["list", "--dead"]);
     assert_eq!(list, "", "refused bodies are kept nowhere");
 }
 
 #[test]
 fn records_the_transform_fails_on_are_dead_lettered_and_the_body_accepted() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let sink = Sink::start();
-    let spool_dir = dir.path().join("spool");
-    let t = transform(
-        dir.path(),
+    let server = setup.relay(
         "set n = number(count)\ndrop when kind == \"noise\"\n",
+        &[&sink],
+        &[],
     );
-    let server = Server::start(&spool_dir, &["--transform", &t, "--to", &sink.url()]);
     let body = br#"[{"count": "5"}, {"count": "five"}, {"count": 1, "kind": "noise"}, 7]"#;
     let (status, answer) = post(server.address, "/", &[], body);
     assert_eq!(status, 200, "{answer}");
@@ -204,7 +256,7 @@ fn records_the_transform_fails_on_are_dead_lettered_and_the_body_accepted() {
     assert_eq!(answer["dead_lettered"], 2);
     sink.wait_for(10 * SECOND, "one record", |r| !r.is_empty());
     assert!(server.terminate().success());
-    let (list, _, _) = spool(&spool_dir, &["list", "--dead"]);
+    let (list, _, _) = setup.spool_command(&["list", "--dead"]);
     let dead: Vec<Value> = list
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -222,7 +274,7 @@ fn records_the_transform_fails_on_are_dead_lettered_and_the_body_accepted() {
 
 #[test]
 fn failed_deliveries_are_retried_with_the_same_id_until_they_arrive() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let sink = Sink::start();
     sink.script([
         Answer::RetryAfter(503, 1),
@@ -230,11 +282,7 @@ fn failed_deliveries_are_retried_with_the_same_id_until_they_arrive() {
         Answer::Reset,
         Answer::Status(429),
     ]);
-    let t = transform(dir.path(), "label l = \"x\"\n");
-    let server = Server::start(
-        &dir.path().join("spool"),
-        &["--transform", &t, "--to", &sink.url()],
-    );
+    let server = setup.relay(LABEL, &[&sink], &[]);
     let (status, answer) = post(server.address, "/", &[], br#"{"a": 1}"#);
     assert_eq!(status, 200);
     let id = ids(&answer).remove(0);
@@ -256,25 +304,23 @@ fn failed_deliveries_are_retried_with_the_same_id_until_they_arrive() {
 
 #[test]
 fn a_refusal_is_dead_lettered_with_its_attempts_and_can_be_replayed() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let sink = Sink::start();
     sink.script([Answer::Status(400)]);
-    let spool_dir = dir.path().join("spool");
-    let t = transform(dir.path(), "label l = \"x\"\n");
-    let server = Server::start(&spool_dir, &["--transform", &t, "--to", &sink.url()]);
+    let server = setup.relay(LABEL, &[&sink], &[]);
     let (status, answer) = post(server.address, "/", &[], br#"{"a": 1}"#);
     assert_eq!(status, 200);
     let id = ids(&answer).remove(0);
     sink.wait_for(10 * SECOND, "one attempt", |r| !r.is_empty());
     std::thread::sleep(Duration::from_millis(300));
-    let (list, _, _) = spool(&spool_dir, &["list", "--dead"]);
+    let (list, _, _) = setup.spool_command(&["list", "--dead"]);
     let dead: Value = serde_json::from_str(list.lines().next().unwrap()).unwrap();
     assert_eq!(dead["id"], id.as_str());
     assert_eq!(dead["destination"], sink.url().as_str());
     assert!(dead["reason"].as_str().unwrap().contains("400"), "{dead}");
     assert_eq!(dead["attempts"].as_array().unwrap().len(), 1);
     // Replayed beside the running server: delivered this time, with the same id.
-    let (_, said, ok) = spool(&spool_dir, &["replay"]);
+    let (_, said, ok) = setup.spool_command(&["replay"]);
     assert!(ok, "{said}");
     sink.wait_for(10 * SECOND, "the replay", |r| r.len() >= 2);
     assert_eq!(sink.received()[1].ids, id);
@@ -283,12 +329,10 @@ fn a_refusal_is_dead_lettered_with_its_attempts_and_can_be_replayed() {
 
 #[test]
 fn a_410_disables_the_destination_until_it_is_enabled() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let sink = Sink::start();
     sink.script([Answer::Status(410)]);
-    let spool_dir = dir.path().join("spool");
-    let t = transform(dir.path(), "label l = \"x\"\n");
-    let server = Server::start(&spool_dir, &["--transform", &t, "--to", &sink.url()]);
+    let server = setup.relay(LABEL, &[&sink], &[]);
     assert_eq!(post(server.address, "/", &[], br#"{"a": 1}"#).0, 200);
     sink.wait_for(10 * SECOND, "one attempt", |r| !r.is_empty());
     assert_eq!(post(server.address, "/", &[], br#"{"a": 2}"#).0, 200);
@@ -298,14 +342,14 @@ fn a_410_disables_the_destination_until_it_is_enabled() {
         1,
         "nothing is sent to a disabled destination"
     );
-    let (stats, _, _) = spool(&spool_dir, &["stats"]);
+    let (stats, _, _) = setup.spool_command(&["stats"]);
     let stats: Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["disabled"][0], sink.url().as_str());
     assert_eq!(
         stats["queued"][0]["records"], 2,
         "and nothing is lost: {stats}"
     );
-    let (_, said, ok) = spool(&spool_dir, &["enable", &sink.url()]);
+    let (_, said, ok) = setup.spool_command(&["enable", &sink.url()]);
     assert!(ok, "{said}");
     sink.wait_for(15 * SECOND, "both records", |r| {
         r.iter().filter(|r| r.answered == 200).count() == 2
@@ -314,22 +358,11 @@ fn a_410_disables_the_destination_until_it_is_enabled() {
 
 #[test]
 fn a_dead_destination_does_not_hold_back_a_healthy_one() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let healthy = Sink::start();
     let down = Sink::start();
     down.otherwise(Answer::Status(503));
-    let t = transform(dir.path(), "label l = \"x\"\n");
-    let server = Server::start(
-        &dir.path().join("spool"),
-        &[
-            "--transform",
-            &t,
-            "--to",
-            &healthy.url(),
-            "--to",
-            &down.url(),
-        ],
-    );
+    let server = setup.relay(LABEL, &[&healthy, &down], &[]);
     let mut slowest = Duration::ZERO;
     for i in 0..200 {
         let body = format!("{{\"n\": {i}}}");
@@ -357,21 +390,10 @@ fn a_dead_destination_does_not_hold_back_a_healthy_one() {
 
 #[test]
 fn a_full_spool_answers_503_with_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let down = Sink::start();
     down.otherwise(Answer::Status(503));
-    let t = transform(dir.path(), "label l = \"x\"\n");
-    let server = Server::start(
-        &dir.path().join("spool"),
-        &[
-            "--transform",
-            &t,
-            "--to",
-            &down.url(),
-            "--spool-max-records",
-            "3",
-        ],
-    );
+    let server = setup.relay(LABEL, &[&down], &["--spool-max-records", "3"]);
     for _ in 0..3 {
         assert_eq!(post(server.address, "/", &[], br#"{"a": 1}"#).0, 200);
     }
@@ -382,24 +404,22 @@ fn a_full_spool_answers_503_with_retry_after() {
 
 #[test]
 fn armor_notifications_subscribe_by_event_type() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let incidents = Sink::start();
     let everything = Sink::start();
-    let notification = dir.path().join("incidents.json");
     let text = String::from_utf8(fixture("tests/fixtures/armor/notification-config.json")).unwrap();
-    let text = text.replace("http://www.google.com", &incidents.url());
-    std::fs::write(&notification, text).unwrap();
-    let server = Server::start(
-        &dir.path().join("spool"),
-        &[
-            "--transform",
-            "transforms/armor-default.xf",
-            "--armor-notification",
-            notification.to_str().unwrap(),
-            "--to",
-            &everything.url(),
-        ],
+    let notification = setup.file(
+        "incidents.json",
+        &text.replace("http://www.google.com", &incidents.url()),
     );
+    let server = setup.serve(&[
+        "--transform",
+        "transforms/armor-default.xf",
+        "--armor-notification",
+        &notification,
+        "--to",
+        &everything.url(),
+    ]);
     let detection = fixture("tests/fixtures/armor/detection-only.json");
     let mut incident: Value = serde_json::from_slice(&detection).unwrap();
     let first = if incident.is_array() {
@@ -436,23 +456,20 @@ fn armor_notifications_subscribe_by_event_type() {
 
 #[test]
 fn batches_go_out_as_hec_stacks_and_splunk_codes_are_read() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let hec = Sink::start();
     hec.script([Answer::Body(503, r#"{"text":"Server is busy","code":9}"#)]);
     hec.otherwise(Answer::Body(200, r#"{"text":"Success","code":0}"#));
-    let server = Server::start(
-        &dir.path().join("spool"),
-        &[
-            "--transform",
-            "transforms/armor-splunk.xf",
-            "--to",
-            &hec.url(),
-            "--format",
-            "hec",
-            "--batch-linger",
-            "300",
-        ],
-    );
+    let server = setup.serve(&[
+        "--transform",
+        "transforms/armor-splunk.xf",
+        "--to",
+        &hec.url(),
+        "--format",
+        "hec",
+        "--batch-linger",
+        "300",
+    ]);
     let body: Vec<u8> = fixture("tests/fixtures/armor/detection-with-events.json");
     assert_eq!(post(server.address, "/", &[], &body).0, 200);
     hec.wait_for(30 * SECOND, "the batch, after busy", |r| {
@@ -467,13 +484,10 @@ fn batches_go_out_as_hec_stacks_and_splunk_codes_are_read() {
 
 #[test]
 fn sigterm_finishes_what_is_in_flight_and_a_restart_delivers_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let sink = Sink::start();
     sink.otherwise(Answer::Status(503));
-    let spool_dir = dir.path().join("spool");
-    let t = transform(dir.path(), "label l = \"x\"\n");
-    let args = ["--transform", t.as_str(), "--to", &sink.url()];
-    let server = Server::start(&spool_dir, &args);
+    let server = setup.relay(LABEL, &[&sink], &[]);
     let mut sent = Vec::new();
     for i in 0..20 {
         let (status, answer) = post(
@@ -487,7 +501,7 @@ fn sigterm_finishes_what_is_in_flight_and_a_restart_delivers_the_rest() {
     }
     assert!(server.terminate().success(), "SIGTERM exits 0");
     sink.otherwise(Answer::Ok);
-    let server = Server::start(&spool_dir, &args);
+    let server = setup.relay(LABEL, &[&sink], &[]);
     sink.wait_for(60 * SECOND, "every record after the restart", |r| {
         r.iter().filter(|r| r.answered == 200).count() >= 20
     });
@@ -503,31 +517,29 @@ fn sigterm_finishes_what_is_in_flight_and_a_restart_delivers_the_rest() {
 fn a_failing_destination_is_mailed_about_through_a_real_smtp_relay() {
     let (relay_address, mails) = support::smtp_relay();
 
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let down = Sink::start();
     down.otherwise(Answer::Status(500));
     let errors = Sink::start();
-    let notification = dir.path().join("n.json");
     let text = String::from_utf8(fixture("tests/fixtures/armor/notification-config.json")).unwrap();
-    let text = text
-        .replace("http://www.google.com", &down.url())
-        .replace("\"security_incident\"", "\"security_detection\"");
-    std::fs::write(&notification, text).unwrap();
-    let server = Server::start(
-        &dir.path().join("spool"),
-        &[
-            "--transform",
-            "transforms/armor-default.xf",
-            "--armor-notification",
-            notification.to_str().unwrap(),
-            "--smtp",
-            &relay_address.to_string(),
-            "--mail-from",
-            "xf@relay.test",
-            "--error-webhook",
-            &errors.url(),
-        ],
+    let notification = setup.file(
+        "n.json",
+        &text
+            .replace("http://www.google.com", &down.url())
+            .replace("\"security_incident\"", "\"security_detection\""),
     );
+    let server = setup.serve(&[
+        "--transform",
+        "transforms/armor-default.xf",
+        "--armor-notification",
+        &notification,
+        "--smtp",
+        &relay_address.to_string(),
+        "--mail-from",
+        "xf@relay.test",
+        "--error-webhook",
+        &errors.url(),
+    ]);
     let detection = fixture("tests/fixtures/armor/detection-only.json");
     for _ in 0..3 {
         assert_eq!(post(server.address, "/", &[], &detection).0, 200);
@@ -551,16 +563,15 @@ fn a_failing_destination_is_mailed_about_through_a_real_smtp_relay() {
 
 #[test]
 fn a_pipeline_file_routes_by_source_event_type_and_condition() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let all = Sink::start();
     let severe = Sink::start();
     let armor_only = Sink::start();
-    std::fs::write(dir.path().join("tag.xf"), "label via = \"xf\"\n").unwrap();
-    std::fs::write(dir.path().join("key.txt"), "key-from-a-file\n").unwrap();
-    let pipeline = dir.path().join("p.xfp");
-    std::fs::write(
-        &pipeline,
-        format!(
+    setup.file("tag.xf", "label via = \"xf\"\n");
+    setup.file("key.txt", "key-from-a-file\n");
+    let pipeline = setup.file(
+        "p.xfp",
+        &format!(
             r#"# two sources, three destinations
 spool "spool"
 source armor at "/hooks/armor" {{
@@ -589,10 +600,9 @@ destination armor_only {{
             severe.url(),
             armor_only.url()
         ),
-    )
-    .unwrap();
+    );
     let check = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
-        .args(["check", pipeline.to_str().unwrap()])
+        .args(["check", &pipeline])
         .env("XF_TEST_PIPELINE_TOKEN", "Bearer t")
         .output()
         .unwrap();
@@ -601,16 +611,7 @@ destination armor_only {{
         "{}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
-    child
-        .args([
-            "serve",
-            pipeline.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("XF_TEST_PIPELINE_TOKEN", "Bearer t");
-    let server = Server::start_command(child, &dir.path().join("spool"));
+    let server = setup.serve_pipeline(&[], &[("XF_TEST_PIPELINE_TOKEN", "Bearer t")]);
     let a = server.address;
     assert_eq!(post(a, "/hooks/armor", &[], br#"{"severity": 7}"#).0, 200);
     assert_eq!(post(a, "/hooks/armor", &[], br#"{"severity": 2}"#).0, 200);
@@ -655,29 +656,28 @@ destination armor_only {{
     );
 }
 
+/// Waits until the server's log holds `text` `times` times.
+fn wait_for_log(server: &Server, text: &str, times: usize) {
+    let start = Instant::now();
+    while server.log().matches(text).count() < times {
+        assert!(
+            start.elapsed() < 20 * SECOND,
+            "no {text:?}: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn sighup_reloads_a_changed_pipeline_and_keeps_the_old_one_when_the_new_is_broken() {
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let first = Sink::start();
     let second = Sink::start();
-    std::fs::write(dir.path().join("t.xf"), "label version = \"one\"\n").unwrap();
-    let pipeline = dir.path().join("p.xfp");
-    let write = |uri: &str| {
-        std::fs::write(
-            &pipeline,
-            format!("spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n}}\ndestination d {{\n    uri \"{uri}\"\n}}\n"),
-        )
-        .unwrap()
-    };
-    write(&first.url());
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
-    command.args([
-        "serve",
-        pipeline.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let server = Server::start_command(command, &dir.path().join("spool"));
+    setup.file("t.xf", "label version = \"one\"\n");
+    // No polling: only the signal reloads.
+    setup.write_pipeline("reload_poll 0", &first.url());
+    let server = setup.serve_pipeline(&[], &[]);
     let hup = || {
         std::process::Command::new("kill")
             .args(["-HUP", &server.child.id().to_string()])
@@ -687,30 +687,68 @@ fn sighup_reloads_a_changed_pipeline_and_keeps_the_old_one_when_the_new_is_broke
     assert_eq!(post(server.address, "/in", &[], br#"{"n": 1}"#).0, 200);
     first.wait_for(10 * SECOND, "the first record", |r| !r.is_empty());
     // A new transform and a new destination, swapped in whole.
-    std::fs::write(dir.path().join("t.xf"), "label version = \"two\"\n").unwrap();
-    write(&second.url());
+    setup.file("t.xf", "label version = \"two\"\n");
+    setup.write_pipeline("reload_poll 0", &second.url());
     hup();
-    let start = Instant::now();
-    while !server.log().contains("the new pipeline runs") {
-        assert!(start.elapsed() < 10 * SECOND, "{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_log(&server, "the new pipeline runs", 1);
     assert_eq!(post(server.address, "/in", &[], br#"{"n": 2}"#).0, 200);
     second.wait_for(10 * SECOND, "the second record", |r| !r.is_empty());
     assert_eq!(second.delivered()[0].1["version"], "two");
     // A broken one is refused with its diagnostics; the running one goes on.
-    std::fs::write(dir.path().join("t.xf"), "lable version = \"three\"\n").unwrap();
+    setup.file("t.xf", "lable version = \"three\"\n");
     hup();
-    let start = Instant::now();
-    while !server.log().contains("refused") {
-        assert!(start.elapsed() < 10 * SECOND, "{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_log(&server, "refused", 1);
     assert!(server.log().contains("E0002"), "{}", server.log());
     assert_eq!(post(server.address, "/in", &[], br#"{"n": 3}"#).0, 200);
     second.wait_for(10 * SECOND, "the third record", |r| r.len() >= 2);
     assert_eq!(second.delivered()[1].1["version"], "two");
     assert_eq!(first.received().len(), 1);
+    assert!(
+        !server.log().contains("changed: reloading"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_changed_file_reloads_without_a_signal_and_a_broken_one_is_refused_until_fixed() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    setup.file("t.xf", "label version = \"one\"\n");
+    setup.write_pipeline("", &sink.url());
+    let server = setup.serve_pipeline(&["--reload-poll", "1"], &[]);
+    let version = |n: usize| {
+        let body = format!("{{\"n\": {n}}}");
+        assert_eq!(post(server.address, "/in", &[], body.as_bytes()).0, 200);
+        sink.wait_for(10 * SECOND, "the record", |r| r.len() >= n);
+        sink.delivered()[n - 1].1["version"].clone()
+    };
+    assert_eq!(version(1), "one");
+    // The transform file itself, now with an include.
+    setup.file("version.xf", "label version = \"second\"\n");
+    setup.file("t.xf", "include \"version.xf\"\n");
+    wait_for_log(&server, "the new pipeline runs", 1);
+    let log = server.log();
+    let changed = log.lines().find(|l| l.contains("files changed")).unwrap();
+    assert!(changed.contains("t.xf"), "names the file: {log}");
+    assert_eq!(version(2), "second");
+    // A file the transform read, broken: refused, and the running version goes on.
+    setup.file("version.xf", "lable version = \"third\"\n");
+    wait_for_log(&server, "the old one keeps running", 1);
+    assert!(server.log().contains("E0702"), "{}", server.log());
+    assert_eq!(version(3), "second");
+    // Not tried again while nothing changes.
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(
+        server.log().matches("refused").count(),
+        1,
+        "{}",
+        server.log()
+    );
+    // Fixed, it loads.
+    setup.file("version.xf", "label version = \"fourth\"\n");
+    wait_for_log(&server, "the new pipeline runs", 2);
+    assert_eq!(version(4), "fourth");
 }
 
 /// RSS of a process, in KiB.
@@ -726,16 +764,12 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn slow_senders_huge_bodies_and_idle_crowds_do_not_stop_it() {
     use std::io::Read;
-    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
     let sink = Sink::start();
-    let t = transform(dir.path(), "label l = \"x\"\n");
-    let server = Server::start(
-        &dir.path().join("spool"),
+    let server = setup.relay(
+        LABEL,
+        &[&sink],
         &[
-            "--transform",
-            &t,
-            "--to",
-            &sink.url(),
             "--header-timeout",
             "1",
             "--body-timeout",

@@ -195,9 +195,14 @@ impl Destination {
                 return Ok(false);
             }
         }
-        match &self.filter {
-            None => Ok(true),
-            Some(filter) => Ok(matches!(
+        let Some(filter) = &self.filter else {
+            return Ok(true);
+        };
+        // A `when` is one `drop`: judged on the record as it is, without a copy
+        // (only a record the filter fails on takes the way through `apply`).
+        match filter.keeps(record) {
+            Some(kept) => Ok(kept),
+            None => Ok(matches!(
                 filter.apply_once(record.clone())?,
                 crate::apply::Outcome::Emit(_)
             )),
@@ -344,4 +349,61 @@ fn problems_text(file: &str, problems: &[String]) -> String {
         .map(|problem| format!("{file}: {problem}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::Outcome;
+
+    fn destination(when: &str) -> Destination {
+        let source = format!("drop when not ({when})\n");
+        let filter = Transform::from_source("when", &source, None).unwrap();
+        let mut destination = Destination::new("d", parse_uri("http://127.0.0.1:1/").unwrap());
+        destination.filter = Some(Arc::new(filter));
+        destination
+    }
+
+    #[test]
+    fn a_when_is_judged_on_the_record_as_apply_would_judge_it() {
+        let records = [
+            serde_json::json!({"severity": 7, "kind": "alert"}),
+            serde_json::json!({"severity": 2}),
+            serde_json::json!({}),
+            serde_json::json!({"severity": "high"}),
+        ];
+        for when in [
+            "severity >= 5",
+            "severity exists and kind == \"alert\"",
+            "not (severity in [2, 3])",
+        ] {
+            let destination = destination(when);
+            let filter = destination.filter.as_ref().unwrap();
+            for record in &records {
+                let applied = matches!(filter.apply_once(record.clone()), Ok(Outcome::Emit(_)));
+                assert_eq!(filter.keeps(record), Some(applied), "{when} on {record}");
+                assert_eq!(destination.wants("s", record).unwrap(), applied);
+            }
+        }
+    }
+
+    #[test]
+    fn a_record_the_when_fails_on_is_an_error_as_before() {
+        let destination = destination("severity >= 5");
+        let filter = destination.filter.as_ref().unwrap();
+        assert_eq!(filter.keeps(&serde_json::json!(7)), None);
+        let error = destination.wants("s", &serde_json::json!(7)).unwrap_err();
+        assert!(error.reason.contains("JSON object"), "{error}");
+    }
+
+    #[test]
+    fn only_a_transform_that_drops_and_does_nothing_else_is_judged_without_apply() {
+        let labels = Transform::from_source("t", "drop when a == 1\nlabel b = 2\n", None).unwrap();
+        assert_eq!(labels.keeps(&serde_json::json!({"a": 2})), None);
+        assert_eq!(
+            labels.keeps(&serde_json::json!({"a": 1})),
+            Some(false),
+            "dropped first"
+        );
+    }
 }

@@ -125,6 +125,51 @@ pub fn backoff(retry: &Retry, attempt: u32) -> Duration {
     capped.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 
+/// Whether a destination is disabled (after a 410), shared by its worker
+/// and its requests.
+#[derive(Debug)]
+pub struct Disabled {
+    on: AtomicBool,
+    /// Set by a 410 until the spool has recorded it: until then the spool's
+    /// list of disabled destinations does not hold it, and must not be read
+    /// as `xf spool enable` having turned it back on.
+    unrecorded: AtomicBool,
+}
+
+impl Disabled {
+    /// As the spool says it is.
+    pub fn new(on: bool) -> Disabled {
+        Disabled {
+            on: AtomicBool::new(on),
+            unrecorded: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::SeqCst)
+    }
+
+    /// A 410: on at once, in memory, and not yet recorded.
+    fn gone(&self) {
+        // In this order: whoever sees it on sees it unrecorded until it is recorded.
+        self.unrecorded.store(true, Ordering::SeqCst);
+        self.on.store(true, Ordering::SeqCst);
+    }
+
+    fn recorded(&self) {
+        self.unrecorded.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether a 410 is not yet in the spool's list of disabled destinations.
+    fn unrecorded(&self) -> bool {
+        self.unrecorded.load(Ordering::SeqCst)
+    }
+
+    fn enable(&self) {
+        self.on.store(false, Ordering::SeqCst);
+    }
+}
+
 /// A destination's health, shared by its requests in flight.
 #[derive(Debug, Default)]
 struct Health {
@@ -142,8 +187,8 @@ pub struct Worker {
     pub notices: Arc<Notices>,
     /// Told when records for this destination are stored.
     pub wake: Arc<Notify>,
-    /// Set (from the spool, or after a 410) while the destination is disabled.
-    pub disabled: Arc<AtomicBool>,
+    /// On (from the spool, or after a 410) while the destination is disabled.
+    pub disabled: Arc<Disabled>,
     /// Becomes true when the worker should finish what is in flight and end.
     pub stop: watch::Receiver<bool>,
 }
@@ -164,13 +209,17 @@ impl Worker {
             if *self.stop.borrow() {
                 break;
             }
-            if self.disabled.load(Ordering::SeqCst) {
+            if self.disabled.is_on() {
                 // `xf spool enable` turns it back on, from outside the server.
                 self.pause(Duration::from_secs(2)).await;
+                // Looked at before the list is read: once recorded, the list holds it.
+                if self.disabled.unrecorded() {
+                    continue;
+                }
                 if let Ok(disabled) = self.spool.disabled().await {
                     if !disabled.iter().any(|d| **d == **name) {
                         tracing::info!(destination = %name, "enabled again");
-                        self.disabled.store(false, Ordering::SeqCst);
+                        self.disabled.enable();
                         self.metrics
                             .disabled
                             .get_or_create(&metrics::destination(name))
@@ -325,7 +374,7 @@ struct Request {
     client: reqwest::Client,
     notices: Arc<Notices>,
     health: Arc<Mutex<Health>>,
-    disabled: Arc<AtomicBool>,
+    disabled: Arc<Disabled>,
 }
 
 impl Request {
@@ -445,11 +494,16 @@ impl Request {
             Verdict::Gone(_) => {
                 tracing::error!(destination = %destination.name, answer = %attempt_text,
                     "the destination answered 410 Gone: disabled until `xf spool enable`");
-                self.disabled.store(true, Ordering::SeqCst);
-                if let Err(error) = self.spool.set_disabled(&destination.name, true).await {
-                    tracing::error!(destination = %destination.name, %error, "cannot record the destination as disabled");
-                }
+                self.disabled.gone();
                 self.metrics.disabled.get_or_create(&labels).set(1);
+                // Lost if not written: after a restart or reload the destination would take records again.
+                until_written(
+                    &destination.name,
+                    "record the destination as disabled",
+                    || self.spool.set_disabled(&destination.name, true),
+                )
+                .await;
+                self.disabled.recorded();
                 for record in &records {
                     settles.push(Settle::Release(record.seq));
                 }
@@ -462,26 +516,12 @@ impl Request {
     /// Records what became of the records; tried until the spool takes it, since
     /// an unsettled record stays leased (and so unsent) until a restart.
     async fn settle(&self, settles: Vec<Settle>) {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self
-                .spool
-                .settle(
-                    &self.destination.name,
-                    settles.clone(),
-                    Vec::<DeadRecord>::new(),
-                )
-                .await
-            {
-                Ok(()) => return,
-                Err(SpoolError::Closed) => return,
-                Err(error) => {
-                    tracing::error!(destination = %self.destination.name, %error, "cannot settle records; trying again");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
+        let name = &self.destination.name;
+        until_written(name, "settle records", || {
+            self.spool
+                .settle(name, settles.clone(), Vec::<DeadRecord>::new())
+        })
+        .await;
     }
 
     async fn attempt(&self, records: &[Leased], ids: &str) -> Verdict {
@@ -554,6 +594,26 @@ impl Request {
             self.notices
                 .destination_failing(&self.destination, what, depth)
                 .await;
+        }
+    }
+}
+
+/// Runs a write to the spool until the spool takes it (or is closed, when the
+/// server stops), waiting longer after each failure, up to 10 s.
+async fn until_written<Write, Written>(destination: &str, what: &str, write: Write)
+where
+    Write: Fn() -> Written,
+    Written: std::future::Future<Output = Result<(), SpoolError>>,
+{
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match write().await {
+            Ok(()) | Err(SpoolError::Closed) => return,
+            Err(error) => {
+                tracing::error!(%destination, %error, "cannot {what}; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
         }
     }
 }
@@ -667,6 +727,19 @@ mod tests {
             let delay = backoff(&retry, attempt);
             assert!(delay <= full && delay >= full / 2, "{attempt}: {delay:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_write_the_spool_refuses_is_tried_until_it_takes_it() {
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        until_written("d", "record the destination as disabled", || async {
+            match tries.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(SpoolError::Full("for the test".into())),
+                _ => Ok(()),
+            }
+        })
+        .await;
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
     }
 
     #[test]

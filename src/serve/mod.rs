@@ -12,7 +12,8 @@
 //! - [`spool`] keeps every accepted record until it is delivered or dead;
 //! - [`deliver`] runs one worker per destination;
 //! - [`notice`] mails (and posts) when a destination starts failing;
-//! - [`metrics`] is what `GET /metrics` shows.
+//! - [`metrics`] is what `GET /metrics` shows;
+//! - [`reload`] watches the pipeline's files for a change.
 
 pub mod auth;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod notice;
 pub mod pipeline;
 pub mod receive;
+pub mod reload;
 pub mod spool;
 
 use std::collections::HashMap;
@@ -41,16 +43,28 @@ use tokio::sync::{watch, Notify, Semaphore};
 use crate::apply::Outcome;
 pub use config::{Destination, Source};
 use receive::{BodyLimits, Refusal};
+use reload::Watch;
 use spool::{DeadRecord, NewRecord, Spool, SpoolError, SpoolLimits};
 
 /// The sources and destinations a server runs; swapped whole on reload.
 pub struct Pipeline {
     pub sources: Vec<Source>,
     pub destinations: Vec<Arc<Destination>>,
+    /// The files it was loaded from: a change to one reloads it.
+    pub watched: Vec<PathBuf>,
 }
 
-/// How a pipeline is (re)loaded: on start, and on every SIGHUP.
-pub type LoadPipeline = Box<dyn Fn() -> Result<Pipeline, String> + Send + Sync>;
+/// A pipeline that does not load: its problems, and the files it was read
+/// from as far as it got, so that a fix to one of them reloads it.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub problems: String,
+    pub watched: Vec<PathBuf>,
+}
+
+/// How a pipeline is (re)loaded: on start, on every SIGHUP, and when one of
+/// its files changes.
+pub type LoadPipeline = Box<dyn Fn() -> Result<Pipeline, Refused> + Send + Sync>;
 
 /// How a server listens and what it holds.
 #[derive(Debug, Clone)]
@@ -61,6 +75,9 @@ pub struct ServeOptions {
     pub body_limits: BodyLimits,
     pub connections: ConnectionLimits,
     pub notices: notice::NoticeConfig,
+    /// How often the pipeline's files are polled for a change; `None`: only
+    /// SIGHUP reloads.
+    pub reload_poll: Option<Duration>,
 }
 
 /// What one connection may take.
@@ -106,9 +123,11 @@ impl App {
     }
 }
 
-/// Runs the server until SIGTERM or SIGINT; reloads on SIGHUP.
+/// Runs the server until SIGTERM or SIGINT; reloads on SIGHUP, and when a
+/// file of the pipeline changes.
 pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), String> {
-    let pipeline = load()?;
+    let pipeline = load().map_err(|refused| refused.problems)?;
+    let mut watch = Watch::new(&pipeline.watched);
     let spool = Spool::open(&options.spool, options.spool_limits).map_err(|error| {
         format!(
             "cannot open the spool in {}: {error}",
@@ -169,22 +188,24 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut polls = options.reload_poll.map(|every| {
+        let mut polls = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        polls.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        polls
+    });
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: reloading the pipeline");
-                match load() {
-                    Ok(pipeline) => {
-                        *app.pipeline.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pipeline);
-                        workers.restart().await;
-                        tracing::info!("the new pipeline runs");
-                    }
-                    Err(problems) => {
-                        tracing::error!(%problems, "the new pipeline is refused; the old one keeps running");
-                        eprintln!("{problems}");
-                    }
+                reload(&app, &mut workers, &load, &mut watch).await;
+            }
+            _ = next_poll(&mut polls) => {
+                if let Some(changed) = watch.poll() {
+                    let files: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
+                    tracing::info!(files = %files.join(", "), "files changed: reloading the pipeline");
+                    reload(&app, &mut workers, &load, &mut watch).await;
                 }
             }
         }
@@ -196,6 +217,42 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     workers.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Loads the pipeline again: checked whole and swapped in, or refused with
+/// its diagnostics while the running one goes on. Either way `watch` then
+/// watches the files this load read, and, after a refusal, the running
+/// version's too: a fix to a file the refused version did not get to (an
+/// include of a transform that failed) is a change as well.
+async fn reload(app: &App, workers: &mut Workers, load: &LoadPipeline, watch: &mut Watch) {
+    let before = watch.now();
+    match load() {
+        Ok(pipeline) => {
+            *watch = Watch::after(before, &pipeline.watched);
+            *app.pipeline.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pipeline);
+            workers.restart().await;
+            tracing::info!("the new pipeline runs");
+        }
+        Err(Refused {
+            problems,
+            mut watched,
+        }) => {
+            watched.extend(app.pipeline().watched.iter().cloned());
+            *watch = Watch::after(before, &watched);
+            tracing::error!(%problems, "the new pipeline is refused; the old one keeps running");
+            eprintln!("{problems}");
+        }
+    }
+}
+
+/// The next tick of the reload polls; never, when they are off.
+async fn next_poll(polls: &mut Option<tokio::time::Interval>) {
+    match polls {
+        Some(polls) => {
+            polls.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// A listening socket with a deep accept queue (the kernel caps it at
@@ -263,7 +320,7 @@ impl Workers {
                 client: self.client.clone(),
                 notices: Arc::clone(&self.notices),
                 wake,
-                disabled: Arc::new(AtomicBool::new(is_disabled)),
+                disabled: Arc::new(deliver::Disabled::new(is_disabled)),
                 stop: stopped,
             };
             self.running.push((stop, tokio::spawn(worker.run())));

@@ -30,10 +30,7 @@ use super::config::{
     self, BodyFormat, Destination, Source, SourceAuth, BATCH_BYTES_LIMIT, BATCH_RECORDS_LIMIT,
     LINGER_LIMIT_MS, MAX_AGE_LIMIT, MAX_TIMEOUT,
 };
-use super::notice::NoticeConfig;
-use super::receive::BodyLimits;
-use super::spool::SpoolLimits;
-use super::Pipeline;
+use super::{Pipeline, Refused};
 use crate::compile::EventType;
 use crate::diagnostic::{self, Code, Diagnostic, Span};
 use crate::syntax::pipeline::{
@@ -41,16 +38,29 @@ use crate::syntax::pipeline::{
 };
 use crate::{LoadError, LoadOptions, Transform};
 
-/// What a pipeline file sets besides its sources and destinations: these
-/// take effect when the server starts (a reload changes only the pipeline).
+/// What a pipeline file sets besides its sources and destinations, each as
+/// written (`None`: not set). They take effect when the server starts (a
+/// reload changes only the pipeline); `xf serve` takes a flag given over
+/// them, and a default for what neither sets.
 #[derive(Debug, Clone, Default)]
 pub struct ServerSettings {
     pub listen: Option<SocketAddr>,
+    /// Relative to the pipeline file's folder, joined to it.
     pub spool: Option<PathBuf>,
-    pub spool_limits: Option<SpoolLimits>,
-    pub body_limits: Option<BodyLimits>,
-    pub max_connections: Option<usize>,
-    pub notices: Option<NoticeConfig>,
+    pub spool_max_bytes: Option<u64>,
+    pub spool_max_records: Option<u64>,
+    /// Bytes, as sent and once decompressed.
+    pub max_body: Option<u64>,
+    pub max_body_records: Option<u64>,
+    pub max_connections: Option<u64>,
+    /// An SMTP relay, host and port.
+    pub smtp: Option<(String, u16)>,
+    pub mail_from: Option<String>,
+    pub error_webhook: Option<reqwest::Url>,
+    /// Seconds between two notices about one destination.
+    pub notice_interval: Option<u64>,
+    /// Seconds between looks at the pipeline's files for a change (0: never).
+    pub reload_poll: Option<u64>,
 }
 
 /// A loaded pipeline file.
@@ -59,18 +69,29 @@ pub struct Loaded {
     pub settings: ServerSettings,
 }
 
-const TOP_SETTINGS: &[&str] = &[
-    "listen",
-    "spool",
-    "spool_max_bytes",
-    "spool_max_records",
-    "max_body",
-    "max_body_records",
-    "max_connections",
-    "smtp",
-    "mail_from",
-    "error_webhook",
-    "notice_interval",
+/// How a server setting's one value is read into [`ServerSettings`].
+enum Server {
+    /// A whole number, kept as written.
+    Number(fn(&mut ServerSettings) -> &mut Option<u64>),
+    /// A string, checked and kept by the function (which reports a bad one).
+    Text(fn(&mut Reader<'_>, String, Span, &mut ServerSettings)),
+}
+
+/// The settings of a pipeline file's top level.
+#[rustfmt::skip]
+const SERVER_SETTINGS: &[(&str, Server)] = &[
+    ("listen", Server::Text(listen)),
+    ("spool", Server::Text(|reader, text, _, settings| settings.spool = Some(reader.base.join(text)))),
+    ("spool_max_bytes", Server::Number(|s| &mut s.spool_max_bytes)),
+    ("spool_max_records", Server::Number(|s| &mut s.spool_max_records)),
+    ("max_body", Server::Number(|s| &mut s.max_body)),
+    ("max_body_records", Server::Number(|s| &mut s.max_body_records)),
+    ("max_connections", Server::Number(|s| &mut s.max_connections)),
+    ("smtp", Server::Text(smtp)),
+    ("mail_from", Server::Text(|_, text, _, settings| settings.mail_from = Some(text))),
+    ("error_webhook", Server::Text(error_webhook)),
+    ("notice_interval", Server::Number(|s| &mut s.notice_interval)),
+    ("reload_poll", Server::Number(|s| &mut s.reload_poll)),
 ];
 const SECTIONS: &[&str] = &["source", "destination"];
 const SOURCE_SETTINGS: &[&str] = &["transform", "tags", "kibana", "auth"];
@@ -94,8 +115,19 @@ const DESTINATION_SETTINGS: &[&str] = &[
 
 /// Loads a pipeline file: every problem found, rendered rustc-style, or the pipeline.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, String> {
+    load_watched(path, options).map_err(|refused| refused.problems)
+}
+
+/// [`load`], saying also which files were read (the pipeline's `watched`),
+/// those of a pipeline that does not load too.
+pub fn load_watched(path: &Path, options: &LoadOptions) -> Result<Loaded, Refused> {
+    let refused = |problems| Refused {
+        problems,
+        watched: vec![path.to_path_buf()],
+    };
     let shown = path.display().to_string();
-    let text = config::read_config_file(path).map_err(|error| format!("error: {error}\n"))?;
+    let text =
+        config::read_config_file(path).map_err(|error| refused(format!("error: {error}\n")))?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -107,13 +139,19 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, String> {
         base,
         options,
         problems: Vec::new(),
+        watched: vec![path.to_path_buf()],
     };
-    let declarations = parse_pipeline(&text).map_err(|d| diagnostic::render(&shown, &text, &d))?;
-    let loaded = reader.read(&declarations);
+    let declarations =
+        parse_pipeline(&text).map_err(|d| refused(diagnostic::render(&shown, &text, &d)))?;
+    let mut loaded = reader.read(&declarations);
     if reader.problems.is_empty() {
+        loaded.pipeline.watched = reader.watched;
         Ok(loaded)
     } else {
-        Err(diagnostic::render(&shown, &text, &reader.problems))
+        Err(Refused {
+            problems: diagnostic::render(&shown, &text, &reader.problems),
+            watched: reader.watched,
+        })
     }
 }
 
@@ -123,6 +161,8 @@ struct Reader<'a> {
     base: PathBuf,
     options: &'a LoadOptions,
     problems: Vec<Diagnostic>,
+    /// Every file it named or read so far, for the pipeline's `watched`.
+    watched: Vec<PathBuf>,
 }
 
 fn unknown(kind: &str, word: &Word, known: &[&str]) -> Diagnostic {
@@ -152,10 +192,6 @@ impl Reader<'_> {
 
     fn read(&mut self, declarations: &[Declaration]) -> Loaded {
         let mut settings = ServerSettings::default();
-        let mut spool_limits = SpoolLimits::default();
-        let mut body_limits = BodyLimits::default();
-        let mut notices = NoticeConfig::default();
-        let (mut spool_set, mut body_set, mut notices_set) = (false, false, false);
         let mut sources: Vec<Source> = Vec::new();
         let mut source_names: Vec<Word> = Vec::new();
         let mut destinations: Vec<(Destination, Option<Vec<Word>>)> = Vec::new();
@@ -163,132 +199,11 @@ impl Reader<'_> {
         for declaration in declarations {
             match declaration {
                 Declaration::Setting(setting) => {
-                    let name = setting.name.text.as_str();
-                    if !TOP_SETTINGS.contains(&name) {
-                        let problem = if SECTIONS.contains(&name) {
-                            Diagnostic::new(
-                                Code::Syntax,
-                                format!("a {name} is a block: `{name} NAME {{ … }}`"),
-                                setting.span,
-                            )
-                            .with_label("no block follows")
-                        } else {
-                            unknown("setting", &setting.name, TOP_SETTINGS)
-                        };
-                        self.problems.push(problem);
-                        continue;
-                    }
-                    if seen.contains(&name) {
-                        self.problem(
-                            Code::Duplicate,
-                            format!("`{name}` is set twice"),
-                            setting.name.span,
-                            "set again here",
-                        );
-                        continue;
-                    }
-                    seen.push(name);
-                    match name {
-                        "listen" => {
-                            if let Some(text) = self.one_text(setting) {
-                                match text.0.parse::<SocketAddr>() {
-                                    Ok(address) => settings.listen = Some(address),
-                                    Err(_) => self.problem(
-                                        Code::SettingValue,
-                                        format!("`{}` is not an address and port", text.0),
-                                        text.1,
-                                        "such as \"127.0.0.1:8080\" or \"[::]:443\"",
-                                    ),
-                                }
-                            }
-                        }
-                        "spool" => {
-                            if let Some(text) = self.one_text(setting) {
-                                settings.spool = Some(self.base.join(text.0));
-                            }
-                        }
-                        "spool_max_bytes" => {
-                            spool_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                spool_limits.max_bytes = n;
-                            }
-                        }
-                        "spool_max_records" => {
-                            spool_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                spool_limits.max_records = n;
-                            }
-                        }
-                        "max_body" => {
-                            body_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                body_limits.max_body = n as usize;
-                                body_limits.max_decoded = n as usize;
-                            }
-                        }
-                        "max_body_records" => {
-                            body_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                body_limits.max_records = n as usize;
-                            }
-                        }
-                        "max_connections" => {
-                            if let Some(n) = self.one_number(setting) {
-                                settings.max_connections = Some(n.max(1) as usize);
-                            }
-                        }
-                        "smtp" => {
-                            notices_set = true;
-                            if let Some((text, span)) = self.one_text(setting) {
-                                match text
-                                    .rsplit_once(':')
-                                    .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
-                                {
-                                    Some(relay) => notices.smtp = Some(relay),
-                                    None => self.problem(
-                                        Code::SettingValue,
-                                        format!("`{text}` is not HOST:PORT"),
-                                        span,
-                                        "an SMTP relay, such as \"localhost:25\"",
-                                    ),
-                                }
-                            }
-                        }
-                        "mail_from" => {
-                            notices_set = true;
-                            if let Some((text, _)) = self.one_text(setting) {
-                                notices.from = text;
-                            }
-                        }
-                        "error_webhook" => {
-                            notices_set = true;
-                            if let Some((text, span)) = self.one_text(setting) {
-                                match config::parse_uri(&text) {
-                                    Ok(uri) => notices.webhook = Some(uri),
-                                    Err(error) => self.problem(
-                                        Code::SettingValue,
-                                        error,
-                                        span,
-                                        "not an http(s) URL",
-                                    ),
-                                }
-                            }
-                        }
-                        "notice_interval" => {
-                            notices_set = true;
-                            if let Some(n) = self.one_number(setting) {
-                                notices.interval = Duration::from_secs(n);
-                            }
-                        }
-                        _ => {}
-                    }
+                    self.server_setting(setting, &mut seen, &mut settings)
                 }
                 Declaration::Section(section) => match section.kind.text.as_str() {
                     "source" => {
-                        if let Some(earlier) =
-                            source_names.iter().find(|w| w.text == section.name.text)
-                        {
-                            let _ = earlier;
+                        if source_names.iter().any(|w| w.text == section.name.text) {
                             self.problem(
                                 Code::Duplicate,
                                 format!("two sources are named `{}`", section.name.text),
@@ -365,21 +280,58 @@ impl Reader<'_> {
             }
             finished.push(Arc::new(destination));
         }
-        if spool_set {
-            settings.spool_limits = Some(spool_limits);
-        }
-        if body_set {
-            settings.body_limits = Some(body_limits);
-        }
-        if notices_set {
-            settings.notices = Some(notices);
-        }
         Loaded {
             pipeline: Pipeline {
                 sources,
                 destinations: finished,
+                watched: Vec::new(),
             },
             settings,
+        }
+    }
+
+    /// A setting at the top level: a server setting, set once.
+    fn server_setting<'d>(
+        &mut self,
+        setting: &'d Setting,
+        seen: &mut Vec<&'d str>,
+        settings: &mut ServerSettings,
+    ) {
+        let name = setting.name.text.as_str();
+        let Some((_, server)) = SERVER_SETTINGS.iter().find(|(known, _)| *known == name) else {
+            let problem = if SECTIONS.contains(&name) {
+                Diagnostic::new(
+                    Code::Syntax,
+                    format!("a {name} is a block: `{name} NAME {{ … }}`"),
+                    setting.span,
+                )
+                .with_label("no block follows")
+            } else {
+                let known: Vec<&str> = SERVER_SETTINGS.iter().map(|(known, _)| *known).collect();
+                unknown("setting", &setting.name, &known)
+            };
+            self.problems.push(problem);
+            return;
+        };
+        if seen.contains(&name) {
+            self.problem(
+                Code::Duplicate,
+                format!("`{name}` is set twice"),
+                setting.name.span,
+                "set again here",
+            );
+            return;
+        }
+        seen.push(name);
+        match server {
+            Server::Number(field) => {
+                *field(settings) = self.one(setting, as_number).map(|(n, _)| n)
+            }
+            Server::Text(keep) => {
+                if let Some((text, span)) = self.one(setting, as_text) {
+                    keep(self, text, span, settings);
+                }
+            }
         }
     }
 
@@ -409,14 +361,14 @@ impl Reader<'_> {
         let mut auth = None;
         for setting in &section.settings {
             match setting.name.text.as_str() {
-                "transform" => transform = self.one_text(setting),
+                "transform" => transform = self.one(setting, as_text),
                 "tags" => {
                     armor.tags = self
-                        .one_text(setting)
+                        .one(setting, as_text)
                         .map(|t| self.base.join(t.0).display().to_string())
                 }
-                "kibana" => armor.kibana = self.one_text(setting).map(|t| t.0),
-                "auth" => match self.one_word(setting) {
+                "kibana" => armor.kibana = self.one(setting, as_text).map(|t| t.0),
+                "auth" => match self.one(setting, as_word) {
                     Some((word, _)) if word == "none" => auth = Some(SourceAuth::None),
                     Some((word, span)) => self.problem(
                         Code::SettingValue,
@@ -441,29 +393,27 @@ impl Reader<'_> {
             return None;
         };
         let path = self.base.join(&file);
-        let loaded = if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-        {
-            Transform::from_armor_config(&path, &armor, self.options)
-        } else {
-            if armor.tags.is_some() || armor.kibana.is_some() {
-                self.problem(
-                    Code::SettingValue,
-                    "`tags` and `kibana` are for Armor JSON configs",
-                    section.name.span,
-                    "a .xf names its own lookup and search",
-                );
+        self.watched.push(path.clone());
+        // Named, so watched even when the config that would read it fails.
+        self.watched.extend(armor.tags.as_ref().map(PathBuf::from));
+        if (armor.tags.is_some() || armor.kibana.is_some()) && !Transform::is_armor_config(&path) {
+            self.problem(
+                Code::SettingValue,
+                "`tags` and `kibana` are for Armor JSON configs",
+                section.name.span,
+                "a .xf names its own lookup and search",
+            );
+        }
+        match Transform::from_path_or_armor(&path, &armor, self.options) {
+            Ok(transform) => {
+                self.watched.extend_from_slice(transform.files());
+                Some(Source {
+                    name: section.name.text.clone(),
+                    path: at.text.clone(),
+                    transform: Arc::new(transform),
+                    auth: auth.unwrap_or_default(),
+                })
             }
-            Transform::from_path_with(&path, self.options)
-        };
-        match loaded {
-            Ok(transform) => Some(Source {
-                name: section.name.text.clone(),
-                path: at.text.clone(),
-                transform: Arc::new(transform),
-                auth: auth.unwrap_or_default(),
-            }),
             Err(error) => {
                 self.problems.push(load_problem(&file, span, &error));
                 None
@@ -487,8 +437,10 @@ impl Reader<'_> {
             .iter()
             .filter(|s| s.name.text == "armor_notification")
         {
-            if let Some((file, span)) = self.one_text(setting) {
-                match config::armor_notification(&self.base.join(&file)) {
+            if let Some((file, span)) = self.one(setting, as_text) {
+                let path = self.base.join(&file);
+                self.watched.push(path.clone());
+                match config::armor_notification(&path) {
                     Ok(mut from_armor) => {
                         from_armor.name = Arc::from(section.name.text.as_str());
                         destination = Some(from_armor);
@@ -507,7 +459,7 @@ impl Reader<'_> {
         }
         let mut uri = None;
         for setting in section.settings.iter().filter(|s| s.name.text == "uri") {
-            if let Some((text, span)) = self.one_text(setting) {
+            if let Some((text, span)) = self.one(setting, as_text) {
                 match config::parse_uri(&text) {
                     Ok(parsed) => uri = Some(parsed),
                     Err(error) => {
@@ -624,7 +576,7 @@ impl Reader<'_> {
                     from = Some(names);
                 }
                 "format" => {
-                    if let Some((word, span)) = self.one_word(setting) {
+                    if let Some((word, span)) = self.one(setting, as_word) {
                         match BodyFormat::parse(&word) {
                             Some(format) => destination.format = format,
                             None => self.problem(
@@ -637,7 +589,7 @@ impl Reader<'_> {
                     }
                 }
                 "timeout" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         let timeout = Duration::from_secs(n);
                         if n == 0 || timeout > MAX_TIMEOUT {
                             self.problem(
@@ -652,37 +604,37 @@ impl Reader<'_> {
                     }
                 }
                 "concurrency" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.concurrency = (n as usize).clamp(1, 1024);
                     }
                 }
                 "max_attempts" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.retry.max_attempts = n.clamp(1, 1_000_000) as u32;
                     }
                 }
                 "max_age" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.retry.max_age = Duration::from_secs(n.clamp(1, MAX_AGE_LIMIT));
                     }
                 }
                 "batch_records" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.batch.max_records = (n as usize).clamp(1, BATCH_RECORDS_LIMIT);
                     }
                 }
                 "batch_bytes" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.batch.max_bytes = (n as usize).clamp(1, BATCH_BYTES_LIMIT);
                     }
                 }
                 "batch_linger" => {
-                    if let Some(n) = self.one_number(setting) {
+                    if let Some((n, _)) = self.one(setting, as_number) {
                         destination.batch.linger = Duration::from_millis(n.min(LINGER_LIMIT_MS));
                     }
                 }
                 "email_for_error" => {
-                    if let Some((text, span)) = self.one_text(setting) {
+                    if let Some((text, span)) = self.one(setting, as_text) {
                         if text.contains('@') {
                             destination.email_for_error = Some(text);
                         } else {
@@ -713,7 +665,10 @@ impl Reader<'_> {
         let source = format!("{PREFIX}{condition})\n");
         let name = format!("{} (destination {destination})", self.name);
         match Transform::from_source_with(&name, &source, Some(&self.base), self.options) {
-            Ok(transform) => Some(transform),
+            Ok(transform) => {
+                self.watched.extend_from_slice(transform.files());
+                Some(transform)
+            }
             Err(LoadError::Invalid { diagnostics, .. }) => {
                 for mut diagnostic in diagnostics {
                     let shift =
@@ -750,13 +705,17 @@ impl Reader<'_> {
                     None
                 }
             },
-            ValueKind::File(file) => match config::read_config_file(&self.base.join(file)) {
-                Ok(text) => Some(text.lines().next().unwrap_or("").trim().to_string()),
-                Err(error) => {
-                    self.problem(Code::PipelineFile, error, value.span, "the secret's file");
-                    None
+            ValueKind::File(file) => {
+                let path = self.base.join(file);
+                self.watched.push(path.clone());
+                match config::read_config_file(&path) {
+                    Ok(text) => Some(text.lines().next().unwrap_or("").trim().to_string()),
+                    Err(error) => {
+                        self.problem(Code::PipelineFile, error, value.span, "the secret's file");
+                        None
+                    }
                 }
-            },
+            }
             _ => {
                 self.problem(
                     Code::SettingValue,
@@ -782,63 +741,100 @@ impl Reader<'_> {
         setting.values.first().cloned()
     }
 
-    fn one_text(&mut self, setting: &Setting) -> Option<(String, Span)> {
+    /// A setting's one value, read by `read`; else a problem under it
+    /// saying what the setting takes.
+    fn one<T>(
+        &mut self,
+        setting: &Setting,
+        read: fn(&ValueKind) -> Result<T, Takes>,
+    ) -> Option<(T, Span)> {
         let value = self.only(setting)?;
-        match value.kind {
-            ValueKind::Text(text) => Some((text, value.span)),
-            _ => {
+        match read(&value.kind) {
+            Ok(read) => Some((read, value.span)),
+            Err(takes) => {
                 self.problem(
                     Code::SettingValue,
-                    format!("`{}` takes a string", setting.name.text),
+                    format!("`{}` takes {}", setting.name.text, takes.what),
                     value.span,
-                    "write it in quotes",
+                    takes.label,
                 );
                 None
             }
         }
     }
+}
 
-    fn one_word(&mut self, setting: &Setting) -> Option<(String, Span)> {
-        let value = self.only(setting)?;
-        match value.kind {
-            ValueKind::Word(word) => Some((word, value.span)),
-            _ => {
-                self.problem(
-                    Code::SettingValue,
-                    format!("`{}` takes a word", setting.name.text),
-                    value.span,
-                    "without quotes",
-                );
-                None
-            }
-        }
+/// What a setting takes, for the problem with a value that is not that.
+struct Takes {
+    what: &'static str,
+    /// Under the value.
+    label: &'static str,
+}
+
+fn as_text(kind: &ValueKind) -> Result<String, Takes> {
+    match kind {
+        ValueKind::Text(text) => Ok(text.clone()),
+        _ => Err(Takes {
+            what: "a string",
+            label: "write it in quotes",
+        }),
     }
+}
 
-    fn one_number(&mut self, setting: &Setting) -> Option<u64> {
-        let value = self.only(setting)?;
-        match &value.kind {
-            ValueKind::Number(text) => match text.parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    self.problem(
-                        Code::SettingValue,
-                        format!("`{}` takes a whole number", setting.name.text),
-                        value.span,
-                        "not a whole number of 0 or more",
-                    );
-                    None
-                }
-            },
-            _ => {
-                self.problem(
-                    Code::SettingValue,
-                    format!("`{}` takes a number", setting.name.text),
-                    value.span,
-                    "a number, without quotes",
-                );
-                None
-            }
-        }
+fn as_word(kind: &ValueKind) -> Result<String, Takes> {
+    match kind {
+        ValueKind::Word(word) => Ok(word.clone()),
+        _ => Err(Takes {
+            what: "a word",
+            label: "without quotes",
+        }),
+    }
+}
+
+fn as_number(kind: &ValueKind) -> Result<u64, Takes> {
+    match kind {
+        ValueKind::Number(text) => text.parse::<u64>().map_err(|_| Takes {
+            what: "a whole number",
+            label: "not a whole number of 0 or more",
+        }),
+        _ => Err(Takes {
+            what: "a number",
+            label: "a number, without quotes",
+        }),
+    }
+}
+
+fn listen(reader: &mut Reader<'_>, text: String, span: Span, settings: &mut ServerSettings) {
+    match text.parse::<SocketAddr>() {
+        Ok(address) => settings.listen = Some(address),
+        Err(_) => reader.problem(
+            Code::SettingValue,
+            format!("`{text}` is not an address and port"),
+            span,
+            "such as \"127.0.0.1:8080\" or \"[::]:443\"",
+        ),
+    }
+}
+
+fn smtp(reader: &mut Reader<'_>, text: String, span: Span, settings: &mut ServerSettings) {
+    match text
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
+    {
+        Some(relay) => settings.smtp = Some(relay),
+        None => reader.problem(
+            Code::SettingValue,
+            format!("`{text}` is not HOST:PORT"),
+            span,
+            "an SMTP relay, such as \"localhost:25\"",
+        ),
+    }
+}
+
+fn error_webhook(reader: &mut Reader<'_>, text: String, span: Span, settings: &mut ServerSettings) {
+    match config::parse_uri(&text) {
+        Ok(uri) => settings.error_webhook = Some(uri),
+        Err(error) => reader.problem(Code::SettingValue, error, span, "not an http(s) URL"),
     }
 }
 
@@ -851,4 +847,101 @@ fn load_problem(file: &str, span: Span, error: &LoadError) -> Diagnostic {
     )
     .with_label("this transform")
     .with_note(error.render().trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `files` (name, text) into a fresh folder.
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    const TRANSFORM: &str = "include \"inc.xf\"\nlookup hosts from \"hosts.csv\" key host\n\
+        message m = template \"m.j2\"\nvalidate \"s.json\"\n";
+    const NOTIFICATION: &str = r#"{"name": "n", "properties": [{"type": "uri", "key": "endpoint", "value": "http://127.0.0.1:1/"}]}"#;
+    const PIPELINE: &str = "source s at \"/in\" {\n    transform \"t.xf\"\n}\n\
+        destination d {\n    armor_notification \"n.json\"\n    header \"X-Key\" = file \"key.txt\"\n}\n";
+
+    #[test]
+    fn a_pipeline_watches_every_file_it_was_read_from() {
+        let dir = folder(&[
+            ("p.xfp", PIPELINE),
+            ("t.xf", TRANSFORM),
+            ("inc.xf", "label a = 1\n"),
+            ("hosts.csv", "host,site\nh1,s1\n"),
+            ("m.j2", "{{ host }}"),
+            ("s.json", r#"{"type": "object"}"#),
+            ("n.json", NOTIFICATION),
+            ("key.txt", "secret\n"),
+        ]);
+        let pipeline = dir.path().join("p.xfp");
+        let loaded = load_watched(&pipeline, &LoadOptions::default()).unwrap();
+        let mut watched: Vec<String> = loaded
+            .pipeline
+            .watched
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        watched.sort();
+        let mut all = vec![
+            "hosts.csv",
+            "inc.xf",
+            "key.txt",
+            "m.j2",
+            "n.json",
+            "p.xfp",
+            "s.json",
+            "t.xf",
+        ];
+        all.sort();
+        assert_eq!(watched, all);
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_kind_says_what_the_setting_takes() {
+        let dir = folder(&[
+            (
+                "p.xfp",
+                "listen 8080\nmax_body 1.5\nspool \"a\", \"b\"\n\
+                 source s at \"/in\" {\n    transform \"t.xf\"\n    auth \"none\"\n}\n",
+            ),
+            ("t.xf", "label a = 1\n"),
+        ]);
+        let problems = load(&dir.path().join("p.xfp"), &LoadOptions::default())
+            .err()
+            .unwrap();
+        for (message, label) in [
+            ("`listen` takes a string", "write it in quotes"),
+            (
+                "`max_body` takes a whole number",
+                "not a whole number of 0 or more",
+            ),
+            ("`spool` takes one value", "one value here"),
+            ("`auth` takes a word", "without quotes"),
+        ] {
+            assert!(
+                problems.contains(&format!("error[E0802]: {message}")),
+                "{problems}"
+            );
+            assert!(problems.contains(label), "{problems}");
+        }
+    }
+
+    #[test]
+    fn a_refused_pipeline_watches_the_files_it_named() {
+        let dir = folder(&[("p.xfp", PIPELINE), ("n.json", NOTIFICATION)]);
+        let pipeline = dir.path().join("p.xfp");
+        let refused = load_watched(&pipeline, &LoadOptions::default())
+            .err()
+            .unwrap();
+        assert!(refused.problems.contains("t.xf"), "{}", refused.problems);
+        let named = ["p.xfp", "t.xf", "n.json", "key.txt"].map(|name| dir.path().join(name));
+        assert_eq!(refused.watched, named);
+    }
 }
