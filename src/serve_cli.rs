@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::params;
-use xf::serve::config::{self, BodyFormat, Destination, Source, SourceAuth, MAX_TIMEOUT};
+use xf::serve::auth::{self, Auth, Digest, KeyPlace, Scheme};
+use xf::serve::config::{self, BodyFormat, Destination, Source, MAX_TIMEOUT};
 use xf::serve::notice::NoticeConfig;
 use xf::serve::pipeline::{Loaded, ServerSettings};
 use xf::serve::receive::BodyLimits;
@@ -33,6 +34,28 @@ pub struct ServeArgs {
     /// The transform for bodies POSTed to `/`: a .xf file, or an Armor transform config (.json)
     #[arg(long, value_name = "FILE")]
     transform: Option<PathBuf>,
+    /// How senders to `/` authenticate: none, basic, bearer, api_key, standard_webhooks or github.
+    /// Without it, anyone may send, so the server listens only on a loopback address
+    #[arg(long, value_name = "SCHEME")]
+    auth: Option<String>,
+    /// A secret of --auth from an environment variable (repeatable: each one valid, for rotation)
+    #[arg(long = "auth-secret-env", value_name = "VAR")]
+    auth_secret_env: Vec<String>,
+    /// A secret of --auth from a file, its first line (repeatable)
+    #[arg(long = "auth-secret-file", value_name = "PATH")]
+    auth_secret_file: Vec<PathBuf>,
+    /// The user name of --auth basic
+    #[arg(long = "auth-user", value_name = "USER")]
+    auth_user: Option<String>,
+    /// The header that carries the key of --auth api_key
+    #[arg(long = "auth-header", value_name = "NAME")]
+    auth_header: Option<String>,
+    /// The query parameter that carries the key of --auth api_key
+    #[arg(long = "auth-query", value_name = "NAME")]
+    auth_query: Option<String>,
+    /// An address or network that may send to `/` (repeatable; default: any); others get 403
+    #[arg(long = "allow", value_name = "ADDR[/BITS]")]
+    allow: Vec<String>,
     /// A destination URL (repeatable): every result is POSTed there
     #[arg(long = "to", value_name = "URL")]
     to: Vec<String>,
@@ -271,7 +294,17 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
         .map_or(reload::DEFAULT_POLL, Duration::from_secs)
         .min(reload::POLL_LIMIT);
     Ok(ServeOptions {
-        listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
+        listen: {
+            let listen = args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
+            if args.pipeline.is_none() && args.auth.is_none() && !listen.ip().is_loopback() {
+                return Err(format!(
+                    "without --auth anyone may send, so the quick start listens only on a loopback \
+                     address, not {listen}: give --auth (or --auth none, to take webhooks from anyone \
+                     who can reach it)"
+                ));
+            }
+            listen
+        },
         spool,
         spool_limits: SpoolLimits {
             max_bytes: args
@@ -462,12 +495,93 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
                 name: "default".to_string(),
                 path: "/".to_string(),
                 transform: Arc::new(transform),
-                auth: SourceAuth::None,
+                auth: Arc::new(quick_auth(args)?),
             }],
             destinations: destinations.into_iter().map(Arc::new).collect(),
             watched: Vec::new(),
         },
     })
+}
+
+/// The quick start's source authentication, from --auth and its flags.
+fn quick_auth(args: &ServeArgs) -> Result<Auth, String> {
+    let mut allow = Vec::new();
+    for text in &args.allow {
+        let network = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| format!("error: --allow {text}: not an address or a network"))?;
+        allow.push(network);
+    }
+    let mut secrets = Vec::new();
+    for variable in &args.auth_secret_env {
+        let secret = std::env::var(variable).map_err(|_| {
+            format!("error: --auth-secret-env: the environment has no variable {variable}")
+        })?;
+        secrets.push(secret);
+    }
+    for path in &args.auth_secret_file {
+        let text = config::read_config_file(path)
+            .map_err(|e| format!("error: --auth-secret-file: {e}"))?;
+        secrets.push(text.lines().next().unwrap_or("").trim().to_string());
+    }
+    if secrets.iter().any(String::is_empty) {
+        return Err("error: an --auth secret is empty, which would let anyone in".into());
+    }
+    let scheme = args.auth.as_deref().unwrap_or("none");
+    if scheme != "none" && secrets.is_empty() {
+        return Err(format!(
+            "error: --auth {scheme} needs its secret: --auth-secret-env VAR or --auth-secret-file PATH"
+        ));
+    }
+    let digests = |secrets: &[String]| secrets.iter().map(|s| Digest::of(s.as_bytes())).collect();
+    let scheme = match scheme {
+        "none" => Scheme::None,
+        "basic" => {
+            let user = args
+                .auth_user
+                .as_deref()
+                .filter(|user| !user.contains(':'))
+                .ok_or("error: --auth basic needs --auth-user USER (without `:`)")?;
+            let pairs: Vec<String> = secrets.iter().map(|s| format!("{user}:{s}")).collect();
+            Scheme::Basic(digests(&pairs))
+        }
+        "bearer" => Scheme::Bearer(digests(&secrets)),
+        "api_key" => {
+            let place = match (&args.auth_header, &args.auth_query) {
+                (Some(header), None) => KeyPlace::Header(
+                    reqwest::header::HeaderName::from_bytes(header.as_bytes())
+                        .map_err(|_| format!("error: --auth-header {header}: not a header name"))?,
+                ),
+                (None, Some(query)) => KeyPlace::Query(query.clone()),
+                _ => return Err("error: --auth api_key needs --auth-header NAME or --auth-query NAME".into()),
+            };
+            Scheme::ApiKey {
+                place,
+                keys: digests(&secrets),
+            }
+        }
+        "standard_webhooks" => Scheme::StandardWebhooks {
+            keys: secrets
+                .iter()
+                .map(|s| auth::standard_webhooks_key(s))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("error: --auth standard_webhooks: {e}"))?,
+            tolerance: auth::DEFAULT_TOLERANCE,
+        },
+        "github" => Scheme::GitHub(
+            secrets
+                .iter()
+                .map(|s| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, s.as_bytes()))
+                .collect(),
+        ),
+        other => {
+            return Err(format!(
+                "error: --auth {other}: the schemes are none, basic, bearer, api_key, standard_webhooks, github"
+            ))
+        }
+    };
+    Ok(Auth::new(allow, scheme))
 }
 
 /// `Name=VARIABLE` or `Name=PATH`: a header whose value is kept out of the command line.

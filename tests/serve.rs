@@ -62,7 +62,7 @@ impl Setup {
     fn write_pipeline(&self, settings: &str, uri: &str) {
         self.file(
             "p.xfp",
-            &format!("spool \"spool\"\n{settings}\nsource s at \"/in\" {{\n    transform \"t.xf\"\n}}\ndestination d {{\n    uri \"{uri}\"\n}}\n"),
+            &format!("spool \"spool\"\n{settings}\nsource s at \"/in\" {{\n    transform \"t.xf\"\n    auth none\n}}\ndestination d {{\n    uri \"{uri}\"\n}}\n"),
         );
     }
 
@@ -576,9 +576,11 @@ fn a_pipeline_file_routes_by_source_event_type_and_condition() {
 spool "spool"
 source armor at "/hooks/armor" {{
     transform "tag.xf"
+    auth none
 }}
 source other at "/hooks/other" {{
     transform "tag.xf"
+    auth none
 }}
 destination all {{
     uri "{}"

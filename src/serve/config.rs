@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
+
+use super::auth::Auth;
 use serde_json::Value;
 
 use crate::compile::EventType;
@@ -28,17 +30,8 @@ pub struct Source {
     /// The URL path (`/` in the quick start).
     pub path: String,
     pub transform: Arc<Transform>,
-    /// Who may send: the hook for receive-side authentication (`auth none` is all there is yet).
-    pub auth: SourceAuth,
-}
-
-/// How a source authenticates its senders.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SourceAuth {
-    /// Anyone who can reach the address may send.
-    #[default]
-    None,
+    /// Who may send: its address allow-list and authentication ([`super::auth`]).
+    pub auth: Arc<Auth>,
 }
 
 /// How a destination wants its requests' bodies.

@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -362,7 +362,7 @@ async fn accept_loop(
             },
             _ = stop.changed() => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -375,7 +375,15 @@ async fn accept_loop(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let router = router.clone();
+        // Each request learns its connection's address: a source's allow-list reads it.
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(Peer(peer.ip()));
+                // A Router is always ready: no poll_ready needed before call.
+                tower::Service::call(&mut router.clone(), request)
+            },
+        );
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
@@ -459,6 +467,13 @@ struct Prepared {
     failed: u64,
 }
 
+/// The most bytes of a request's URI and headers together: 64 KiB (431 above).
+pub const MAX_HEAD_BYTES: usize = 64 << 10;
+
+/// The address a request came from (its connection's peer).
+#[derive(Debug, Clone, Copy)]
+struct Peer(std::net::IpAddr);
+
 /// Every request not to `/healthz`, `/readyz` or `/metrics`: a webhook for a source.
 async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
@@ -492,6 +507,32 @@ async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Respo
             refusal.body(),
         )
     };
+    // hyper refuses more than 100 headers, and a head beyond its read buffer
+    // (about twice this); this is the exact, documented limit.
+    let head_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + request.uri().to_string().len();
+    if head_bytes > MAX_HEAD_BYTES {
+        app.metrics
+            .refused
+            .get_or_create(&metrics::refusal(&path, "head_too_large"))
+            .inc();
+        return json_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            json!({"error": format!("the request's headers are over {MAX_HEAD_BYTES} bytes")}),
+        );
+    }
+    let auth = Arc::clone(&pipeline.sources[source].auth);
+    let peer = request
+        .extensions()
+        .get::<Peer>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |peer| peer.0);
+    if let Err(refused) = auth.check_head(peer, request.headers(), request.uri().query()) {
+        return refused_by_auth(&app, &path, &refused);
+    }
     if app.draining.load(Ordering::SeqCst) {
         return unavailable(&app, &path, "stopping", "the server is stopping", 1);
     }
@@ -547,6 +588,42 @@ async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Respo
                 json!({"error": format!("the body did not arrive within {} s", app.body_timeout.as_secs())}),
             );
         }
+    };
+    // Signatures are over the bytes as received, before any decoding.
+    let message = match auth.check_body(&parts.headers, &bytes, SystemTime::now()) {
+        Ok(message) => message,
+        Err(refused) => return refused_by_auth(&app, &path, &refused),
+    };
+    let mut admitted = match message {
+        None => None,
+        Some(id) => match auth.admit(&id, SystemTime::now()) {
+            auth::Admission::New => Some(Admitted {
+                auth: Arc::clone(&auth),
+                id,
+                accepted: false,
+            }),
+            auth::Admission::InFlight => {
+                let mut response = json_response(
+                    StatusCode::CONFLICT,
+                    json!({"error": "a message with this webhook-id is being received; retry"}),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+                return response;
+            }
+            auth::Admission::Duplicate => {
+                app.metrics
+                    .refused
+                    .get_or_create(&metrics::refusal(&path, "duplicate"))
+                    .inc();
+                // Accepted before: the sender may stop retrying, and nothing is kept twice.
+                return json_response(
+                    StatusCode::OK,
+                    json!({"records": 0, "ids": [], "duplicate": true}),
+                );
+            }
+        },
     };
     let encoding = header_text(&parts.headers, header::CONTENT_ENCODING).map(str::to_string);
     let limits = app.limits;
@@ -626,6 +703,9 @@ async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Respo
     m.accept_seconds
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
+    if let Some(admitted) = &mut admitted {
+        admitted.accepted = true;
+    }
     let ids: Vec<&str> = prepared.ids.iter().map(|id| &**id).collect();
     json_response(
         StatusCode::OK,
@@ -636,6 +716,43 @@ async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Respo
             "dead_lettered": prepared.failed,
         }),
     )
+}
+
+/// A Standard Webhooks message being received: when the request ends, its id
+/// is kept for the replay window if it was accepted, else forgotten (so that
+/// the sender's retry is taken), whichever way the request ends.
+struct Admitted {
+    auth: Arc<auth::Auth>,
+    id: String,
+    accepted: bool,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.auth.settle(&self.id, self.accepted, SystemTime::now());
+    }
+}
+
+/// 401 (with its challenge) or 403, in words that name no secret; nothing of
+/// the request is kept.
+fn refused_by_auth(app: &App, path: &str, refused: &auth::Refused) -> Response {
+    let reason = if refused.status == StatusCode::FORBIDDEN {
+        "forbidden"
+    } else {
+        "unauthorized"
+    };
+    app.metrics
+        .refused
+        .get_or_create(&metrics::refusal(path, reason))
+        .inc();
+    let mut response = json_response(refused.status, json!({ "error": refused.reason }));
+    if let Some(challenge) = refused.challenge {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static(challenge),
+        );
+    }
+    response
 }
 
 fn unavailable(

@@ -26,9 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::auth::{self, Auth, Digest, KeyPlace, Scheme};
 use super::config::{
-    self, BodyFormat, Destination, Source, SourceAuth, BATCH_BYTES_LIMIT, BATCH_RECORDS_LIMIT,
-    LINGER_LIMIT_MS, MAX_AGE_LIMIT, MAX_TIMEOUT,
+    self, BodyFormat, Destination, Source, BATCH_BYTES_LIMIT, BATCH_RECORDS_LIMIT, LINGER_LIMIT_MS,
+    MAX_AGE_LIMIT, MAX_TIMEOUT,
 };
 use super::{Pipeline, Refused};
 use crate::compile::EventType;
@@ -94,7 +95,17 @@ const SERVER_SETTINGS: &[(&str, Server)] = &[
     ("reload_poll", Server::Number(|s| &mut s.reload_poll)),
 ];
 const SECTIONS: &[&str] = &["source", "destination"];
-const SOURCE_SETTINGS: &[&str] = &["transform", "tags", "kibana", "auth"];
+const SOURCE_SETTINGS: &[&str] = &["transform", "tags", "kibana", "auth", "allow", "tolerance"];
+
+/// The ways a source's senders authenticate (`auth SCHEME …`).
+const AUTH_SCHEMES: &[&str] = &[
+    "none",
+    "basic",
+    "bearer",
+    "api_key",
+    "standard_webhooks",
+    "github",
+];
 const DESTINATION_SETTINGS: &[&str] = &[
     "uri",
     "armor_notification",
@@ -358,7 +369,9 @@ impl Reader<'_> {
         }
         let mut transform: Option<(String, Span)> = None;
         let mut armor = crate::import::ArmorOptions::default();
-        let mut auth = None;
+        let mut auth = Vec::new();
+        let mut allow = Vec::new();
+        let mut tolerance = None;
         for setting in &section.settings {
             match setting.name.text.as_str() {
                 "transform" => transform = self.one(setting, as_text),
@@ -368,21 +381,15 @@ impl Reader<'_> {
                         .map(|t| self.base.join(t.0).display().to_string())
                 }
                 "kibana" => armor.kibana = self.one(setting, as_text).map(|t| t.0),
-                "auth" => match self.one(setting, as_word) {
-                    Some((word, _)) if word == "none" => auth = Some(SourceAuth::None),
-                    Some((word, span)) => self.problem(
-                        Code::SettingValue,
-                        format!("auth `{word}` is not built yet"),
-                        span,
-                        "only `auth none` is, for now",
-                    ),
-                    None => {}
-                },
+                "auth" => auth.push(setting),
+                "allow" => allow.push(setting),
+                "tolerance" => tolerance = self.one(setting, as_number),
                 _ => self
                     .problems
                     .push(unknown("source setting", &setting.name, SOURCE_SETTINGS)),
             }
         }
+        let auth = self.source_auth(section, &auth, &allow, tolerance);
         let Some((file, span)) = transform else {
             self.problem(
                 Code::MissingSetting,
@@ -411,7 +418,7 @@ impl Reader<'_> {
                     name: section.name.text.clone(),
                     path: at.text.clone(),
                     transform: Arc::new(transform),
-                    auth: auth.unwrap_or_default(),
+                    auth: Arc::new(auth?),
                 })
             }
             Err(error) => {
@@ -419,6 +426,272 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// A source's `auth` lines (one scheme, each line one more valid secret),
+    /// `allow` lines and `tolerance`. A source must say how its senders
+    /// authenticate, if only `auth none`.
+    fn source_auth(
+        &mut self,
+        section: &Section,
+        lines: &[&Setting],
+        allow: &[&Setting],
+        tolerance: Option<(u64, Span)>,
+    ) -> Option<Auth> {
+        let mut networks = Vec::new();
+        for setting in allow {
+            if setting.values.is_empty() || setting.assigned.is_some() {
+                self.problem(
+                    Code::SettingValue,
+                    "`allow` takes addresses or networks",
+                    setting.span,
+                    "such as allow \"10.0.0.0/8\", \"192.0.2.7\"",
+                );
+            }
+            for value in &setting.values {
+                let parsed = match &value.kind {
+                    ValueKind::Text(text) => text.parse::<ipnet::IpNet>().ok().or_else(|| {
+                        text.parse::<std::net::IpAddr>()
+                            .ok()
+                            .map(ipnet::IpNet::from)
+                    }),
+                    _ => None,
+                };
+                match parsed {
+                    Some(network) => networks.push(network),
+                    None => self.problem(
+                        Code::SettingValue,
+                        "not an address or a network",
+                        value.span,
+                        "an address (\"192.0.2.7\", \"2001:db8::1\") or a network (\"10.0.0.0/8\")",
+                    ),
+                }
+            }
+        }
+        let Some(first) = lines.first() else {
+            self.problem(
+                Code::MissingSetting,
+                format!("source `{}` does not say who may send", section.name.text),
+                section.name.span,
+                "add `auth …` to its block, or `auth none` to take webhooks from anyone who can reach it",
+            );
+            return None;
+        };
+        let scheme_of = |setting: &Setting| match setting.values.first().map(|v| &v.kind) {
+            Some(ValueKind::Word(word)) => Some(word.clone()),
+            _ => None,
+        };
+        let Some(scheme) = scheme_of(first) else {
+            self.problem(
+                Code::SettingValue,
+                "`auth` begins with its scheme",
+                first.span,
+                "auth none, basic, bearer, api_key, standard_webhooks or github",
+            );
+            return None;
+        };
+        if !AUTH_SCHEMES.contains(&scheme.as_str()) {
+            let word = Word {
+                text: scheme,
+                span: first.values[0].span,
+            };
+            self.problems
+                .push(unknown("auth scheme", &word, AUTH_SCHEMES));
+            return None;
+        }
+        let mut secrets = Vec::new();
+        let mut place: Option<KeyPlace> = None;
+        let mut ok = true;
+        for line in lines {
+            if scheme_of(line).as_deref() != Some(scheme.as_str()) {
+                self.problem(
+                    Code::SettingValue,
+                    "a source authenticates its senders one way",
+                    line.span,
+                    &format!("this source's first `auth` is {scheme}"),
+                );
+                ok = false;
+                continue;
+            }
+            match self.auth_line(&scheme, line, &mut place) {
+                Some(Some(secret)) => secrets.push(secret),
+                Some(None) => {}
+                None => ok = false,
+            }
+        }
+        if let Some((_, span)) = tolerance {
+            if scheme != "standard_webhooks" {
+                self.problem(
+                    Code::SettingValue,
+                    "`tolerance` is for `auth standard_webhooks`",
+                    span,
+                    "its messages carry a timestamp; others do not",
+                );
+                ok = false;
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let digests = || secrets.iter().map(|s| Digest::of(s.as_bytes())).collect();
+        let scheme = match scheme.as_str() {
+            "none" => Scheme::None,
+            "basic" => Scheme::Basic(digests()),
+            "bearer" => Scheme::Bearer(digests()),
+            "api_key" => Scheme::ApiKey {
+                place: place?,
+                keys: digests(),
+            },
+            "github" => Scheme::GitHub(
+                secrets
+                    .iter()
+                    .map(|s| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, s.as_bytes()))
+                    .collect(),
+            ),
+            _ => {
+                let mut keys = Vec::new();
+                for (secret, line) in secrets.iter().zip(lines) {
+                    match auth::standard_webhooks_key(secret) {
+                        Ok(key) => keys.push(key),
+                        Err(reason) => {
+                            let span = line.assigned.as_ref().map_or(line.span, |v| v.span);
+                            self.problem(Code::SettingValue, reason, span, "this secret");
+                            return None;
+                        }
+                    }
+                }
+                let tolerance = tolerance.map_or(auth::DEFAULT_TOLERANCE, |(seconds, _)| {
+                    Duration::from_secs(seconds.clamp(1, 86_400))
+                });
+                Scheme::StandardWebhooks { keys, tolerance }
+            }
+        };
+        Some(Auth::new(networks, scheme))
+    }
+
+    /// One `auth SCHEME …` line: its secret (`user:password` for Basic), or
+    /// `Some(None)` for `auth none`; `None` after a problem.
+    fn auth_line(
+        &mut self,
+        scheme: &str,
+        line: &Setting,
+        place: &mut Option<KeyPlace>,
+    ) -> Option<Option<String>> {
+        let values = &line.values[1..];
+        let (words, usage): (usize, &str) = match scheme {
+            "none" => (0, "auth none"),
+            "basic" => (1, "auth basic \"USER\" = env \"VARIABLE\""),
+            "api_key" => (
+                2,
+                "auth api_key header \"X-Api-Key\" = env \"VARIABLE\" (or query \"api_key\")",
+            ),
+            _ => (0, "auth SCHEME = env \"VARIABLE\" (or file \"PATH\")"),
+        };
+        let wants_secret = scheme != "none";
+        if values.len() != words || line.assigned.is_some() != wants_secret {
+            self.problem(
+                Code::SettingValue,
+                format!("`auth {scheme}` is written `{usage}`"),
+                line.span,
+                "not in this form",
+            );
+            return None;
+        }
+        if !wants_secret {
+            return Some(None);
+        }
+        let secret = self.auth_secret(line.assigned.as_ref()?)?;
+        match scheme {
+            "basic" => {
+                let ValueKind::Text(user) = &values[0].kind else {
+                    self.problem(
+                        Code::SettingValue,
+                        "the user name is a string",
+                        values[0].span,
+                        "write it in quotes",
+                    );
+                    return None;
+                };
+                if user.contains(':') {
+                    self.problem(
+                        Code::SettingValue,
+                        "a Basic user name has no `:`",
+                        values[0].span,
+                        "RFC 7617 splits at the first `:`",
+                    );
+                    return None;
+                }
+                Some(Some(format!("{user}:{secret}")))
+            }
+            "api_key" => {
+                let here = match (&values[0].kind, &values[1].kind) {
+                    (ValueKind::Word(word), ValueKind::Text(name)) if word == "header" => {
+                        match reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
+                            Ok(header) => KeyPlace::Header(header),
+                            Err(_) => {
+                                self.problem(
+                                    Code::SettingValue,
+                                    format!("`{name}` is not a header name"),
+                                    values[1].span,
+                                    "a header name",
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                    (ValueKind::Word(word), ValueKind::Text(name)) if word == "query" => {
+                        KeyPlace::Query(name.clone())
+                    }
+                    _ => {
+                        self.problem(
+                            Code::SettingValue,
+                            format!("`auth api_key` is written `{usage}`"),
+                            line.span,
+                            "header or query, then its name in quotes",
+                        );
+                        return None;
+                    }
+                };
+                if place.as_ref().is_some_and(|known| *known != here) {
+                    self.problem(
+                        Code::SettingValue,
+                        "every key of a source comes in one place",
+                        values[1].span,
+                        "the first `auth api_key` names another",
+                    );
+                    return None;
+                }
+                *place = Some(here);
+                Some(Some(secret))
+            }
+            _ => Some(Some(secret)),
+        }
+    }
+
+    /// A secret of a source's `auth`: from the environment or a file, never
+    /// written in the pipeline file itself (which is read, copied and kept in
+    /// version control).
+    fn auth_secret(&mut self, value: &Value) -> Option<String> {
+        if let ValueKind::Text(_) = value.kind {
+            self.problem(
+                Code::SettingValue,
+                "a secret comes from the environment or a file, not the pipeline file",
+                value.span,
+                "write env \"VARIABLE\" or file \"PATH\"",
+            );
+            return None;
+        }
+        let secret = self.secret(value)?;
+        if secret.is_empty() {
+            self.problem(
+                Code::SettingValue,
+                "this secret is empty",
+                value.span,
+                "an empty secret would let anyone in",
+            );
+            return None;
+        }
+        Some(secret)
     }
 
     fn destination(&mut self, section: &Section) -> Option<(Destination, Option<Vec<Word>>)> {
@@ -865,7 +1138,7 @@ mod tests {
     const TRANSFORM: &str = "include \"inc.xf\"\nlookup hosts from \"hosts.csv\" key host\n\
         message m = template \"m.j2\"\nvalidate \"s.json\"\n";
     const NOTIFICATION: &str = r#"{"name": "n", "properties": [{"type": "uri", "key": "endpoint", "value": "http://127.0.0.1:1/"}]}"#;
-    const PIPELINE: &str = "source s at \"/in\" {\n    transform \"t.xf\"\n}\n\
+    const PIPELINE: &str = "source s at \"/in\" {\n    transform \"t.xf\"\n    auth none\n}\n\
         destination d {\n    armor_notification \"n.json\"\n    header \"X-Key\" = file \"key.txt\"\n}\n";
 
     #[test]
@@ -923,7 +1196,7 @@ mod tests {
                 "not a whole number of 0 or more",
             ),
             ("`spool` takes one value", "one value here"),
-            ("`auth` takes a word", "without quotes"),
+            ("`auth` begins with its scheme", "auth none, basic, bearer"),
         ] {
             assert!(
                 problems.contains(&format!("error[E0802]: {message}")),

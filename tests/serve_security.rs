@@ -1,0 +1,429 @@
+//! Who may send to `xf serve`: the real binary, a real client on loopback,
+//! every inbound scheme accepted and refused, and for every refusal nothing
+//! kept and nothing delivered.
+#![cfg(feature = "serve")]
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use support::{get, metric, post, post_with_head, send_raw, Server, Sink};
+use xf::serve::auth::{standard_webhooks_key, standard_webhooks_signature};
+
+const SECOND: Duration = Duration::from_secs(1);
+const BODY: &[u8] = br#"{"severity": 5, "description": "Task Scheduler Entries Modified"}"#;
+
+/// A folder with a transform (`t.xf`) and the spool.
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let setup = Setup {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        setup.file("t.xf", "label via = \"xf\"\n");
+        setup
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    fn spool(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    /// The quick start on `POST /` to `sink`, with `flags` (the auth ones).
+    fn quick(&self, sink: &Sink, flags: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--spool"])
+            .arg(self.spool())
+            .args(["--transform", &self.file("t.xf", "label via = \"xf\"\n")])
+            .args(["--to", &sink.url()])
+            .args(flags)
+            .envs(env.iter().copied());
+        Server::start_command(command, &self.spool())
+    }
+
+    /// A pipeline of one source at `/in` (its `auth` lines given) to `sink`.
+    fn pipeline(&self, sink: &Sink, auth: &str, env: &[(&str, &str)]) -> Server {
+        self.file(
+            "p.xfp",
+            &format!(
+                "spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n{auth}\n}}\n\
+                 destination d {{\n    uri \"{}\"\n}}\n",
+                sink.url()
+            ),
+        );
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
+            .arg("serve")
+            .arg(self.dir.path().join("p.xfp"))
+            .args(["--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied());
+        Server::start_command(command, &self.spool())
+    }
+}
+
+/// Records that arrived at `sink` within a moment (none are expected late:
+/// what was accepted is delivered at once on loopback).
+fn delivered_after_a_moment(sink: &Sink, expected: usize) -> usize {
+    if expected > 0 {
+        sink.wait_for(10 * SECOND, "the accepted records", |r| r.len() >= expected);
+    }
+    std::thread::sleep(SECOND / 2);
+    sink.delivered().len()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn bearer_tokens_any_of_several_and_nothing_kept_for_a_refusal() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let server = setup.quick(
+        &sink,
+        &[
+            "--auth",
+            "bearer",
+            "--auth-secret-env",
+            "XF_TEST_OLD",
+            "--auth-secret-env",
+            "XF_TEST_NEW",
+        ],
+        &[
+            ("XF_TEST_OLD", "old-token-1"),
+            ("XF_TEST_NEW", "new-token-2"),
+        ],
+    );
+    for token in ["old-token-1", "new-token-2"] {
+        let bearer = format!("Bearer {token}");
+        let (status, answer) = post(server.address, "/", &[("Authorization", &bearer)], BODY);
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, head, body) = post_with_head(
+        server.address,
+        "/",
+        &[("Authorization", "Bearer new-token-3")],
+        BODY,
+    );
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer realm=\"xf\", error=\"invalid_token\""),
+        "{head}"
+    );
+    // The refusal echoes nothing that was sent or configured.
+    assert!(!body.contains("new-token"), "{body}");
+    let (status, head, _) = post_with_head(server.address, "/", &[], BODY);
+    assert_eq!(status, 401);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    let (status, _) = post(
+        server.address,
+        "/",
+        &[("Authorization", "Basic b2xkLXRva2VuLTE=")],
+        BODY,
+    );
+    assert_eq!(status, 401, "a token under another scheme is no token");
+
+    assert_eq!(delivered_after_a_moment(&sink, 2), 2);
+    let (_, metrics) = get(server.address, "/metrics");
+    assert_eq!(
+        metric(
+            &metrics,
+            "xf_refused_requests_total",
+            "reason=\"unauthorized\""
+        ),
+        3.0
+    );
+    assert_eq!(metric(&metrics, "xf_records_received_total", ""), 2.0);
+    let log = server.log();
+    for secret in ["old-token-1", "new-token-2"] {
+        assert!(!log.contains(secret), "a secret in the log: {log}");
+        assert!(!metrics.contains(secret));
+    }
+}
+
+#[test]
+fn basic_credentials_and_an_allow_list() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    setup.file("password", "s3cret: with spaces\n");
+    let password = setup.dir.path().join("password").display().to_string();
+    let server = setup.quick(
+        &sink,
+        &[
+            "--auth",
+            "basic",
+            "--auth-user",
+            "cii",
+            "--auth-secret-file",
+            &password,
+        ],
+        &[],
+    );
+    use base64::Engine as _;
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let good = format!("Basic {}", encode("cii:s3cret: with spaces"));
+    let (status, answer) = post(server.address, "/", &[("Authorization", &good)], BODY);
+    assert_eq!(status, 200, "{answer}");
+    for wrong in [
+        "cii:s3cret",
+        "CII:s3cret: with spaces",
+        "cii:s3cret: with spaces ",
+    ] {
+        let header = format!("Basic {}", encode(wrong));
+        let (status, head, _) =
+            post_with_head(server.address, "/", &[("Authorization", &header)], BODY);
+        assert_eq!(status, 401, "{wrong}");
+        assert!(head.contains("Basic realm=\"xf\""), "{head}");
+    }
+    assert_eq!(delivered_after_a_moment(&sink, 1), 1);
+    drop(server);
+
+    // An address outside the allow-list is forbidden, credentials or not.
+    let sink = Sink::start();
+    let server = setup.quick(
+        &sink,
+        &[
+            "--auth",
+            "basic",
+            "--auth-user",
+            "cii",
+            "--auth-secret-file",
+            &password,
+            "--allow",
+            "10.0.0.0/8",
+        ],
+        &[],
+    );
+    let (status, head, body) =
+        post_with_head(server.address, "/", &[("Authorization", &good)], BODY);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        !head.to_ascii_lowercase().contains("www-authenticate"),
+        "{head}"
+    );
+    assert_eq!(delivered_after_a_moment(&sink, 0), 0);
+}
+
+#[test]
+fn an_api_key_in_the_query_or_a_header() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    setup.file("key", "k3y/with+odd=chars\n");
+    let server = setup.pipeline(
+        &sink,
+        "    auth api_key query \"api_key\" = file \"key\"",
+        &[],
+    );
+    let (status, answer) = post(
+        server.address,
+        "/in?api_key=k3y%2Fwith%2Bodd%3Dchars",
+        &[],
+        BODY,
+    );
+    assert_eq!(status, 200, "{answer}");
+    for path in [
+        "/in",
+        "/in?api_key=k3y/with+odd=chars",
+        "/in?key=k3y%2Fwith%2Bodd%3Dchars",
+    ] {
+        let (status, _) = post(server.address, path, &[], BODY);
+        assert_eq!(status, 401, "{path}");
+    }
+    assert_eq!(delivered_after_a_moment(&sink, 1), 1);
+    drop(server);
+
+    let sink = Sink::start();
+    let server = setup.quick(
+        &sink,
+        &[
+            "--auth",
+            "api_key",
+            "--auth-header",
+            "X-Api-Key",
+            "--auth-secret-env",
+            "XF_TEST_KEY",
+        ],
+        &[("XF_TEST_KEY", "qa-key")],
+    );
+    let (status, _) = post(server.address, "/", &[("X-Api-Key", "qa-key")], BODY);
+    assert_eq!(status, 200);
+    let (status, _) = post(server.address, "/", &[("X-Api-Key", "qa-ke")], BODY);
+    assert_eq!(status, 401);
+    assert_eq!(delivered_after_a_moment(&sink, 1), 1);
+}
+
+#[test]
+fn standard_webhooks_signed_replayed_stale_and_tampered() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let server = setup.pipeline(
+        &sink,
+        "    auth standard_webhooks = env \"XF_TEST_WHSEC\"",
+        &[("XF_TEST_WHSEC", secret)],
+    );
+    let key = standard_webhooks_key(secret).unwrap();
+    let send = |id: &str, timestamp: i64, signed: &[u8], sent: &[u8]| {
+        let signature = standard_webhooks_signature(&key, id, timestamp, signed);
+        let timestamp = timestamp.to_string();
+        post(
+            server.address,
+            "/in",
+            &[
+                ("webhook-id", id),
+                ("webhook-timestamp", &timestamp),
+                ("webhook-signature", &signature),
+            ],
+            sent,
+        )
+    };
+    let (status, answer) = send("msg_1", now(), BODY, BODY);
+    assert_eq!(status, 200, "{answer}");
+    // The same message again (a sender's retry, or a replay): answered, not kept twice.
+    let (status, answer) = send("msg_1", now(), BODY, BODY);
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("\"duplicate\":true"), "{answer}");
+    // A signature over other bytes, a timestamp out of tolerance, no signature.
+    let (status, _) = send("msg_2", now(), BODY, br#"{"severity": 9}"#);
+    assert_eq!(status, 401);
+    let (status, answer) = send("msg_3", now() - 600, BODY, BODY);
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer.contains("tolerance"), "{answer}");
+    let (status, _) = post(server.address, "/in", &[("webhook-id", "msg_4")], BODY);
+    assert_eq!(status, 401);
+    // A refused message's id is not burnt: sent right, it is taken.
+    let (status, _) = send("msg_2", now(), BODY, BODY);
+    assert_eq!(status, 200);
+    assert_eq!(delivered_after_a_moment(&sink, 2), 2);
+}
+
+#[test]
+fn github_signatures_over_the_exact_bytes() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let server = setup.pipeline(
+        &sink,
+        "    auth github = env \"XF_TEST_GH\"",
+        &[("XF_TEST_GH", "It's a Secret to Everybody")],
+    );
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"It's a Secret to Everybody");
+    let sign = |body: &[u8]| {
+        let tag = ring::hmac::sign(&key, body);
+        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256={hex}")
+    };
+    let signature = sign(BODY);
+    let (status, answer) = post(
+        server.address,
+        "/in",
+        &[("X-Hub-Signature-256", &signature)],
+        BODY,
+    );
+    assert_eq!(status, 200, "{answer}");
+    // The same JSON with other whitespace is other bytes.
+    let spaced = br#"{"severity": 5,  "description": "Task Scheduler Entries Modified"}"#;
+    let (status, _) = post(
+        server.address,
+        "/in",
+        &[("X-Hub-Signature-256", &signature)],
+        spaced,
+    );
+    assert_eq!(status, 401);
+    let (status, _) = post(server.address, "/in", &[], BODY);
+    assert_eq!(status, 401);
+    assert_eq!(delivered_after_a_moment(&sink, 1), 1);
+}
+
+#[test]
+fn the_quick_start_without_auth_listens_only_on_loopback() {
+    let setup = Setup::new();
+    let t = setup.file("t.xf", "label via = \"xf\"\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--spool"])
+        .arg(setup.spool())
+        .args(["--transform", &t, "--to", "http://127.0.0.1:9/"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("only on a loopback address"), "{stderr}");
+
+    // Saying `--auth none` is a choice, and is allowed anywhere.
+    let sink = Sink::start();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+    command
+        .args(["serve", "--listen", "0.0.0.0:0", "--spool"])
+        .arg(setup.spool())
+        .args(["--transform", &t, "--to", &sink.url(), "--auth", "none"]);
+    let server = Server::start_command(command, &setup.spool());
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], server.address.port()));
+    let (status, _) = post(local, "/", &[], BODY);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn smuggling_and_traversal_attempts_are_refused_whole() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let server = setup.quick(
+        &sink,
+        &["--auth", "bearer", "--auth-secret-env", "XF_TEST_TOKEN"],
+        &[("XF_TEST_TOKEN", "t0ken")],
+    );
+    let address = server.address;
+    // Conflicting Content-Length and Transfer-Encoding: refused, never two requests.
+    let smuggled = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer t0ken\r\n\
+         Content-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+         0\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    let (status, text) = send_raw(address, smuggled.as_bytes());
+    assert_ne!(status, 200, "{text}");
+    assert_eq!(
+        text.matches("HTTP/1.1").count(),
+        1,
+        "one answer only: {text}"
+    );
+    // Paths that climb or are encoded are no source's path.
+    for path in ["/../", "/%2e%2e/", "//", "/./"] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer t0ken\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        let (status, text) = send_raw(address, request.as_bytes());
+        assert!(status == 404 || status == 400, "{path}: {text}");
+    }
+    // Headers too large: refused before anything is read.
+    let big = "x".repeat(70 * 1024);
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nX-Big: {big}\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    let (status, _) = send_raw(address, request.as_bytes());
+    assert_eq!(status, 431);
+    // So are more than 100 headers.
+    let many: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let request =
+        format!("POST / HTTP/1.1\r\nHost: {address}\r\n{many}Content-Length: 2\r\n\r\n{{}}");
+    let (status, _) = send_raw(address, request.as_bytes());
+    assert_eq!(status, 431);
+    assert_eq!(delivered_after_a_moment(&sink, 0), 0);
+}
