@@ -427,3 +427,76 @@ fn smuggling_and_traversal_attempts_are_refused_whole() {
     assert_eq!(status, 431);
     assert_eq!(delivered_after_a_moment(&sink, 0), 0);
 }
+
+/// What a destination gets: the credential it is configured with, and
+/// Standard Webhooks signatures it can verify (one per key while a secret is
+/// rotated), the id the same on a retry, the timestamp the attempt's.
+#[test]
+fn destinations_get_credentials_and_verifiable_signatures() {
+    use support::Answer;
+    let setup = Setup::new();
+    let sink = Sink::start();
+    sink.script([Answer::Status(503)]);
+    let old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let new = "whsec_dGhlLW5ldy1zZWNyZXQtb2YtdGhlLXJlY2VpdmVy";
+    setup.file(
+        "p.xfp",
+        &format!(
+            "spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n    auth none\n}}\n\
+             destination d {{\n    uri \"{}\"\n    auth bearer = env \"XF_TEST_OUT\"\n\
+             \x20   sign standard_webhooks = env \"XF_TEST_OLD\"\n\
+             \x20   sign standard_webhooks = env \"XF_TEST_NEW\"\n}}\n",
+            sink.url()
+        ),
+    );
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+    command
+        .arg("serve")
+        .arg(setup.dir.path().join("p.xfp"))
+        .args(["--listen", "127.0.0.1:0"])
+        .envs([
+            ("XF_TEST_OUT", "outbound-token"),
+            ("XF_TEST_OLD", old),
+            ("XF_TEST_NEW", new),
+        ]);
+    let server = Server::start_command(command, &setup.spool());
+    let (status, answer) = post(server.address, "/in", &[], BODY);
+    assert_eq!(status, 200, "{answer}");
+    let id: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let id = id["ids"][0].as_str().unwrap().to_string();
+    sink.wait_for(30 * SECOND, "a retry after the 503", |r| r.len() >= 2);
+    let received = sink.received();
+    let header = |r: &support::Received, name: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    for attempt in &received[..2] {
+        assert_eq!(header(attempt, "authorization"), "Bearer outbound-token");
+        assert_eq!(
+            header(attempt, "webhook-id"),
+            id,
+            "the same id on every attempt"
+        );
+        assert_eq!(header(attempt, "webhook-signature").split(' ').count(), 2);
+        // The receiver verifies with either secret, as its Standard Webhooks library would.
+        for secret in [old, new] {
+            let mut headers = hyper::HeaderMap::new();
+            for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+                headers.insert(name, header(attempt, name).parse().unwrap());
+            }
+            let receiver = xf::serve::auth::Auth::new(
+                Vec::new(),
+                xf::serve::auth::Scheme::StandardWebhooks {
+                    keys: vec![standard_webhooks_key(secret).unwrap()],
+                    tolerance: xf::serve::auth::DEFAULT_TOLERANCE,
+                },
+            );
+            receiver
+                .check_body(&headers, &attempt.body, SystemTime::now())
+                .expect("a signature the receiver verifies");
+        }
+    }
+}

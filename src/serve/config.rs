@@ -136,22 +136,13 @@ pub struct Destination {
     pub retry: Retry,
     /// Armor's `email_for_error`: who hears when this destination starts failing.
     pub email_for_error: Option<String>,
-    /// How the destination is authenticated to, besides `headers` (the hook
-    /// for outbound credentials; headers are all there is yet).
-    pub credential: Credential,
+    /// Standard Webhooks keys its requests are signed with (each one a
+    /// signature: two while a secret is rotated); none: unsigned.
+    pub signing: Vec<ring::hmac::Key>,
     /// The sources it takes records from (`from`); `None`: all of them.
     pub sources: Option<Vec<Arc<str>>>,
     /// Its `when`: a transform that drops the records it does not want.
     pub filter: Option<Arc<Transform>>,
-}
-
-/// How xf authenticates to a destination.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Credential {
-    /// Only the configured headers.
-    #[default]
-    Headers,
 }
 
 impl Destination {
@@ -168,7 +159,7 @@ impl Destination {
             concurrency: 4,
             retry: Retry::default(),
             email_for_error: None,
-            credential: Credential::Headers,
+            signing: Vec::new(),
             sources: None,
             filter: None,
         }

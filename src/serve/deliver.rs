@@ -353,6 +353,44 @@ fn split(destination: &Destination, records: Vec<Leased>) -> Vec<Vec<Leased>> {
     groups
 }
 
+/// Standard Webhooks headers for one attempt: `webhook-id` stays the same
+/// across retries (a record's id; for a batch, one derived from its records'
+/// ids), `webhook-timestamp` is this attempt's, and `webhook-signature` holds
+/// one `v1,` signature per key, over the exact body sent.
+fn signature_headers(
+    keys: &[ring::hmac::Key],
+    records: &[Leased],
+    ids: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    let id = match records {
+        [one] => one.record_id.clone(),
+        _ => {
+            let digest = ring::digest::digest(&ring::digest::SHA256, ids.as_bytes());
+            let hex: String = digest.as_ref()[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("batch_{hex}")
+        }
+    };
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64);
+    let signatures: Vec<String> = keys
+        .iter()
+        .map(|key| super::auth::standard_webhooks_signature(key, &id, timestamp, body))
+        .collect();
+    vec![
+        ("webhook-id", id),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signatures.join(" ")),
+    ]
+}
+
 /// The body of one request.
 pub fn body(format: BodyFormat, records: &[Leased]) -> Vec<u8> {
     let size: usize = records.iter().map(|r| r.body.len() + 1).sum::<usize>() + 2;
@@ -537,7 +575,11 @@ impl Request {
         if let Ok(value) = HeaderValue::from_str(ids) {
             request = request.header(RECORD_ID_HEADER, value);
         }
-        let response = match request.body(body(destination.format, records)).send().await {
+        let body = body(destination.format, records);
+        for (name, value) in signature_headers(&destination.signing, records, ids, &body) {
+            request = request.header(name, value);
+        }
+        let response = match request.body(body).send().await {
             Ok(response) => response,
             Err(error) => {
                 return Verdict::Retry {

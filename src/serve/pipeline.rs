@@ -122,6 +122,8 @@ const DESTINATION_SETTINGS: &[&str] = &[
     "batch_bytes",
     "batch_linger",
     "email_for_error",
+    "auth",
+    "sign",
 ];
 
 /// Loads a pipeline file: every problem found, rendered rustc-style, or the pipeline.
@@ -668,6 +670,71 @@ impl Reader<'_> {
         }
     }
 
+    /// A destination's `auth` line: the credential it sends, as a header
+    /// (Basic, Bearer, an API key) or in the query (an API key).
+    fn destination_auth(&mut self, setting: &Setting, destination: &mut Destination) {
+        let scheme = match setting.values.first().map(|v| &v.kind) {
+            Some(ValueKind::Word(word)) => word.clone(),
+            _ => {
+                self.problem(
+                    Code::SettingValue,
+                    "`auth` begins with its scheme",
+                    setting.span,
+                    "auth basic, bearer or api_key",
+                );
+                return;
+            }
+        };
+        if !["basic", "bearer", "api_key"].contains(&scheme.as_str()) {
+            let word = Word {
+                text: scheme,
+                span: setting.values[0].span,
+            };
+            self.problems.push(unknown(
+                "destination auth scheme",
+                &word,
+                &["basic", "bearer", "api_key"],
+            ));
+            return;
+        }
+        let mut place = None;
+        let Some(Some(secret)) = self.auth_line(&scheme, setting, &mut place) else {
+            return;
+        };
+        use base64::Engine as _;
+        let (name, value) = match (scheme.as_str(), place) {
+            ("basic", _) => (
+                reqwest::header::AUTHORIZATION,
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(&secret)
+                ),
+            ),
+            ("bearer", _) => (reqwest::header::AUTHORIZATION, format!("Bearer {secret}")),
+            (_, Some(KeyPlace::Header(name))) => (name, secret),
+            (_, Some(KeyPlace::Query(name))) => {
+                destination
+                    .uri
+                    .query_pairs_mut()
+                    .append_pair(&name, &secret);
+                return;
+            }
+            _ => return,
+        };
+        match reqwest::header::HeaderValue::from_str(&value) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                destination.headers.push((name, value));
+            }
+            Err(_) => self.problem(
+                Code::SettingValue,
+                "this secret cannot be sent in a header",
+                setting.span,
+                "a header value is visible ASCII",
+            ),
+        }
+    }
+
     /// A secret of a source's `auth`: from the environment or a file, never
     /// written in the pipeline file itself (which is read, copied and kept in
     /// version control).
@@ -768,6 +835,38 @@ impl Reader<'_> {
         for setting in &section.settings {
             match setting.name.text.as_str() {
                 "uri" | "armor_notification" => {}
+                "auth" => self.destination_auth(setting, &mut destination),
+                "sign" => {
+                    let scheme = setting.values.first().map(|v| &v.kind);
+                    let (Some(ValueKind::Word(word)), 1, Some(value)) =
+                        (scheme, setting.values.len(), &setting.assigned)
+                    else {
+                        self.problem(
+                            Code::SettingValue,
+                            "`sign` is written `sign standard_webhooks = env \"VARIABLE\"`",
+                            setting.span,
+                            "not in this form",
+                        );
+                        continue;
+                    };
+                    if word != "standard_webhooks" {
+                        self.problem(
+                            Code::SettingValue,
+                            format!("xf signs with standard_webhooks, not `{word}`"),
+                            setting.values[0].span,
+                            "standard_webhooks",
+                        );
+                        continue;
+                    }
+                    if let Some(secret) = self.auth_secret(value) {
+                        match auth::standard_webhooks_key(&secret) {
+                            Ok(key) => destination.signing.push(key),
+                            Err(reason) => {
+                                self.problem(Code::SettingValue, reason, value.span, "this secret")
+                            }
+                        }
+                    }
+                }
                 "header" => {
                     let (Some(name), Some(value)) = (setting.values.first(), &setting.assigned)
                     else {
