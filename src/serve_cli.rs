@@ -53,6 +53,12 @@ pub struct ServeArgs {
     /// The query parameter that carries the key of --auth api_key
     #[arg(long = "auth-query", value_name = "NAME")]
     auth_query: Option<String>,
+    /// Requests per second `/` takes in all (default: no limit); more get 429 with Retry-After
+    #[arg(long = "rate-limit", value_name = "N")]
+    rate_limit: Option<std::num::NonZeroU32>,
+    /// Requests per second `/` takes from one client address, an IPv6 /64 (default: no limit)
+    #[arg(long = "client-rate-limit", value_name = "N")]
+    client_rate_limit: Option<std::num::NonZeroU32>,
     /// An address or network that may send to `/` (repeatable; default: any); others get 403
     #[arg(long = "allow", value_name = "ADDR[/BITS]")]
     allow: Vec<String>,
@@ -496,6 +502,10 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
                 path: "/".to_string(),
                 transform: Arc::new(transform),
                 auth: Arc::new(quick_auth(args)?),
+                rates: Arc::new(xf::serve::rate::Rates::new(
+                    args.rate_limit,
+                    args.client_rate_limit,
+                )),
             }],
             destinations: destinations.into_iter().map(Arc::new).collect(),
             watched: Vec::new(),

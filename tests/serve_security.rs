@@ -500,3 +500,56 @@ fn destinations_get_credentials_and_verifiable_signatures() {
         }
     }
 }
+
+/// Over a client's rate: 429 with Retry-After, and nothing kept; the
+/// per-address limit holds before authentication, so guessing is slow too.
+#[test]
+fn rate_limits_answer_429_with_retry_after() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let server = setup.quick(
+        &sink,
+        &[
+            "--auth",
+            "bearer",
+            "--auth-secret-env",
+            "XF_TEST_TOKEN",
+            "--client-rate-limit",
+            "3",
+        ],
+        &[("XF_TEST_TOKEN", "t0ken")],
+    );
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for i in 0..8 {
+        let token = if i % 2 == 0 {
+            "Bearer t0ken"
+        } else {
+            "Bearer guess"
+        };
+        let (status, head, _) =
+            post_with_head(server.address, "/", &[("Authorization", token)], BODY);
+        if status == 429 {
+            retry_after = head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("retry-after: ")
+                    .map(str::to_string)
+            });
+        }
+        statuses.push(status);
+    }
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(limited >= 4, "{statuses:?}");
+    assert_eq!(retry_after.as_deref(), Some("1"), "{statuses:?}");
+    let accepted = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(delivered_after_a_moment(&sink, accepted), accepted);
+    // A second later the client is let in again.
+    std::thread::sleep(SECOND);
+    let (status, _) = post(
+        server.address,
+        "/",
+        &[("Authorization", "Bearer t0ken")],
+        BODY,
+    );
+    assert_eq!(status, 200);
+}

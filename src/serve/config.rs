@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderName, HeaderValue};
 
 use super::auth::Auth;
+use super::rate::Rates;
 use serde_json::Value;
 
 use crate::compile::EventType;
@@ -32,6 +33,8 @@ pub struct Source {
     pub transform: Arc<Transform>,
     /// Who may send: its address allow-list and authentication ([`super::auth`]).
     pub auth: Arc<Auth>,
+    /// How many requests it takes per second, in all and per client address.
+    pub rates: Arc<Rates>,
 }
 
 /// How a destination wants its requests' bodies.

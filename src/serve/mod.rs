@@ -21,6 +21,7 @@ pub mod deliver;
 pub mod metrics;
 pub mod notice;
 pub mod pipeline;
+pub mod rate;
 pub mod receive;
 pub mod reload;
 pub mod spool;
@@ -526,12 +527,23 @@ async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Respo
         );
     }
     let auth = Arc::clone(&pipeline.sources[source].auth);
+    let rates = Arc::clone(&pipeline.sources[source].rates);
     let peer = request
         .extensions()
         .get::<Peer>()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |peer| peer.0);
+    // Per address before authenticating (guessing secrets is slow too); per
+    // source once authenticated (a flood of strangers uses up no one's allowance).
+    if let Err(wait) = rates.check_client(peer) {
+        return rate_limited(&app, &path, wait);
+    }
     if let Err(refused) = auth.check_head(peer, request.headers(), request.uri().query()) {
         return refused_by_auth(&app, &path, &refused);
+    }
+    if !auth.needs_body() {
+        if let Err(wait) = rates.check_source() {
+            return rate_limited(&app, &path, wait);
+        }
     }
     if app.draining.load(Ordering::SeqCst) {
         return unavailable(&app, &path, "stopping", "the server is stopping", 1);
@@ -594,6 +606,11 @@ async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Respo
         Ok(message) => message,
         Err(refused) => return refused_by_auth(&app, &path, &refused),
     };
+    if auth.needs_body() {
+        if let Err(wait) = rates.check_source() {
+            return rate_limited(&app, &path, wait);
+        }
+    }
     let mut admitted = match message {
         None => None,
         Some(id) => match auth.admit(&id, SystemTime::now()) {
@@ -731,6 +748,23 @@ impl Drop for Admitted {
     fn drop(&mut self) {
         self.auth.settle(&self.id, self.accepted, SystemTime::now());
     }
+}
+
+/// 429 with Retry-After: over a rate limit; nothing of the request is kept.
+fn rate_limited(app: &App, path: &str, wait: Duration) -> Response {
+    app.metrics
+        .refused
+        .get_or_create(&metrics::refusal(path, "rate_limited"))
+        .inc();
+    let seconds = rate::retry_after(wait);
+    let mut response = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"error": format!("over this source's rate limit; retry in {seconds} s")}),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    response
 }
 
 /// 401 (with its challenge) or 403, in words that name no secret; nothing of

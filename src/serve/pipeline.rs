@@ -31,6 +31,7 @@ use super::config::{
     self, BodyFormat, Destination, Source, BATCH_BYTES_LIMIT, BATCH_RECORDS_LIMIT, LINGER_LIMIT_MS,
     MAX_AGE_LIMIT, MAX_TIMEOUT,
 };
+use super::rate::Rates;
 use super::{Pipeline, Refused};
 use crate::compile::EventType;
 use crate::diagnostic::{self, Code, Diagnostic, Span};
@@ -95,7 +96,16 @@ const SERVER_SETTINGS: &[(&str, Server)] = &[
     ("reload_poll", Server::Number(|s| &mut s.reload_poll)),
 ];
 const SECTIONS: &[&str] = &["source", "destination"];
-const SOURCE_SETTINGS: &[&str] = &["transform", "tags", "kibana", "auth", "allow", "tolerance"];
+const SOURCE_SETTINGS: &[&str] = &[
+    "transform",
+    "tags",
+    "kibana",
+    "auth",
+    "allow",
+    "tolerance",
+    "rate_limit",
+    "client_rate_limit",
+];
 
 /// The ways a source's senders authenticate (`auth SCHEME …`).
 const AUTH_SCHEMES: &[&str] = &[
@@ -374,6 +384,7 @@ impl Reader<'_> {
         let mut auth = Vec::new();
         let mut allow = Vec::new();
         let mut tolerance = None;
+        let (mut source_rate, mut client_rate) = (None, None);
         for setting in &section.settings {
             match setting.name.text.as_str() {
                 "transform" => transform = self.one(setting, as_text),
@@ -386,6 +397,8 @@ impl Reader<'_> {
                 "auth" => auth.push(setting),
                 "allow" => allow.push(setting),
                 "tolerance" => tolerance = self.one(setting, as_number),
+                "rate_limit" => source_rate = self.rate(setting),
+                "client_rate_limit" => client_rate = self.rate(setting),
                 _ => self
                     .problems
                     .push(unknown("source setting", &setting.name, SOURCE_SETTINGS)),
@@ -421,6 +434,7 @@ impl Reader<'_> {
                     path: at.text.clone(),
                     transform: Arc::new(transform),
                     auth: Arc::new(auth?),
+                    rates: Arc::new(Rates::new(source_rate, client_rate)),
                 })
             }
             Err(error) => {
@@ -667,6 +681,27 @@ impl Reader<'_> {
                 Some(Some(secret))
             }
             _ => Some(Some(secret)),
+        }
+    }
+
+    /// A rate limit: requests per second, 1 to 1,000,000.
+    fn rate(&mut self, setting: &Setting) -> Option<std::num::NonZeroU32> {
+        let (n, span) = self.one(setting, as_number)?;
+        let rate = u32::try_from(n).ok().and_then(std::num::NonZeroU32::new);
+        match rate {
+            Some(rate) if n <= 1_000_000 => Some(rate),
+            _ => {
+                self.problem(
+                    Code::SettingValue,
+                    format!(
+                        "`{}` is requests per second, 1 to 1000000",
+                        setting.name.text
+                    ),
+                    span,
+                    "out of range",
+                );
+                None
+            }
         }
     }
 
