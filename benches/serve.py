@@ -116,7 +116,7 @@ def quantile(text, name, q):
 def start_xf(spool, sink_port, port, body_format="json"):
     args = [XF, "serve", "--format", body_format, "--listen", f"127.0.0.1:{port}", "--spool", spool,
             "--transform", os.path.join(REPO, "transforms", "armor-splunk.xf"),
-            "--to", f"http://127.0.0.1:{sink_port}/hec", "--concurrency", "16",
+            "--to", f"http://127.0.0.1:{sink_port}/hec", "--private-destination", "127.0.0.1", "--concurrency", "16",
             "--spool-max-records", "100000000", "--spool-max-bytes", str(64 << 30)]
     proc = subprocess.Popen(args, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     wait_port(port)

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Requests per second `/` takes from one client address, an IPv6 /64 (default: no limit)
     #[arg(long = "client-rate-limit", value_name = "N")]
     client_rate_limit: Option<std::num::NonZeroU32>,
+    /// A network destinations may reach although it is not public: loopback, private, link-local
+    /// (repeatable) [default: the pipeline's `private_destinations`, or none]
+    #[arg(long = "private-destination", value_name = "ADDR[/BITS]")]
+    private_destinations: Vec<String>,
     /// An address or network that may send to `/` (repeatable; default: any); others get 403
     #[arg(long = "allow", value_name = "ADDR[/BITS]")]
     allow: Vec<String>,
@@ -310,6 +314,18 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
                 ));
             }
             listen
+        },
+        private_destinations: if args.private_destinations.is_empty() {
+            file.private_destinations.unwrap_or_default()
+        } else {
+            args.private_destinations
+                .iter()
+                .map(|text| {
+                    xf::serve::pipeline::parse_network(text).ok_or_else(|| {
+                        format!("--private-destination {text}: not an address or a network")
+                    })
+                })
+                .collect::<Result<_, _>>()?
         },
         spool,
         spool_limits: SpoolLimits {

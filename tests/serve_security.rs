@@ -553,3 +553,73 @@ fn rate_limits_answer_429_with_retry_after() {
     );
     assert_eq!(status, 200);
 }
+
+/// Destinations may not reach loopback, private or link-local addresses
+/// unless allowed: an address in the URI is refused at start, a name is
+/// refused as it resolves (and the record stays queued, not delivered).
+#[test]
+fn destinations_may_not_reach_private_addresses_unless_allowed() {
+    let setup = Setup::new();
+    let t = setup.file("t.xf", "label via = \"xf\"\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--spool"])
+        .arg(setup.spool())
+        .args([
+            "--transform",
+            &t,
+            "--to",
+            "http://169.254.169.254/latest/meta-data",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("169.254.169.254 is a link-local address"),
+        "{stderr}"
+    );
+
+    // A name that resolves to loopback, with only another network allowed.
+    let sink = Sink::start();
+    let by_name = format!("http://localhost:{}/", sink.address.port());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--spool"])
+        .arg(setup.spool())
+        .args(["--transform", &t, "--to", &by_name]);
+    let mut child = command
+        .args(["--private-destination", "10.0.0.0/8"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Started through the support code's own reader would allow loopback; read it here.
+    let stderr = child.stderr.take().unwrap();
+    let (address_tx, address_rx) = std::sync::mpsc::channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let log_writer = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(at) = line.find("address=") {
+                let text = line[at + 8..].split_whitespace().next().unwrap_or("");
+                let _ = address_tx.send(text.parse::<std::net::SocketAddr>().unwrap());
+            }
+            log_writer.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let address = address_rx.recv_timeout(30 * SECOND).unwrap();
+    let (status, _) = post(address, "/", &[], BODY);
+    assert_eq!(status, 200, "accepted: the guard is about delivering");
+    std::thread::sleep(3 * SECOND);
+    assert!(
+        sink.received().is_empty(),
+        "nothing may reach a refused address"
+    );
+    let (_, metrics) = get(address, "/metrics");
+    assert_eq!(metric(&metrics, "xf_queue_depth", ""), 1.0, "{metrics}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod config;
 pub mod deliver;
+pub mod guard;
 pub mod metrics;
 pub mod notice;
 pub mod pipeline;
@@ -79,6 +80,8 @@ pub struct ServeOptions {
     /// How often the pipeline's files are polled for a change; `None`: only
     /// SIGHUP reloads.
     pub reload_poll: Option<Duration>,
+    /// Networks destinations may reach although they are not public ([`guard`]).
+    pub private_destinations: Vec<ipnet::IpNet>,
 }
 
 /// What one connection may take.
@@ -127,6 +130,8 @@ impl App {
 /// Runs the server until SIGTERM or SIGINT; reloads on SIGHUP, and when a
 /// file of the pipeline changes.
 pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), String> {
+    let guard = guard::Guard::new(options.private_destinations.clone());
+    let load = guarded(load, guard.clone());
     let pipeline = load().map_err(|refused| refused.problems)?;
     let mut watch = Watch::new(&pipeline.watched);
     let spool = Spool::open(&options.spool, options.spool_limits).map_err(|error| {
@@ -139,6 +144,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     let client = reqwest::Client::builder()
         .user_agent(concat!("xf/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(guard::GuardedResolver { guard }))
         .build()
         .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
     let notices = Arc::new(notice::Notices::new(
@@ -218,6 +224,33 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     workers.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `load`, refusing a pipeline with a destination whose URI is an address the
+/// guard refuses (names are checked as they resolve, at every connection).
+fn guarded(load: LoadPipeline, guard: guard::Guard) -> LoadPipeline {
+    Box::new(move || {
+        let pipeline = load()?;
+        let problems: Vec<String> = pipeline
+            .destinations
+            .iter()
+            .filter_map(|destination| {
+                let refused = guard.check_uri(&destination.uri).err()?;
+                Some(format!(
+                    "error: destination `{}`: {refused}",
+                    destination.name
+                ))
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(pipeline)
+        } else {
+            Err(Refused {
+                problems: problems.join("\n"),
+                watched: pipeline.watched,
+            })
+        }
+    })
 }
 
 /// Loads the pipeline again: checked whole and swapped in, or refused with

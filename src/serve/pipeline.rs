@@ -63,6 +63,17 @@ pub struct ServerSettings {
     pub notice_interval: Option<u64>,
     /// Seconds between looks at the pipeline's files for a change (0: never).
     pub reload_poll: Option<u64>,
+    /// Networks destinations may reach although they are not public.
+    pub private_destinations: Option<Vec<ipnet::IpNet>>,
+}
+
+/// An address (`192.0.2.7`, a network of one) or a network (`10.0.0.0/8`).
+pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 /// A loaded pipeline file.
@@ -77,6 +88,8 @@ enum Server {
     Number(fn(&mut ServerSettings) -> &mut Option<u64>),
     /// A string, checked and kept by the function (which reports a bad one).
     Text(fn(&mut Reader<'_>, String, Span, &mut ServerSettings)),
+    /// Addresses and networks, one or more.
+    Networks(fn(&mut ServerSettings) -> &mut Option<Vec<ipnet::IpNet>>),
 }
 
 /// The settings of a pipeline file's top level.
@@ -94,6 +107,7 @@ const SERVER_SETTINGS: &[(&str, Server)] = &[
     ("error_webhook", Server::Text(error_webhook)),
     ("notice_interval", Server::Number(|s| &mut s.notice_interval)),
     ("reload_poll", Server::Number(|s| &mut s.reload_poll)),
+    ("private_destinations", Server::Networks(|s| &mut s.private_destinations)),
 ];
 const SECTIONS: &[&str] = &["source", "destination"];
 const SOURCE_SETTINGS: &[&str] = &[
@@ -355,7 +369,37 @@ impl Reader<'_> {
                     keep(self, text, span, settings);
                 }
             }
+            Server::Networks(field) => *field(settings) = Some(self.networks(setting)),
         }
+    }
+
+    /// A setting's addresses and networks (`"10.0.0.0/8", "192.0.2.7"`).
+    fn networks(&mut self, setting: &Setting) -> Vec<ipnet::IpNet> {
+        let mut networks = Vec::new();
+        if setting.values.is_empty() || setting.assigned.is_some() {
+            self.problem(
+                Code::SettingValue,
+                format!("`{}` takes addresses or networks", setting.name.text),
+                setting.span,
+                "such as \"10.0.0.0/8\", \"192.0.2.7\"",
+            );
+        }
+        for value in &setting.values {
+            let parsed = match &value.kind {
+                ValueKind::Text(text) => parse_network(text),
+                _ => None,
+            };
+            match parsed {
+                Some(network) => networks.push(network),
+                None => self.problem(
+                    Code::SettingValue,
+                    "not an address or a network",
+                    value.span,
+                    "an address (\"192.0.2.7\", \"2001:db8::1\") or a network (\"10.0.0.0/8\")",
+                ),
+            }
+        }
+        networks
     }
 
     fn source(&mut self, section: &Section) -> Option<Source> {
@@ -456,33 +500,7 @@ impl Reader<'_> {
     ) -> Option<Auth> {
         let mut networks = Vec::new();
         for setting in allow {
-            if setting.values.is_empty() || setting.assigned.is_some() {
-                self.problem(
-                    Code::SettingValue,
-                    "`allow` takes addresses or networks",
-                    setting.span,
-                    "such as allow \"10.0.0.0/8\", \"192.0.2.7\"",
-                );
-            }
-            for value in &setting.values {
-                let parsed = match &value.kind {
-                    ValueKind::Text(text) => text.parse::<ipnet::IpNet>().ok().or_else(|| {
-                        text.parse::<std::net::IpAddr>()
-                            .ok()
-                            .map(ipnet::IpNet::from)
-                    }),
-                    _ => None,
-                };
-                match parsed {
-                    Some(network) => networks.push(network),
-                    None => self.problem(
-                        Code::SettingValue,
-                        "not an address or a network",
-                        value.span,
-                        "an address (\"192.0.2.7\", \"2001:db8::1\") or a network (\"10.0.0.0/8\")",
-                    ),
-                }
-            }
+            networks.extend(self.networks(setting));
         }
         let Some(first) = lines.first() else {
             self.problem(
