@@ -59,6 +59,13 @@ pub struct ServeArgs {
     /// Requests per second `/` takes from one client address, an IPv6 /64 (default: no limit)
     #[arg(long = "client-rate-limit", value_name = "N")]
     client_rate_limit: Option<std::num::NonZeroU32>,
+    /// TLS: the certificate chain (PEM) to serve HTTPS with, read again on every reload
+    /// [default: the pipeline's `tls_cert`, or plain HTTP]
+    #[arg(long = "tls-cert", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// TLS: the certificate's private key (PEM) [default: the pipeline's `tls_key`]
+    #[arg(long = "tls-key", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
     /// A network destinations may reach although it is not public: loopback, private, link-local
     /// (repeatable) [default: the pipeline's `private_destinations`, or none]
     #[arg(long = "private-destination", value_name = "ADDR[/BITS]")]
@@ -314,6 +321,14 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
                 ));
             }
             listen
+        },
+        tls: match (
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(xf::serve::tls::TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => return Err("TLS needs both a certificate and its key (--tls-cert and --tls-key, or tls_cert and tls_key)".into()),
         },
         private_destinations: if args.private_destinations.is_empty() {
             file.private_destinations.unwrap_or_default()

@@ -623,3 +623,86 @@ fn destinations_may_not_reach_private_addresses_unless_allowed() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A certificate and key made for this test: (certificate PEM, key PEM).
+fn certificate() -> (String, String) {
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    (made.cert.pem(), made.signing_key.serialize_pem())
+}
+
+/// An HTTPS POST that trusts only `ca`: its status, or the error.
+fn https_post(url: &str, ca: &str, body: &'static [u8]) -> Result<u16, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(response.status().as_u16())
+    })
+}
+
+/// TLS in xf: HTTPS with the configured pair, plain HTTP refused on that
+/// port, and a renewed certificate taken when its files change.
+#[test]
+fn tls_termination_and_a_renewed_certificate() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let (cert, key) = certificate();
+    let cert_file = setup.file("cert.pem", &cert);
+    let key_file = setup.file("key.pem", &key);
+    let server = setup.quick(
+        &sink,
+        &[
+            "--auth",
+            "none",
+            "--tls-cert",
+            &cert_file,
+            "--tls-key",
+            &key_file,
+            "--reload-poll",
+            "1",
+        ],
+        &[],
+    );
+    let url = format!("https://127.0.0.1:{}/", server.address.port());
+    assert_eq!(https_post(&url, &cert, BODY), Ok(200));
+    let (status, _) =
+        support::try_post(server.address, "/", &[], BODY).unwrap_or((0, String::new()));
+    assert_ne!(status, 200, "plain HTTP on the TLS port");
+
+    // Renewed: a new pair in the same files is served after the next poll.
+    let (renewed, renewed_key) = certificate();
+    setup.file("key.pem", &renewed_key);
+    setup.file("cert.pem", &renewed);
+    let deadline = std::time::Instant::now() + 20 * SECOND;
+    loop {
+        match https_post(&url, &renewed, BODY) {
+            Ok(200) => break,
+            other if std::time::Instant::now() > deadline => {
+                panic!(
+                    "the renewed certificate is not served: {other:?}\n{}",
+                    server.log()
+                )
+            }
+            _ => std::thread::sleep(SECOND / 4),
+        }
+    }
+    assert!(
+        https_post(&url, &cert, BODY).is_err(),
+        "the old certificate is gone"
+    );
+    assert_eq!(delivered_after_a_moment(&sink, 2), 2);
+}

@@ -26,6 +26,7 @@ pub mod rate;
 pub mod receive;
 pub mod reload;
 pub mod spool;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -82,6 +83,8 @@ pub struct ServeOptions {
     pub reload_poll: Option<Duration>,
     /// Networks destinations may reach although they are not public ([`guard`]).
     pub private_destinations: Vec<ipnet::IpNet>,
+    /// TLS termination: the certificate chain and key files ([`tls`]); `None`: plain HTTP.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 /// What one connection may take.
@@ -131,7 +134,11 @@ impl App {
 /// file of the pipeline changes.
 pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), String> {
     let guard = guard::Guard::new(options.private_destinations.clone());
-    let load = guarded(load, guard.clone());
+    let tls = match &options.tls {
+        Some(files) => Some(Arc::new(tls::Tls::load(files.clone())?)),
+        None => None,
+    };
+    let load = guarded(load, guard.clone(), tls.clone());
     let pipeline = load().map_err(|refused| refused.problems)?;
     let mut watch = Watch::new(&pipeline.watched);
     let spool = Spool::open(&options.spool, options.spool_limits).map_err(|error| {
@@ -189,6 +196,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
         listener,
         router,
         options.connections,
+        tls,
         accepting,
     ));
 
@@ -228,9 +236,25 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
 
 /// `load`, refusing a pipeline with a destination whose URI is an address the
 /// guard refuses (names are checked as they resolve, at every connection).
-fn guarded(load: LoadPipeline, guard: guard::Guard) -> LoadPipeline {
+/// With TLS, the certificate and key are read again with every load that
+/// succeeds (a pair that does not load refuses the reload whole), and watched.
+fn guarded(load: LoadPipeline, guard: guard::Guard, tls: Option<Arc<tls::Tls>>) -> LoadPipeline {
     Box::new(move || {
-        let pipeline = load()?;
+        let mut pipeline = load().map_err(|mut refused| {
+            if let Some(tls) = &tls {
+                refused.watched.extend(tls.files());
+            }
+            refused
+        })?;
+        if let Some(tls) = &tls {
+            pipeline.watched.extend(tls.files());
+            if let Err(problem) = tls.reload() {
+                return Err(Refused {
+                    problems: format!("error: {problem}"),
+                    watched: pipeline.watched,
+                });
+            }
+        }
         let problems: Vec<String> = pipeline
             .destinations
             .iter()
@@ -383,6 +407,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<Arc<tls::Tls>>,
     mut stop: watch::Receiver<bool>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -423,12 +448,30 @@ async fn accept_loop(
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
             .max_buf_size(64 * 1024);
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(slot);
-        });
+        match &tls {
+            None => {
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    drop(slot);
+                });
+            }
+            Some(tls) => {
+                let acceptor = tls.acceptor();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    // The handshake is part of the head: the same time limit.
+                    let handshake =
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+                    if let Ok(Ok(stream)) = handshake {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(connection).await;
+                    }
+                    drop(slot);
+                });
+            }
+        }
     }
     drop(listener);
     // Requests in flight finish (their records are spooled or refused); idle

@@ -65,6 +65,9 @@ pub struct ServerSettings {
     pub reload_poll: Option<u64>,
     /// Networks destinations may reach although they are not public.
     pub private_destinations: Option<Vec<ipnet::IpNet>>,
+    /// TLS: the certificate chain and its key (PEM), joined to the file's folder.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// An address (`192.0.2.7`, a network of one) or a network (`10.0.0.0/8`).
@@ -108,6 +111,8 @@ const SERVER_SETTINGS: &[(&str, Server)] = &[
     ("notice_interval", Server::Number(|s| &mut s.notice_interval)),
     ("reload_poll", Server::Number(|s| &mut s.reload_poll)),
     ("private_destinations", Server::Networks(|s| &mut s.private_destinations)),
+    ("tls_cert", Server::Text(|reader, text, _, settings| settings.tls_cert = Some(reader.base.join(text)))),
+    ("tls_key", Server::Text(|reader, text, _, settings| settings.tls_key = Some(reader.base.join(text)))),
 ];
 const SECTIONS: &[&str] = &["source", "destination"];
 const SOURCE_SETTINGS: &[&str] = &[
