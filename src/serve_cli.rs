@@ -525,14 +525,18 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
     if !problems.is_empty() {
         return Err(problems.join("\n"));
     }
+    let slot = xf::serve::auth::IssuerSlot::default();
+    let issuer = Arc::new(quick_issuer(args)?);
+    let _ = slot.set(Arc::clone(&issuer));
     Ok(Loaded {
         settings: ServerSettings::default(),
         pipeline: Pipeline {
+            issuer: Arc::clone(&issuer),
             sources: vec![Source {
                 name: "default".to_string(),
                 path: "/".to_string(),
                 transform: Arc::new(transform),
-                auth: Arc::new(quick_auth(args)?),
+                auth: Arc::new(quick_auth(args, &slot)?),
                 rates: Arc::new(xf::serve::rate::Rates::new(
                     args.rate_limit,
                     args.client_rate_limit,
@@ -544,16 +548,31 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
     })
 }
 
-/// The quick start's source authentication, from --auth and its flags.
-fn quick_auth(args: &ServeArgs) -> Result<Auth, String> {
-    let mut allow = Vec::new();
-    for text in &args.allow {
-        let network = text
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map_err(|_| format!("error: --allow {text}: not an address or a network"))?;
-        allow.push(network);
+/// The quick start's token issuer: for `--auth oauth`, its one client
+/// (`--auth-user`) with the --auth secrets; tokens signed with a key made
+/// for this process.
+fn quick_issuer(args: &ServeArgs) -> Result<xf::serve::oauth::Issuer, String> {
+    let mut clients = std::collections::HashMap::new();
+    if args.auth.as_deref() == Some("oauth") {
+        let client = args
+            .auth_user
+            .clone()
+            .ok_or("error: --auth oauth needs --auth-user CLIENT_ID")?;
+        let secrets = auth_secrets(args)?;
+        clients.insert(
+            client,
+            secrets.iter().map(|s| Digest::of(s.as_bytes())).collect(),
+        );
     }
+    Ok(xf::serve::oauth::Issuer::new(
+        None,
+        xf::serve::oauth::DEFAULT_TOKEN_LIFETIME,
+        clients,
+    ))
+}
+
+/// The --auth secrets, from the environment and files, none empty.
+fn auth_secrets(args: &ServeArgs) -> Result<Vec<String>, String> {
     let mut secrets = Vec::new();
     for variable in &args.auth_secret_env {
         let secret = std::env::var(variable).map_err(|_| {
@@ -569,6 +588,20 @@ fn quick_auth(args: &ServeArgs) -> Result<Auth, String> {
     if secrets.iter().any(String::is_empty) {
         return Err("error: an --auth secret is empty, which would let anyone in".into());
     }
+    Ok(secrets)
+}
+
+/// The quick start's source authentication, from --auth and its flags.
+fn quick_auth(args: &ServeArgs, issuer: &xf::serve::auth::IssuerSlot) -> Result<Auth, String> {
+    let mut allow = Vec::new();
+    for text in &args.allow {
+        let network = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| format!("error: --allow {text}: not an address or a network"))?;
+        allow.push(network);
+    }
+    let secrets = auth_secrets(args)?;
     let scheme = args.auth.as_deref().unwrap_or("none");
     if scheme != "none" && secrets.is_empty() {
         return Err(format!(
@@ -609,6 +642,10 @@ fn quick_auth(args: &ServeArgs) -> Result<Auth, String> {
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("error: --auth standard_webhooks: {e}"))?,
             tolerance: auth::DEFAULT_TOLERANCE,
+        },
+        "oauth" => Scheme::OAuth {
+            clients: args.auth_user.iter().cloned().collect(),
+            issuer: Arc::clone(issuer),
         },
         "github" => Scheme::GitHub(
             secrets

@@ -706,3 +706,173 @@ fn tls_termination_and_a_renewed_certificate() {
     );
     assert_eq!(delivered_after_a_moment(&sink, 2), 2);
 }
+
+/// OAuth client credentials with xf as the authorization server: a token
+/// from `POST /oauth/token` (form, JSON, Basic), used as a Bearer token, good
+/// only on the sources of its client; RFC 6749's errors otherwise.
+#[test]
+fn oauth_tokens_from_xf_itself() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    setup.file(
+        "p.xfp",
+        &format!(
+            "spool \"spool\"\noauth_token_lifetime 600\n\
+             source cii at \"/hooks/cii\" {{\n    transform \"t.xf\"\n    auth oauth client \"cii\" = env \"XF_TEST_CII\"\n}}\n\
+             source other at \"/hooks/other\" {{\n    transform \"t.xf\"\n    auth oauth client \"other\" = env \"XF_TEST_OTHER\"\n}}\n\
+             destination d {{\n    uri \"{}\"\n}}\n",
+            sink.url()
+        ),
+    );
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+    command
+        .arg("serve")
+        .arg(setup.dir.path().join("p.xfp"))
+        .args(["--listen", "127.0.0.1:0"])
+        .envs([
+            ("XF_TEST_CII", "cii-secret"),
+            ("XF_TEST_OTHER", "other-secret"),
+        ]);
+    let server = Server::start_command(command, &setup.spool());
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, head, answer) = post_with_head(
+        server.address,
+        "/oauth/token",
+        &form,
+        b"grant_type=client_credentials&client_id=cii&client_secret=cii-secret&audience=xf",
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: no-store"),
+        "{head}"
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(answer["expires_in"], 600);
+    let bearer = format!("Bearer {}", answer["access_token"].as_str().unwrap());
+    let (status, _) = post(
+        server.address,
+        "/hooks/cii",
+        &[("Authorization", &bearer)],
+        BODY,
+    );
+    assert_eq!(status, 200);
+    // Not the other client's source.
+    let (status, _) = post(
+        server.address,
+        "/hooks/other",
+        &[("Authorization", &bearer)],
+        BODY,
+    );
+    assert_eq!(status, 401);
+    // JSON and Basic ask the same way.
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("other:other-secret")
+    );
+    let (status, answer) = post(
+        server.address,
+        "/oauth/token",
+        &[("Authorization", &basic)],
+        br#"{"grant_type": "client_credentials"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    // RFC 6749's errors, and nothing of the secret echoed.
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("cii:not-it")
+    );
+    let (status, head, answer) = post_with_head(
+        server.address,
+        "/oauth/token",
+        &[("Authorization", &wrong)],
+        br#"{"grant_type": "client_credentials"}"#,
+    );
+    assert_eq!(status, 401);
+    assert!(answer.contains("\"invalid_client\""), "{answer}");
+    assert!(head.contains("Basic realm=\"xf\""), "{head}");
+    assert!(!answer.contains("not-it") && !answer.contains("cii-secret"));
+    let (status, answer) = post(
+        server.address,
+        "/oauth/token",
+        &form,
+        b"grant_type=password&client_id=cii&client_secret=cii-secret",
+    );
+    assert_eq!(status, 400);
+    assert!(answer.contains("unsupported_grant_type"), "{answer}");
+    let (status, _) = post(
+        server.address,
+        "/hooks/cii",
+        &[("Authorization", "Bearer forged.token.here")],
+        BODY,
+    );
+    assert_eq!(status, 401);
+    assert_eq!(delivered_after_a_moment(&sink, 1), 1);
+}
+
+/// Tokens of another issuer: JWTs signed in the test with a key whose
+/// public half is in the source's JWKS file; issuer, audience and expiry held.
+#[test]
+fn jwts_of_another_issuer_checked_against_a_jwks_file() {
+    use base64::Engine as _;
+    let url64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let signing = rcgen::KeyPair::generate().unwrap();
+    let raw = signing.public_key_raw();
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+        "x": url64(&raw[1..33]), "y": url64(&raw[33..65]),
+    }]});
+    let setup = Setup::new();
+    setup.file("keys.json", &jwks.to_string());
+    let sink = Sink::start();
+    let server = setup.pipeline(
+        &sink,
+        "    auth jwt jwks \"keys.json\" issuer \"https://issuer.example\" audience \"xf-hooks\"",
+        &[],
+    );
+    let key = jsonwebtoken::EncodingKey::from_ec_der(&signing.serialize_der());
+    let token = |issuer: &str, audience: &str, expires_in: i64, kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.into());
+        let claims = serde_json::json!({
+            "iss": issuer, "aud": audience, "sub": "sender", "exp": now() + expires_in,
+        });
+        format!(
+            "Bearer {}",
+            jsonwebtoken::encode(&header, &claims, &key).unwrap()
+        )
+    };
+    let send = |bearer: &str| post(server.address, "/in", &[("Authorization", bearer)], BODY).0;
+    assert_eq!(
+        send(&token("https://issuer.example", "xf-hooks", 300, "k1")),
+        200
+    );
+    assert_eq!(
+        send(&token("https://other.example", "xf-hooks", 300, "k1")),
+        401
+    );
+    assert_eq!(
+        send(&token("https://issuer.example", "someone-else", 300, "k1")),
+        401
+    );
+    assert_eq!(
+        send(&token("https://issuer.example", "xf-hooks", -120, "k1")),
+        401
+    );
+    assert_eq!(
+        send(&token("https://issuer.example", "xf-hooks", 300, "k2")),
+        401
+    );
+    // A token signed with another key, naming ours.
+    let other = rcgen::KeyPair::generate().unwrap();
+    let forged_key = jsonwebtoken::EncodingKey::from_ec_der(&other.serialize_der());
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("k1".into());
+    let claims =
+        serde_json::json!({"iss": "https://issuer.example", "aud": "xf-hooks", "exp": now() + 300});
+    let forged = jsonwebtoken::encode(&header, &claims, &forged_key).unwrap();
+    assert_eq!(send(&format!("Bearer {forged}")), 401);
+    assert_eq!(delivered_after_a_moment(&sink, 1), 1);
+}

@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -28,6 +28,8 @@ use hyper::StatusCode;
 use ipnet::IpNet;
 use ring::hmac;
 use subtle::ConstantTimeEq;
+
+use super::oauth::{Issuer, Jwks};
 
 /// The default tolerance of a Standard Webhooks timestamp: 5 minutes either way.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
@@ -65,7 +67,19 @@ pub enum Scheme {
     },
     /// GitHub's `X-Hub-Signature-256: sha256=HEX` over the body.
     GitHub(Vec<hmac::Key>),
+    /// OAuth client credentials with xf as the authorization server: a Bearer
+    /// token xf issued to one of these clients. The issuer is the pipeline's,
+    /// set once the whole pipeline is read.
+    OAuth {
+        clients: Vec<String>,
+        issuer: IssuerSlot,
+    },
+    /// Bearer JWTs of another issuer, checked against its JWKS.
+    Jwt(Box<Jwks>),
 }
+
+/// Where a source finds the pipeline's token issuer.
+pub type IssuerSlot = Arc<OnceLock<Arc<Issuer>>>;
 
 impl std::fmt::Debug for Scheme {
     /// The scheme's name and how many secrets it holds: never a secret.
@@ -77,6 +91,8 @@ impl std::fmt::Debug for Scheme {
             Scheme::Bearer(keys) => ("bearer", keys.len()),
             Scheme::StandardWebhooks { keys, .. } => ("standard_webhooks", keys.len()),
             Scheme::GitHub(keys) => ("github", keys.len()),
+            Scheme::OAuth { clients, .. } => ("oauth", clients.len()),
+            Scheme::Jwt(_) => ("jwt", 1),
         };
         write!(f, "{name} ({secrets} secrets)")
     }
@@ -104,7 +120,7 @@ impl Digest {
 
     /// Whether `given` is any of `secrets`, in time that does not depend on
     /// which one (or whether any) matches, nor on where they differ.
-    fn any_matches(secrets: &[Digest], given: &[u8]) -> bool {
+    pub fn any_matches(secrets: &[Digest], given: &[u8]) -> bool {
         let given = Digest::of(given);
         let mut found = subtle::Choice::from(0);
         for secret in secrets {
@@ -210,6 +226,40 @@ impl Auth {
                 } else {
                     Err(Refused::unauthorized(
                         "the Bearer token is not valid",
+                        BEARER_INVALID,
+                    ))
+                }
+            }
+            Scheme::OAuth { clients, issuer } => {
+                let Some(token) = credentials(headers, "bearer") else {
+                    return Err(Refused::unauthorized(
+                        "a Bearer token is required (POST /oauth/token for one)",
+                        BEARER_CHALLENGE,
+                    ));
+                };
+                let client = issuer
+                    .get()
+                    .and_then(|issuer| issuer.client_of(token.trim()));
+                match client {
+                    Some(client) if clients.contains(&client) => Ok(()),
+                    _ => Err(Refused::unauthorized(
+                        "the token is not valid here (expired, or not xf's for this source)",
+                        BEARER_INVALID,
+                    )),
+                }
+            }
+            Scheme::Jwt(jwks) => {
+                let Some(token) = credentials(headers, "bearer") else {
+                    return Err(Refused::unauthorized(
+                        "a Bearer token is required",
+                        BEARER_CHALLENGE,
+                    ));
+                };
+                if jwks.accepts(token.trim()) {
+                    Ok(())
+                } else {
+                    Err(Refused::unauthorized(
+                        "the token is not valid (signature, issuer, audience or expiry)",
                         BEARER_INVALID,
                     ))
                 }

@@ -21,6 +21,7 @@ pub mod deliver;
 pub mod guard;
 pub mod metrics;
 pub mod notice;
+pub mod oauth;
 pub mod pipeline;
 pub mod rate;
 pub mod receive;
@@ -55,6 +56,8 @@ pub struct Pipeline {
     pub destinations: Vec<Arc<Destination>>,
     /// The files it was loaded from: a change to one reloads it.
     pub watched: Vec<PathBuf>,
+    /// The authorization server of its `auth oauth` sources (`POST /oauth/token`).
+    pub issuer: Arc<oauth::Issuer>,
 }
 
 /// A pipeline that does not load: its problems, and the files it was read
@@ -188,6 +191,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics_text))
+        .route("/oauth/token", axum::routing::post(token_request))
         .fallback(receive_request)
         .with_state(Arc::clone(&app));
 
@@ -542,6 +546,66 @@ struct Prepared {
     emitted: u64,
     dropped: u64,
     failed: u64,
+}
+
+/// `POST /oauth/token`: xf as the authorization server of its `auth oauth`
+/// sources (RFC 6749 §4.4, client credentials). Not there (404) when no
+/// source takes OAuth clients.
+async fn token_request(State(app): State<Arc<App>>, request: Request) -> Response {
+    let issuer = Arc::clone(&app.pipeline().issuer);
+    if !issuer.has_clients() {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": "no source takes OAuth clients"}),
+        );
+    }
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        app.body_timeout,
+        axum::body::to_bytes(body, oauth::MAX_TOKEN_REQUEST),
+    )
+    .await;
+    let Ok(Ok(bytes)) = read else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_request", "error_description": "the body could not be read (at most 16 KiB)"}),
+        );
+    };
+    let answer = issuer.token(
+        header_text(&parts.headers, header::AUTHORIZATION),
+        header_text(&parts.headers, header::CONTENT_TYPE),
+        &bytes,
+        SystemTime::now(),
+    );
+    if answer.status != 200 {
+        // One of RFC 6749's few error codes: a label of bounded values.
+        let reason = match answer.body["error"].as_str() {
+            Some("invalid_client") => "invalid_client",
+            Some("unsupported_grant_type") => "unsupported_grant_type",
+            Some("server_error") => "server_error",
+            _ => "invalid_request",
+        };
+        app.metrics
+            .refused
+            .get_or_create(&metrics::refusal("/oauth/token", reason))
+            .inc();
+    }
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = json_response(status, answer.body);
+    let headers = response.headers_mut();
+    // RFC 6749 §5.1: a token is never cached.
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    if answer.challenge {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"xf\", charset=\"UTF-8\""),
+        );
+    }
+    response
 }
 
 /// The most bytes of a request's URI and headers together: 64 KiB (431 above).

@@ -21,16 +21,18 @@
 //! under the setting or value at fault, all of them reported at once. Paths
 //! in the file are relative to the file's own folder.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::auth::{self, Auth, Digest, KeyPlace, Scheme};
+use super::auth::{self, Auth, Digest, IssuerSlot, KeyPlace, Scheme};
 use super::config::{
     self, BodyFormat, Destination, Source, BATCH_BYTES_LIMIT, BATCH_RECORDS_LIMIT, LINGER_LIMIT_MS,
     MAX_AGE_LIMIT, MAX_TIMEOUT,
 };
+use super::oauth;
 use super::rate::Rates;
 use super::{Pipeline, Refused};
 use crate::compile::EventType;
@@ -68,6 +70,10 @@ pub struct ServerSettings {
     /// TLS: the certificate chain and its key (PEM), joined to the file's folder.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The key xf signs OAuth tokens with (else one made per process).
+    pub oauth_key: Option<String>,
+    /// Seconds a token xf issues is valid.
+    pub oauth_token_lifetime: Option<u64>,
 }
 
 /// An address (`192.0.2.7`, a network of one) or a network (`10.0.0.0/8`).
@@ -93,6 +99,8 @@ enum Server {
     Text(fn(&mut Reader<'_>, String, Span, &mut ServerSettings)),
     /// Addresses and networks, one or more.
     Networks(fn(&mut ServerSettings) -> &mut Option<Vec<ipnet::IpNet>>),
+    /// A secret: env "…" or file "…".
+    Secret(fn(&mut ServerSettings) -> &mut Option<String>),
 }
 
 /// The settings of a pipeline file's top level.
@@ -113,6 +121,8 @@ const SERVER_SETTINGS: &[(&str, Server)] = &[
     ("private_destinations", Server::Networks(|s| &mut s.private_destinations)),
     ("tls_cert", Server::Text(|reader, text, _, settings| settings.tls_cert = Some(reader.base.join(text)))),
     ("tls_key", Server::Text(|reader, text, _, settings| settings.tls_key = Some(reader.base.join(text)))),
+    ("oauth_key", Server::Secret(|s| &mut s.oauth_key)),
+    ("oauth_token_lifetime", Server::Number(|s| &mut s.oauth_token_lifetime)),
 ];
 const SECTIONS: &[&str] = &["source", "destination"];
 const SOURCE_SETTINGS: &[&str] = &[
@@ -134,6 +144,8 @@ const AUTH_SCHEMES: &[&str] = &[
     "api_key",
     "standard_webhooks",
     "github",
+    "oauth",
+    "jwt",
 ];
 const DESTINATION_SETTINGS: &[&str] = &[
     "uri",
@@ -182,6 +194,8 @@ pub fn load_watched(path: &Path, options: &LoadOptions) -> Result<Loaded, Refuse
         options,
         problems: Vec::new(),
         watched: vec![path.to_path_buf()],
+        issuer: IssuerSlot::default(),
+        oauth_clients: HashMap::new(),
     };
     let declarations =
         parse_pipeline(&text).map_err(|d| refused(diagnostic::render(&shown, &text, &d)))?;
@@ -205,6 +219,10 @@ struct Reader<'a> {
     problems: Vec<Diagnostic>,
     /// Every file it named or read so far, for the pipeline's `watched`.
     watched: Vec<PathBuf>,
+    /// The token issuer its `auth oauth` sources will check with, made once
+    /// every source's clients are known.
+    issuer: IssuerSlot,
+    oauth_clients: HashMap<String, Vec<Digest>>,
 }
 
 fn unknown(kind: &str, word: &Word, known: &[&str]) -> Diagnostic {
@@ -322,11 +340,24 @@ impl Reader<'_> {
             }
             finished.push(Arc::new(destination));
         }
+        let key = settings.oauth_key.as_ref().map(String::as_bytes);
+        let lifetime = settings
+            .oauth_token_lifetime
+            .map_or(oauth::DEFAULT_TOKEN_LIFETIME, |s| {
+                Duration::from_secs(s.clamp(1, 86_400))
+            });
+        let issuer = Arc::new(oauth::Issuer::new(
+            key,
+            lifetime,
+            std::mem::take(&mut self.oauth_clients),
+        ));
+        let _ = self.issuer.set(Arc::clone(&issuer));
         Loaded {
             pipeline: Pipeline {
                 sources,
                 destinations: finished,
                 watched: Vec::new(),
+                issuer,
             },
             settings,
         }
@@ -375,6 +406,11 @@ impl Reader<'_> {
                 }
             }
             Server::Networks(field) => *field(settings) = Some(self.networks(setting)),
+            Server::Secret(field) => {
+                if let Some(value) = self.only(setting) {
+                    *field(settings) = self.auth_secret(&value);
+                }
+            }
         }
     }
 
@@ -525,7 +561,7 @@ impl Reader<'_> {
                 Code::SettingValue,
                 "`auth` begins with its scheme",
                 first.span,
-                "auth none, basic, bearer, api_key, standard_webhooks or github",
+                "auth none, basic, bearer, api_key, standard_webhooks, github, oauth or jwt",
             );
             return None;
         };
@@ -575,6 +611,22 @@ impl Reader<'_> {
         let digests = || secrets.iter().map(|s| Digest::of(s.as_bytes())).collect();
         let scheme = match scheme.as_str() {
             "none" => Scheme::None,
+            "oauth" => Scheme::OAuth {
+                clients: secrets.clone(),
+                issuer: Arc::clone(&self.issuer),
+            },
+            "jwt" => {
+                if lines.len() > 1 {
+                    self.problem(
+                        Code::SettingValue,
+                        "a source checks tokens of one issuer",
+                        lines[1].span,
+                        "one `auth jwt` line",
+                    );
+                    return None;
+                }
+                Scheme::Jwt(Box::new(self.jwt_line(first)?))
+            }
             "basic" => Scheme::Basic(digests()),
             "bearer" => Scheme::Bearer(digests()),
             "api_key" => Scheme::ApiKey {
@@ -624,9 +676,14 @@ impl Reader<'_> {
                 2,
                 "auth api_key header \"X-Api-Key\" = env \"VARIABLE\" (or query \"api_key\")",
             ),
+            "oauth" => (2, "auth oauth client \"CLIENT_ID\" = env \"CLIENT_SECRET\""),
+            "jwt" => (
+                6,
+                "auth jwt jwks \"keys.json\" issuer \"https://…\" audience \"…\"",
+            ),
             _ => (0, "auth SCHEME = env \"VARIABLE\" (or file \"PATH\")"),
         };
-        let wants_secret = scheme != "none";
+        let wants_secret = scheme != "none" && scheme != "jwt";
         if values.len() != words || line.assigned.is_some() != wants_secret {
             self.problem(
                 Code::SettingValue,
@@ -661,6 +718,30 @@ impl Reader<'_> {
                     return None;
                 }
                 Some(Some(format!("{user}:{secret}")))
+            }
+            "oauth" => {
+                let client = match (&values[0].kind, &values[1].kind) {
+                    (ValueKind::Word(word), ValueKind::Text(client))
+                        if word == "client" && !client.is_empty() =>
+                    {
+                        client.clone()
+                    }
+                    _ => {
+                        self.problem(
+                            Code::SettingValue,
+                            format!("`auth oauth` is written `{usage}`"),
+                            line.span,
+                            "client, then its id in quotes",
+                        );
+                        return None;
+                    }
+                };
+                self.oauth_clients
+                    .entry(client.clone())
+                    .or_default()
+                    .push(Digest::of(secret.as_bytes()));
+                // The source keeps the client's id; the secret is the issuer's.
+                Some(Some(client))
             }
             "api_key" => {
                 let here = match (&values[0].kind, &values[1].kind) {
@@ -790,6 +871,57 @@ impl Reader<'_> {
                 setting.span,
                 "a header value is visible ASCII",
             ),
+        }
+    }
+
+    /// `auth jwt jwks "FILE" issuer "ISSUER" audience "AUDIENCE"`: the JWKS
+    /// file read (and watched) now.
+    fn jwt_line(&mut self, line: &Setting) -> Option<oauth::Jwks> {
+        let words: Vec<(&str, &Value)> = line.values[1..]
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [Value {
+                    kind: ValueKind::Word(word),
+                    ..
+                }, value] => Some((word.as_str(), value)),
+                _ => None,
+            })
+            .collect();
+        let text = |name: &str| {
+            words
+                .iter()
+                .find(|(word, _)| *word == name)
+                .and_then(|(_, value)| match &value.kind {
+                    ValueKind::Text(text) => Some((text.clone(), value.span)),
+                    _ => None,
+                })
+        };
+        let (Some((file, span)), Some((issuer, _)), Some((audience, _)), 3) =
+            (text("jwks"), text("issuer"), text("audience"), words.len())
+        else {
+            self.problem(
+                Code::SettingValue,
+                "`auth jwt` is written `auth jwt jwks \"keys.json\" issuer \"https://…\" audience \"…\"`",
+                line.span,
+                "not in this form",
+            );
+            return None;
+        };
+        let path = self.base.join(&file);
+        self.watched.push(path.clone());
+        let document = match config::read_config_file(&path) {
+            Ok(document) => document,
+            Err(error) => {
+                self.problem(Code::PipelineFile, error, span, "the JWKS file");
+                return None;
+            }
+        };
+        match oauth::Jwks::new(&document, issuer, audience) {
+            Ok(jwks) => Some(jwks),
+            Err(reason) => {
+                self.problem(Code::SettingValue, reason, span, "this JWKS file");
+                None
+            }
         }
     }
 

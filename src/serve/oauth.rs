@@ -1,0 +1,439 @@
+//! OAuth 2.0 client credentials on the way in (RFC 6749 §4.4), both ways a
+//! sender may use them:
+//!
+//! - xf is the authorization server: `POST /oauth/token` with
+//!   `grant_type=client_credentials` and the client's id and secret (HTTP
+//!   Basic, or in a form or JSON body) answers a short-lived token that xf
+//!   signs (a JWT, HS256) and checks on the sources the client may send to
+//!   (`auth oauth client "ID" = env "SECRET"`);
+//! - another issuer signs the tokens: a source checks them against its JWKS
+//!   file, with the issuer and audience it expects, and their expiry
+//!   (`auth jwt jwks "keys.json" issuer "…" audience "…"`).
+//!
+//! Errors are RFC 6749's (§5.2): `invalid_request`, `invalid_client` (401,
+//! with a Basic challenge), `unsupported_grant_type`; a token refused at a
+//! source is RFC 6750's `invalid_token`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::auth::Digest;
+
+/// How long a token xf issues is valid, by default: 15 minutes.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// The largest token request body read: 16 KiB.
+pub const MAX_TOKEN_REQUEST: usize = 16 << 10;
+/// Who xf's tokens are from and for.
+const ISSUER: &str = "xf";
+
+/// xf as the authorization server of its sources.
+pub struct Issuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    lifetime: Duration,
+    /// Each client's secrets (digests; several while one is rotated).
+    clients: HashMap<String, Vec<Digest>>,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Issuer({} clients)", self.clients.len())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    /// The client the token was issued to.
+    sub: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// The key xf signs its tokens with when none is configured: made at start,
+/// the same for every reload, so tokens live until they expire or xf restarts.
+fn process_key() -> &'static [u8; 32] {
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut key = [0; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+            .expect("the system's random source");
+        key
+    })
+}
+
+impl Issuer {
+    /// `key`: the signing key (`oauth_key`), shared by instances that accept
+    /// each other's tokens; `None`: one made for this process.
+    pub fn new(
+        key: Option<&[u8]>,
+        lifetime: Duration,
+        clients: HashMap<String, Vec<Digest>>,
+    ) -> Issuer {
+        let key = key.unwrap_or(process_key());
+        Issuer {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            lifetime,
+            clients,
+        }
+    }
+
+    pub fn has_clients(&self) -> bool {
+        !self.clients.is_empty()
+    }
+
+    /// Answers a token request: its status, JSON body, and whether the
+    /// answer carries a Basic challenge (an `invalid_client` sent with Basic).
+    pub fn token(
+        &self,
+        authorization: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> TokenAnswer {
+        let params = match parameters(content_type, body) {
+            Ok(params) => params,
+            Err(description) => {
+                return TokenAnswer::error(400, "invalid_request", description, false)
+            }
+        };
+        let basic = authorization.and_then(|value| {
+            let (scheme, rest) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("basic").then_some(rest.trim())
+        });
+        // RFC 6749 §2.3.1: the id and secret are form-encoded, then Basic-encoded.
+        let credentials = match basic {
+            Some(encoded) => base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| {
+                    let (id, secret) = text.split_once(':')?;
+                    Some((form_decode(id), form_decode(secret)))
+                }),
+            None => match (params.get("client_id"), params.get("client_secret")) {
+                (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+                _ => None,
+            },
+        };
+        match params.get("grant_type").map(String::as_str) {
+            None => {
+                return TokenAnswer::error(400, "invalid_request", "grant_type is missing", false)
+            }
+            Some("client_credentials") => {}
+            Some(_) => {
+                return TokenAnswer::error(
+                    400,
+                    "unsupported_grant_type",
+                    "only client_credentials is granted",
+                    false,
+                )
+            }
+        }
+        let Some((id, secret)) = credentials else {
+            return TokenAnswer::error(
+                401,
+                "invalid_client",
+                "client authentication is required",
+                true,
+            );
+        };
+        let valid = self
+            .clients
+            .get(&id)
+            .is_some_and(|secrets| Digest::any_matches(secrets, secret.as_bytes()));
+        if !valid {
+            return TokenAnswer::error(
+                401,
+                "invalid_client",
+                "client authentication failed",
+                basic.is_some(),
+            );
+        }
+        let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let claims = Claims {
+            iss: ISSUER.into(),
+            aud: ISSUER.into(),
+            sub: id,
+            iat,
+            exp: iat + self.lifetime.as_secs(),
+        };
+        match jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding) {
+            Ok(token) => {
+                let mut body = json!({
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": self.lifetime.as_secs(),
+                });
+                if let Some(scope) = params.get("scope") {
+                    body["scope"] = Value::String(scope.clone());
+                }
+                TokenAnswer {
+                    status: 200,
+                    body,
+                    challenge: false,
+                }
+            }
+            Err(_) => {
+                TokenAnswer::error(500, "server_error", "the token could not be signed", false)
+            }
+        }
+    }
+
+    /// The client a token xf issued was issued to, if it is valid now.
+    pub fn client_of(&self, token: &str) -> Option<String> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[ISSUER]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .ok()
+            .map(|data| data.claims.sub)
+    }
+}
+
+/// The answer to a token request.
+#[derive(Debug)]
+pub struct TokenAnswer {
+    pub status: u16,
+    pub body: Value,
+    /// A 401 to a client that used Basic carries `WWW-Authenticate: Basic`.
+    pub challenge: bool,
+}
+
+impl TokenAnswer {
+    fn error(status: u16, error: &str, description: &str, challenge: bool) -> TokenAnswer {
+        TokenAnswer {
+            status,
+            body: json!({"error": error, "error_description": description}),
+            challenge,
+        }
+    }
+}
+
+/// A token request's parameters: a form (RFC 6749's), or a JSON object of strings.
+fn parameters(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<HashMap<String, String>, &'static str> {
+    if body.len() > MAX_TOKEN_REQUEST {
+        return Err("the request is too large");
+    }
+    let media = content_type
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    match media.as_deref() {
+        Some("application/x-www-form-urlencoded") | None => {
+            let mut params = HashMap::new();
+            for (key, value) in form_urlencoded::parse(body) {
+                // RFC 6749 §3.2: a parameter sent twice is an error.
+                if params
+                    .insert(key.into_owned(), value.into_owned())
+                    .is_some()
+                {
+                    return Err("a parameter is repeated");
+                }
+            }
+            Ok(params)
+        }
+        Some("application/json") => {
+            let value: Value = serde_json::from_slice(body).map_err(|_| "the body is not JSON")?;
+            let object = value.as_object().ok_or("the body is not a JSON object")?;
+            object
+                .iter()
+                .map(|(key, value)| match value {
+                    Value::String(text) => Ok((key.clone(), text.clone())),
+                    Value::Number(n) => Ok((key.clone(), n.to_string())),
+                    _ => Err("a parameter is not a string"),
+                })
+                .collect()
+        }
+        Some(_) => Err("the body is a form (application/x-www-form-urlencoded) or JSON"),
+    }
+}
+
+fn form_decode(text: &str) -> String {
+    form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+/// Tokens of another issuer, checked against its published keys.
+pub struct Jwks {
+    keys: JwkSet,
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for Jwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Jwks({} keys, issuer {})",
+            self.keys.keys.len(),
+            self.issuer
+        )
+    }
+}
+
+impl Jwks {
+    /// A JWKS document (`{"keys": [...]}`), the issuer and audience tokens must name.
+    pub fn new(document: &str, issuer: String, audience: String) -> Result<Jwks, String> {
+        let keys: JwkSet =
+            serde_json::from_str(document).map_err(|e| format!("not a JWKS document: {e}"))?;
+        if keys.keys.is_empty() {
+            return Err("the JWKS document holds no key".into());
+        }
+        Ok(Jwks {
+            keys,
+            issuer,
+            audience,
+        })
+    }
+
+    /// Whether `token` is signed by one of the keys, from the issuer, for the
+    /// audience, and not expired.
+    pub fn accepts(&self, token: &str) -> bool {
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            return false;
+        };
+        // A token names its key; without a name, any key of its algorithm may sign it.
+        let candidates =
+            self.keys
+                .keys
+                .iter()
+                .filter(|jwk| match (&header.kid, &jwk.common.key_id) {
+                    (Some(kid), Some(id)) => kid == id,
+                    _ => true,
+                });
+        for jwk in candidates {
+            let Ok(key) = DecodingKey::from_jwk(jwk) else {
+                continue;
+            };
+            // The algorithm is the key's, never the token's choice alone (no `none`, no HS with a public key).
+            let algorithm = match jwk
+                .common
+                .key_algorithm
+                .and_then(|a| a.to_string().parse::<Algorithm>().ok())
+            {
+                Some(algorithm) => algorithm,
+                None => header.alg,
+            };
+            if algorithm != header.alg
+                || matches!(
+                    algorithm,
+                    Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+                )
+            {
+                continue;
+            }
+            let mut validation = Validation::new(algorithm);
+            validation.set_issuer(&[&self.issuer]);
+            validation.set_audience(&[&self.audience]);
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            validation.leeway = 30;
+            if jsonwebtoken::decode::<Value>(token, &key, &validation).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer() -> Issuer {
+        let mut clients = HashMap::new();
+        clients.insert("cii".to_string(), vec![Digest::of(b"s3cret")]);
+        Issuer::new(Some(b"a key of the test"), Duration::from_secs(60), clients)
+    }
+
+    #[test]
+    fn client_credentials_give_a_token_that_checks() {
+        let issuer = issuer();
+        let now = SystemTime::now();
+        let form = b"grant_type=client_credentials&client_id=cii&client_secret=s3cret&scope=alerts";
+        let answer = issuer.token(None, Some("application/x-www-form-urlencoded"), form, now);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["token_type"], "Bearer");
+        assert_eq!(answer.body["expires_in"], 60);
+        assert_eq!(answer.body["scope"], "alerts");
+        let token = answer.body["access_token"].as_str().unwrap();
+        assert_eq!(issuer.client_of(token).as_deref(), Some("cii"));
+        // Basic and JSON do the same.
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("cii:s3cret")
+        );
+        let json = br#"{"grant_type": "client_credentials"}"#;
+        let answer = issuer.token(Some(&basic), Some("application/json"), json, now);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        // Another key, or an expired token: refused.
+        let other = Issuer::new(
+            Some(b"another key"),
+            Duration::from_secs(60),
+            HashMap::new(),
+        );
+        assert_eq!(other.client_of(token), None);
+        let old = issuer.token(None, None, form, now - Duration::from_secs(120));
+        assert_eq!(
+            issuer.client_of(old.body["access_token"].as_str().unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn errors_are_rfc_6749s() {
+        let issuer = issuer();
+        let now = SystemTime::now();
+        let cases: [(&[u8], u16, &str); 5] = [
+            (
+                b"client_id=cii&client_secret=s3cret",
+                400,
+                "invalid_request",
+            ),
+            (
+                b"grant_type=password&client_id=cii&client_secret=s3cret",
+                400,
+                "unsupported_grant_type",
+            ),
+            (
+                b"grant_type=client_credentials&client_id=cii&client_secret=wrong",
+                401,
+                "invalid_client",
+            ),
+            (b"grant_type=client_credentials", 401, "invalid_client"),
+            (
+                b"grant_type=client_credentials&grant_type=client_credentials",
+                400,
+                "invalid_request",
+            ),
+        ];
+        for (body, status, error) in cases {
+            let answer = issuer.token(None, None, body, now);
+            assert_eq!(
+                (answer.status, answer.body["error"].as_str().unwrap()),
+                (status, error)
+            );
+            assert!(!answer.body.to_string().contains("s3cret"));
+        }
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("cii:nope")
+        );
+        let answer = issuer.token(Some(&basic), None, b"grant_type=client_credentials", now);
+        assert!(answer.challenge);
+    }
+}
