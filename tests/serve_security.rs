@@ -876,3 +876,118 @@ fn jwts_of_another_issuer_checked_against_a_jwks_file() {
     assert_eq!(send(&format!("Bearer {forged}")), 401);
     assert_eq!(delivered_after_a_moment(&sink, 1), 1);
 }
+
+/// OAuth client credentials for a destination: the token fetched from the
+/// token endpoint (a test server) and reused, fetched anew after a 401 and
+/// the request tried again at once, and a failing token endpoint a
+/// retriable failure with its own metric.
+#[test]
+fn destinations_with_oauth_client_credentials() {
+    use support::Answer;
+    let setup = Setup::new();
+    let tokens = Sink::start();
+    tokens.script([
+        Answer::Body(
+            200,
+            r#"{"access_token":"tok-1","token_type":"Bearer","expires_in":3600}"#,
+        ),
+        Answer::Body(
+            200,
+            r#"{"access_token":"tok-2","token_type":"Bearer","expires_in":3600}"#,
+        ),
+        Answer::Body(503, r#"{"error":"temporarily_unavailable"}"#),
+    ]);
+    tokens.otherwise(Answer::Body(
+        200,
+        r#"{"access_token":"tok-3","expires_in":3600}"#,
+    ));
+    let sink = Sink::start();
+    // The first record's first try: 401 (the token was revoked, say).
+    sink.script([Answer::Status(401)]);
+    setup.file(
+        "p.xfp",
+        &format!(
+            "spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n    auth none\n}}\n\
+             destination d {{\n    uri \"{}\"\n\
+             \x20   auth oauth token_url \"{}\" client \"xf-client\" = env \"XF_TEST_CLIENT_SECRET\"\n\
+             \x20   oauth_scope \"alerts.write\"\n    oauth_param \"resource\" = \"siem\"\n    concurrency 1\n}}\n",
+            sink.url(),
+            tokens.url()
+        ),
+    );
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+    command
+        .arg("serve")
+        .arg(setup.dir.path().join("p.xfp"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("XF_TEST_CLIENT_SECRET", "client secret/with+odd=chars");
+    let server = Server::start_command(command, &setup.spool());
+    let header = |r: &support::Received, name: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (status, _) = post(server.address, "/in", &[], BODY);
+    assert_eq!(status, 200);
+    sink.wait_for(10 * SECOND, "the retry with a fresh token", |r| {
+        r.len() >= 2
+    });
+    let (status, _) = post(server.address, "/in", &[], BODY);
+    assert_eq!(status, 200);
+    sink.wait_for(10 * SECOND, "the second record", |r| r.len() >= 3);
+    let received = sink.received();
+    let authorizations: Vec<String> = received
+        .iter()
+        .map(|r| header(r, "authorization"))
+        .collect();
+    assert_eq!(
+        authorizations,
+        ["Bearer tok-1", "Bearer tok-2", "Bearer tok-2"],
+        "a token is reused"
+    );
+    let asked = tokens.received();
+    assert_eq!(asked.len(), 2, "one token request per token");
+    use base64::Engine as _;
+    let basic = header(&asked[0], "authorization");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(basic.strip_prefix("Basic ").unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(decoded).unwrap(),
+        "xf-client:client+secret%2Fwith%2Bodd%3Dchars",
+        "RFC 6749: form-encoded, then Basic"
+    );
+    let form = String::from_utf8(asked[0].body.clone()).unwrap();
+    assert_eq!(
+        form,
+        "grant_type=client_credentials&scope=alerts.write&resource=siem"
+    );
+
+    // The token endpoint fails once: the record waits and is delivered after.
+    let (_, metrics) = get(server.address, "/metrics");
+    assert_eq!(metric(&metrics, "xf_token_failures_total", ""), 0.0);
+    sink.script([Answer::Status(401)]);
+    let (status, _) = post(server.address, "/in", &[], BODY);
+    assert_eq!(status, 200);
+    sink.wait_for(
+        20 * SECOND,
+        "delivery once the token endpoint is back",
+        |r| r.iter().filter(|r| r.answered == 200).count() >= 3,
+    );
+    let (_, metrics) = get(server.address, "/metrics");
+    assert_eq!(
+        metric(&metrics, "xf_token_failures_total", ""),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        header(sink.received().last().unwrap(), "authorization"),
+        "Bearer tok-3"
+    );
+    assert!(
+        !server.log().contains("client secret"),
+        "no secret in the log"
+    );
+}

@@ -142,6 +142,8 @@ pub struct Destination {
     /// Standard Webhooks keys its requests are signed with (each one a
     /// signature: two while a secret is rotated); none: unsigned.
     pub signing: Vec<ring::hmac::Key>,
+    /// OAuth client credentials: the token its requests carry ([`super::token`]).
+    pub oauth: Option<Arc<super::token::TokenSource>>,
     /// The sources it takes records from (`from`); `None`: all of them.
     pub sources: Option<Vec<Arc<str>>>,
     /// Its `when`: a transform that drops the records it does not want.
@@ -163,6 +165,7 @@ impl Destination {
             retry: Retry::default(),
             email_for_error: None,
             signing: Vec::new(),
+            oauth: None,
             sources: None,
             filter: None,
         }

@@ -562,7 +562,44 @@ impl Request {
         .await;
     }
 
+    /// One attempt. With OAuth credentials, the token first (a token endpoint
+    /// that fails is a retriable failure, counted apart); a 401 to a token
+    /// gets one more try with a fresh token.
     async fn attempt(&self, records: &[Leased], ids: &str) -> Verdict {
+        let Some(tokens) = &self.destination.oauth else {
+            return self.attempt_with(records, ids, None).await.0;
+        };
+        for _ in 0..2 {
+            let authorization = match tokens
+                .authorization(&self.client, self.destination.timeout)
+                .await
+            {
+                Ok(authorization) => authorization,
+                Err(what) => {
+                    self.metrics
+                        .token_failures
+                        .get_or_create(&metrics::destination(&self.destination.name))
+                        .inc();
+                    return Verdict::Retry { what, after: None };
+                }
+            };
+            let (verdict, status) = self.attempt_with(records, ids, Some(&authorization)).await;
+            if status != Some(StatusCode::UNAUTHORIZED) {
+                return verdict;
+            }
+            tokens.forget(&authorization).await;
+        }
+        Verdict::Permanent(
+            "401 with a token fetched just now: the destination refuses these credentials".into(),
+        )
+    }
+
+    async fn attempt_with(
+        &self,
+        records: &[Leased],
+        ids: &str,
+        authorization: Option<&HeaderValue>,
+    ) -> (Verdict, Option<StatusCode>) {
         let destination = &self.destination;
         let mut request = self
             .client
@@ -575,6 +612,9 @@ impl Request {
         if let Ok(value) = HeaderValue::from_str(ids) {
             request = request.header(RECORD_ID_HEADER, value);
         }
+        if let Some(authorization) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
+        }
         let body = body(destination.format, records);
         for (name, value) in signature_headers(&destination.signing, records, ids, &body) {
             request = request.header(name, value);
@@ -582,17 +622,19 @@ impl Request {
         let response = match request.body(body).send().await {
             Ok(response) => response,
             Err(error) => {
-                return Verdict::Retry {
+                let verdict = Verdict::Retry {
                     what: describe(&error),
                     after: None,
-                }
+                };
+                return (verdict, None);
             }
         };
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).cloned();
         // Only the start of the answer is read: it is for the attempt log.
         let body = read_some(response, 4096).await;
-        judge(destination.format, status, retry_after.as_ref(), &body)
+        let verdict = judge(destination.format, status, retry_after.as_ref(), &body);
+        (verdict, Some(status))
     }
 
     fn recovered(&self) {

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub retried: Family<Labels, Counter>,
     /// Delivery attempts that failed for good, by destination.
     pub failed: Family<Labels, Counter>,
+    /// Token requests for a destination's OAuth credentials that failed, by destination.
+    pub token_failures: Family<Labels, Counter>,
     /// Records queued, by destination.
     pub queue_depth: Family<Labels, Gauge>,
     /// Age of the oldest queued record, by destination.
@@ -73,6 +75,7 @@ impl Metrics {
         let retried = Family::default();
         let failed = Family::default();
         let queue_depth = Family::default();
+        let token_failures = Family::default();
         let oldest_age = Family::default();
         let disabled = Family::default();
         let notices = Family::default();
@@ -118,6 +121,11 @@ impl Metrics {
         );
         registry.register("queue_depth", "Records queued", queue_depth.clone());
         registry.register(
+            "token_failures",
+            "Token requests for a destination's OAuth credentials that failed",
+            token_failures.clone(),
+        );
+        registry.register(
             "queue_oldest_age_seconds",
             "Age of the oldest queued record",
             oldest_age.clone(),
@@ -148,6 +156,7 @@ impl Metrics {
             end_to_end_seconds.clone(),
         );
         Metrics {
+            token_failures,
             registry,
             requests,
             refused,

@@ -28,6 +28,7 @@ pub mod receive;
 pub mod reload;
 pub mod spool;
 pub mod tls;
+pub mod token;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

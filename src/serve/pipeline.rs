@@ -34,6 +34,7 @@ use super::config::{
 };
 use super::oauth;
 use super::rate::Rates;
+use super::token::{ClientAuth, TokenSource};
 use super::{Pipeline, Refused};
 use crate::compile::EventType;
 use crate::diagnostic::{self, Code, Diagnostic, Span};
@@ -165,6 +166,11 @@ const DESTINATION_SETTINGS: &[&str] = &[
     "email_for_error",
     "auth",
     "sign",
+    "oauth_scope",
+    "oauth_audience",
+    "oauth_param",
+    "oauth_body",
+    "oauth_client_auth",
 ];
 
 /// Loads a pipeline file: every problem found, rendered rustc-style, or the pipeline.
@@ -832,7 +838,7 @@ impl Reader<'_> {
             self.problems.push(unknown(
                 "destination auth scheme",
                 &word,
-                &["basic", "bearer", "api_key"],
+                &["basic", "bearer", "api_key", "oauth"],
             ));
             return;
         }
@@ -1022,10 +1028,17 @@ impl Reader<'_> {
             }
         };
         let mut from = None;
+        let mut tokens: Option<TokenSource> = None;
+        let mut oauth_settings = Vec::new();
         for setting in &section.settings {
             match setting.name.text.as_str() {
                 "uri" | "armor_notification" => {}
+                "auth" if matches!(setting.values.first().map(|v| &v.kind), Some(ValueKind::Word(w)) if w == "oauth") =>
+                {
+                    tokens = self.destination_oauth(setting);
+                }
                 "auth" => self.destination_auth(setting, &mut destination),
+                name if name.starts_with("oauth_") => oauth_settings.push(setting),
                 "sign" => {
                     let scheme = setting.values.first().map(|v| &v.kind);
                     let (Some(ValueKind::Word(word)), 1, Some(value)) =
@@ -1216,7 +1229,127 @@ impl Reader<'_> {
                 )),
             }
         }
+        if let Some(mut tokens) = tokens {
+            for setting in oauth_settings {
+                self.oauth_setting(setting, &mut tokens);
+            }
+            destination.oauth = Some(Arc::new(tokens));
+        } else if let Some(setting) = oauth_settings.first() {
+            self.problem(
+                Code::SettingValue,
+                format!("`{}` is for `auth oauth`", setting.name.text),
+                setting.span,
+                "this destination has no `auth oauth token_url \"…\" client \"…\" = …`",
+            );
+        }
         Some((destination, from))
+    }
+
+    /// `auth oauth token_url "URL" client "ID" = env "SECRET"`: client
+    /// credentials, the token fetched from URL.
+    fn destination_oauth(&mut self, line: &Setting) -> Option<TokenSource> {
+        const USAGE: &str =
+            "auth oauth token_url \"https://…\" client \"CLIENT_ID\" = env \"CLIENT_SECRET\"";
+        let form = match &line.values[1..] {
+            [Value {
+                kind: ValueKind::Word(a),
+                ..
+            }, url @ Value {
+                kind: ValueKind::Text(_),
+                ..
+            }, Value {
+                kind: ValueKind::Word(b),
+                ..
+            }, Value {
+                kind: ValueKind::Text(client),
+                ..
+            }] if a == "token_url" && b == "client" => Some((url, client.clone())),
+            _ => None,
+        };
+        let (Some((url, client)), Some(secret)) = (form, line.assigned.as_ref()) else {
+            self.problem(
+                Code::SettingValue,
+                format!("`auth oauth` is written `{USAGE}`"),
+                line.span,
+                "not in this form",
+            );
+            return None;
+        };
+        let ValueKind::Text(url_text) = &url.kind else {
+            return None;
+        };
+        let token_url = match config::parse_uri(url_text) {
+            Ok(token_url) => token_url,
+            Err(error) => {
+                self.problem(Code::SettingValue, error, url.span, "the token endpoint");
+                return None;
+            }
+        };
+        let secret = self.auth_secret(secret)?;
+        Some(TokenSource::new(token_url, client, secret))
+    }
+
+    /// `oauth_scope`, `oauth_audience`, `oauth_param "NAME" = "VALUE"`,
+    /// `oauth_body form|json`, `oauth_client_auth basic|body`.
+    fn oauth_setting(&mut self, setting: &Setting, tokens: &mut TokenSource) {
+        match setting.name.text.as_str() {
+            "oauth_scope" => {
+                if let Some((scope, _)) = self.one(setting, as_text) {
+                    tokens.params.push(("scope".into(), scope));
+                }
+            }
+            "oauth_audience" => {
+                if let Some((audience, _)) = self.one(setting, as_text) {
+                    tokens.params.push(("audience".into(), audience));
+                }
+            }
+            "oauth_param" => match (&setting.values[..], &setting.assigned) {
+                (
+                    [Value {
+                        kind: ValueKind::Text(name),
+                        ..
+                    }],
+                    Some(value),
+                ) => {
+                    if let Some(value) = self.secret(value) {
+                        tokens.params.push((name.clone(), value));
+                    }
+                }
+                _ => self.problem(
+                    Code::SettingValue,
+                    "`oauth_param` is written `oauth_param \"NAME\" = \"VALUE\"`",
+                    setting.span,
+                    "not in this form",
+                ),
+            },
+            "oauth_body" => match self.one(setting, as_word) {
+                Some((word, _)) if word == "json" => tokens.json = true,
+                Some((word, _)) if word == "form" => tokens.json = false,
+                Some((_, span)) => self.problem(
+                    Code::SettingValue,
+                    "`oauth_body` is form or json",
+                    span,
+                    "form or json",
+                ),
+                None => {}
+            },
+            "oauth_client_auth" => match self.one(setting, as_word) {
+                Some((word, _)) if word == "basic" => tokens.client_auth = ClientAuth::Basic,
+                Some((word, _)) if word == "body" => tokens.client_auth = ClientAuth::Body,
+                Some((_, span)) => self.problem(
+                    Code::SettingValue,
+                    "`oauth_client_auth` is basic or body",
+                    span,
+                    "basic or body",
+                ),
+                None => {}
+            },
+            _ => self.problems.push(unknown(
+                "destination setting",
+                &setting.name,
+                DESTINATION_SETTINGS,
+            )),
+        }
     }
 
     /// A destination's `when`: the condition, compiled as the transform
