@@ -991,3 +991,61 @@ fn destinations_with_oauth_client_credentials() {
         "no secret in the log"
     );
 }
+
+/// Outgoing TLS is verified: against the system's roots, plus a
+/// destination's own CA file. The destination here is a second `xf serve`
+/// serving HTTPS with a certificate made by the test.
+#[test]
+fn outgoing_tls_is_verified_with_a_destinations_ca_file() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let (cert, key) = certificate();
+    let cert_file = setup.file("b-cert.pem", &cert);
+    let key_file = setup.file("b-key.pem", &key);
+    let second = Setup::new();
+    let relay = second.quick(
+        &sink,
+        &[
+            "--auth",
+            "none",
+            "--tls-cert",
+            &cert_file,
+            "--tls-key",
+            &key_file,
+        ],
+        &[],
+    );
+    let https = format!("https://127.0.0.1:{}/", relay.address.port());
+    for (ca, delivered) in [("    ca_file \"b-cert.pem\"\n", 1), ("", 0)] {
+        let first = Setup::new();
+        first.file("b-cert.pem", &cert);
+        first.file(
+            "p.xfp",
+            &format!(
+                "spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n    auth none\n}}\n\
+                 destination d {{\n    uri \"{https}\"\n{ca}}}\n"
+            ),
+        );
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
+            .arg("serve")
+            .arg(first.dir.path().join("p.xfp"))
+            .args(["--listen", "127.0.0.1:0"]);
+        let server = Server::start_command(command, &first.spool());
+        let before = sink.delivered().len();
+        let (status, _) = post(server.address, "/in", &[], BODY);
+        assert_eq!(status, 200);
+        if delivered == 1 {
+            sink.wait_for(15 * SECOND, "delivery over verified TLS", |r| {
+                r.len() > before
+            });
+        } else {
+            std::thread::sleep(3 * SECOND);
+            assert_eq!(
+                sink.delivered().len(),
+                before,
+                "an unknown CA is never trusted"
+            );
+        }
+    }
+}

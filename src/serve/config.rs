@@ -144,6 +144,8 @@ pub struct Destination {
     pub signing: Vec<ring::hmac::Key>,
     /// OAuth client credentials: the token its requests carry ([`super::token`]).
     pub oauth: Option<Arc<super::token::TokenSource>>,
+    /// Certificates its TLS is verified with besides the system's roots (`ca_file`).
+    pub ca_certificates: Vec<reqwest::Certificate>,
     /// The sources it takes records from (`from`); `None`: all of them.
     pub sources: Option<Vec<Arc<str>>>,
     /// Its `when`: a transform that drops the records it does not want.
@@ -166,6 +168,7 @@ impl Destination {
             email_for_error: None,
             signing: Vec::new(),
             oauth: None,
+            ca_certificates: Vec::new(),
             sources: None,
             filter: None,
         }

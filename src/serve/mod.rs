@@ -152,12 +152,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
         )
     })?;
     let metrics = Arc::new(metrics::Metrics::new());
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("xf/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(Arc::new(guard::GuardedResolver { guard }))
-        .build()
-        .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+    let client = http_client(&guard, &[])?;
     let notices = Arc::new(notice::Notices::new(
         options.notices.clone(),
         client.clone(),
@@ -181,6 +176,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
 
     let workers = Workers {
         app: Arc::clone(&app),
+        guard,
         client,
         notices,
         running: Vec::new(),
@@ -237,6 +233,24 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     workers.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The client deliveries go out with: no redirects followed, names resolved
+/// through the request forgery guard, TLS verified against the system's roots
+/// and `extra_roots` (a destination's CA file); never unverified.
+fn http_client(
+    guard: &guard::Guard,
+    extra_roots: &[reqwest::Certificate],
+) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .user_agent(concat!("xf/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(guard::GuardedResolver {
+            guard: guard.clone(),
+        }))
+        .tls_certs_merge(extra_roots.iter().cloned())
+        .build()
+        .map_err(|error| format!("cannot build the HTTP client: {error}"))
 }
 
 /// `load`, refusing a pipeline with a destination whose URI is an address the
@@ -339,6 +353,8 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::
 /// The delivery workers, one per destination.
 struct Workers {
     app: Arc<App>,
+    /// For the clients of destinations with CA files of their own.
+    guard: guard::Guard,
     client: reqwest::Client,
     notices: Arc<notice::Notices>,
     running: Vec<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
@@ -380,7 +396,18 @@ impl Workers {
                 destination: Arc::clone(destination),
                 spool: self.app.spool.clone(),
                 metrics: Arc::clone(&self.app.metrics),
-                client: self.client.clone(),
+                client: if destination.ca_certificates.is_empty() {
+                    self.client.clone()
+                } else {
+                    match http_client(&self.guard, &destination.ca_certificates) {
+                        Ok(client) => client,
+                        Err(error) => {
+                            // Never verification turned off: without its CA the destination fails TLS.
+                            tracing::error!(destination = %destination.name, %error, "its CA file is not used");
+                            self.client.clone()
+                        }
+                    }
+                },
                 notices: Arc::clone(&self.notices),
                 wake,
                 disabled: Arc::new(deliver::Disabled::new(is_disabled)),

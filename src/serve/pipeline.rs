@@ -171,6 +171,7 @@ const DESTINATION_SETTINGS: &[&str] = &[
     "oauth_param",
     "oauth_body",
     "oauth_client_auth",
+    "ca_file",
 ];
 
 /// Loads a pipeline file: every problem found, rendered rustc-style, or the pipeline.
@@ -1038,6 +1039,30 @@ impl Reader<'_> {
                     tokens = self.destination_oauth(setting);
                 }
                 "auth" => self.destination_auth(setting, &mut destination),
+                "ca_file" => {
+                    if let Some((file, span)) = self.one(setting, as_text) {
+                        let path = self.base.join(&file);
+                        self.watched.push(path.clone());
+                        let certificates = config::read_config_file(&path).and_then(|pem| {
+                            reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                                .map_err(|_| format!("{file} holds no PEM certificate xf can read"))
+                        });
+                        match certificates {
+                            Ok(certificates) if !certificates.is_empty() => {
+                                destination.ca_certificates = certificates;
+                            }
+                            Ok(_) => self.problem(
+                                Code::SettingValue,
+                                format!("{file} holds no certificate"),
+                                span,
+                                "a PEM file",
+                            ),
+                            Err(error) => {
+                                self.problem(Code::PipelineFile, error, span, "the CA file")
+                            }
+                        }
+                    }
+                }
                 name if name.starts_with("oauth_") => oauth_settings.push(setting),
                 "sign" => {
                     let scheme = setting.values.first().map(|v| &v.kind);
