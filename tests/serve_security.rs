@@ -52,6 +52,17 @@ impl Setup {
         Server::start_command(command, &self.spool())
     }
 
+    /// `xf serve p.xfp` (the folder's pipeline) with `env`, once it listens.
+    fn serve_file(&self, env: &[(&str, &str)]) -> Server {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
+            .arg("serve")
+            .arg(self.dir.path().join("p.xfp"))
+            .args(["--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied());
+        Server::start_command(command, &self.spool())
+    }
+
     /// A pipeline of one source at `/in` (its `auth` lines given) to `sink`.
     fn pipeline(&self, sink: &Sink, auth: &str, env: &[(&str, &str)]) -> Server {
         self.file(
@@ -62,13 +73,7 @@ impl Setup {
                 sink.url()
             ),
         );
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
-        command
-            .arg("serve")
-            .arg(self.dir.path().join("p.xfp"))
-            .args(["--listen", "127.0.0.1:0"])
-            .envs(env.iter().copied());
-        Server::start_command(command, &self.spool())
+        self.serve_file(env)
     }
 }
 
@@ -449,17 +454,11 @@ fn destinations_get_credentials_and_verifiable_signatures() {
             sink.url()
         ),
     );
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
-    command
-        .arg("serve")
-        .arg(setup.dir.path().join("p.xfp"))
-        .args(["--listen", "127.0.0.1:0"])
-        .envs([
-            ("XF_TEST_OUT", "outbound-token"),
-            ("XF_TEST_OLD", old),
-            ("XF_TEST_NEW", new),
-        ]);
-    let server = Server::start_command(command, &setup.spool());
+    let server = setup.serve_file(&[
+        ("XF_TEST_OUT", "outbound-token"),
+        ("XF_TEST_OLD", old),
+        ("XF_TEST_NEW", new),
+    ]);
     let (status, answer) = post(server.address, "/in", &[], BODY);
     assert_eq!(status, 200, "{answer}");
     let id: serde_json::Value = serde_json::from_str(&answer).unwrap();
@@ -724,16 +723,10 @@ fn oauth_tokens_from_xf_itself() {
             sink.url()
         ),
     );
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
-    command
-        .arg("serve")
-        .arg(setup.dir.path().join("p.xfp"))
-        .args(["--listen", "127.0.0.1:0"])
-        .envs([
-            ("XF_TEST_CII", "cii-secret"),
-            ("XF_TEST_OTHER", "other-secret"),
-        ]);
-    let server = Server::start_command(command, &setup.spool());
+    let server = setup.serve_file(&[
+        ("XF_TEST_CII", "cii-secret"),
+        ("XF_TEST_OTHER", "other-secret"),
+    ]);
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let (status, head, answer) = post_with_head(
         server.address,
@@ -915,13 +908,7 @@ fn destinations_with_oauth_client_credentials() {
             tokens.url()
         ),
     );
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
-    command
-        .arg("serve")
-        .arg(setup.dir.path().join("p.xfp"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("XF_TEST_CLIENT_SECRET", "client secret/with+odd=chars");
-    let server = Server::start_command(command, &setup.spool());
+    let server = setup.serve_file(&[("XF_TEST_CLIENT_SECRET", "client secret/with+odd=chars")]);
     let header = |r: &support::Received, name: &str| {
         r.headers
             .iter()
@@ -1026,12 +1013,7 @@ fn outgoing_tls_is_verified_with_a_destinations_ca_file() {
                  destination d {{\n    uri \"{https}\"\n{ca}}}\n"
             ),
         );
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xf"));
-        command
-            .arg("serve")
-            .arg(first.dir.path().join("p.xfp"))
-            .args(["--listen", "127.0.0.1:0"]);
-        let server = Server::start_command(command, &first.spool());
+        let server = first.serve_file(&[]);
         let before = sink.delivered().len();
         let (status, _) = post(server.address, "/in", &[], BODY);
         assert_eq!(status, 200);

@@ -1,6 +1,8 @@
 //! `xf serve`'s source authentication: any header values, query and body
 //! against every scheme are accepted or refused (401 with a challenge, or
 //! 403), never a panic; a signature checked is one computed over the body.
+//! The same bytes are a token request to xf's OAuth token endpoint, which
+//! answers 200 only to the client's right secret, and an RFC 6749 error else.
 #![no_main]
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -35,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let query = parts.next().and_then(|q| std::str::from_utf8(q).ok());
     let body = parts.next().unwrap_or_default();
+    token_request(&headers, body);
     let key = standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
     let scheme = match choice % 6 {
         0 => Scheme::Basic(vec![Digest::of(b"user:password")]),
@@ -51,12 +54,19 @@ fuzz_target!(|data: &[u8]| {
             keys: vec![key.clone()],
             tolerance: DEFAULT_TOLERANCE,
         },
-        _ => Scheme::GitHub(vec![ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"secret")]),
+        _ => Scheme::GitHub(vec![ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            b"secret",
+        )]),
     };
     let signed = matches!(scheme, Scheme::StandardWebhooks { .. });
     let auth = Auth::new(vec!["127.0.0.0/8".parse().unwrap()], scheme);
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let peer = if choice & 0x80 == 0 { [127, 0, 0, 1] } else { [10, 0, 0, 1] };
+    let peer = if choice & 0x80 == 0 {
+        [127, 0, 0, 1]
+    } else {
+        [10, 0, 0, 1]
+    };
     match auth.check_head(peer.into(), &headers, query) {
         Ok(()) => {}
         Err(refused) => {
@@ -78,3 +88,25 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+fn token_request(headers: &HeaderMap, body: &[u8]) {
+    use xf::serve::oauth::Issuer;
+    let mut clients = std::collections::HashMap::new();
+    clients.insert("cii".to_string(), vec![Digest::of(b"s3cret")]);
+    let issuer = Issuer::new(Some(b"fuzz key"), Duration::from_secs(60), clients);
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let answer = issuer.token(
+        text("authorization"),
+        text("x-api-key"),
+        body,
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    );
+    match answer.status {
+        200 => {
+            let token = answer.body["access_token"].as_str().expect("a token");
+            assert!(!token.is_empty());
+        }
+        400 | 401 => assert!(answer.body["error"].is_string()),
+        other => panic!("a token request answered {other}"),
+    }
+}

@@ -356,26 +356,9 @@ pub fn try_post(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<(u16, String)> {
-    use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    let has_type = headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
-    if !has_type {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    let _ = stream.write_all(body);
-    Ok(read_answer(&mut stream))
+    let (status, text) = try_post_raw(address, path, headers, body)?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+    Ok((status, body.unwrap_or_default()))
 }
 
 /// [`post`], with the answer's head (status line and headers) as well.
@@ -394,11 +377,14 @@ pub fn post_with_head(
 /// Sends raw bytes (a whole request, as written) on a fresh connection: the
 /// answer's status and its whole text, head and body.
 pub fn send_raw(address: SocketAddr, request: &[u8]) -> (u16, String) {
+    try_send_raw(address, request).unwrap_or_else(|error| panic!("cannot connect: {error}"))
+}
+
+/// [`send_raw`], for a server that may be gone: an error when it cannot be reached.
+fn try_send_raw(address: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let _ = stream.write_all(request);
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
@@ -408,7 +394,7 @@ pub fn send_raw(address: SocketAddr, request: &[u8]) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    (status, text)
+    Ok((status, text))
 }
 
 fn try_post_raw(
@@ -433,7 +419,7 @@ fn try_post_raw(
     head.push_str("\r\n");
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
-    Ok(send_raw(address, &request))
+    try_send_raw(address, &request)
 }
 
 /// The whole answer on a connection the server closes: its status (0 for
