@@ -486,7 +486,13 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
     for uri in &args.to {
         match config::parse_uri(uri) {
             Ok(parsed) => {
-                let mut destination = Destination::new(uri, parsed);
+                // Named by the URL without what may be a secret (a password,
+                // a query's key): the name goes into metrics, logs and the spool.
+                let mut shown = parsed.clone();
+                let _ = shown.set_password(None);
+                let _ = shown.set_username("");
+                shown.set_query(None);
+                let mut destination = Destination::new(shown.as_str(), parsed);
                 destination.headers = headers.clone();
                 destination.format = format;
                 destinations.push(destination);

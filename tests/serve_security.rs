@@ -1031,3 +1031,27 @@ fn outgoing_tls_is_verified_with_a_destinations_ca_file() {
         }
     }
 }
+
+/// A destination that redirects (here to another server, as it could to a
+/// metadata address) is not followed: the 3xx is a failure, the record
+/// dead-lettered, and the redirect's target never reached.
+#[test]
+fn redirects_are_never_followed() {
+    use support::Answer;
+    let setup = Setup::new();
+    let elsewhere = Sink::start();
+    let sink = Sink::start();
+    sink.otherwise(Answer::Redirect(elsewhere.url()));
+    let server = setup.quick(&sink, &["--max-attempts", "1"], &[]);
+    let (status, _) = post(server.address, "/", &[], BODY);
+    assert_eq!(status, 200);
+    sink.wait_for(10 * SECOND, "the attempt", |r| !r.is_empty());
+    std::thread::sleep(SECOND);
+    assert!(elsewhere.received().is_empty(), "a redirect was followed");
+    let (_, metrics) = get(server.address, "/metrics");
+    assert_eq!(
+        metric(&metrics, "xf_records_dead_lettered_total", "destination="),
+        1.0,
+        "{metrics}"
+    );
+}

@@ -1582,6 +1582,39 @@ mod tests {
         dir
     }
 
+    /// A destination's `auth` becomes what it sends: a header (Basic, an API
+    /// key), marked sensitive, or a query parameter.
+    #[test]
+    fn destination_credentials_become_headers_or_the_query() {
+        let dir = folder(&[
+            (
+                "p.xfp",
+                "source s at \"/in\" {\n    transform \"t.xf\"\n    auth none\n}\n\
+                 destination a {\n    uri \"https://a.example/\"\n    auth basic \"xf\" = file \"pw\"\n}\n\
+                 destination b {\n    uri \"https://b.example/in?x=1\"\n    auth api_key query \"api_key\" = file \"pw\"\n}\n\
+                 destination c {\n    uri \"https://c.example/\"\n    auth api_key header \"X-Key\" = file \"pw\"\n}\n",
+            ),
+            ("t.xf", "label a = 1\n"),
+            ("pw", "p4ss word\n"),
+        ]);
+        let loaded = load(&dir.path().join("p.xfp"), &LoadOptions::default()).unwrap();
+        let [a, b, c] = &loaded.pipeline.destinations[..] else {
+            panic!("three destinations");
+        };
+        use base64::Engine as _;
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("xf:p4ss word")
+        );
+        assert_eq!(a.headers[0].0, reqwest::header::AUTHORIZATION);
+        assert_eq!(a.headers[0].1, basic.as_str());
+        assert!(a.headers[0].1.is_sensitive());
+        assert_eq!(b.uri.query(), Some("x=1&api_key=p4ss+word"));
+        assert!(b.headers.is_empty());
+        assert_eq!(c.headers[0].0.as_str(), "x-key");
+        assert_eq!(c.headers[0].1, "p4ss word");
+    }
+
     const TRANSFORM: &str = "include \"inc.xf\"\nlookup hosts from \"hosts.csv\" key host\n\
         message m = template \"m.j2\"\nvalidate \"s.json\"\n";
     const NOTIFICATION: &str = r#"{"name": "n", "properties": [{"type": "uri", "key": "endpoint", "value": "http://127.0.0.1:1/"}]}"#;

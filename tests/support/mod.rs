@@ -30,6 +30,8 @@ pub enum Answer {
     Reset,
     /// A body and a status (Splunk HEC's replies).
     Body(u16, &'static str),
+    /// 302 to this location.
+    Redirect(String),
 }
 
 /// One request the destination received.
@@ -190,7 +192,12 @@ async fn answer(
     if let Answer::Slow(wait) = &answer {
         tokio::time::sleep(*wait).await;
     }
+    let location = match &answer {
+        Answer::Redirect(location) => Some(location.clone()),
+        _ => None,
+    };
     let (status, retry_after, text) = match answer {
+        Answer::Redirect(_) => (302, None, ""),
         Answer::Ok | Answer::Slow(_) => (200, None, "{}"),
         Answer::Status(status) => (status, None, "{\"error\":\"scripted\"}"),
         Answer::RetryAfter(status, secs) => (status, Some(secs), ""),
@@ -216,6 +223,9 @@ async fn answer(
     let mut response = Response::builder().status(StatusCode::from_u16(status).unwrap());
     if let Some(secs) = retry_after {
         response = response.header("retry-after", secs.to_string());
+    }
+    if let Some(location) = location {
+        response = response.header("location", location);
     }
     Ok(response.body(text.to_string()).unwrap())
 }
