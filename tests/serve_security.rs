@@ -1055,3 +1055,48 @@ fn redirects_are_never_followed() {
         "{metrics}"
     );
 }
+
+/// The time a wrong secret takes to be refused does not tell how close it
+/// was: a token that differs from the secret in its last byte and one that
+/// differs in its first take the same time (minimum over many interleaved
+/// batches, which noise only ever lengthens). The bound is generous: the
+/// comparison is constant-time by construction (fixed-length digests
+/// compared with `subtle`, against every secret), and this checks that no
+/// early exit crept in that would show at this scale.
+#[test]
+fn refusing_a_secret_takes_no_time_that_tells_how_close_it_was() {
+    use std::time::Instant;
+    use xf::serve::auth::{Auth, Digest, Scheme};
+    let secret = "s".repeat(64);
+    let auth = Auth::new(
+        Vec::new(),
+        Scheme::Bearer(vec![Digest::of(secret.as_bytes())]),
+    );
+    let headers = |token: &str| {
+        let mut map = hyper::HeaderMap::new();
+        map.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        map
+    };
+    let close = headers(&format!("{}t", "s".repeat(63)));
+    let far = headers(&format!("t{}", "s".repeat(63)));
+    let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    let batch = |headers: &hyper::HeaderMap| {
+        let started = Instant::now();
+        for _ in 0..2_000 {
+            assert!(auth
+                .check_head(peer, std::hint::black_box(headers), None)
+                .is_err());
+        }
+        started.elapsed()
+    };
+    let (mut close_best, mut far_best) = (Duration::MAX, Duration::MAX);
+    for _ in 0..60 {
+        close_best = close_best.min(batch(&close));
+        far_best = far_best.min(batch(&far));
+    }
+    let ratio = close_best.as_secs_f64() / far_best.as_secs_f64();
+    assert!(
+        (0.8..1.25).contains(&ratio),
+        "close {close_best:?} vs far {far_best:?} per 2,000 refusals"
+    );
+}
