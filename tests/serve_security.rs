@@ -1100,3 +1100,54 @@ fn refusing_a_secret_takes_no_time_that_tells_how_close_it_was() {
         "close {close_best:?} vs far {far_best:?} per 2,000 refusals"
     );
 }
+
+/// A destination's token is fetched anew before it expires (here it lasts 2 s,
+/// so it is replaced after half its life).
+#[test]
+fn a_destinations_token_is_renewed_before_it_expires() {
+    use support::Answer;
+    let setup = Setup::new();
+    let tokens = Sink::start();
+    tokens.script([
+        Answer::Body(200, r#"{"access_token":"short-1","expires_in":2}"#),
+        Answer::Body(200, r#"{"access_token":"short-2","expires_in":2}"#),
+    ]);
+    let sink = Sink::start();
+    setup.file(
+        "p.xfp",
+        &format!(
+            "spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n    auth none\n}}\n\
+             destination d {{\n    uri \"{}\"\n\
+             \x20   auth oauth token_url \"{}\" client \"c\" = env \"XF_TEST_SECRET\"\n\
+             \x20   oauth_client_auth body\n    oauth_body json\n}}\n",
+            sink.url(),
+            tokens.url()
+        ),
+    );
+    let server = setup.serve_file(&[("XF_TEST_SECRET", "s")]);
+    let (status, _) = post(server.address, "/in", &[], BODY);
+    assert_eq!(status, 200);
+    sink.wait_for(10 * SECOND, "the first record", |r| !r.is_empty());
+    std::thread::sleep(SECOND + SECOND / 2);
+    let (status, _) = post(server.address, "/in", &[], BODY);
+    assert_eq!(status, 200);
+    sink.wait_for(10 * SECOND, "the second record", |r| r.len() >= 2);
+    let used: Vec<String> = sink
+        .received()
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(used, ["Bearer short-1", "Bearer short-2"]);
+    // Asked with the id and secret in a JSON body, as configured.
+    let asked: serde_json::Value = serde_json::from_slice(&tokens.received()[0].body).unwrap();
+    assert_eq!(
+        asked,
+        serde_json::json!({"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"})
+    );
+}
