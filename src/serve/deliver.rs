@@ -19,7 +19,8 @@ use tokio::sync::{watch, Notify, Semaphore};
 use super::config::{BodyFormat, Destination, Retry};
 use super::metrics::{self, Metrics};
 use super::notice::Notices;
-use super::spool::{now_ms, DeadRecord, Fetch, Leased, Settle, Spool, SpoolError};
+use super::queue::Queue;
+use super::spool::{now_ms, DeadRecord, Fetch, Leased, Settle, SpoolError};
 use crate::write::Framing;
 
 /// The header that carries a record's id on every attempt: an idempotency key
@@ -181,7 +182,7 @@ struct Health {
 /// Everything a destination worker needs.
 pub struct Worker {
     pub destination: Arc<Destination>,
-    pub spool: Spool,
+    pub spool: Arc<dyn Queue>,
     pub metrics: Arc<Metrics>,
     pub client: reqwest::Client,
     pub notices: Arc<Notices>,
@@ -292,7 +293,7 @@ impl Worker {
                 };
                 let request = Request {
                     destination: Arc::clone(&destination),
-                    spool: self.spool.clone(),
+                    spool: Arc::clone(&self.spool),
                     metrics: Arc::clone(&self.metrics),
                     client: self.client.clone(),
                     notices: Arc::clone(&self.notices),
@@ -407,7 +408,7 @@ pub fn body(format: BodyFormat, records: &[Leased]) -> Vec<u8> {
 
 struct Request {
     destination: Arc<Destination>,
-    spool: Spool,
+    spool: Arc<dyn Queue>,
     metrics: Arc<Metrics>,
     client: reqwest::Client,
     notices: Arc<Notices>,

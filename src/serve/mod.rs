@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod rate;
 pub mod receive;
 pub mod reload;
+pub mod queue;
 pub mod spool;
 pub mod tls;
 pub mod token;
@@ -115,7 +116,8 @@ impl Default for ConnectionLimits {
 /// The state every request and worker shares.
 struct App {
     pipeline: RwLock<Arc<Pipeline>>,
-    spool: Spool,
+    /// Where records wait for delivery (the embedded spool, behind [`queue::Queue`]).
+    spool: Arc<dyn queue::Queue>,
     metrics: Arc<metrics::Metrics>,
     limits: BodyLimits,
     body_timeout: Duration,
@@ -160,7 +162,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     ));
     let app = Arc::new(App {
         pipeline: RwLock::new(Arc::new(pipeline)),
-        spool: spool.clone(),
+        spool: Arc::new(spool) as Arc<dyn queue::Queue>,
         metrics: Arc::clone(&metrics),
         limits: options.body_limits,
         body_timeout: options.connections.body_timeout,
@@ -394,7 +396,7 @@ impl Workers {
             let (stop, stopped) = watch::channel(false);
             let worker = deliver::Worker {
                 destination: Arc::clone(destination),
-                spool: self.app.spool.clone(),
+                spool: Arc::clone(&self.app.spool),
                 metrics: Arc::clone(&self.app.metrics),
                 client: if destination.ca_certificates.is_empty() {
                     self.client.clone()
