@@ -869,10 +869,18 @@ mod tests {
 
     /// What `--help` says a flag's default is, after "or ".
     fn stated_default(help: &str, flag: &str) -> String {
-        let entry = help
-            .split("\n  ")
-            .find(|entry| entry.trim_start().starts_with(&format!("{flag} ")))
+        // A flag's entry is its line and the lines of its text, however clap
+        // wraps them, up to the next flag.
+        let lines: Vec<&str> = help.lines().map(str::trim).collect();
+        let start = lines
+            .iter()
+            .position(|line| line.starts_with(&format!("{flag} ")))
             .unwrap_or_else(|| panic!("no {flag} in {help}"));
+        let end = lines[start + 1..]
+            .iter()
+            .position(|line| line.starts_with('-'))
+            .map_or(lines.len(), |at| start + 1 + at);
+        let entry = lines[start..end].join(" ");
         let default = entry.rsplit_once("or ").map(|(_, d)| d).unwrap_or("");
         default.split(']').next().unwrap_or("").to_string()
     }
