@@ -542,7 +542,7 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
                 name: "default".to_string(),
                 path: "/".to_string(),
                 transform: Arc::new(transform),
-                auth: Arc::new(quick_auth(args, &slot)?),
+                auth: Arc::new(quick_auth(args, &slot)?.with_window_of("/")),
                 rates: Arc::new(xf::serve::rate::Rates::new(
                     args.rate_limit,
                     args.client_rate_limit,
@@ -570,11 +570,11 @@ fn quick_issuer(args: &ServeArgs) -> Result<xf::serve::oauth::Issuer, String> {
             secrets.iter().map(|s| Digest::of(s.as_bytes())).collect(),
         );
     }
-    Ok(xf::serve::oauth::Issuer::new(
-        None,
-        xf::serve::oauth::DEFAULT_TOKEN_LIFETIME,
-        clients,
-    ))
+    let allow = quick_auth(args, &Default::default())?.allow;
+    Ok(
+        xf::serve::oauth::Issuer::new(None, xf::serve::oauth::DEFAULT_TOKEN_LIFETIME, clients)
+            .guarded_by((!allow.is_empty()).then_some(allow), args.client_rate_limit),
+    )
 }
 
 /// The --auth secrets, from the environment and files, none empty.

@@ -45,7 +45,17 @@ pub struct Auth {
     pub allow: Vec<IpNet>,
     pub scheme: Scheme,
     /// Standard Webhooks ids seen recently (see [`Seen`]).
-    seen: Seen,
+    seen: Arc<Seen>,
+}
+
+/// The sources' replay windows by path, kept across reloads: a message seen
+/// before a reload (SIGHUP, a renewed certificate, a rotated secret file) is
+/// still seen after it.
+fn window_of(path: &str) -> Arc<Seen> {
+    static WINDOWS: OnceLock<Mutex<HashMap<String, Arc<Seen>>>> = OnceLock::new();
+    let windows = WINDOWS.get_or_init(Mutex::default);
+    let mut windows = windows.lock().unwrap_or_else(|p| p.into_inner());
+    Arc::clone(windows.entry(path.to_string()).or_default())
 }
 
 /// How a sender proves who it is.
@@ -161,8 +171,15 @@ impl Auth {
         Auth {
             allow,
             scheme,
-            seen: Seen::default(),
+            seen: Arc::default(),
         }
+    }
+
+    /// This auth, with the replay window of the source at `path`, the one its
+    /// previous loads had.
+    pub fn with_window_of(mut self, path: &str) -> Auth {
+        self.seen = window_of(path);
+        self
     }
 
     /// Whether the body is needed to authenticate (a signature over it).
@@ -663,6 +680,28 @@ mod tests {
             .is_ok());
         let refused = auth.check_head(LOCAL, &HeaderMap::new(), None).unwrap_err();
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    }
+
+    /// A reload builds a new `Auth`; the source's replay window goes on.
+    #[test]
+    fn the_replay_window_outlives_a_reload() {
+        let key = || standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let load = || {
+            Auth::new(
+                Vec::new(),
+                Scheme::StandardWebhooks {
+                    keys: vec![key()],
+                    tolerance: DEFAULT_TOLERANCE,
+                },
+            )
+            .with_window_of("/hooks/reloaded")
+        };
+        let now = SystemTime::now();
+        let before = load();
+        assert_eq!(before.admit("m", now), Admission::New);
+        before.settle("m", true, now);
+        let after = load();
+        assert_eq!(after.admit("m", now), Admission::Duplicate);
     }
 
     #[test]

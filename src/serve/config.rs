@@ -153,6 +153,16 @@ pub struct Destination {
 }
 
 impl Destination {
+    /// Its URI as it may be shown (notices, logs): without a password, a user
+    /// name or the query, any of which may hold a secret (`auth api_key query`).
+    pub fn shown_uri(&self) -> String {
+        let mut shown = self.uri.clone();
+        let _ = shown.set_password(None);
+        let _ = shown.set_username("");
+        shown.set_query(None);
+        shown.to_string()
+    }
+
     /// A destination with the defaults, for `uri`.
     pub fn new(name: &str, uri: reqwest::Url) -> Destination {
         Destination {

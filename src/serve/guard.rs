@@ -79,10 +79,30 @@ fn not_public(address: IpAddr) -> Option<&'static str> {
             }
         }
         IpAddr::V6(v6) => {
+            // Forms that carry an IPv4 address are judged by it: mapped
+            // (::ffff:0:0/96), compatible (::/96), NAT64 (64:ff9b::/96, which
+            // DNS64 hands out for a name's A record) and 6to4 (2002::/16).
+            let s = v6.segments();
+            let v4 = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return not_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return not_public(IpAddr::V4(v4(s[6], s[7])));
+            }
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
+                return not_public(IpAddr::V4(v4(s[6], s[7])));
+            }
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+                // Local-use NAT64: where the IPv4 part sits is the operator's choice.
+                return Some("a local-use NAT64 address");
+            }
+            if s[0] == 0x2002 {
+                return not_public(IpAddr::V4(v4(s[1], s[2])));
+            }
+            let first = s[0];
             if v6.is_loopback() {
                 Some("a loopback address")
             } else if v6.is_unspecified() {
@@ -91,6 +111,8 @@ fn not_public(address: IpAddr) -> Option<&'static str> {
                 Some("a private (unique local) address")
             } else if first & 0xffc0 == 0xfe80 {
                 Some("a link-local address")
+            } else if first & 0xffc0 == 0xfec0 {
+                Some("a site-local address")
             } else if v6.is_multicast() {
                 Some("a multicast address")
             } else {
@@ -159,6 +181,11 @@ mod tests {
             "fd00:ec2::254",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a00:5",
+            "::a9fe:a9fe",
+            "2002:a00:1::1",
+            "fec0::1",
         ] {
             assert!(
                 guard.refuses(refused.parse().unwrap()).is_some(),

@@ -140,6 +140,11 @@ impl App {
 /// file of the pipeline changes.
 pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), String> {
     let guard = guard::Guard::new(options.private_destinations.clone());
+    if let Some(webhook) = &options.notices.webhook {
+        guard
+            .check_uri(webhook)
+            .map_err(|refused| format!("the error webhook: {refused}"))?;
+    }
     let tls = match &options.tls {
         Some(files) => Some(Arc::new(tls::Tls::load(files.clone())?)),
         None => None,
@@ -269,6 +274,33 @@ fn guarded(load: LoadPipeline, guard: guard::Guard, tls: Option<Arc<tls::Tls>>) 
         })?;
         if let Some(tls) = &tls {
             pipeline.watched.extend(tls.files());
+        }
+        let problems: Vec<String> = pipeline
+            .destinations
+            .iter()
+            .flat_map(|destination| {
+                // Its token endpoint too: a literal address never reaches the resolver.
+                let token_url = destination.oauth.as_ref().map(|t| &t.token_url);
+                std::iter::once(&destination.uri)
+                    .chain(token_url)
+                    .map(move |uri| (destination, uri))
+            })
+            .filter_map(|(destination, uri)| {
+                let refused = guard.check_uri(uri).err()?;
+                Some(format!(
+                    "error: destination `{}`: {refused}",
+                    destination.name
+                ))
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(Refused {
+                problems: problems.join("\n"),
+                watched: pipeline.watched,
+            });
+        }
+        // Last, so that a reload refused for another reason swaps no certificate.
+        if let Some(tls) = &tls {
             if let Err(problem) = tls.reload() {
                 return Err(Refused {
                     problems: format!("error: {problem}"),
@@ -276,25 +308,7 @@ fn guarded(load: LoadPipeline, guard: guard::Guard, tls: Option<Arc<tls::Tls>>) 
                 });
             }
         }
-        let problems: Vec<String> = pipeline
-            .destinations
-            .iter()
-            .filter_map(|destination| {
-                let refused = guard.check_uri(&destination.uri).err()?;
-                Some(format!(
-                    "error: destination `{}`: {refused}",
-                    destination.name
-                ))
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(pipeline)
-        } else {
-            Err(Refused {
-                problems: problems.join("\n"),
-                watched: pipeline.watched,
-            })
-        }
+        Ok(pipeline)
     })
 }
 
@@ -472,7 +486,10 @@ async fn accept_loop(
         // Each request learns its connection's address: a source's allow-list reads it.
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(Peer(peer.ip()));
+                // An IPv4 client of a dual-stack socket is seen as ::ffff:a.b.c.d: as itself.
+                request
+                    .extensions_mut()
+                    .insert(Peer(peer.ip().to_canonical()));
                 // A Router is always ready: no poll_ready needed before call.
                 tower::Service::call(&mut router.clone(), request)
             },
@@ -588,6 +605,20 @@ async fn token_request(State(app): State<Arc<App>>, request: Request) -> Respons
             StatusCode::NOT_FOUND,
             json!({"error": "no source takes OAuth clients"}),
         );
+    }
+    let peer = request
+        .extensions()
+        .get::<Peer>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |peer| peer.0);
+    match issuer.admits(peer) {
+        Ok(()) => {}
+        Err(None) => {
+            return json_response(
+                StatusCode::FORBIDDEN,
+                json!({"error": "access_denied", "error_description": "this address may not ask for tokens"}),
+            )
+        }
+        Err(Some(wait)) => return rate_limited(&app, "/oauth/token", wait),
     }
     let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(

@@ -90,7 +90,7 @@ impl Notices {
              xf keeps retrying; records are kept in the spool until delivered or dead-lettered.\n\
              At most one such notice is sent per {} s.\n",
             destination.name,
-            destination.uri,
+            destination.shown_uri(),
             self.config.interval.as_secs(),
         );
         if let (Some(address), Some(mailer)) = (&destination.email_for_error, &self.mailer) {
@@ -109,7 +109,7 @@ impl Notices {
         if let Some(webhook) = &self.config.webhook {
             let notice = json!({
                 "destination": &*destination.name,
-                "uri": destination.uri.as_str(),
+                "uri": destination.shown_uri(),
                 "error": error,
                 "queued": queued,
                 "email_for_error": destination.email_for_error,

@@ -28,6 +28,9 @@ use super::auth::Digest;
 
 /// How long a token xf issues is valid, by default: 15 minutes.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// Token requests per second from one client address, when no OAuth
+/// source sets a `client_rate_limit`: guessing a client secret is slow.
+pub const DEFAULT_TOKEN_RATE: u32 = 10;
 /// The largest token request body read: 16 KiB.
 pub const MAX_TOKEN_REQUEST: usize = 16 << 10;
 /// Who xf's tokens are from and for.
@@ -40,6 +43,10 @@ pub struct Issuer {
     lifetime: Duration,
     /// Each client's secrets (digests; several while one is rotated).
     clients: HashMap<String, Vec<Digest>>,
+    /// The addresses that may ask for a token (`None`: any).
+    allow: Option<Vec<ipnet::IpNet>>,
+    /// Token requests per second from one client address.
+    rates: super::rate::Rates,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -84,7 +91,33 @@ impl Issuer {
             decoding: DecodingKey::from_secret(key),
             lifetime,
             clients,
+            allow: None,
+            rates: super::rate::Rates::new(None, std::num::NonZeroU32::new(DEFAULT_TOKEN_RATE)),
         }
+    }
+
+    /// Only `allow` (`None`: any address) may ask for tokens, each address at
+    /// most `rate` times a second (`None`: [`DEFAULT_TOKEN_RATE`]).
+    pub fn guarded_by(
+        mut self,
+        allow: Option<Vec<ipnet::IpNet>>,
+        rate: Option<std::num::NonZeroU32>,
+    ) -> Issuer {
+        self.allow = allow;
+        let rate = rate.or(std::num::NonZeroU32::new(DEFAULT_TOKEN_RATE));
+        self.rates = super::rate::Rates::new(None, rate);
+        self
+    }
+
+    /// Whether `peer` may ask now: `Err(None)` when its address is not
+    /// allowed (403), `Err(Some(wait))` when it asks too often (429).
+    pub fn admits(&self, peer: std::net::IpAddr) -> Result<(), Option<Duration>> {
+        if let Some(allow) = &self.allow {
+            if !allow.iter().any(|net| net.contains(&peer)) {
+                return Err(None);
+            }
+        }
+        self.rates.check_client(peer).map_err(Some)
     }
 
     pub fn has_clients(&self) -> bool {
@@ -341,6 +374,7 @@ impl Jwks {
             validation.set_issuer(&[&self.issuer]);
             validation.set_audience(&[&self.audience]);
             validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            validation.validate_nbf = true;
             validation.leeway = 30;
             if jsonwebtoken::decode::<Value>(token, &key, &validation).is_ok() {
                 return true;
@@ -392,6 +426,19 @@ mod tests {
             issuer.client_of(old.body["access_token"].as_str().unwrap()),
             None
         );
+    }
+
+    #[test]
+    fn the_token_endpoint_admits_only_allowed_addresses_at_its_rate() {
+        let issuer = issuer().guarded_by(
+            Some(vec!["10.0.0.0/8".parse().unwrap()]),
+            std::num::NonZeroU32::new(2),
+        );
+        assert_eq!(issuer.admits("192.0.2.1".parse().unwrap()), Err(None));
+        let inside = "10.1.2.3".parse().unwrap();
+        assert!(issuer.admits(inside).is_ok());
+        assert!(issuer.admits(inside).is_ok());
+        assert!(matches!(issuer.admits(inside), Err(Some(_))));
     }
 
     #[test]

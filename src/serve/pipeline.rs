@@ -203,6 +203,10 @@ pub fn load_watched(path: &Path, options: &LoadOptions) -> Result<Loaded, Refuse
         watched: vec![path.to_path_buf()],
         issuer: IssuerSlot::default(),
         oauth_clients: HashMap::new(),
+        oauth_allow: None,
+        oauth_rate: None,
+        oauth_client_sources: HashMap::new(),
+        source_name: String::new(),
     };
     let declarations =
         parse_pipeline(&text).map_err(|d| refused(diagnostic::render(&shown, &text, &d)))?;
@@ -230,6 +234,14 @@ struct Reader<'a> {
     /// every source's clients are known.
     issuer: IssuerSlot,
     oauth_clients: HashMap<String, Vec<Digest>>,
+    /// Who may ask the token endpoint: the union of the OAuth sources'
+    /// `allow` lists (`None`: anyone, once a source allows anyone), and the
+    /// strictest of their `client_rate_limit`s.
+    oauth_allow: Option<Option<Vec<ipnet::IpNet>>>,
+    oauth_rate: Option<std::num::NonZeroU32>,
+    /// The source each OAuth client id belongs to, and the source being read.
+    oauth_client_sources: HashMap<String, String>,
+    source_name: String,
 }
 
 fn unknown(kind: &str, word: &Word, known: &[&str]) -> Diagnostic {
@@ -353,11 +365,9 @@ impl Reader<'_> {
             .map_or(oauth::DEFAULT_TOKEN_LIFETIME, |s| {
                 Duration::from_secs(s.clamp(1, 86_400))
             });
-        let issuer = Arc::new(oauth::Issuer::new(
-            key,
-            lifetime,
-            std::mem::take(&mut self.oauth_clients),
-        ));
+        let issuer = oauth::Issuer::new(key, lifetime, std::mem::take(&mut self.oauth_clients))
+            .guarded_by(self.oauth_allow.take().flatten(), self.oauth_rate);
+        let issuer = Arc::new(issuer);
         let _ = self.issuer.set(Arc::clone(&issuer));
         Loaded {
             pipeline: Pipeline {
@@ -415,7 +425,17 @@ impl Reader<'_> {
             Server::Networks(field) => *field(settings) = Some(self.networks(setting)),
             Server::Secret(field) => {
                 if let Some(value) = self.only(setting) {
-                    *field(settings) = self.auth_secret(&value);
+                    let secret = self.auth_secret(&value);
+                    // An HS256 key guessed from one token would mint tokens for any client.
+                    if secret.as_ref().is_some_and(|s| s.len() < 32) && name == "oauth_key" {
+                        self.problem(
+                            Code::SettingValue,
+                            "`oauth_key` is at least 32 bytes",
+                            value.span,
+                            "too short to sign tokens with",
+                        );
+                    }
+                    *field(settings) = secret;
                 }
             }
         }
@@ -461,18 +481,22 @@ impl Reader<'_> {
             return None;
         };
         if !at.text.starts_with('/')
-            || matches!(at.text.as_str(), "/healthz" | "/readyz" | "/metrics")
+            || matches!(
+                at.text.as_str(),
+                "/healthz" | "/readyz" | "/metrics" | "/oauth/token"
+            )
         {
             self.problem(
                 Code::SettingValue,
                 format!("`{}` cannot be a source's path", at.text),
                 at.span,
-                "a path starts with `/`; /healthz, /readyz and /metrics are the server's own",
+                "a path starts with `/`; /healthz, /readyz, /metrics and /oauth/token are the server's own",
             );
             return None;
         }
         let mut transform: Option<(String, Span)> = None;
         let mut armor = crate::import::ArmorOptions::default();
+        self.source_name = section.name.text.clone();
         let mut auth = Vec::new();
         let mut allow = Vec::new();
         let mut tolerance = None;
@@ -525,7 +549,13 @@ impl Reader<'_> {
                     name: section.name.text.clone(),
                     path: at.text.clone(),
                     transform: Arc::new(transform),
-                    auth: Arc::new(auth?),
+                    auth: {
+                        let auth = auth?;
+                        if matches!(auth.scheme, Scheme::OAuth { .. }) {
+                            self.oauth_guard(&auth.allow, client_rate);
+                        }
+                        Arc::new(auth.with_window_of(&at.text))
+                    },
                     rates: Arc::new(Rates::new(source_rate, client_rate)),
                 })
             }
@@ -743,6 +773,22 @@ impl Reader<'_> {
                         return None;
                     }
                 };
+                // A client's tokens are good on its source only: one source per client id.
+                let source = self.source_name.clone();
+                match self.oauth_client_sources.get(&client) {
+                    Some(other) if *other != source => {
+                        self.problem(
+                            Code::Duplicate,
+                            format!("client `{client}` already sends to source `{other}`"),
+                            values[1].span,
+                            "one source per client id: give this one its own",
+                        );
+                        return None;
+                    }
+                    _ => {
+                        self.oauth_client_sources.insert(client.clone(), source);
+                    }
+                }
                 self.oauth_clients
                     .entry(client.clone())
                     .or_default()
@@ -792,6 +838,21 @@ impl Reader<'_> {
                 Some(Some(secret))
             }
             _ => Some(Some(secret)),
+        }
+    }
+
+    /// Takes an OAuth source's `allow` and `client_rate_limit` into the token endpoint's.
+    fn oauth_guard(&mut self, allow: &[ipnet::IpNet], rate: Option<std::num::NonZeroU32>) {
+        self.oauth_allow = Some(match (self.oauth_allow.take(), allow.is_empty()) {
+            (_, true) | (Some(None), _) => None,
+            (None, false) => Some(allow.to_vec()),
+            (Some(Some(mut known)), false) => {
+                known.extend_from_slice(allow);
+                Some(known)
+            }
+        });
+        if let Some(rate) = rate {
+            self.oauth_rate = Some(self.oauth_rate.map_or(rate, |known| known.min(rate)));
         }
     }
 

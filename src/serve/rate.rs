@@ -27,6 +27,8 @@ pub struct Rates {
     source: Option<DefaultDirectRateLimiter>,
     /// Requests from one client address (an IPv6 /64), per second.
     client: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// When idle addresses were last forgotten (epoch seconds).
+    cleaned: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Rates {
@@ -44,6 +46,7 @@ impl Rates {
         Rates {
             source: source.map(|rate| RateLimiter::direct(Quota::per_second(rate))),
             client: client.map(|rate| RateLimiter::keyed(Quota::per_second(rate))),
+            cleaned: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -54,8 +57,15 @@ impl Rates {
         };
         let key = counted_as(peer);
         if limiter.len() >= MAX_TRACKED_ADDRESSES {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+            // Idle addresses are forgotten at most once a second: a full table
+            // must not make every request a scan of it.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if self.cleaned.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
             if limiter.len() >= MAX_TRACKED_ADDRESSES {
                 return Err(Duration::from_secs(1));
             }

@@ -164,9 +164,12 @@ impl TokenSource {
         let lifetime = answer["expires_in"]
             .as_u64()
             .or_else(|| answer["expires_in"].as_str().and_then(|s| s.parse().ok()))
-            .map_or(ASSUMED_LIFETIME, Duration::from_secs);
+            .map_or(ASSUMED_LIFETIME, Duration::from_secs)
+            // Whatever the endpoint says, a token is asked for again within a day.
+            .min(Duration::from_secs(86_400));
         // Fetched again a minute early, or at half its life if it is short.
         let early = EARLY.min(lifetime / 2);
-        Ok((value, Instant::now() + lifetime - early))
+        let now = Instant::now();
+        Ok((value, now.checked_add(lifetime - early).unwrap_or(now)))
     }
 }
