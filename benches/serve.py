@@ -216,8 +216,13 @@ def main():
             start = time.time()
             while load.poll() is None:
                 time.sleep(max(1, args.down_seconds // 10))
-                queued = metric(get(f"http://127.0.0.1:{port}/metrics"), "xf_queue_depth")
-                samples.append((time.time() - start, rss_mib(xf.pid), queued))
+                asked = time.time()
+                try:
+                    queued = metric(get(f"http://127.0.0.1:{port}/metrics"), "xf_queue_depth")
+                except OSError as error:
+                    queued = float("nan")
+                    print(f"/metrics did not answer: {error}")
+                samples.append((time.time() - start, rss_mib(xf.pid), queued, time.time() - asked))
             if args.down_rate:
                 accepted = load.accepted
                 print(f"paced load: {accepted + load.refused} sent in {time.time() - load.started:.0f} s "
@@ -230,9 +235,9 @@ def main():
                 line = next(l for l in out.splitlines() if l.startswith("XF "))
                 accepted = int(line.split()[1])
             spool_mib = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(work) for f in fs) / 2**20
-            print("| s | RSS MiB | queued |\n|---|---|---|")
-            for t, rss, queued in samples:
-                print(f"| {t:.0f} | {rss:.1f} | {queued:.0f} |")
+            print("| s | RSS MiB | queued | /metrics answered in s |\n|---|---|---|---|")
+            for t, rss, queued, took in samples:
+                print(f"| {t:.0f} | {rss:.1f} | {queued:.0f} | {took:.2f} |")
             print(f"{accepted} webhooks accepted while down; spool on disk {spool_mib:.0f} MiB")
             sink = subprocess.Popen([SINK, str(sink_port)])
             back = time.time()
