@@ -392,10 +392,16 @@ pub fn send_raw(address: SocketAddr, request: &[u8]) -> (u16, String) {
 
 /// [`send_raw`], for a server that may be gone: an error when it cannot be reached.
 fn try_send_raw(address: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let mut stream = std::net::TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let _ = stream.write_all(request);
+    Ok(read_all(&mut stream))
+}
+
+/// Everything the server sends until it closes: the status (0 for none) and the text.
+fn read_all(stream: &mut std::net::TcpStream) -> (u16, String) {
+    use std::io::Read;
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response).into_owned();
@@ -404,7 +410,7 @@ fn try_send_raw(address: SocketAddr, request: &[u8]) -> std::io::Result<(u16, St
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    Ok((status, text))
+    (status, text)
 }
 
 fn try_post_raw(
@@ -435,15 +441,7 @@ fn try_post_raw(
 /// The whole answer on a connection the server closes: its status (0 for
 /// none) and its body.
 fn read_answer(stream: &mut std::net::TcpStream) -> (u16, String) {
-    use std::io::Read;
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let (status, text) = read_all(stream);
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
