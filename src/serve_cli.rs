@@ -565,12 +565,9 @@ fn quick_issuer(args: &ServeArgs) -> Result<xf::serve::oauth::Issuer, String> {
             .clone()
             .ok_or("error: --auth oauth needs --auth-user CLIENT_ID")?;
         let secrets = auth_secrets(args)?;
-        clients.insert(
-            client,
-            secrets.iter().map(|s| Digest::of(s.as_bytes())).collect(),
-        );
+        clients.insert(client, Digest::of_each(&secrets));
     }
-    let allow = quick_auth(args, &Default::default())?.allow;
+    let allow = quick_allow(args)?;
     Ok(
         xf::serve::oauth::Issuer::new(None, xf::serve::oauth::DEFAULT_TOKEN_LIFETIME, clients)
             .guarded_by((!allow.is_empty()).then_some(allow), args.client_rate_limit),
@@ -598,15 +595,19 @@ fn auth_secrets(args: &ServeArgs) -> Result<Vec<String>, String> {
 }
 
 /// The quick start's source authentication, from --auth and its flags.
+/// The quick start's --allow networks, read as a pipeline's `allow` is.
+fn quick_allow(args: &ServeArgs) -> Result<Vec<ipnet::IpNet>, String> {
+    args.allow
+        .iter()
+        .map(|text| {
+            xf::serve::pipeline::parse_network(text)
+                .ok_or_else(|| format!("error: --allow {text}: not an address or a network"))
+        })
+        .collect()
+}
+
 fn quick_auth(args: &ServeArgs, issuer: &xf::serve::auth::IssuerSlot) -> Result<Auth, String> {
-    let mut allow = Vec::new();
-    for text in &args.allow {
-        let network = text
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map_err(|_| format!("error: --allow {text}: not an address or a network"))?;
-        allow.push(network);
-    }
+    let allow = quick_allow(args)?;
     let secrets = auth_secrets(args)?;
     let scheme = args.auth.as_deref().unwrap_or("none");
     if scheme != "none" && secrets.is_empty() {
@@ -614,7 +615,7 @@ fn quick_auth(args: &ServeArgs, issuer: &xf::serve::auth::IssuerSlot) -> Result<
             "error: --auth {scheme} needs its secret: --auth-secret-env VAR or --auth-secret-file PATH"
         ));
     }
-    let digests = |secrets: &[String]| secrets.iter().map(|s| Digest::of(s.as_bytes())).collect();
+    let digests = Digest::of_each;
     let scheme = match scheme {
         "none" => Scheme::None,
         "basic" => {
@@ -653,12 +654,7 @@ fn quick_auth(args: &ServeArgs, issuer: &xf::serve::auth::IssuerSlot) -> Result<
             clients: args.auth_user.iter().cloned().collect(),
             issuer: Arc::clone(issuer),
         },
-        "github" => Scheme::GitHub(
-            secrets
-                .iter()
-                .map(|s| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, s.as_bytes()))
-                .collect(),
-        ),
+        "github" => Scheme::GitHub(auth::github_keys(&secrets)),
         other => {
             return Err(format!(
                 "error: --auth {other}: the schemes are none, basic, bearer, api_key, standard_webhooks, github"

@@ -121,6 +121,11 @@ pub enum KeyPlace {
 pub struct Digest([u8; 32]);
 
 impl Digest {
+    /// The digests of `secrets`, as a scheme keeps them.
+    pub fn of_each(secrets: &[String]) -> Vec<Digest> {
+        secrets.iter().map(|s| Digest::of(s.as_bytes())).collect()
+    }
+
     pub fn of(secret: &[u8]) -> Digest {
         let digest = ring::digest::digest(&ring::digest::SHA256, secret);
         let mut bytes = [0; 32];
@@ -368,6 +373,14 @@ pub fn standard_webhooks_key(secret: &str) -> Result<hmac::Key, String> {
         return Err("a Standard Webhooks secret is empty".into());
     }
     Ok(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
+}
+
+/// GitHub's HMAC keys: each secret's bytes, as GitHub signs with them.
+pub fn github_keys(secrets: &[String]) -> Vec<hmac::Key> {
+    secrets
+        .iter()
+        .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes()))
+        .collect()
 }
 
 /// The `v1,` signature of one message (what a sender puts in `webhook-signature`).

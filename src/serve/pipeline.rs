@@ -645,7 +645,7 @@ impl Reader<'_> {
         if !ok {
             return None;
         }
-        let digests = || secrets.iter().map(|s| Digest::of(s.as_bytes())).collect();
+        let digests = || Digest::of_each(&secrets);
         let scheme = match scheme.as_str() {
             "none" => Scheme::None,
             "oauth" => Scheme::OAuth {
@@ -670,12 +670,7 @@ impl Reader<'_> {
                 place: place?,
                 keys: digests(),
             },
-            "github" => Scheme::GitHub(
-                secrets
-                    .iter()
-                    .map(|s| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, s.as_bytes()))
-                    .collect(),
-            ),
+            "github" => Scheme::GitHub(auth::github_keys(&secrets)),
             _ => {
                 let mut keys = Vec::new();
                 for (secret, line) in secrets.iter().zip(lines) {
