@@ -11,6 +11,7 @@ use xf::serve::auth::{self, Auth, Digest, KeyPlace, Scheme};
 use xf::serve::config::{self, BodyFormat, Destination, Source, MAX_TIMEOUT};
 use xf::serve::notice::NoticeConfig;
 use xf::serve::pipeline::{Loaded, ServerSettings};
+use xf::serve::queue::{NatsOptions, QueueChoice};
 use xf::serve::receive::BodyLimits;
 use xf::serve::spool::{self, SpoolLimits};
 use xf::serve::{reload, ConnectionLimits, Pipeline, Refused, ServeOptions};
@@ -31,6 +32,33 @@ pub struct ServeArgs {
     /// The spool folder (created if missing): every accepted record is kept there until delivered [default: the pipeline's `spool`]
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
+    /// Where records wait: `embedded` (the spool folder) or a NATS JetStream server shared by several
+    /// instances, `nats://HOST:4222` (several URLs: separated by commas; `tls://` for TLS)
+    /// [default: the pipeline's `queue`, or embedded]
+    #[arg(long, value_name = "embedded|URL")]
+    queue: Option<String>,
+    /// The NATS user [default: the pipeline's `queue_user`]
+    #[arg(long = "queue-user", value_name = "USER")]
+    queue_user: Option<String>,
+    /// The NATS password, from this environment variable [default: the pipeline's `queue_password`]
+    #[arg(long = "queue-password-env", value_name = "VAR")]
+    queue_password_env: Option<String>,
+    /// The NATS token, from this environment variable [default: the pipeline's `queue_token`]
+    #[arg(long = "queue-token-env", value_name = "VAR")]
+    queue_token_env: Option<String>,
+    /// A NATS credentials file (.creds: JWT and NKey seed) [default: the pipeline's `queue_creds`]
+    #[arg(long = "queue-creds", value_name = "FILE")]
+    queue_creds: Option<PathBuf>,
+    /// The CA certificate (PEM) of the NATS server's TLS; implies TLS [default: the pipeline's `queue_ca_file`]
+    #[arg(long = "queue-ca-file", value_name = "PEM")]
+    queue_ca_file: Option<PathBuf>,
+    /// The start of the JetStream stream, bucket and subject names [default: the pipeline's `queue_prefix`, or xf]
+    #[arg(long = "queue-prefix", value_name = "NAME")]
+    queue_prefix: Option<String>,
+    /// Seconds a record leased to an instance that stopped answering waits before another gets it
+    /// [default: the pipeline's `queue_ack_wait`, or 30]
+    #[arg(long = "queue-ack-wait", value_name = "SECONDS")]
+    queue_ack_wait: Option<u64>,
     /// The transform for bodies POSTed to `/`: a .xf file, or an Armor transform config (.json)
     #[arg(long, value_name = "FILE")]
     transform: Option<PathBuf>,
@@ -209,8 +237,46 @@ pub enum SpoolCommand {
 #[derive(clap::Args)]
 pub struct SpoolPlace {
     /// The spool folder
-    #[arg(long, value_name = "DIR")]
-    spool: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "queue")]
+    spool: Option<PathBuf>,
+    /// The queue on NATS JetStream instead: its server, nats://HOST:PORT
+    #[arg(long, value_name = "URL", conflicts_with = "spool")]
+    queue: Option<String>,
+    /// The NATS user
+    #[arg(long = "queue-user", value_name = "USER", requires = "queue")]
+    queue_user: Option<String>,
+    /// The NATS password, from this environment variable
+    #[arg(long = "queue-password-env", value_name = "VAR", requires = "queue")]
+    queue_password_env: Option<String>,
+    /// The NATS token, from this environment variable
+    #[arg(long = "queue-token-env", value_name = "VAR", requires = "queue")]
+    queue_token_env: Option<String>,
+    /// A NATS credentials file (.creds)
+    #[arg(long = "queue-creds", value_name = "FILE", requires = "queue")]
+    queue_creds: Option<PathBuf>,
+    /// The CA certificate (PEM) of the NATS server's TLS
+    #[arg(long = "queue-ca-file", value_name = "PEM", requires = "queue")]
+    queue_ca_file: Option<PathBuf>,
+    /// The start of the stream, bucket and subject names the servers use
+    #[arg(
+        long = "queue-prefix",
+        value_name = "NAME",
+        default_value = "xf",
+        requires = "queue"
+    )]
+    queue_prefix: String,
+}
+
+impl SpoolCommand {
+    fn place(&self) -> &SpoolPlace {
+        match self {
+            SpoolCommand::Stats(place) => place,
+            SpoolCommand::List { place, .. }
+            | SpoolCommand::Replay { place, .. }
+            | SpoolCommand::Purge { place, .. }
+            | SpoolCommand::Enable { place, .. } => place,
+        }
+    }
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -278,16 +344,27 @@ fn with_newline(mut text: String) -> String {
 
 /// The server's settings, each from its flag if given, else from the
 /// pipeline file, else the default: the one place where they meet.
-fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions, String> {
-    let spool = args
-        .spool
-        .clone()
-        .or(file.spool)
-        .ok_or(if args.pipeline.is_some() {
-            "the pipeline sets no `spool`, and --spool is not given"
-        } else {
-            "--spool DIR is needed (or a pipeline file that sets `spool`)"
-        })?;
+fn serve_options(args: &ServeArgs, mut file: ServerSettings) -> Result<ServeOptions, String> {
+    let spool_limits = SpoolLimits {
+        max_bytes: args
+            .spool_max_bytes
+            .or(file.spool_max_bytes)
+            .unwrap_or(SpoolLimits::default().max_bytes),
+        max_records: args
+            .spool_max_records
+            .or(file.spool_max_records)
+            .unwrap_or(SpoolLimits::default().max_records),
+    };
+    let queue = match queue_options(args, &mut file, spool_limits)? {
+        Some(nats) => QueueChoice::Nats(Box::new(nats)),
+        None => QueueChoice::Embedded(args.spool.clone().or(file.spool.clone()).ok_or(
+            if args.pipeline.is_some() {
+                "the pipeline sets no `spool`, and --spool is not given"
+            } else {
+                "--spool DIR is needed (or a pipeline file that sets `spool`)"
+            },
+        )?),
+    };
     let smtp = match &args.smtp {
         None => file.smtp,
         Some(text) => Some(smtp_relay(text)?),
@@ -296,11 +373,7 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
         None => file.error_webhook,
         Some(text) => Some(config::parse_uri(text).map_err(|e| format!("--error-webhook: {e}"))?),
     };
-    let (spool_limits, body_limits, notices) = (
-        SpoolLimits::default(),
-        BodyLimits::default(),
-        NoticeConfig::default(),
-    );
+    let (body_limits, notices) = (BodyLimits::default(), NoticeConfig::default());
     let max_body = args
         .max_body
         .or(file.max_body)
@@ -342,17 +415,8 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
                 })
                 .collect::<Result<_, _>>()?
         },
-        spool,
-        spool_limits: SpoolLimits {
-            max_bytes: args
-                .spool_max_bytes
-                .or(file.spool_max_bytes)
-                .unwrap_or(spool_limits.max_bytes),
-            max_records: args
-                .spool_max_records
-                .or(file.spool_max_records)
-                .unwrap_or(spool_limits.max_records),
-        },
+        queue,
+        spool_limits,
         body_limits: BodyLimits {
             max_body,
             max_decoded: max_body,
@@ -387,6 +451,71 @@ fn serve_options(args: &ServeArgs, file: ServerSettings) -> Result<ServeOptions,
         },
         reload_poll: (!reload_poll.is_zero()).then_some(reload_poll),
     })
+}
+
+/// JetStream's settings, if the queue is on NATS (flags over the file's).
+fn queue_options(
+    args: &ServeArgs,
+    file: &mut ServerSettings,
+    limits: SpoolLimits,
+) -> Result<Option<NatsOptions>, String> {
+    let url = match args.queue.as_deref() {
+        Some("embedded") => None,
+        Some(url) if url.starts_with("nats://") || url.starts_with("tls://") => {
+            Some(url.to_string())
+        }
+        Some(other) => {
+            return Err(format!(
+                "--queue {other}: `embedded`, or a NATS URL (nats://HOST:PORT or tls://HOST:PORT)"
+            ))
+        }
+        None => file.queue_nats.take(),
+    };
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let from_env = |flag: &str, variable: &Option<String>| -> Result<Option<String>, String> {
+        match variable {
+            None => Ok(None),
+            Some(variable) => std::env::var(variable)
+                .map(Some)
+                .map_err(|_| format!("{flag} {variable}: the environment has no such variable")),
+        }
+    };
+    let mut nats = NatsOptions::new(&url);
+    nats.user = args.queue_user.clone().or(file.queue_user.take());
+    nats.password =
+        from_env("--queue-password-env", &args.queue_password_env)?.or(file.queue_password.take());
+    nats.token = from_env("--queue-token-env", &args.queue_token_env)?.or(file.queue_token.take());
+    if nats.password.is_some() != nats.user.is_some() {
+        return Err("a NATS password needs its user, and a user its password".into());
+    }
+    nats.creds = args.queue_creds.clone().or(file.queue_creds.take());
+    nats.ca_file = args.queue_ca_file.clone().or(file.queue_ca_file.take());
+    nats.tls = url.split(',').any(|u| u.trim().starts_with("tls://"));
+    if let Some(prefix) = args.queue_prefix.clone().or(file.queue_prefix.take()) {
+        if prefix.is_empty()
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(format!(
+                "--queue-prefix {prefix}: letters, digits, `_` or `-`"
+            ));
+        }
+        nats.prefix = prefix;
+    }
+    if let Some(replicas) = file.queue_replicas {
+        nats.replicas = replicas.clamp(1, 5) as usize;
+    }
+    if let Some(seconds) = args.queue_ack_wait.or(file.queue_ack_wait) {
+        nats.ack_wait = Duration::from_secs(seconds.max(1));
+    }
+    if let Some(seconds) = file.queue_duplicate_window {
+        nats.duplicate_window = Duration::from_secs(seconds.max(1));
+    }
+    nats.limits = limits;
+    Ok(Some(nats))
 }
 
 /// `--smtp HOST:PORT`.
@@ -682,7 +811,12 @@ fn secret_header(
 }
 
 pub fn spool_command(command: SpoolCommand) -> ExitCode {
-    match spool_run(command) {
+    let ran = if command.place().queue.is_some() {
+        nats_spool_run(command)
+    } else {
+        spool_run(command)
+    };
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -692,11 +826,170 @@ pub fn spool_command(command: SpoolCommand) -> ExitCode {
 }
 
 fn open(place: &SpoolPlace) -> Result<rusqlite::Connection, String> {
-    let path = spool::database_path(&place.spool);
+    let folder = place.spool.as_deref().unwrap_or(Path::new("."));
+    let path = spool::database_path(folder);
     if !Path::new(&path).is_file() {
-        return Err(format!("{} holds no spool", place.spool.display()));
+        return Err(format!("{} holds no spool", folder.display()));
     }
     spool::open_database(&path).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "nats"))]
+fn nats_spool_run(_: SpoolCommand) -> Result<(), String> {
+    Err("this xf was built without JetStream: build it with `--features nats`".into())
+}
+
+/// `xf spool … --queue nats://…`: the same commands on the JetStream queue.
+#[cfg(feature = "nats")]
+fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
+    use xf::serve::jetstream::JetStream;
+    let place = command.place();
+    let url = place.queue.clone().unwrap_or_default();
+    let mut options = NatsOptions::new(&url);
+    let env = |variable: &Option<String>| -> Result<Option<String>, String> {
+        variable
+            .as_ref()
+            .map(|v| std::env::var(v).map_err(|_| format!("the environment has no variable `{v}`")))
+            .transpose()
+    };
+    options.user = place.queue_user.clone();
+    options.password = env(&place.queue_password_env)?;
+    options.token = env(&place.queue_token_env)?;
+    options.creds = place.queue_creds.clone();
+    options.ca_file = place.queue_ca_file.clone();
+    options.tls = url.starts_with("tls://");
+    options.prefix = place.queue_prefix.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the async runtime: {error}"))?;
+    let text = |e: xf::serve::spool::SpoolError| e.to_string();
+    runtime.block_on(async {
+        // Opened without touching the limits the servers set: only looked into.
+        let queue = JetStream::look(&options).await.map_err(text)?;
+        let overview = xf::serve::queue::Queue::overview(&queue).await.map_err(text)?;
+        match command {
+            SpoolCommand::Stats(_) => {
+                let now = spool::now_ms();
+                let (records, bytes) = xf::serve::queue::Queue::usage(&queue);
+                let queued: Vec<_> = overview
+                    .queued
+                    .iter()
+                    .map(|(name, depth)| {
+                        serde_json::json!({
+                            "destination": name,
+                            "records": depth.records,
+                            "oldest_age_seconds": depth.oldest_ms.map(|at| (now - at).max(0) / 1000),
+                        })
+                    })
+                    .collect();
+                let dead: Vec<_> = overview
+                    .dead
+                    .iter()
+                    .map(|(name, count)| serde_json::json!({"destination": name, "records": count}))
+                    .collect();
+                let consumers: Vec<_> = queue
+                    .consumers()
+                    .await
+                    .map_err(text)?
+                    .into_iter()
+                    .map(|(name, pending, in_flight, redelivered)| {
+                        serde_json::json!({
+                            "destination": name,
+                            "not_yet_delivered": pending,
+                            "in_flight": in_flight,
+                            "redelivered": redelivered,
+                        })
+                    })
+                    .collect();
+                let stats = serde_json::json!({
+                    "queue": options.shown_url(),
+                    "consumers": consumers,
+                    "stream": queue.names().records_stream,
+                    "records": records,
+                    "bytes": bytes,
+                    "queued": queued,
+                    "dead_letters": dead,
+                    "disabled": overview.disabled,
+                });
+                println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
+            }
+            SpoolCommand::List {
+                dead,
+                destination,
+                limit,
+                ..
+            } => {
+                for (to, message) in queue
+                    .peek(dead, destination.as_deref(), 1, limit)
+                    .await
+                    .map_err(text)?
+                {
+                    let header = |name: &str| {
+                        message
+                            .headers
+                            .get(name)
+                            .map(|v| v.as_str().to_string())
+                    };
+                    let record: serde_json::Value = serde_json::from_slice(&message.payload)
+                        .unwrap_or_else(|_| {
+                            String::from_utf8_lossy(&message.payload).into_owned().into()
+                        });
+                    let mut line = serde_json::json!({
+                        "seq": message.sequence,
+                        "destination": to,
+                        "id": header("Xf-Record-Id"),
+                        "source": header("Xf-Source"),
+                        "received_ms": header("Xf-Received-Ms").and_then(|t| t.parse::<i64>().ok()),
+                    });
+                    if dead {
+                        line["reason"] = header("Xf-Reason").into();
+                        line["attempts"] = header("Xf-Attempts")
+                            .and_then(|a| serde_json::from_str(&a).ok())
+                            .unwrap_or_default();
+                    }
+                    line["record"] = record;
+                    println!("{line}");
+                }
+            }
+            SpoolCommand::Replay {
+                destination, to, ..
+            } => {
+                let (moved, left) = queue
+                    .replay(destination.as_deref(), to.as_deref())
+                    .await
+                    .map_err(text)?;
+                eprintln!("{moved} dead letter(s) queued again");
+                if left > 0 {
+                    eprintln!(
+                        "{left} record(s) the transform failed on stay: `xf spool list --dead` shows them, to send again once the transform is fixed"
+                    );
+                }
+            }
+            SpoolCommand::Purge {
+                queue: records,
+                destination,
+                ..
+            } => {
+                let deleted = queue
+                    .purge(!records, destination.as_deref())
+                    .await
+                    .map_err(text)?;
+                eprintln!("{deleted} record(s) deleted");
+            }
+            SpoolCommand::Enable { destination, .. } => {
+                if !overview.disabled.contains(&destination) {
+                    eprintln!("{destination} was not disabled");
+                } else {
+                    xf::serve::queue::Queue::set_disabled(&queue, &destination, false)
+                        .await
+                        .map_err(text)?;
+                    eprintln!("{destination} is enabled: the running servers take it up again within a few seconds");
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
 fn spool_run(command: SpoolCommand) -> Result<(), String> {
@@ -925,7 +1218,9 @@ mod tests {
             &["--max-body", "2000", "--spool", "from-flag"],
             file.clone(),
         );
-        assert_eq!(o.spool, PathBuf::from("from-flag"));
+        assert!(
+            matches!(&o.queue, QueueChoice::Embedded(dir) if dir.as_path() == Path::new("from-flag"))
+        );
         assert_eq!(
             (o.body_limits.max_body, o.body_limits.max_decoded),
             (2000, 2000)
@@ -934,12 +1229,49 @@ mod tests {
         assert_eq!(o.notices.from, "file@example.com");
         assert_eq!(o.reload_poll, None, "0: no polls");
         let o = options(&["--reload-poll", "5"], file);
-        assert_eq!(o.spool, PathBuf::from("from-file"));
+        assert!(
+            matches!(&o.queue, QueueChoice::Embedded(dir) if dir.as_path() == Path::new("from-file"))
+        );
         assert_eq!(o.body_limits.max_body, 1000);
         assert_eq!(o.reload_poll, Some(Duration::from_secs(5)));
         assert_eq!(
             o.spool_limits.max_records,
             SpoolLimits::default().max_records
         );
+    }
+
+    #[test]
+    fn the_queue_is_jetstream_when_a_nats_url_is_given_by_flag_or_file() {
+        let file = ServerSettings {
+            queue_nats: Some("nats://file:4222".to_string()),
+            queue_prefix: Some("team-a".to_string()),
+            queue_ack_wait: Some(10),
+            spool_max_records: Some(50),
+            ..ServerSettings::default()
+        };
+        let o = options(&["--queue-ack-wait", "4"], file.clone());
+        let QueueChoice::Nats(nats) = &o.queue else {
+            panic!("the file's queue is JetStream");
+        };
+        assert_eq!(nats.url, "nats://file:4222");
+        assert_eq!(nats.prefix, "team-a");
+        assert_eq!(nats.ack_wait, Duration::from_secs(4), "the flag wins");
+        assert_eq!(
+            nats.limits.max_records, 50,
+            "the stream's limits are the spool's"
+        );
+        let o = options(&["--queue", "tls://flag:4222"], file.clone());
+        assert!(matches!(&o.queue, QueueChoice::Nats(n) if n.url == "tls://flag:4222" && n.tls));
+        // `--queue embedded` over a file's JetStream needs a spool folder.
+        let o = options(&["--queue", "embedded", "--spool", "here"], file);
+        assert!(
+            matches!(&o.queue, QueueChoice::Embedded(dir) if dir.as_path() == Path::new("here"))
+        );
+    }
+
+    #[test]
+    fn a_password_in_a_nats_url_is_not_shown() {
+        let nats = NatsOptions::new("nats://me:secret@a:4222, nats://b:4222");
+        assert_eq!(nats.shown_url(), "nats://…@a:4222,nats://b:4222");
     }
 }

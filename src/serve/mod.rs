@@ -19,6 +19,8 @@ pub mod auth;
 pub mod config;
 pub mod deliver;
 pub mod guard;
+#[cfg(feature = "nats")]
+pub mod jetstream;
 pub mod metrics;
 pub mod notice;
 pub mod oauth;
@@ -78,7 +80,8 @@ pub type LoadPipeline = Box<dyn Fn() -> Result<Pipeline, Refused> + Send + Sync>
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
-    pub spool: PathBuf,
+    /// Where records wait: the embedded spool's folder, or JetStream.
+    pub queue: queue::QueueChoice,
     pub spool_limits: SpoolLimits,
     pub body_limits: BodyLimits,
     pub connections: ConnectionLimits,
@@ -152,12 +155,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     let load = guarded(load, guard.clone(), tls.clone());
     let pipeline = load().map_err(|refused| refused.problems)?;
     let mut watch = Watch::new(&pipeline.watched);
-    let spool = Spool::open(&options.spool, options.spool_limits).map_err(|error| {
-        format!(
-            "cannot open the spool in {}: {error}",
-            options.spool.display()
-        )
-    })?;
+    let spool = open_queue(&options.queue, options.spool_limits).await?;
     let metrics = Arc::new(metrics::Metrics::new());
     let client = http_client(&guard, &[])?;
     let notices = Arc::new(notice::Notices::new(
@@ -167,7 +165,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     ));
     let app = Arc::new(App {
         pipeline: RwLock::new(Arc::new(pipeline)),
-        spool: Arc::new(spool) as Arc<dyn queue::Queue>,
+        spool,
         metrics: Arc::clone(&metrics),
         limits: options.body_limits,
         body_timeout: options.connections.body_timeout,
@@ -179,7 +177,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     let local = listener
         .local_addr()
         .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
-    tracing::info!(address = %local, spool = %options.spool.display(), "xf serve is listening");
+    tracing::info!(address = %local, queue = %shown_queue(&options.queue), "xf serve is listening");
 
     let workers = Workers {
         app: Arc::clone(&app),
@@ -240,6 +238,38 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
     workers.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the queue the options choose.
+async fn open_queue(
+    choice: &queue::QueueChoice,
+    limits: SpoolLimits,
+) -> Result<Arc<dyn queue::Queue>, String> {
+    match choice {
+        queue::QueueChoice::Embedded(dir) => match Spool::open(dir, limits) {
+            Ok(spool) => Ok(Arc::new(spool)),
+            Err(error) => Err(format!(
+                "cannot open the spool in {}: {error}",
+                dir.display()
+            )),
+        },
+        #[cfg(feature = "nats")]
+        queue::QueueChoice::Nats(options) => match jetstream::JetStream::open(options).await {
+            Ok(queue) => Ok(Arc::new(queue)),
+            Err(error) => Err(format!("cannot open the queue on JetStream: {error}")),
+        },
+        #[cfg(not(feature = "nats"))]
+        queue::QueueChoice::Nats(_) => {
+            Err("this xf was built without JetStream: build it with `--features nats`".to_string())
+        }
+    }
+}
+
+fn shown_queue(choice: &queue::QueueChoice) -> String {
+    match choice {
+        queue::QueueChoice::Embedded(dir) => dir.display().to_string(),
+        queue::QueueChoice::Nats(options) => options.shown_url(),
+    }
 }
 
 /// The client deliveries go out with: no redirects followed, names resolved
@@ -847,12 +877,19 @@ async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Respo
     let limits = app.limits;
     let work_pipeline = Arc::clone(&pipeline);
     let source_path: Arc<str> = Arc::from(path.as_str());
+    let delivery = delivery_id(&parts.headers);
     // Transforming is CPU work (up to a record's time limit): off the async threads.
     let prepared = tokio::task::spawn_blocking(move || {
         let decoded = receive::decode(encoding.as_deref(), &bytes, &limits)?;
         let body = decoded.as_deref().unwrap_or(&bytes);
         let records = receive::records(body, &limits)?;
-        Ok::<_, Refusal>(prepare(&work_pipeline, source, &source_path, records))
+        Ok::<_, Refusal>(prepare(
+            &work_pipeline,
+            source,
+            &source_path,
+            delivery.as_deref(),
+            records,
+        ))
     })
     .await;
     let prepared = match prepared {
@@ -1012,11 +1049,44 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
+/// The sender's own id of a delivery, the same in its retries: Standard
+/// Webhooks' `webhook-id`, GitHub's `X-GitHub-Delivery`, or `Idempotency-Key`.
+fn delivery_id(headers: &HeaderMap) -> Option<String> {
+    ["webhook-id", "x-github-delivery", "idempotency-key"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok())
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && id.len() <= 256)
+        .map(str::to_string)
+}
+
+/// A record's id: derived from the sender's delivery id when there is one,
+/// so that a retry of the request gives its records the ids they had (and a
+/// queue that de-duplicates by id, JetStream, keeps them once); else new.
+fn record_id(source_path: &str, delivery: Option<&str>, index: usize) -> Arc<str> {
+    let Some(delivery) = delivery else {
+        return Arc::from(uuid::Uuid::now_v7().to_string());
+    };
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [
+        source_path.as_bytes(),
+        delivery.as_bytes(),
+        &index.to_be_bytes(),
+    ] {
+        hash.update(&(part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash.finish().as_ref()[..16]);
+    Arc::from(uuid::Uuid::new_v8(bytes).to_string())
+}
+
 /// Transforms a body's records and addresses the results to destinations.
 fn prepare(
     pipeline: &Pipeline,
     source: usize,
     source_path: &Arc<str>,
+    delivery: Option<&str>,
     records: Vec<receive::Received>,
 ) -> Prepared {
     let source_name = pipeline.sources[source].name.as_str();
@@ -1031,8 +1101,8 @@ fn prepare(
         dropped: 0,
         failed: 0,
     };
-    for received in records {
-        let id: Arc<str> = Arc::from(uuid::Uuid::now_v7().to_string());
+    for (index, received) in records.into_iter().enumerate() {
+        let id = record_id(source_path, delivery, index);
         prepared.ids.push(Arc::clone(&id));
         // Subscriptions are judged on the record as received (the output may be a HEC envelope).
         let mut wanted: Vec<&Arc<Destination>> = Vec::new();

@@ -75,6 +75,21 @@ pub struct ServerSettings {
     pub oauth_key: Option<String>,
     /// Seconds a token xf issues is valid.
     pub oauth_token_lifetime: Option<u64>,
+    /// `queue nats "URL"` (or `queue embedded`, the default): the URL.
+    pub queue_nats: Option<String>,
+    pub queue_user: Option<String>,
+    pub queue_password: Option<String>,
+    pub queue_token: Option<String>,
+    /// A NATS `.creds` file, joined to the file's folder.
+    pub queue_creds: Option<PathBuf>,
+    /// The CA certificate of the NATS server's TLS, joined to the file's folder.
+    pub queue_ca_file: Option<PathBuf>,
+    pub queue_prefix: Option<String>,
+    pub queue_replicas: Option<u64>,
+    /// Seconds.
+    pub queue_ack_wait: Option<u64>,
+    /// Seconds.
+    pub queue_duplicate_window: Option<u64>,
 }
 
 /// An address (`192.0.2.7`, a network of one) or a network (`10.0.0.0/8`).
@@ -84,6 +99,56 @@ pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
             .ok()
             .map(ipnet::IpNet::from)
     })
+}
+
+/// `queue embedded` or `queue nats "nats://host:4222"`.
+fn queue(reader: &mut Reader<'_>, setting: &Setting, settings: &mut ServerSettings) {
+    let kinds: Vec<&ValueKind> = setting.values.iter().map(|v| &v.kind).collect();
+    match kinds.as_slice() {
+        [ValueKind::Word(word)] if word == "embedded" => {}
+        [ValueKind::Word(word), ValueKind::Text(url)] if word == "nats" => {
+            let urls = url.split(',').all(|one| {
+                ["nats://", "tls://"]
+                    .iter()
+                    .any(|scheme| one.trim().starts_with(scheme) && one.trim().len() > scheme.len())
+            });
+            if urls {
+                settings.queue_nats = Some(url.clone());
+            } else {
+                reader.problem(
+                    Code::SettingValue,
+                    "not a NATS server URL",
+                    setting.values[1].span,
+                    "such as \"nats://127.0.0.1:4222\" or \"tls://nats.example.com:4222\" (several: separated by commas)",
+                );
+            }
+        }
+        _ => reader.problem(
+            Code::SettingValue,
+            "`queue` is `embedded` (the spool folder) or `nats \"URL\"` (NATS JetStream)",
+            setting.span,
+            "such as queue nats \"nats://127.0.0.1:4222\"",
+        ),
+    }
+}
+
+/// Names on the JetStream server start with it: letters, digits, `_` and `-`.
+fn queue_prefix(reader: &mut Reader<'_>, text: String, span: Span, settings: &mut ServerSettings) {
+    let fits = !text.is_empty()
+        && text.len() <= 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if fits {
+        settings.queue_prefix = Some(text);
+    } else {
+        reader.problem(
+            Code::SettingValue,
+            "a queue prefix is 1 to 32 letters, digits, `_` or `-`",
+            span,
+            "it starts every stream, bucket and subject name",
+        );
+    }
 }
 
 /// A loaded pipeline file.
@@ -102,6 +167,8 @@ enum Server {
     Networks(fn(&mut ServerSettings) -> &mut Option<Vec<ipnet::IpNet>>),
     /// A secret: env "…" or file "…".
     Secret(fn(&mut ServerSettings) -> &mut Option<String>),
+    /// Read from the whole setting by the function.
+    Whole(fn(&mut Reader<'_>, &Setting, &mut ServerSettings)),
 }
 
 /// The settings of a pipeline file's top level.
@@ -124,6 +191,16 @@ const SERVER_SETTINGS: &[(&str, Server)] = &[
     ("tls_key", Server::Text(|reader, text, _, settings| settings.tls_key = Some(reader.base.join(text)))),
     ("oauth_key", Server::Secret(|s| &mut s.oauth_key)),
     ("oauth_token_lifetime", Server::Number(|s| &mut s.oauth_token_lifetime)),
+    ("queue", Server::Whole(queue)),
+    ("queue_user", Server::Text(|_, text, _, settings| settings.queue_user = Some(text))),
+    ("queue_password", Server::Secret(|s| &mut s.queue_password)),
+    ("queue_token", Server::Secret(|s| &mut s.queue_token)),
+    ("queue_creds", Server::Text(|reader, text, _, settings| settings.queue_creds = Some(reader.base.join(text)))),
+    ("queue_ca_file", Server::Text(|reader, text, _, settings| settings.queue_ca_file = Some(reader.base.join(text)))),
+    ("queue_prefix", Server::Text(queue_prefix)),
+    ("queue_replicas", Server::Number(|s| &mut s.queue_replicas)),
+    ("queue_ack_wait", Server::Number(|s| &mut s.queue_ack_wait)),
+    ("queue_duplicate_window", Server::Number(|s| &mut s.queue_duplicate_window)),
 ];
 const SECTIONS: &[&str] = &["source", "destination"];
 const SOURCE_SETTINGS: &[&str] = &[
@@ -423,6 +500,7 @@ impl Reader<'_> {
                 }
             }
             Server::Networks(field) => *field(settings) = Some(self.networks(setting)),
+            Server::Whole(read) => read(self, setting, settings),
             Server::Secret(field) => {
                 if let Some(value) = self.only(setting) {
                     let secret = self.auth_secret(&value);

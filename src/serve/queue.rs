@@ -11,7 +11,80 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::spool::{DeadRecord, Fetch, Fetched, NewRecord, Overview, Settle, Spool, SpoolError};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::spool::{
+    DeadRecord, Fetch, Fetched, NewRecord, Overview, Settle, Spool, SpoolError, SpoolLimits,
+};
+
+/// Where records wait: the embedded spool in a folder, or a JetStream server.
+#[derive(Debug, Clone)]
+pub enum QueueChoice {
+    Embedded(PathBuf),
+    Nats(Box<NatsOptions>),
+}
+
+/// How to reach JetStream and what to create there (`queue nats "…"`).
+#[derive(Debug, Clone)]
+pub struct NatsOptions {
+    /// `nats://host:4222` (or `tls://…`), several separated by commas.
+    pub url: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    /// A `.creds` file (JWT and NKey seed).
+    pub creds: Option<PathBuf>,
+    /// A CA certificate (PEM) for the server's TLS certificate; implies TLS.
+    pub ca_file: Option<PathBuf>,
+    /// TLS required even without a CA file (the system's roots).
+    pub tls: bool,
+    /// The start of every stream, bucket and subject name (default `xf`).
+    pub prefix: String,
+    /// Copies of each stream in a JetStream cluster (default 1).
+    pub replicas: usize,
+    /// How long a record leased to an instance that stopped answering waits
+    /// before another instance gets it (default 30 s).
+    pub ack_wait: Duration,
+    /// How long a record's id is remembered against a second publish (default 2 min).
+    pub duplicate_window: Duration,
+    /// The records stream's limits (`spool_max_bytes`, `spool_max_records`).
+    pub limits: SpoolLimits,
+}
+
+impl NatsOptions {
+    pub fn new(url: &str) -> NatsOptions {
+        NatsOptions {
+            url: url.to_string(),
+            user: None,
+            password: None,
+            token: None,
+            creds: None,
+            ca_file: None,
+            tls: false,
+            prefix: "xf".to_string(),
+            replicas: 1,
+            ack_wait: Duration::from_secs(30),
+            duplicate_window: Duration::from_secs(120),
+            limits: SpoolLimits::default(),
+        }
+    }
+
+    /// The URL without a password written into it, for logs.
+    pub fn shown_url(&self) -> String {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .map(|url| match (url.find("://"), url.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+                }
+                _ => url.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
 
 /// What a queue's operations give, later.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, SpoolError>> + Send + 'a>>;

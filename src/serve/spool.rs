@@ -165,6 +165,9 @@ pub enum SpoolError {
     Storage(#[from] rusqlite::Error),
     #[error("the spool is closed")]
     Closed,
+    /// The queue's server cannot be reached or did not confirm (JetStream).
+    #[error("the queue is unavailable: {0}")]
+    Unavailable(String),
 }
 
 type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;

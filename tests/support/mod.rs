@@ -48,6 +48,8 @@ pub struct Received {
 struct Script {
     next: VecDeque<Answer>,
     otherwise: Option<Answer>,
+    /// Bodies holding the text get the answer, whatever the script says.
+    containing: Vec<(String, Answer)>,
     received: Vec<Received>,
 }
 
@@ -100,6 +102,15 @@ impl Sink {
     /// The next answers, in order; then `otherwise` (or 200).
     pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
         self.script.lock().unwrap().next.extend(answers);
+    }
+
+    /// How it answers any body that holds `text`, before the script.
+    pub fn answer_containing(&self, text: &str, answer: Answer) {
+        self.script
+            .lock()
+            .unwrap()
+            .containing
+            .push((text.to_string(), answer));
     }
 
     /// How it answers once the script is done.
@@ -183,11 +194,20 @@ async fn answer(
         .unwrap_or_default();
     let answer = {
         let mut script = script.lock().unwrap();
-        script
-            .next
-            .pop_front()
-            .or_else(|| script.otherwise.clone())
-            .unwrap_or(Answer::Ok)
+        let text = String::from_utf8_lossy(&body);
+        let by_content = script
+            .containing
+            .iter()
+            .find(|(needle, _)| text.contains(needle.as_str()))
+            .map(|(_, answer)| answer.clone());
+        match by_content {
+            Some(answer) => answer,
+            None => script
+                .next
+                .pop_front()
+                .or_else(|| script.otherwise.clone())
+                .unwrap_or(Answer::Ok),
+        }
     };
     if let Answer::Slow(wait) = &answer {
         tokio::time::sleep(*wait).await;

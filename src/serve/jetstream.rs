@@ -1,0 +1,1125 @@
+//! The queue on NATS JetStream: several `xf serve` instances share one queue,
+//! and any of them may deliver any record. The README's "Scale-out on NATS
+//! JetStream" has the design with a diagram; in short:
+//!
+//! - Stream `{prefix}-records` (work-queue retention, file storage) holds the
+//!   transformed records, one message per record and destination, on subject
+//!   `{prefix}.records.{destination}`. A record is removed when it is acked.
+//! - One durable pull consumer per destination (`{destination}`, filtered on
+//!   its subject), shared by every instance: whichever asks first gets the
+//!   next records, and a destination that is down holds back only its own.
+//! - Stream `{prefix}-dead` keeps dead letters on `{prefix}.dead.to.{destination}`
+//!   (and `{prefix}.dead.transform` for records the transform failed on).
+//! - Stream `{prefix}-disabled`: one message per destination disabled by a
+//!   410, on `{prefix}.disabled.{destination}`; enabling purges the subject.
+//!
+//! A publish carries `Nats-Msg-Id` (record id and destination), so that the
+//! publish of a record already stored within the duplicate window (a sender's
+//! retry of a request that did reach the stream) is not stored twice.
+//! Delivered records are acked, retries are negative acks with the delay,
+//! and records in flight get progress acks: a record whose instance dies is
+//! delivered again, by another instance, after the ack wait.
+
+use std::collections::HashMap;
+use std::error::Error as _;
+use std::future::IntoFuture;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, stream};
+use async_nats::HeaderMap;
+use futures_util::StreamExt;
+
+use super::queue::{NatsOptions, Pending, Queue};
+use super::spool::{
+    now_ms, DeadRecord, Depth, Fetch, Fetched, Leased, NewRecord, Overview, Settle, SpoolError,
+};
+
+/// How long a fetch that found nothing waits at the server for one record.
+const LONG_POLL: Duration = Duration::from_secs(1);
+
+/// How often the sizes `depths` and `usage` answer with are read.
+const REFRESH: Duration = Duration::from_secs(2);
+
+/// Headers xf writes on every message (besides `Nats-Msg-Id`).
+const RECORD_ID: &str = "Xf-Record-Id";
+const SOURCE: &str = "Xf-Source";
+const RECEIVED: &str = "Xf-Received-Ms";
+const DESTINATION: &str = "Xf-Destination";
+const REASON: &str = "Xf-Reason";
+const ATTEMPTS: &str = "Xf-Attempts";
+
+/// JetStream's error codes for a stream at its limits (`discard new`).
+const STORE_FAILED: u64 = 10077;
+const INSUFFICIENT_RESOURCES: u64 = 10023;
+
+/// The names xf uses on the server, from the configured prefix.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub records_stream: String,
+    pub dead_stream: String,
+    pub disabled_stream: String,
+    prefix: String,
+}
+
+impl Names {
+    pub fn new(prefix: &str) -> Names {
+        Names {
+            records_stream: format!("{prefix}-records"),
+            dead_stream: format!("{prefix}-dead"),
+            disabled_stream: format!("{prefix}-disabled"),
+            prefix: prefix.to_string(),
+        }
+    }
+
+    pub fn records_subject(&self, destination: &str) -> String {
+        format!("{}.records.{}", self.prefix, token(destination))
+    }
+
+    fn records_wildcard(&self) -> String {
+        format!("{}.records.*", self.prefix)
+    }
+
+    pub fn dead_subject(&self, destination: Option<&str>) -> String {
+        match destination {
+            Some(destination) => format!("{}.dead.to.{}", self.prefix, token(destination)),
+            None => format!("{}.dead.transform", self.prefix),
+        }
+    }
+
+    fn disabled_subject(&self, destination: &str) -> String {
+        format!("{}.disabled.{}", self.prefix, token(destination))
+    }
+
+    fn disabled_wildcard(&self) -> String {
+        format!("{}.disabled.*", self.prefix)
+    }
+
+    fn dead_wildcard(&self) -> String {
+        format!("{}.dead.>", self.prefix)
+    }
+
+    /// The destination a subject of either stream is about (`None`: the transform's).
+    pub fn destination_of(&self, subject: &str) -> Option<Option<String>> {
+        let records = format!("{}.records.", self.prefix);
+        let dead_to = format!("{}.dead.to.", self.prefix);
+        if let Some(rest) = subject.strip_prefix(&records) {
+            return Some(Some(untoken(rest)));
+        }
+        if let Some(rest) = subject.strip_prefix(&dead_to) {
+            return Some(Some(untoken(rest)));
+        }
+        (subject == self.dead_subject(None)).then_some(None)
+    }
+}
+
+/// A destination's name as one subject token and a consumer name: letters,
+/// digits, `_` and `-` as they are, any other byte as `=XX`, so that a name
+/// from an Armor notifications config (spaces, dots) stays one token.
+pub fn token(name: &str) -> String {
+    let mut token = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
+            token.push(byte as char);
+        } else {
+            token.push_str(&format!("={byte:02X}"));
+        }
+    }
+    token
+}
+
+fn untoken(token: &str) -> String {
+    let mut bytes = Vec::with_capacity(token.len());
+    let raw = token.as_bytes();
+    let mut at = 0;
+    while at < raw.len() {
+        if raw[at] == b'=' {
+            if let Some(byte) = token
+                .get(at + 1..at + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            {
+                bytes.push(byte);
+                at += 3;
+                continue;
+            }
+        }
+        bytes.push(raw[at]);
+        at += 1;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A record leased to this instance: the message to ack, and since when.
+struct Lease {
+    message: jetstream::Message,
+    since: Instant,
+    /// When the last progress ack went out.
+    touched: Instant,
+}
+
+/// Sizes as last read (for `depths` and `usage`, which do no I/O).
+#[derive(Default)]
+struct Known {
+    depths: HashMap<String, (u64, u64)>,
+    usage: (u64, u64),
+}
+
+struct Inner {
+    client: async_nats::Client,
+    context: jetstream::Context,
+    names: Names,
+    records: stream::Stream,
+    dead: stream::Stream,
+    disabled: stream::Stream,
+    ack_wait: Duration,
+    consumers: tokio::sync::Mutex<HashMap<Arc<str>, consumer::PullConsumer>>,
+    leases: Mutex<HashMap<u64, Lease>>,
+    known: Mutex<Known>,
+}
+
+/// The queue on a JetStream server (or cluster); cheap to clone.
+#[derive(Clone)]
+pub struct JetStream {
+    inner: Arc<Inner>,
+}
+
+/// A connection problem, as the receiver's 503 and the logs say it.
+fn unavailable(what: &str, error: impl std::fmt::Display) -> SpoolError {
+    SpoolError::Unavailable(format!("{what}: {error}"))
+}
+
+impl JetStream {
+    /// Connects, creates the streams, bucket and limits that are missing (or
+    /// updates their limits), and starts the tasks that keep leases alive and
+    /// sizes known.
+    pub async fn open(options: &NatsOptions) -> Result<JetStream, SpoolError> {
+        let (client, context) = connect(options).await?;
+        let names = Names::new(&options.prefix);
+        let storage = |name: &str, subjects: Vec<String>, retention| stream::Config {
+            name: name.to_string(),
+            subjects,
+            retention,
+            storage: stream::StorageType::File,
+            discard: stream::DiscardPolicy::New,
+            max_bytes: options.limits.max_bytes.min(i64::MAX as u64) as i64,
+            max_messages: options.limits.max_records.min(i64::MAX as u64) as i64,
+            num_replicas: options.replicas.max(1),
+            duplicate_window: options.duplicate_window,
+            ..Default::default()
+        };
+        let records = ensure_stream(
+            &context,
+            storage(
+                &names.records_stream,
+                vec![names.records_wildcard()],
+                stream::RetentionPolicy::WorkQueue,
+            ),
+        )
+        .await?;
+        let dead = ensure_stream(
+            &context,
+            storage(
+                &names.dead_stream,
+                vec![names.dead_wildcard()],
+                stream::RetentionPolicy::Limits,
+            ),
+        )
+        .await?;
+        // One message per disabled destination, on its own subject; enabling
+        // purges the subject. (A key-value bucket is this, but nats-server 2.9
+        // answers async-nats' bucket creation in a form it cannot read.)
+        let disabled = ensure_stream(
+            &context,
+            stream::Config {
+                max_messages_per_subject: 1,
+                max_bytes: 1 << 20,
+                max_messages: 100_000,
+                ..storage(
+                    &names.disabled_stream,
+                    vec![names.disabled_wildcard()],
+                    stream::RetentionPolicy::Limits,
+                )
+            },
+        )
+        .await?;
+        let queue = JetStream::with(client, context, names, records, dead, disabled, options);
+        queue.inner.refresh().await;
+        tokio::spawn(keep_leases(Arc::downgrade(&queue.inner)));
+        tokio::spawn(keep_known(Arc::downgrade(&queue.inner)));
+        Ok(queue)
+    }
+
+    /// Connects to a queue the servers made, to look into it (`xf spool`):
+    /// nothing is created or changed.
+    pub async fn look(options: &NatsOptions) -> Result<JetStream, SpoolError> {
+        let (client, context) = connect(options).await?;
+        let names = Names::new(&options.prefix);
+        let missing = |what: &str, error: &dyn std::fmt::Display| {
+            SpoolError::Unavailable(format!(
+                "{what}: {error} (no xf queue with the prefix `{}` on this server)",
+                names.prefix
+            ))
+        };
+        let records = context
+            .get_stream(&names.records_stream)
+            .await
+            .map_err(|e| missing(&names.records_stream, &e))?;
+        let dead = context
+            .get_stream(&names.dead_stream)
+            .await
+            .map_err(|e| missing(&names.dead_stream, &e))?;
+        let disabled = context
+            .get_stream(&names.disabled_stream)
+            .await
+            .map_err(|e| missing(&names.disabled_stream, &e))?;
+        let queue = JetStream::with(client, context, names, records, dead, disabled, options);
+        queue.inner.refresh().await;
+        Ok(queue)
+    }
+
+    fn with(
+        client: async_nats::Client,
+        context: jetstream::Context,
+        names: Names,
+        records: stream::Stream,
+        dead: stream::Stream,
+        disabled: stream::Stream,
+        options: &NatsOptions,
+    ) -> JetStream {
+        JetStream {
+            inner: Arc::new(Inner {
+                client,
+                context,
+                names,
+                records,
+                dead,
+                disabled,
+                ack_wait: options.ack_wait.max(Duration::from_secs(1)),
+                consumers: tokio::sync::Mutex::new(HashMap::new()),
+                leases: Mutex::new(HashMap::new()),
+                known: Mutex::new(Known::default()),
+            }),
+        }
+    }
+
+    /// The names used on the server.
+    pub fn names(&self) -> &Names {
+        &self.inner.names
+    }
+
+    /// Per destination with a consumer: records not yet delivered to any
+    /// instance, records in flight (delivered, not acked), and records
+    /// delivered more than once.
+    pub async fn consumers(&self) -> Result<Vec<(String, u64, u64, u64)>, SpoolError> {
+        let mut consumers = self.inner.records.consumers();
+        let mut found = Vec::new();
+        while let Some(info) = consumers.next().await {
+            let info = info.map_err(|error| unavailable("read the consumers", error))?;
+            found.push((
+                untoken(&info.name),
+                info.num_pending,
+                info.num_ack_pending as u64,
+                info.num_redelivered as u64,
+            ));
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Deletes the queued records (`dead`: false) or dead letters of one
+    /// destination, or all; returns how many.
+    pub async fn purge(&self, dead: bool, destination: Option<&str>) -> Result<u64, SpoolError> {
+        let inner = &self.inner;
+        let (stream, subject) = match (dead, destination) {
+            (false, Some(d)) => (&inner.records, Some(inner.names.records_subject(d))),
+            (false, None) => (&inner.records, None),
+            (true, Some(d)) => (&inner.dead, Some(inner.names.dead_subject(Some(d)))),
+            (true, None) => (&inner.dead, None),
+        };
+        let purged = match subject {
+            Some(subject) => stream.purge().filter(subject).await,
+            None => stream.purge().await,
+        }
+        .map_err(|error| unavailable("purge", error))?;
+        Ok(purged.purged)
+    }
+
+    /// Reads up to `limit` messages of the records (or dead) stream from
+    /// sequence `from` on, oldest first, as (destination, message); they stay
+    /// where they are.
+    pub async fn peek(
+        &self,
+        dead: bool,
+        destination: Option<&str>,
+        from: u64,
+        limit: u64,
+    ) -> Result<Vec<(Option<String>, jetstream::message::StreamMessage)>, SpoolError> {
+        let inner = &self.inner;
+        let (stream, subject) = if dead {
+            (
+                &inner.dead,
+                match destination {
+                    Some(d) => inner.names.dead_subject(Some(d)),
+                    None => inner.names.dead_wildcard(),
+                },
+            )
+        } else {
+            (
+                &inner.records,
+                match destination {
+                    Some(d) => inner.names.records_subject(d),
+                    None => inner.names.records_wildcard(),
+                },
+            )
+        };
+        let mut found = Vec::new();
+        let mut sequence = from.max(1);
+        while (found.len() as u64) < limit {
+            let next = stream
+                .raw_message_builder()
+                .sequence(sequence)
+                .next_by_subject(subject.clone())
+                .send()
+                .await;
+            let message = match next {
+                Ok(message) => message,
+                Err(error)
+                    if matches!(error.kind(), stream::RawMessageErrorKind::NoMessageFound) =>
+                {
+                    break
+                }
+                Err(error) => return Err(unavailable("read a stream", error)),
+            };
+            sequence = message.sequence + 1;
+            let destination = inner
+                .names
+                .destination_of(message.subject.as_str())
+                .flatten();
+            found.push((destination, message));
+        }
+        Ok(found)
+    }
+
+    /// Queues the dead letters of one destination (or all) again, for their
+    /// own destination or `to`, and removes them; returns how many were
+    /// queued and how many the transform failed on stay (those have no
+    /// destination to go back to).
+    pub async fn replay(
+        &self,
+        destination: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(u64, u64), SpoolError> {
+        let (mut replayed, mut left) = (0, 0);
+        let mut from = 1;
+        loop {
+            let letters = self.peek(true, destination, from, 256).await?;
+            let Some((_, last)) = letters.last() else {
+                return Ok((replayed, left));
+            };
+            from = last.sequence + 1;
+            for (own, letter) in letters {
+                let Some(own) = own else {
+                    left += 1;
+                    continue;
+                };
+                let target = to.unwrap_or(&own);
+                let header = |name: &str| {
+                    letter
+                        .headers
+                        .get(name)
+                        .map(|v| v.as_str().to_string())
+                        .unwrap_or_default()
+                };
+                let record = NewRecord {
+                    destination: Arc::from(target),
+                    // A new id: the old one may still be in the duplicate window.
+                    record_id: Arc::from(format!("{}-replay-{}", header(RECORD_ID), now_ms())),
+                    source: Arc::from(header(SOURCE)),
+                    body: letter.payload.to_vec(),
+                };
+                self.inner.publish_records(vec![record]).await?;
+                self.inner
+                    .dead
+                    .delete_message(letter.sequence)
+                    .await
+                    .map_err(|error| unavailable("remove a replayed dead letter", error))?;
+                replayed += 1;
+            }
+        }
+    }
+}
+
+/// Connects with the options' credentials and TLS.
+async fn connect(
+    options: &NatsOptions,
+) -> Result<(async_nats::Client, jetstream::Context), SpoolError> {
+    let mut connect = async_nats::ConnectOptions::new()
+        .name(concat!("xf/", env!("CARGO_PKG_VERSION")))
+        .connection_timeout(Duration::from_secs(5))
+        // Reconnects without end: records wait in the senders' retries meanwhile (503).
+        .max_reconnects(None);
+    if let (Some(user), Some(password)) = (&options.user, &options.password) {
+        connect = connect.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(token) = &options.token {
+        connect = connect.token(token.clone());
+    }
+    if let Some(creds) = &options.creds {
+        connect = connect
+            .credentials_file(creds)
+            .await
+            .map_err(|error| unavailable(&format!("the creds file {}", creds.display()), error))?;
+    }
+    if let Some(ca) = &options.ca_file {
+        connect = connect.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if options.tls {
+        connect = connect.require_tls(true);
+    }
+    let urls: Vec<&str> = options.url.split(',').map(str::trim).collect();
+    let client = connect
+        .connect(urls.as_slice())
+        .await
+        .map_err(|error| unavailable(&options.shown_url(), error))?;
+    let context = jetstream::new(client.clone());
+    Ok((client, context))
+}
+
+/// Creates the stream, or updates the limits of the one there.
+async fn ensure_stream(
+    context: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Stream, SpoolError> {
+    let name = config.name.clone();
+    match context.get_stream(&name).await {
+        Ok(mut existing) => {
+            let info = existing
+                .info()
+                .await
+                .map_err(|error| unavailable(&format!("read stream {name}"), error))?;
+            let current = &info.config;
+            if current.max_bytes != config.max_bytes
+                || current.max_messages != config.max_messages
+                || current.duplicate_window != config.duplicate_window
+                || current.num_replicas != config.num_replicas
+            {
+                let mut updated = current.clone();
+                updated.max_bytes = config.max_bytes;
+                updated.max_messages = config.max_messages;
+                updated.duplicate_window = config.duplicate_window;
+                updated.num_replicas = config.num_replicas;
+                context
+                    .update_stream(updated)
+                    .await
+                    .map_err(|error| unavailable(&format!("update stream {name}"), error))?;
+            }
+            Ok(existing)
+        }
+        Err(_) => context
+            .create_stream(config)
+            .await
+            .map_err(|error| unavailable(&format!("create stream {name}"), error)),
+    }
+}
+
+/// Whether a publish was refused because the stream is at its limits.
+fn at_limits(error: &jetstream::context::PublishError) -> bool {
+    let code = error
+        .source()
+        .and_then(|source| source.downcast_ref::<jetstream::Error>())
+        .map(|error| error.error_code().0);
+    matches!(code, Some(STORE_FAILED) | Some(INSUFFICIENT_RESOURCES))
+        || error.to_string().contains("maximum")
+}
+
+/// A header value on one line (reasons may hold line breaks).
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+impl Inner {
+    async fn publish_records(&self, records: Vec<NewRecord>) -> Result<(), SpoolError> {
+        let mut acks = Vec::with_capacity(records.len());
+        for record in records {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "Nats-Msg-Id",
+                format!("{}.{}", record.record_id, token(&record.destination)).as_str(),
+            );
+            headers.insert(RECORD_ID, &*record.record_id);
+            headers.insert(SOURCE, one_line(&record.source).as_str());
+            headers.insert(RECEIVED, now_ms().to_string().as_str());
+            let subject = self.names.records_subject(&record.destination);
+            acks.push(self.publish(subject, headers, record.body).await?);
+        }
+        self.confirm(acks).await
+    }
+
+    async fn publish_dead(&self, dead: Vec<DeadRecord>) -> Result<(), SpoolError> {
+        let mut acks = Vec::with_capacity(dead.len());
+        for letter in dead {
+            let mut headers = HeaderMap::new();
+            let destination = letter.destination.as_deref();
+            headers.insert(
+                "Nats-Msg-Id",
+                format!(
+                    "dead.{}.{}",
+                    letter.record_id,
+                    destination.map(token).unwrap_or_default()
+                )
+                .as_str(),
+            );
+            headers.insert(RECORD_ID, &*letter.record_id);
+            headers.insert(SOURCE, one_line(&letter.source).as_str());
+            headers.insert(RECEIVED, letter.received_ms.to_string().as_str());
+            headers.insert(REASON, one_line(&letter.reason).as_str());
+            headers.insert(ATTEMPTS, one_line(&letter.attempts).as_str());
+            if let Some(destination) = destination {
+                headers.insert(DESTINATION, one_line(destination).as_str());
+            }
+            let subject = self.names.dead_subject(destination);
+            acks.push(self.publish(subject, headers, letter.body).await?);
+        }
+        self.confirm(acks).await
+    }
+
+    async fn publish(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<jetstream::context::PublishAckFuture, SpoolError> {
+        self.context
+            .publish_with_headers(subject, headers, body.into())
+            .await
+            .map_err(|error| unavailable("publish", error))
+    }
+
+    /// Waits for the server's acknowledgement of every publish: stored on
+    /// file (and on the replicas) by then.
+    async fn confirm(
+        &self,
+        acks: Vec<jetstream::context::PublishAckFuture>,
+    ) -> Result<(), SpoolError> {
+        let results =
+            futures_util::future::join_all(acks.into_iter().map(|ack| ack.into_future())).await;
+        for result in results {
+            if let Err(error) = result {
+                if at_limits(&error) {
+                    return Err(SpoolError::Full(format!(
+                        "the JetStream stream is at its limits: {error}"
+                    )));
+                }
+                return Err(unavailable("publish", error));
+            }
+        }
+        Ok(())
+    }
+
+    async fn consumer(&self, destination: &Arc<str>) -> Result<consumer::PullConsumer, SpoolError> {
+        let mut consumers = self.consumers.lock().await;
+        if let Some(consumer) = consumers.get(destination) {
+            return Ok(consumer.clone());
+        }
+        let name = token(destination);
+        let config = consumer::pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: self.names.records_subject(destination),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: self.ack_wait,
+            // xf counts the attempts itself (from JetStream's delivery count)
+            // and dead-letters at the destination's max_attempts; a limit here
+            // would strand a record in the stream, undelivered and not dead.
+            max_deliver: -1,
+            max_ack_pending: 20_000,
+            ..Default::default()
+        };
+        let consumer = self
+            .records
+            .get_or_create_consumer(&name, config)
+            .await
+            .map_err(|error| {
+                unavailable(
+                    &format!("the consumer of destination `{destination}`"),
+                    error,
+                )
+            })?;
+        consumers.insert(Arc::clone(destination), consumer.clone());
+        Ok(consumer)
+    }
+
+    /// Takes what the server sends for one pull request.
+    async fn take(
+        &self,
+        consumer: &consumer::PullConsumer,
+        most: usize,
+        wait: Option<Duration>,
+    ) -> Result<Vec<jetstream::Message>, SpoolError> {
+        let mut batch = match wait {
+            Some(wait) => consumer
+                .batch()
+                .max_messages(most)
+                .expires(wait)
+                .messages()
+                .await
+                .map_err(|error| unavailable("fetch", error))?,
+            None => consumer
+                .fetch()
+                .max_messages(most)
+                .messages()
+                .await
+                .map_err(|error| unavailable("fetch", error))?,
+        };
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            match message {
+                Ok(message) => messages.push(message),
+                Err(error) => {
+                    // What was received is leased already: keep it, report the rest later.
+                    tracing::debug!(%error, "a fetch ended early");
+                    break;
+                }
+            }
+        }
+        Ok(messages)
+    }
+
+    fn lease(&self, messages: Vec<jetstream::Message>) -> Vec<Leased> {
+        let now = Instant::now();
+        let mut leased = Vec::with_capacity(messages.len());
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        for message in messages {
+            let Ok(info) = message.info() else {
+                continue;
+            };
+            let seq = info.stream_sequence;
+            let attempts = (info.delivered - 1).max(0) as u32;
+            let published = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
+            let header = |name: &str| {
+                message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(name))
+                    .map(|v| v.as_str().to_string())
+            };
+            let record_id = header(RECORD_ID).unwrap_or_else(|| format!("nats-{seq}"));
+            let received_ms = header(RECEIVED)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(published);
+            leased.push(Leased {
+                seq: seq as i64,
+                record_id,
+                received_ms,
+                attempts,
+                // The history of earlier attempts stays with the instance that made them.
+                attempt_log: "[]".to_string(),
+                body: message.payload.to_vec(),
+            });
+            leases.insert(
+                seq,
+                Lease {
+                    message,
+                    since: now,
+                    touched: now,
+                },
+            );
+        }
+        leased
+    }
+
+    async fn fetch(&self, destination: &Arc<str>, fetch: Fetch) -> Result<Fetched, SpoolError> {
+        let consumer = self.consumer(destination).await?;
+        let most = fetch.max_records.clamp(1, 10_000);
+        let linger = (fetch.linger > Duration::ZERO && most > 1).then_some(fetch.linger);
+        let mut messages = self.take(&consumer, most, linger).await?;
+        if messages.is_empty() {
+            // Nothing now: wait at the server for the next record, whichever
+            // instance stores it.
+            messages = self.take(&consumer, 1, Some(LONG_POLL)).await?;
+        }
+        let records = self.lease(messages);
+        Ok(Fetched {
+            next_due_ms: records.is_empty().then(now_ms),
+            records,
+        })
+    }
+
+    async fn settle(
+        &self,
+        settles: Vec<Settle>,
+        dead: Vec<DeadRecord>,
+        destination: &str,
+    ) -> Result<(), SpoolError> {
+        if !dead.is_empty() {
+            self.publish_dead(dead).await?;
+        }
+        // Dead letters first: a record is acked only once its dead letter is stored.
+        let mut letters = Vec::new();
+        for settle in &settles {
+            if let Settle::Dead {
+                seq,
+                reason,
+                attempt_log,
+            } = settle
+            {
+                let leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(lease) = leases.get(&(*seq as u64)) {
+                    let header = |name: &str| {
+                        lease
+                            .message
+                            .headers
+                            .as_ref()
+                            .and_then(|h| h.get(name))
+                            .map(|v| v.as_str().to_string())
+                            .unwrap_or_default()
+                    };
+                    letters.push(DeadRecord {
+                        destination: Some(Arc::from(destination)),
+                        record_id: Arc::from(header(RECORD_ID)),
+                        source: Arc::from(header(SOURCE)),
+                        received_ms: header(RECEIVED).parse().unwrap_or_else(|_| now_ms()),
+                        reason: reason.clone(),
+                        attempts: attempt_log.clone(),
+                        body: lease.message.payload.to_vec(),
+                    });
+                }
+            }
+        }
+        if !letters.is_empty() {
+            self.publish_dead(letters).await?;
+        }
+        for settle in settles {
+            let (seq, kind) = match settle {
+                Settle::Delivered(seq) => (seq, jetstream::AckKind::Ack),
+                Settle::Dead { seq, .. } => (seq, jetstream::AckKind::Ack),
+                Settle::Retry { seq, due_ms, .. } => (
+                    seq,
+                    jetstream::AckKind::Nak(Some(Duration::from_millis(
+                        (due_ms - now_ms()).max(0) as u64,
+                    ))),
+                ),
+                Settle::Release(seq) => (seq, jetstream::AckKind::Nak(None)),
+            };
+            let lease = self
+                .leases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&(seq as u64));
+            if let Some(lease) = lease {
+                lease
+                    .message
+                    .ack_with(kind)
+                    .await
+                    .map_err(|error| unavailable("acknowledge", error))?;
+            }
+        }
+        // The acks are on the wire once the server answered a ping after them.
+        self.client
+            .flush()
+            .await
+            .map_err(|error| unavailable("acknowledge", error))
+    }
+
+    /// A work-queue stream removes a record when its consumer acks it; but
+    /// nats-server 2.9, killed (`kill -9`) just after acks, comes back with
+    /// the acks in the consumer's state and some of those records still in
+    /// the stream (seen in tests/nats.rs): delivered, never delivered again,
+    /// yet counted against the stream's limits. Records at or below a
+    /// consumer's ack floor are done by definition: removed here.
+    async fn remove_acked(&self) {
+        let mut consumers = self.records.consumers();
+        let mut floors = Vec::new();
+        while let Some(Ok(info)) = consumers.next().await {
+            floors.push((
+                info.config.filter_subject.clone(),
+                info.ack_floor.stream_sequence,
+            ));
+        }
+        for (subject, floor) in floors {
+            for _ in 0..1000 {
+                let Ok(first) = self
+                    .records
+                    .get_first_raw_message_by_subject(&subject, 1)
+                    .await
+                else {
+                    break;
+                };
+                if first.sequence > floor {
+                    break;
+                }
+                tracing::debug!(sequence = first.sequence, %subject, "removing a record acked before a restart of nats-server");
+                if self.records.delete_message(first.sequence).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Reads the per-destination counts and the stream's totals. A
+    /// destination's depth is what its consumer has not had acked (not yet
+    /// delivered, and in flight); the stream's own count per subject only
+    /// for a destination no instance has made a consumer for yet.
+    async fn refresh(&self) {
+        let mut depths = HashMap::new();
+        let Ok(mut subjects) = self
+            .records
+            .info_with_subjects(self.names.records_wildcard())
+            .await
+        else {
+            return;
+        };
+        while let Some(Ok((subject, count))) = subjects.next().await {
+            if let Some(Some(destination)) = self.names.destination_of(&subject) {
+                depths.insert(destination, (count as u64, 0));
+            }
+        }
+        let mut consumers = self.records.consumers();
+        while let Some(info) = consumers.next().await {
+            let Ok(info) = info else {
+                return;
+            };
+            if let Some(Some(destination)) = self.names.destination_of(&info.config.filter_subject)
+            {
+                let unacked = info.num_pending + info.num_ack_pending as u64;
+                depths.insert(destination, (unacked, 0));
+            }
+        }
+        let usage = match self.records.get_info().await {
+            Ok(info) => (info.state.messages, info.state.bytes),
+            Err(_) => return,
+        };
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.depths = depths;
+        known.usage = usage;
+    }
+
+    async fn overview(&self) -> Result<Overview, SpoolError> {
+        self.refresh().await;
+        let depths = self
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .depths
+            .clone();
+        let mut queued = Vec::new();
+        for (destination, (records, _)) in depths {
+            if records == 0 {
+                continue;
+            }
+            let oldest_ms = self
+                .records
+                .get_first_raw_message_by_subject(self.names.records_subject(&destination), 1)
+                .await
+                .ok()
+                .map(|message| {
+                    message
+                        .headers
+                        .get(RECEIVED)
+                        .and_then(|v| v.as_str().parse().ok())
+                        .unwrap_or((message.time.unix_timestamp_nanos() / 1_000_000) as i64)
+                });
+            queued.push((
+                destination,
+                Depth {
+                    records,
+                    bytes: 0,
+                    oldest_ms,
+                },
+            ));
+        }
+        queued.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut dead = Vec::new();
+        let mut subjects = self
+            .dead
+            .info_with_subjects(self.names.dead_wildcard())
+            .await
+            .map_err(|error| unavailable("read the dead letters", error))?;
+        while let Some(entry) = subjects.next().await {
+            let (subject, count) =
+                entry.map_err(|error| unavailable("read the dead letters", error))?;
+            if let Some(destination) = self.names.destination_of(&subject) {
+                dead.push((destination, count as u64));
+            }
+        }
+        dead.sort();
+        Ok(Overview {
+            queued,
+            dead,
+            disabled: self.disabled().await?,
+        })
+    }
+
+    async fn disabled(&self) -> Result<Vec<String>, SpoolError> {
+        let mut subjects = self
+            .disabled
+            .info_with_subjects(self.names.disabled_wildcard())
+            .await
+            .map_err(|error| unavailable("read the disabled destinations", error))?;
+        let prefix = format!("{}.disabled.", self.names.prefix);
+        let mut disabled = Vec::new();
+        while let Some(entry) = subjects.next().await {
+            let (subject, _) =
+                entry.map_err(|error| unavailable("read the disabled destinations", error))?;
+            if let Some(token) = subject.strip_prefix(&prefix) {
+                disabled.push(untoken(token));
+            }
+        }
+        disabled.sort();
+        Ok(disabled)
+    }
+
+    async fn set_disabled(&self, destination: &str, disabled: bool) -> Result<(), SpoolError> {
+        let subject = self.names.disabled_subject(destination);
+        if disabled {
+            let ack = self
+                .context
+                .publish(subject, "410".into())
+                .await
+                .map_err(|error| unavailable("record a disabled destination", error))?;
+            ack.await
+                .map(|_| ())
+                .map_err(|error| unavailable("record a disabled destination", error))
+        } else {
+            self.disabled
+                .purge()
+                .filter(subject)
+                .await
+                .map(|_| ())
+                .map_err(|error| unavailable("enable a destination", error))
+        }
+    }
+}
+
+/// Sends progress acks for the records this instance holds, well within the
+/// ack wait, so that a slow delivery is not delivered again meanwhile.
+async fn keep_leases(inner: Weak<Inner>) {
+    loop {
+        let every = match inner.upgrade() {
+            Some(inner) => inner.ack_wait / 3,
+            None => return,
+        };
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let due: Vec<jetstream::Message> = {
+            let mut leases = inner.leases.lock().unwrap_or_else(|p| p.into_inner());
+            leases
+                .values_mut()
+                .filter(|lease| now.duration_since(lease.touched) >= every)
+                .map(|lease| {
+                    lease.touched = now;
+                    lease.message.clone()
+                })
+                .collect()
+        };
+        for message in due {
+            if let Err(error) = message.ack_with(jetstream::AckKind::Progress).await {
+                tracing::warn!(%error, "cannot tell JetStream a delivery is in progress");
+            }
+        }
+        // Leases a worker never settled (it ended abnormally) go back after a day.
+        let mut leases = inner.leases.lock().unwrap_or_else(|p| p.into_inner());
+        leases.retain(|_, lease| now.duration_since(lease.since) < Duration::from_secs(86_400));
+    }
+}
+
+/// Keeps the sizes `depths` and `usage` answer with current, and removes
+/// records a consumer has acked that the stream still holds.
+async fn keep_known(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(REFRESH).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        inner.remove_acked().await;
+        inner.refresh().await;
+    }
+}
+
+impl Queue for JetStream {
+    fn store(&self, records: Vec<NewRecord>, dead: Vec<DeadRecord>) -> Pending<'_, ()> {
+        Box::pin(async move {
+            self.inner.publish_records(records).await?;
+            if !dead.is_empty() {
+                self.inner.publish_dead(dead).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn fetch<'a>(&'a self, destination: &'a Arc<str>, fetch: Fetch) -> Pending<'a, Fetched> {
+        Box::pin(self.inner.fetch(destination, fetch))
+    }
+
+    fn settle<'a>(
+        &'a self,
+        destination: &'a Arc<str>,
+        settles: Vec<Settle>,
+        dead: Vec<DeadRecord>,
+    ) -> Pending<'a, ()> {
+        Box::pin(self.inner.settle(settles, dead, destination))
+    }
+
+    fn set_disabled<'a>(&'a self, destination: &'a str, disabled: bool) -> Pending<'a, ()> {
+        Box::pin(self.inner.set_disabled(destination, disabled))
+    }
+
+    fn disabled(&self) -> Pending<'_, Vec<String>> {
+        Box::pin(self.inner.disabled())
+    }
+
+    fn overview(&self) -> Pending<'_, Overview> {
+        Box::pin(self.inner.overview())
+    }
+
+    fn depths(&self) -> HashMap<String, (u64, u64)> {
+        self.inner
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .depths
+            .clone()
+    }
+
+    fn usage(&self) -> (u64, u64) {
+        self.inner
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_one_token_and_back() {
+        for name in ["splunk", "a b.c*>", "hec-1_x", "é", "=41"] {
+            let token = token(name);
+            assert!(token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-=".contains(&b)));
+            assert_eq!(untoken(&token), name, "{token}");
+        }
+    }
+
+    #[test]
+    fn subjects_name_their_destination() {
+        let names = Names::new("xf");
+        assert_eq!(names.records_subject("a b"), "xf.records.a=20b");
+        assert_eq!(
+            names.destination_of("xf.records.a=20b"),
+            Some(Some("a b".into()))
+        );
+        assert_eq!(
+            names.destination_of(&names.dead_subject(Some("s"))),
+            Some(Some("s".into()))
+        );
+        assert_eq!(names.destination_of("xf.dead.transform"), Some(None));
+        assert_eq!(names.destination_of("other.thing"), None);
+    }
+}

@@ -1,0 +1,519 @@
+//! `xf serve` on NATS JetStream, against a real `nats-server -js` that each
+//! test starts on a free loopback port with a store folder of its own.
+//!
+//! This target needs the `nats` feature and the `nats-server` program
+//! (Debian: `apt-get install nats-server`); run it with
+//! `cargo test --features nats --test nats`. The README's plain `cargo test`
+//! does not build it.
+#![cfg(feature = "nats")]
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{get, metric, try_post, Answer, Server, Sink};
+
+/// A `nats-server -js` on loopback; killed when dropped.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    store: PathBuf,
+}
+
+impl Nats {
+    fn start(store: &Path) -> Nats {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut nats = Nats {
+            child: None,
+            port,
+            store: store.to_path_buf(),
+        };
+        nats.run();
+        nats
+    }
+
+    fn run(&mut self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start nats-server ({error}): this test target needs it on the PATH \
+                     (Debian: apt-get install nats-server)"
+                )
+            });
+        self.child = Some(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nats-server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`, then the same server again on the same port and store.
+    fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.run();
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `xf serve` on the JetStream queue (its spool folder is not used).
+fn instance(dir: &Path, nats: &Nats, args: &[&str]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
+    command
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--queue", &nats.url()])
+        // Short, so that the records of a killed instance go to another soon.
+        .args(["--queue-ack-wait", "3"])
+        .args(args);
+    Server::start_command(command, dir)
+}
+
+/// `xf spool ARGS… --queue URL`: stdout, stderr, success.
+fn spool(nats: &Nats, args: &[&str]) -> (String, String, bool) {
+    let output = Command::new(env!("CARGO_BIN_EXE_xf"))
+        .arg("spool")
+        .args(args)
+        .args(["--queue", &nats.url()])
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.status.success(),
+    )
+}
+
+fn stats(nats: &Nats) -> Value {
+    let (out, err, ok) = spool(nats, &["stats"]);
+    assert!(ok, "xf spool stats: {err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Markers delivered to `sink`, each with every id it came with.
+fn arrivals(sink: &Sink) -> HashMap<String, Vec<String>> {
+    let mut arrived: HashMap<String, Vec<String>> = HashMap::new();
+    for (id, value) in sink.delivered() {
+        if let Some(marker) = value["marker"].as_str() {
+            arrived.entry(marker.to_string()).or_default().push(id);
+        }
+    }
+    arrived
+}
+
+/// Waits until every accepted marker arrived at `sink`, then checks that
+/// every copy carries the id it was answered with.
+fn assert_all_arrive(sink: &Sink, accepted: &HashMap<String, String>, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let arrived = arrivals(sink);
+        let missing: Vec<&String> = accepted
+            .keys()
+            .filter(|marker| !arrived.contains_key(*marker))
+            .collect();
+        if missing.is_empty() {
+            for (marker, id) in accepted {
+                for copy in &arrived[marker] {
+                    assert_eq!(copy, id, "{marker} arrived with another id");
+                }
+            }
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "{} of {} records answered 2xx never arrived, e.g. {:?}",
+            missing.len(),
+            accepted.len(),
+            &missing[..missing.len().min(5)]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn three_instances_share_one_queue_through_kill_9_and_a_nats_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = Nats::start(&dir.path().join("js"));
+    let transform = dir.path().join("t.xf");
+    std::fs::write(&transform, "label relayed = \"yes\"\n").unwrap();
+    let (siem, soar) = (Sink::start(), Sink::start());
+    // Deliveries are slow enough that records are in flight when an instance dies.
+    siem.otherwise(Answer::Slow(Duration::from_millis(20)));
+    let (transform, siem_url, soar_url) = (transform.display().to_string(), siem.url(), soar.url());
+    let args = [
+        "--transform",
+        transform.as_str(),
+        "--to",
+        siem_url.as_str(),
+        "--to",
+        soar_url.as_str(),
+    ];
+    let instances: Vec<Arc<Mutex<Option<Server>>>> = (0..3)
+        .map(|_| Arc::new(Mutex::new(Some(instance(dir.path(), &nats, &args)))))
+        .collect();
+    let addresses: Vec<SocketAddr> = instances
+        .iter()
+        .map(|i| i.lock().unwrap().as_ref().unwrap().address)
+        .collect();
+
+    // A bounded load: 4 senders, 150 bodies each, round robin over the
+    // instances; a body without a 2xx goes to the next instance with the same
+    // Idempotency-Key, as a sender behind a load balancer retries.
+    let accepted = Arc::new(Mutex::new(HashMap::<String, String>::new()));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let retried = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let (accepted, sent, retried) = (
+                Arc::clone(&accepted),
+                Arc::clone(&sent),
+                Arc::clone(&retried),
+            );
+            let addresses = addresses.clone();
+            std::thread::spawn(move || {
+                for n in 0..150 {
+                    let marker = format!("s{sender}-n{n}");
+                    let body = format!("{{\"marker\": \"{marker}\"}}");
+                    let key = format!("delivery-{marker}");
+                    let headers = [
+                        ("content-type", "application/json"),
+                        ("idempotency-key", key.as_str()),
+                    ];
+                    let mut turn = sender + n;
+                    let started = Instant::now();
+                    loop {
+                        let address = addresses[turn % addresses.len()];
+                        match try_post(address, "/", &headers, body.as_bytes()) {
+                            Ok((200, answer)) => {
+                                let answer: Value = serde_json::from_str(&answer).unwrap();
+                                let id = answer["ids"][0].as_str().unwrap().to_string();
+                                accepted.lock().unwrap().insert(marker, id);
+                                break;
+                            }
+                            _ => {
+                                retried.fetch_add(1, Ordering::SeqCst);
+                                turn += 1;
+                                assert!(
+                                    started.elapsed() < Duration::from_secs(60),
+                                    "{marker} was never accepted"
+                                );
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                        }
+                    }
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+
+    let wait_for_sent = |count: usize| {
+        let start = Instant::now();
+        while sent.load(Ordering::SeqCst) < count {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "the load stalled"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for_sent(150);
+    // kill -9 of one instance, with records leased to it in flight.
+    instances[1].lock().unwrap().take().unwrap().kill();
+    wait_for_sent(300);
+    // The JetStream server itself dies and comes back on the same store.
+    nats.restart();
+    wait_for_sent(450);
+    // The killed instance comes back (on a new port: senders go on without it).
+    *instances[1].lock().unwrap() = Some(instance(dir.path(), &nats, &args));
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 600, "every body is accepted in the end");
+    for sink in [&siem, &soar] {
+        assert_all_arrive(sink, &accepted, Duration::from_secs(90));
+    }
+    // Shared work: the instances that ran throughout both delivered.
+    for index in [0, 2] {
+        let guard = instances[index].lock().unwrap();
+        let server = guard.as_ref().unwrap();
+        let (_, text) = get(server.address, "/metrics");
+        let delivered = metric(
+            &text,
+            "xf_records_delivered_total",
+            &format!("destination=\"{siem_url}\""),
+        );
+        assert!(delivered > 0.0, "instance {index} delivered nothing");
+    }
+    let repeats: usize = arrivals(&siem).values().map(|ids| ids.len() - 1).sum();
+    eprintln!(
+        "600 accepted, {} sends retried, {repeats} repeated deliveries to one destination",
+        retried.load(Ordering::SeqCst)
+    );
+    // Nothing is left to deliver once all arrived: not pending, not in flight.
+    let unsettled = |stats: &Value| -> u64 {
+        stats["consumers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["not_yet_delivered"].as_u64().unwrap() + c["in_flight"].as_u64().unwrap())
+            .sum()
+    };
+    let start = Instant::now();
+    while unsettled(&stats(&nats)) != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            stats(&nats)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_sender_retry_with_the_same_delivery_id_is_kept_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(&dir.path().join("js"));
+    let transform = dir.path().join("t.xf");
+    std::fs::write(&transform, "label relayed = \"yes\"\n").unwrap();
+    let sink = Sink::start();
+    let (transform, url) = (transform.display().to_string(), sink.url());
+    let args = ["--transform", transform.as_str(), "--to", url.as_str()];
+    let (one, two) = (
+        instance(dir.path(), &nats, &args),
+        instance(dir.path(), &nats, &args),
+    );
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    ];
+    let body = br#"[{"marker": "a"}, {"marker": "b"}]"#;
+    let (status, first) = try_post(one.address, "/", &headers, body).unwrap();
+    assert_eq!(status, 200, "{first}");
+    // The same delivery again, to the other instance: the same ids, not kept again.
+    let (status, second) = try_post(two.address, "/", &headers, body).unwrap();
+    assert_eq!(status, 200, "{second}");
+    let ids = |answer: &str| serde_json::from_str::<Value>(answer).unwrap()["ids"].clone();
+    assert_eq!(ids(&first), ids(&second));
+    sink.wait_for(Duration::from_secs(20), "both records", |r| r.len() >= 2);
+    std::thread::sleep(Duration::from_secs(2));
+    let arrived = arrivals(&sink);
+    assert_eq!(arrived.len(), 2);
+    assert!(arrived.values().all(|ids| ids.len() == 1), "{arrived:?}");
+}
+
+#[test]
+fn a_down_destination_catches_up_and_poison_records_end_in_the_dead_letter_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(&dir.path().join("js"));
+    let transform = dir.path().join("t.xf");
+    std::fs::write(&transform, "label relayed = \"yes\"\n").unwrap();
+    // The SIEM is down for its first requests (while records keep coming);
+    // the ticketing system refuses poison records with 500, always.
+    let (siem, tickets) = (Sink::start(), Sink::start());
+    siem.script(std::iter::repeat_n(Answer::Status(503), 6));
+    tickets.answer_containing("poison", Answer::Status(500));
+    let pipeline = dir.path().join("p.xfp");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "queue nats \"{}\"\nqueue_ack_wait 3\nsource hooks at \"/\" {{\n    transform \"t.xf\"\n    auth none\n}}\n\
+             destination siem {{\n    uri \"{}\"\n}}\n\
+             destination tickets {{\n    uri \"{}\"\n    max_attempts 3\n}}\n",
+            nats.url(),
+            siem.url(),
+            tickets.url()
+        ),
+    )
+    .unwrap();
+    let start_one = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
+            .arg("serve")
+            .arg(&pipeline)
+            .args(["--listen", "127.0.0.1:0"]);
+        Server::start_command(command, dir.path())
+    };
+    let (one, two) = (start_one(), start_one());
+    let (mut accepted, mut good) = (HashMap::new(), HashMap::new());
+    let mut poison = HashSet::new();
+    for n in 0..60 {
+        let marker = if n % 20 == 7 {
+            format!("poison-{n}")
+        } else {
+            format!("good-{n}")
+        };
+        let body = format!("{{\"marker\": \"{marker}\"}}");
+        let address = if n % 2 == 0 { one.address } else { two.address };
+        let (status, answer) = try_post(
+            address,
+            "/",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{answer}");
+        let id = serde_json::from_str::<Value>(&answer).unwrap()["ids"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if marker.starts_with("poison") {
+            poison.insert(marker.clone());
+        } else {
+            good.insert(marker.clone(), id.clone());
+        }
+        accepted.insert(marker, id);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_all_arrive(&siem, &accepted, Duration::from_secs(120));
+    assert_all_arrive(&tickets, &good, Duration::from_secs(60));
+    // The poison records: three attempts each, then a dead letter.
+    let start = Instant::now();
+    let dead = loop {
+        let (out, err, ok) = spool(&nats, &["list", "--dead"]);
+        assert!(ok, "{err}");
+        let dead: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if dead.len() >= poison.len() {
+            break dead;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} of {} poison records are dead letters",
+            dead.len(),
+            poison.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let markers: HashSet<String> = dead
+        .iter()
+        .map(|d| d["record"]["marker"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(markers, poison);
+    for letter in &dead {
+        assert_eq!(letter["destination"], "tickets");
+        assert_eq!(
+            letter["id"],
+            accepted[letter["record"]["marker"].as_str().unwrap()]
+        );
+        let reason = letter["reason"].as_str().unwrap();
+        assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+    }
+    let poison_attempts = || {
+        tickets
+            .received()
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("poison"))
+            .count()
+    };
+    let attempts = poison_attempts();
+    assert!(
+        attempts >= 3 * poison.len() && attempts <= 4 * poison.len(),
+        "{attempts} attempts on {} poison records",
+        poison.len()
+    );
+    let stats = stats(&nats);
+    assert_eq!(stats["dead_letters"][0]["destination"], "tickets");
+    assert_eq!(stats["dead_letters"][0]["records"], poison.len());
+    // Replayed, they are tried again (and die again: the destination still refuses them).
+    let (_, err, ok) = spool(&nats, &["replay"]);
+    assert!(ok && err.contains("3 dead letter(s) queued again"), "{err}");
+    let start = Instant::now();
+    while poison_attempts() <= attempts {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the replayed records were not sent"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_stream_at_its_limits_refuses_with_503_and_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(&dir.path().join("js"));
+    let transform = dir.path().join("t.xf");
+    std::fs::write(&transform, "label relayed = \"yes\"\n").unwrap();
+    let sink = Sink::start();
+    sink.otherwise(Answer::Status(503));
+    let (transform, url) = (transform.display().to_string(), sink.url());
+    let server = instance(
+        dir.path(),
+        &nats,
+        &[
+            "--transform",
+            transform.as_str(),
+            "--to",
+            url.as_str(),
+            "--spool-max-records",
+            "5",
+        ],
+    );
+    let mut statuses = Vec::new();
+    for n in 0..8 {
+        let body = format!("{{\"marker\": \"m{n}\"}}");
+        let (status, _) = try_post(
+            server.address,
+            "/",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .unwrap();
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 503, 503, 503]);
+    assert_eq!(stats(&nats)["records"], 5);
+    let (_, text) = get(server.address, "/metrics");
+    assert_eq!(
+        metric(&text, "xf_refused_requests_total", "reason=\"spool_full\""),
+        3.0
+    );
+    // The destination comes back: the five are delivered, and room is made.
+    sink.otherwise(Answer::Ok);
+    sink.wait_for(Duration::from_secs(60), "the five records", |r| {
+        r.iter().filter(|r| r.answered == 200).count() >= 5
+    });
+}
