@@ -7,7 +7,6 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::lookup::Lookup;
@@ -60,7 +59,10 @@ impl Templates {
         // `batch`, `indent`, string repetition), so that no record can stall
         // or exhaust the process through a template.
         env.set_fuel(Some(limits.template_fuel));
-        env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        // A missing name, a missing nested field (`{{ a.b }}` without `a`) and a
+        // field of a null all render as empty text: payloads leave fields out
+        // both ways, and a template must not fail a record for either.
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_auto_escape_callback(|name| {
             if name.starts_with(LINK_PREFIX) {
                 AutoEscape::Custom("url".into())
@@ -68,24 +70,13 @@ impl Templates {
                 AutoEscape::None
             }
         });
-        env.set_formatter(|out, state, value| {
-            if matches!(state.auto_escape(), AutoEscape::Custom(_)) {
-                // Link templates: whatever a value holds becomes one URL component.
-                if !value.is_undefined() && !value.is_none() {
-                    out.write_str(&crate::value::url::encode_component(&value.to_string()))?;
-                }
-                Ok(())
-            } else if value.kind() == ValueKind::Plain {
-                // A function (`{{ range }}`) is no value: printing its Rust name would
-                // leak internals into a message, so it is an error to print one.
-                Err(minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    "a function cannot be printed; call it, with parentheses",
-                ))
-            } else {
-                minijinja::escape_formatter(out, state, value)
-            }
-        });
+        // Values print as JSON writes them (see `apply::format_value`); the rule
+        // belongs to rendering, but minijinja takes it with the environment.
+        env.set_formatter(crate::apply::format_value);
+        // `default` stands in for null too: a null field is as absent as a missing one.
+        env.add_filter("default", crate::apply::default_filter);
+        env.add_filter("d", crate::apply::default_filter);
+        env.add_filter("string", crate::apply::string_filter);
         let functions = env.globals().map(|(name, _)| name.to_string()).collect();
         Templates {
             env,
