@@ -109,6 +109,13 @@ pub enum Code {
     TemplateFile,
     /// A `matches` pattern is not a valid regular expression.
     Regex,
+    /// A template uses a filter that does not exist (`{{ d | lowercase }}`).
+    UnknownFilter,
+    /// A template uses a test that does not exist (`{% if d is emtpy %}`).
+    UnknownTest,
+    /// A template calls a function that does not exist, and that it does not
+    /// define as a macro or variable (`{{ rnage(3) }}`).
+    UnknownTemplateFunction,
     // E04xx: Splunk HEC
     /// A `hec` statement in a transform whose format is not `splunk`.
     HecWithoutSplunk,
@@ -170,6 +177,9 @@ impl Code {
             Code::Template => "E0301",
             Code::TemplateFile => "E0302",
             Code::Regex => "E0303",
+            Code::UnknownFilter => "E0304",
+            Code::UnknownTest => "E0305",
+            Code::UnknownTemplateFunction => "E0306",
             Code::HecWithoutSplunk => "E0401",
             Code::UnknownHecKey => "E0402",
             Code::HecValue => "E0403",

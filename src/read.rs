@@ -12,6 +12,11 @@
 //! starts with `{` or `[` (pretty-printers indent nested values) or with a
 //! byte that cannot continue JSON.
 //!
+//! A word between values that is no JSON scalar (`hello` in `hello world`,
+//! a stray `}`) is malformed, and so is everything after it on its line:
+//! the frame runs to the line's end, and reading resumes on the next line.
+//! A line of text is then one failure, dead-lettered whole, not one per word.
+//!
 //! NDJSON's common case is cheaper still: a line whose next line starts
 //! another value would end a frame at its line break whatever it holds, so it
 //! is taken whole without scanning ([`Frame::unscanned`]); only when it does
@@ -91,6 +96,9 @@ struct Scan {
     scalar: bool,
     /// The frame is a whole line, taken without scanning it.
     unscanned: bool,
+    /// The frame began with a word that is no JSON value: it runs to the
+    /// line's end, so that a line of text is one failure, not one per word.
+    rest_of_line: bool,
     depth: usize,
     in_string: bool,
     escaped: bool,
@@ -306,10 +314,29 @@ impl<R: Read> Framer<R> {
                 self.pos += 1;
                 continue;
             }
+            if self.scan.rest_of_line {
+                match memchr::memchr(b'\n', &self.buf[self.pos..self.filled]) {
+                    Some(offset) => {
+                        let end = self.trimmed_end(self.pos + offset);
+                        return Some(self.end_frame(end));
+                    }
+                    None => self.pos = self.filled,
+                }
+                continue;
+            }
             let scan = &mut self.scan;
             if scan.scalar {
                 if matches!(byte, b' ' | b'\t' | b'\r' | b'\n') {
-                    return Some(self.end_frame(self.pos));
+                    if byte == b'\n'
+                        || self.skipped > 0
+                        || is_json_scalar(&self.buf[self.start..self.pos])
+                    {
+                        return Some(self.end_frame(self.pos));
+                    }
+                    // Not JSON at all (`hello world`): the failure is the rest of the line.
+                    self.scan.scalar = false;
+                    self.scan.rest_of_line = true;
+                    continue;
                 }
             } else if scan.in_string {
                 if !scan.escaped && !matches!(byte, b'"' | b'\\' | b'\n') {
@@ -417,6 +444,7 @@ impl<R: Read> Framer<R> {
             in_string: byte == b'"',
             escaped: false,
             unscanned: false,
+            rest_of_line: false,
         };
     }
 
@@ -444,6 +472,12 @@ impl<R: Read> Framer<R> {
         self.line += 1;
         self.line_start = self.pos as isize + 1;
     }
+}
+
+/// Whether a bare word between values is a JSON scalar (`12`, `-1.5e3`,
+/// `true`, `null`); anything else (`hello`, `}`, `truex`) is not JSON.
+fn is_json_scalar(word: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(word).is_ok()
 }
 
 /// Whether a line that starts with `byte`, inside an open container, must be
@@ -503,6 +537,32 @@ mod tests {
                 ("{\"d\":4}".into(), 4),
             ]
         );
+    }
+
+    #[test]
+    fn a_line_of_text_is_one_frame_to_its_end() {
+        let input =
+            b"{\"a\":1}\nhello world\n12 true x {\"b\":2}\n  } ]\n{\"c\":3} nope\n{\"d\":4}";
+        assert_eq!(
+            frames(input),
+            vec![
+                ("{\"a\":1}".into(), 1),
+                ("hello world".into(), 2),
+                ("12".into(), 3),
+                ("true".into(), 3),
+                ("x {\"b\":2}".into(), 3),
+                ("} ]".into(), 4),
+                // A line before another value is taken whole; parsing splits it (see below).
+                ("{\"c\":3} nope".into(), 5),
+                ("{\"d\":4}".into(), 6),
+            ]
+        );
+        let mut framer = Framer::new(Trickle(b"one two\n{}"));
+        let first = framer
+            .next_frame(&mut || Ok(()))
+            .unwrap()
+            .map(|f| f.bytes.to_vec());
+        assert_eq!(first.as_deref(), Some(&b"one two"[..]));
     }
 
     #[test]

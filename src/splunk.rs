@@ -27,6 +27,20 @@ pub enum HecSlot {
     Field(String),
 }
 
+impl std::fmt::Display for HecSlot {
+    /// The key as a `hec` statement names it: `time`, `fields.severity`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HecSlot::Time => f.write_str("time"),
+            HecSlot::Host => f.write_str("host"),
+            HecSlot::Source => f.write_str("source"),
+            HecSlot::Sourcetype => f.write_str("sourcetype"),
+            HecSlot::Index => f.write_str("index"),
+            HecSlot::Field(name) => write!(f, "fields.{name}"),
+        }
+    }
+}
+
 /// The envelope keys a `hec` statement may name (besides `fields.NAME`).
 pub const ENVELOPE_KEYS: &[&str] = &["time", "host", "source", "sourcetype", "index"];
 
@@ -76,14 +90,21 @@ impl HecParts {
     pub fn set(&mut self, slot: &HecSlot, value: Value) -> Result<(), String> {
         let name = match slot {
             HecSlot::Time => {
-                self.time = Some(Time::from_value(&value)?.for_hec()?);
+                // Null or empty text (a template of a missing field) is no time,
+                // as for every slot: `time` is left out and Splunk uses the arrival time.
+                self.time = match &value {
+                    Value::Null => None,
+                    Value::String(text) if text.is_empty() => None,
+                    value => Some(Time::from_value(value)?.for_hec()?),
+                };
                 self.time_stated = true;
                 return Ok(());
             }
             HecSlot::Field(name) => {
-                if let Some(value) = field_value(name, value)? {
-                    self.fields.insert(name.clone(), value);
-                }
+                match field_value(name, value)? {
+                    Some(value) => self.fields.insert(name.clone(), value),
+                    None => self.fields.shift_remove(name),
+                };
                 return Ok(());
             }
             HecSlot::Host => "host",
@@ -102,9 +123,23 @@ impl HecParts {
         Ok(())
     }
 
-    pub fn clear_time(&mut self) {
-        self.time = None;
-        self.time_stated = true;
+    /// Leaves a key out, as a `hec` statement whose value is missing or null
+    /// does: whatever an earlier statement set for it goes, and for `time`
+    /// the record's `startTime` is not used either.
+    pub fn clear(&mut self, slot: &HecSlot) {
+        match slot {
+            HecSlot::Time => {
+                self.time = None;
+                self.time_stated = true;
+            }
+            HecSlot::Host => self.host = None,
+            HecSlot::Source => self.source = None,
+            HecSlot::Sourcetype => self.sourcetype = None,
+            HecSlot::Index => self.index = None,
+            HecSlot::Field(name) => {
+                self.fields.shift_remove(name);
+            }
+        }
     }
 
     /// Wraps `record` as the event. When no `hec time` statement ran for it,

@@ -175,6 +175,37 @@ fn stats_account_for_every_record() {
     );
 }
 
+/// A line of text is one failure, dead-lettered whole, not one per word
+/// (issue 13); reading resumes on the next line.
+#[test]
+fn a_line_that_is_not_json_is_one_failure_with_its_whole_line_dead_lettered() {
+    let (dir, path) = transform("label ok = true\n");
+    let dead = dir.path().join("dead.ndjson");
+    let (code, stdout, stderr) = run(
+        &[
+            "run".as_ref(),
+            path.as_os_str(),
+            "--stats".as_ref(),
+            "--dead-letter".as_ref(),
+            dead.as_os_str(),
+        ],
+        b"{\"a\":1}\nhello world\n{\n  \"b\": 2\n}\n",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "{\"a\":1,\"ok\":true}\n{\"b\":2,\"ok\":true}\n");
+    assert!(
+        stderr.ends_with("xf: 3 read, 2 written, 0 dropped, 1 failed\n"),
+        "{stderr}"
+    );
+    let letters = std::fs::read_to_string(&dead).unwrap();
+    let letter: serde_json::Value = serde_json::from_str(letters.trim_end()).unwrap();
+    assert_eq!(letters.lines().count(), 1);
+    assert_eq!(
+        (letter["line"].as_u64(), letter["raw"].as_str()),
+        (Some(2), Some("hello world"))
+    );
+}
+
 #[test]
 fn inputs_are_files_or_stdin_in_order_and_an_unreadable_one_exits_2() {
     let (dir, path) = transform("label ok = true\n");

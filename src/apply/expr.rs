@@ -68,10 +68,12 @@ pub(super) fn evaluate(
                     ))
                 }
             },
-            Call::String(arg) => eval(arg)?.map(|value| match value {
-                Value::String(text) => Value::String(text),
-                other => Value::String(other.to_string()),
-            }),
+            // Null is absent here as in a template, where it prints nothing.
+            Call::String(arg) => match eval(arg)? {
+                None | Some(Value::Null) => None,
+                Some(Value::String(text)) => Some(Value::String(text)),
+                Some(other) => Some(Value::String(other.to_string())),
+            },
             Call::Map {
                 subject,
                 table,

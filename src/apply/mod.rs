@@ -21,10 +21,12 @@ use serde_json::Value;
 
 use crate::compile::{EventType, Format, Origin, Plan, Step};
 use crate::limits::{deeper_than, measure, Limits, MAX_VALUE_DEPTH};
-use crate::splunk::{HecParts, HecSlot};
+use crate::splunk::HecParts;
 use crate::value::{kind_with_article, remove_all, Path};
 pub use error::{ErrorKind, Include, RecordError};
+// The rendering rule of every template, installed in the environment when it is built.
 use expr::evaluate;
+pub(crate) use template::{default_filter, format_value, string_filter};
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,7 +207,9 @@ fn step<'p>(
             value,
             origin,
         } => {
-            if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
+            let value = evaluate(plan, value, record, run.now, *origin)
+                .map_err(|error| writing(error, target))?;
+            if let Some(value) = value {
                 run.built(target.0.len(), &value, *origin)?;
                 target
                     .set(record, value)
@@ -261,14 +265,16 @@ fn step<'p>(
             value,
             origin,
         } => {
-            if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
+            let value = evaluate(plan, value, record, run.now, *origin)
+                .map_err(|error| writing(error, slot))?;
+            if let Some(value) = value {
                 // The envelope's `fields` object holds it: two levels above.
                 run.built(2, &value, *origin)?;
                 run.hec
                     .set(slot, value)
                     .map_err(|reason| fail(*origin, reason))?;
-            } else if *slot == HecSlot::Time {
-                run.hec.clear_time();
+            } else {
+                run.hec.clear(slot);
             }
         }
         Step::Validate { schema, origin } => {
@@ -281,7 +287,9 @@ fn step<'p>(
             value,
             origin,
         } => {
-            if let Some(value) = evaluate(plan, value, record, run.now, *origin)? {
+            let value = evaluate(plan, value, record, run.now, *origin)
+                .map_err(|error| writing(error, target))?;
+            if let Some(value) = value {
                 run.built(target.0.len() + 1, &value, *origin)?;
                 append(target, record, value).map_err(|reason| fail(*origin, reason))?;
             }
@@ -486,6 +494,17 @@ fn step_origin(step: &Step) -> Option<Origin> {
 }
 
 /// A statement's problem with a value (the most common kind).
+/// A template error names the path its statement writes:
+/// `message (line 3): template error writing summary: …`.
+fn writing(mut error: RecordError, target: &dyn std::fmt::Display) -> RecordError {
+    if error.kind == ErrorKind::Template {
+        if let Some(detail) = error.reason.strip_prefix("template error: ") {
+            error.reason = format!("template error writing {target}: {detail}");
+        }
+    }
+    error
+}
+
 fn fail(origin: Origin, reason: String) -> RecordError {
     fail_as(ErrorKind::Value, origin, reason)
 }

@@ -99,16 +99,34 @@ impl Templates {
         };
         let mut text = format!("template error: {detail}");
         let own = error.name() == Some(self.names[id.0].as_str());
+        let mut place = Vec::new();
+        if let Some(expression) = self.failing_expression(error) {
+            place.push(format!("at `{expression}`"));
+        }
         match (error.name(), error.line()) {
             (Some(_), Some(line)) if own && self.inline[id.0] && line > 1 => {
-                text.push_str(&format!(" (template line {line})"))
+                place.push(format!("template line {line}"))
             }
             (Some(name), Some(line)) if !own || !self.inline[id.0] => {
-                text.push_str(&format!(" (in {name}, line {line})"))
+                place.push(format!("in {name}, line {line}"))
             }
             _ => {}
         }
+        if !place.is_empty() {
+            text.push_str(&format!(" ({})", place.join(", ")));
+        }
         text
+    }
+
+    /// The text of the expression a render error happened in (`x + 1`), so
+    /// that the error names the template's variables; none when minijinja
+    /// gives no place, or when the place is not one short line.
+    fn failing_expression(&self, error: &minijinja::Error) -> Option<String> {
+        let range = error.range()?;
+        let template = self.env.get_template(error.name()?).ok()?;
+        let text = template.source().get(range)?.trim();
+        let short = !text.is_empty() && text.len() <= 80 && !text.contains('\n');
+        short.then(|| text.to_string())
     }
 }
 
@@ -291,6 +309,114 @@ impl Object for RecordView {
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&serde_json::to_string(self.node()).map_err(|_| fmt::Error)?)
     }
+}
+
+/// How a value prints in a template: as JSON writes it. Null and undefined
+/// print nothing, booleans `true`/`false`, strings as they are, numbers as
+/// their value ([`number`]), arrays and objects as compact JSON. In a link
+/// template the text is then one percent-encoded URL component.
+pub(crate) fn format_value(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &Mj,
+) -> Result<(), minijinja::Error> {
+    let text = template_text(value)?;
+    if matches!(state.auto_escape(), minijinja::AutoEscape::Custom(_)) {
+        out.write_str(&crate::value::url::encode_component(&text))?;
+    } else {
+        out.write_str(&text)?;
+    }
+    Ok(())
+}
+
+/// A value's text in a template's output (see [`format_value`]).
+fn template_text(value: &Mj) -> Result<std::borrow::Cow<'_, str>, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    Ok(match value.kind() {
+        ValueKind::Undefined | ValueKind::None => "".into(),
+        // minijinja prints Python's `True`; JSON's is `true`.
+        ValueKind::Bool if value.is_true() => "true".into(),
+        ValueKind::Bool => "false".into(),
+        ValueKind::String => value.as_str().unwrap_or_default().into(),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => {
+            serde_json::to_string(&to_json(value)?)
+                .map_err(|error| {
+                    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, error.to_string())
+                })?
+                .into()
+        }
+        ValueKind::Plain => return Err(function_printed()),
+        _ => value.to_string().into(),
+    })
+}
+
+/// A function (`{{ range }}`) is no value: printing its Rust name would leak
+/// internals into a message, so it is an error to print one.
+fn function_printed() -> minijinja::Error {
+    minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        "a function cannot be printed; call it, with parentheses",
+    )
+}
+
+/// A template value as JSON. A part of the record is taken as it is (its
+/// numbers as written); what a template built (`[a, b]`, `x | list`) is
+/// converted item by item, undefined becoming null.
+fn to_json(value: &Mj) -> Result<Json, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    if let Some(view) = value.downcast_object_ref::<RecordView>() {
+        return Ok(view.node().clone());
+    }
+    Ok(match value.kind() {
+        ValueKind::Undefined | ValueKind::None => Json::Null,
+        ValueKind::Bool => Json::Bool(value.is_true()),
+        ValueKind::String | ValueKind::Bytes => Json::String(value.to_string()),
+        ValueKind::Number => {
+            let text = value.to_string();
+            // `inf` and `NaN` have no JSON spelling.
+            match serde_json::from_str::<serde_json::Number>(&text) {
+                Ok(_) => Json::Number(crate::number::as_written(&text)),
+                Err(_) => Json::Null,
+            }
+        }
+        ValueKind::Map => {
+            let mut object = serde_json::Map::new();
+            for key in value.try_iter()? {
+                let item = value.get_item(&key)?;
+                object.insert(template_text(&key)?.into_owned(), to_json(&item)?);
+            }
+            Json::Object(object)
+        }
+        ValueKind::Seq | ValueKind::Iterable => Json::Array(
+            value
+                .try_iter()?
+                .map(|item| to_json(&item))
+                .collect::<Result<_, _>>()?,
+        ),
+        ValueKind::Plain => return Err(function_printed()),
+        _ => Json::String(value.to_string()),
+    })
+}
+
+/// The `string` filter: a value's text as the template would print it
+/// (`true`, not minijinja's `True`; an array as JSON).
+pub(crate) fn string_filter(value: &Mj) -> Result<Mj, minijinja::Error> {
+    Ok(Mj::from(template_text(value)?.into_owned()))
+}
+
+/// The `default` filter (and `d`), for which null is as absent as undefined:
+/// `{{ description | default("none given") }}` covers a null description.
+pub(crate) fn default_filter(
+    state: &minijinja::State,
+    value: &Mj,
+    args: minijinja::value::Rest<Mj>,
+) -> Result<Mj, minijinja::Error> {
+    let value = if value.is_none() {
+        &Mj::UNDEFINED
+    } else {
+        value
+    };
+    minijinja::filters::default(state, value, args)
 }
 
 #[cfg(test)]

@@ -80,7 +80,9 @@ impl Compiler<'_> {
             ValueExpr::Template(text) => {
                 let name = self.template_name(value.span);
                 match self.plan.templates.add(name, text.clone()) {
-                    Ok(id) => Some(Expr::Template(id)),
+                    Ok(id) => self
+                        .template_names_exist(id, value.span, Some(text))
+                        .then_some(Expr::Template(id)),
                     Err(error) => {
                         self.template_error(error, value.span, text);
                         None
@@ -202,7 +204,9 @@ impl Compiler<'_> {
 
     fn template_file(&mut self, file: &str, span: crate::diagnostic::Span) -> Option<Expr> {
         match self.plan.templates.add_file(file) {
-            Ok(id) => Some(Expr::Template(id)),
+            Ok(id) => self
+                .template_names_exist(id, span, None)
+                .then_some(Expr::Template(id)),
             Err(error) => {
                 let code = if error.not_found {
                     Code::TemplateFile

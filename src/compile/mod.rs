@@ -10,6 +10,7 @@ mod include;
 mod link;
 pub(crate) mod lookup;
 mod template;
+mod template_names;
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -23,7 +24,7 @@ pub use expr::{Call, Expr, Function, FUNCTIONS};
 pub use include::{Nesting, MAX_INCLUDED_PLANS, MAX_INCLUDE_BYTES, MAX_INCLUDE_DEPTH};
 pub use link::{Search, SEARCH_KINDS};
 pub use lookup::Lookup;
-pub use template::{TemplateId, Templates};
+pub use template::{NameKind, TemplateId, Templates};
 
 use crate::diagnostic::{Code, Diagnostic, LineIndex, Span};
 use crate::limits::Limits;
@@ -367,24 +368,8 @@ impl Compiler<'_> {
     }
 
     fn unknown(&mut self, code: Code, what: &str, name: &str, span: Span, known: &[&str]) {
-        let mut diagnostic = Diagnostic::new(code, format!("unknown {what} `{name}`"), span)
-            .with_label(format!(
-                "not {} {what}",
-                if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                    "an"
-                } else {
-                    "a"
-                }
-            ))
-            .with_note(format!("expected one of: {}", known.join(", ")));
-        if let Some(best) = known
-            .iter()
-            .min_by_key(|k| strsim::damerau_levenshtein(name, k))
-            .filter(|k| strsim::damerau_levenshtein(name, k) <= 2)
-        {
-            diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
-        }
-        self.errors.push(diagnostic);
+        self.errors
+            .push(unknown_diagnostic(code, what, name, span, known));
     }
 
     fn lookup(
@@ -454,7 +439,12 @@ impl Compiler<'_> {
             "custom" => {
                 let name = format!("{}{}", template::LINK_PREFIX, self.template_name(base.span));
                 match self.plan.templates.add(name, base.node.clone()) {
-                    Ok(template) => Search::Custom { template },
+                    Ok(template)
+                        if self.template_names_exist(template, base.span, Some(&base.node)) =>
+                    {
+                        Search::Custom { template }
+                    }
+                    Ok(_) => return,
                     Err(error) => return self.template_error(error, base.span, &base.node),
                 }
             }
@@ -725,9 +715,71 @@ impl Compiler<'_> {
     /// Points a template's compile error at its place inside the literal when
     /// the literal's text is the template's text (no escapes in between).
     fn template_error(&mut self, error: template::CompileError, literal: Span, text: &str) {
+        let span = match error.range.clone() {
+            Some(range) => self.span_in_literal(literal, text, range),
+            None => literal,
+        };
+        self.errors.push(
+            Diagnostic::new(Code::Template, "template does not compile", span)
+                .with_label(error.message)
+                .with_note(
+                    "templates are minijinja (Jinja2) syntax: {{ expression }}, {% statement %}",
+                ),
+        );
+    }
+
+    /// Reports each filter, test and function that template `id` (written at
+    /// `literal`; `text` is an inline template's own text) or a template it
+    /// reaches uses but does not exist. Whether all exist.
+    fn template_names_exist(&mut self, id: TemplateId, literal: Span, text: Option<&str>) -> bool {
+        let unknown = self.plan.templates.unknown_names(id);
+        for name in &unknown {
+            let word = name.used.kind.word();
+            let code = match name.used.kind {
+                NameKind::Filter => Code::UnknownFilter,
+                NameKind::Test => Code::UnknownTest,
+                NameKind::Function => Code::UnknownTemplateFunction,
+            };
+            let known: Vec<&str> = name.known.iter().map(String::as_str).collect();
+            let range = name.used.range.clone();
+            let diagnostic = match (&name.file, &name.source, text) {
+                (Some(file), Some(source), _) => {
+                    let inner = unknown_diagnostic(
+                        code,
+                        word,
+                        &name.used.name,
+                        Span::new(range.start, range.end),
+                        &known,
+                    );
+                    Diagnostic::new(
+                        code,
+                        format!("template file uses an unknown {word} `{}`", name.used.name),
+                        literal,
+                    )
+                    .with_label(format!("{file} uses it"))
+                    .with_within(crate::diagnostic::FileProblems {
+                        name: file.clone(),
+                        text: Arc::from(source.as_str()),
+                        diagnostics: Arc::from(vec![inner]),
+                    })
+                }
+                (_, _, Some(text)) => {
+                    let span = self.span_in_literal(literal, text, range);
+                    unknown_diagnostic(code, word, &name.used.name, span, &known)
+                }
+                _ => unknown_diagnostic(code, word, &name.used.name, literal, &known),
+            };
+            self.errors.push(diagnostic);
+        }
+        unknown.is_empty()
+    }
+
+    /// Where `range` of an inline template's text is in the `.xf`: inside the
+    /// literal when the literal's text is the template's (no escapes in between).
+    fn span_in_literal(&self, literal: Span, text: &str, range: std::ops::Range<usize>) -> Span {
         let raw = &self.source[literal.start..literal.end];
-        let span = match (raw.find(text), error.range.clone()) {
-            (Some(offset), Some(range)) if !text.is_empty() => {
+        match raw.find(text) {
+            Some(offset) if !text.is_empty() => {
                 let start = literal.start + offset + range.start.min(text.len());
                 Span::new(
                     start,
@@ -737,14 +789,7 @@ impl Compiler<'_> {
                 )
             }
             _ => literal,
-        };
-        self.errors.push(
-            Diagnostic::new(Code::Template, "template does not compile", span)
-                .with_label(error.message)
-                .with_note(
-                    "templates are minijinja (Jinja2) syntax: {{ expression }}, {% statement %}",
-                ),
-        );
+        }
     }
 
     fn condition(&mut self, condition: &Condition) -> Option<Cond> {
@@ -781,4 +826,45 @@ impl Compiler<'_> {
         let compiled: Vec<Option<Cond>> = parts.iter().map(|c| self.condition(c)).collect();
         compiled.into_iter().collect()
     }
+}
+
+/// `unknown {what} `{name}``, with the names that exist and the closest of them.
+fn unknown_diagnostic(
+    code: Code,
+    what: &str,
+    name: &str,
+    span: Span,
+    known: &[&str],
+) -> Diagnostic {
+    let mut diagnostic = Diagnostic::new(code, format!("unknown {what} `{name}`"), span)
+        .with_label(format!(
+            "not {} {what}",
+            if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            }
+        ))
+        .with_note(format!("expected one of: {}", known.join(", ")));
+    if let Some(best) = closest(name, known) {
+        diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+    }
+    diagnostic
+}
+
+/// The known name closest to `name`: two edits away at most, or else one
+/// that begins the other (`lowercase` → `lower`, `len` → `length`).
+fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    let by_edits = known
+        .iter()
+        .min_by_key(|k| strsim::damerau_levenshtein(name, k))
+        .filter(|k| strsim::damerau_levenshtein(name, k) <= 2);
+    let by_start = || {
+        known
+            .iter()
+            .filter(|k| k.len().min(name.len()) >= 3)
+            .filter(|k| name.starts_with(**k) || k.starts_with(name))
+            .min_by_key(|k| k.len().abs_diff(name.len()))
+    };
+    by_edits.or_else(by_start).copied()
 }

@@ -7,10 +7,11 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::lookup::Lookup;
+use super::template_names::{names_used, ALWAYS_CALLABLE};
+pub use super::template_names::{NameKind, NameUse};
 use crate::files::{self, Loader};
 use crate::limits::Limits;
 
@@ -40,6 +41,111 @@ pub struct Templates {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TemplateId(pub(crate) usize);
 
+/// A filter, test or function a template uses that does not exist.
+pub struct UnknownName {
+    pub used: NameUse,
+    /// The template file it is in; none for an inline template itself.
+    pub file: Option<String>,
+    /// That file's text, to show the name in place.
+    pub source: Option<String>,
+    /// The names of its kind that do exist.
+    pub known: Vec<String>,
+}
+
+/// minijinja's built-in filters and tests (and xf's own `default`, `string`),
+/// from which a misspelt name's "did you mean" is picked. Only those the
+/// environment really has are offered (see `Templates::known`), so a newer
+/// minijinja can make this list short of some, never wrong.
+const MINIJINJA_FILTERS: &[&str] = &[
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "chain",
+    "count",
+    "d",
+    "default",
+    "dictsort",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "urlencode",
+    "zip",
+];
+const MINIJINJA_TESTS: &[&str] = &[
+    "boolean",
+    "defined",
+    "divisibleby",
+    "endingwith",
+    "eq",
+    "equalto",
+    "escaped",
+    "even",
+    "false",
+    "filter",
+    "float",
+    "ge",
+    "greaterthan",
+    "gt",
+    "in",
+    "int",
+    "integer",
+    "iterable",
+    "le",
+    "lessthan",
+    "lower",
+    "lt",
+    "mapping",
+    "ne",
+    "none",
+    "number",
+    "odd",
+    "safe",
+    "sameas",
+    "sequence",
+    "startingwith",
+    "string",
+    "test",
+    "true",
+    "undefined",
+    "upper",
+];
+
 /// Why a template failed to compile, with where in its text when known.
 pub struct CompileError {
     pub message: String,
@@ -60,7 +166,10 @@ impl Templates {
         // `batch`, `indent`, string repetition), so that no record can stall
         // or exhaust the process through a template.
         env.set_fuel(Some(limits.template_fuel));
-        env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        // A missing name, a missing nested field (`{{ a.b }}` without `a`) and a
+        // field of a null all render as empty text: payloads leave fields out
+        // both ways, and a template must not fail a record for either.
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_auto_escape_callback(|name| {
             if name.starts_with(LINK_PREFIX) {
                 AutoEscape::Custom("url".into())
@@ -68,24 +177,13 @@ impl Templates {
                 AutoEscape::None
             }
         });
-        env.set_formatter(|out, state, value| {
-            if matches!(state.auto_escape(), AutoEscape::Custom(_)) {
-                // Link templates: whatever a value holds becomes one URL component.
-                if !value.is_undefined() && !value.is_none() {
-                    out.write_str(&crate::value::url::encode_component(&value.to_string()))?;
-                }
-                Ok(())
-            } else if value.kind() == ValueKind::Plain {
-                // A function (`{{ range }}`) is no value: printing its Rust name would
-                // leak internals into a message, so it is an error to print one.
-                Err(minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    "a function cannot be printed; call it, with parentheses",
-                ))
-            } else {
-                minijinja::escape_formatter(out, state, value)
-            }
-        });
+        // Values print as JSON writes them (see `apply::format_value`); the rule
+        // belongs to rendering, but minijinja takes it with the environment.
+        env.set_formatter(crate::apply::format_value);
+        // `default` stands in for null too: a null field is as absent as a missing one.
+        env.add_filter("default", crate::apply::default_filter);
+        env.add_filter("d", crate::apply::default_filter);
+        env.add_filter("string", crate::apply::string_filter);
         let functions = env.globals().map(|(name, _)| name.to_string()).collect();
         Templates {
             env,
@@ -169,6 +267,98 @@ impl Templates {
             }
         }
         Ok(())
+    }
+
+    /// The filters, tests and functions that template `id`, and every
+    /// template it reaches, uses but the environment does not have. A name
+    /// any of those templates binds (a macro, a `set`) counts as a function.
+    pub fn unknown_names(&self, id: TemplateId) -> Vec<UnknownName> {
+        let Ok(root) = self.env.get_template(&self.names[id.0]) else {
+            return Vec::new();
+        };
+        let root_file = (!self.inline[id.0]).then(|| self.names[id.0].clone());
+        let mut sources = vec![(root_file, root.source().to_string())];
+        for name in self.reached(root.source()) {
+            if let Ok(template) = self.env.get_template(&name) {
+                sources.push((Some(name), template.source().to_string()));
+            }
+        }
+        let mut uses = Vec::new();
+        let mut bound: std::collections::HashSet<String> = ALWAYS_CALLABLE
+            .iter()
+            .map(|name| name.to_string())
+            .collect();
+        for (file, source) in &sources {
+            if let Some((used, names)) = names_used(source, self.env.syntax().clone()) {
+                uses.extend(used.into_iter().map(|used| (file, source, used)));
+                bound.extend(names);
+            }
+        }
+        uses.into_iter()
+            .filter(|(_, _, used)| match used.kind {
+                NameKind::Function => {
+                    !bound.contains(&used.name) && !self.functions.contains(&used.name)
+                }
+                kind => !self.has(kind, &used.name),
+            })
+            .map(|(file, source, used)| UnknownName {
+                known: self.known(used.kind),
+                file: file.clone(),
+                source: file.as_ref().map(|_| source.clone()),
+                used,
+            })
+            .collect()
+    }
+
+    /// Whether the environment has a filter or test of this name, as
+    /// minijinja's own `is filter` / `is test` tell.
+    fn has(&self, kind: NameKind, name: &str) -> bool {
+        let probe = match kind {
+            NameKind::Filter => "name is filter",
+            NameKind::Test => "name is test",
+            NameKind::Function => return self.functions.iter().any(|f| f == name),
+        };
+        self.env
+            .compile_expression(probe)
+            .and_then(|expression| expression.eval(minijinja::context! { name => name }))
+            .is_ok_and(|found| found.is_true())
+    }
+
+    /// The names of one kind the environment has, for a "did you mean".
+    fn known(&self, kind: NameKind) -> Vec<String> {
+        let candidates = match kind {
+            NameKind::Filter => MINIJINJA_FILTERS,
+            NameKind::Test => MINIJINJA_TESTS,
+            NameKind::Function => return self.functions.to_vec(),
+        };
+        candidates
+            .iter()
+            .filter(|name| self.has(kind, name))
+            .map(|name| name.to_string())
+            .collect()
+    }
+
+    /// The names of every template `source` reaches by include, import or
+    /// extends (all loaded by now: see `resolve_includes`).
+    fn reached(&self, source: &str) -> Vec<String> {
+        let mut pending = vec![source.to_string()];
+        let mut seen = Vec::new();
+        while let Some(source) = pending.pop() {
+            for name in template_references(&source)
+                .into_iter()
+                .filter_map(|reference| reference.names.ok())
+                .flatten()
+            {
+                if seen.contains(&name) {
+                    continue;
+                }
+                if let Ok(template) = self.env.get_template(&name) {
+                    pending.push(template.source().to_string());
+                }
+                seen.push(name);
+            }
+        }
+        seen
     }
 
     /// Ends loading: from now on no template reads a file.
@@ -368,6 +558,48 @@ fn compile_error(error: &minijinja::Error, from_file: bool) -> CompileError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a template defines or minijinja provides is callable; only
+    /// names that exist nowhere are reported, each at its place.
+    #[test]
+    fn only_names_that_exist_nowhere_are_unknown() {
+        let mut templates = Templates::new(&Limits::DEFAULT);
+        let known = [
+            "{% macro m(a) %}{{ caller() }}{{ a | upper }}{% endmacro %}{% call m(1) %}x{% endcall %}",
+            "{% set f = namespace() %}{% for g in range(3) %}{{ g is odd }}{% endfor %}",
+            "{% set h = dict %}{{ h(a=1) }}{{ [1] | map('string') | select('defined') | join }}",
+            "{{ x | d('y') | default('z', true) }}{% filter upper %}t{% endfilter %}{{ x.items() }}",
+        ];
+        for (i, source) in known.iter().enumerate() {
+            let id = templates
+                .add(format!("k{i}"), source.to_string())
+                .ok()
+                .unwrap();
+            let unknown: Vec<String> = templates
+                .unknown_names(id)
+                .iter()
+                .map(|name| name.used.name.clone())
+                .collect();
+            assert!(unknown.is_empty(), "{source}: {unknown:?}");
+        }
+        let source =
+            "{{ a | lowercase }}{% if a is emtpy %}{{ rnage(1) }}{% endif %}{{ b | map('uper') }}";
+        let id = templates.add("u".into(), source.into()).ok().unwrap();
+        let unknown: Vec<(NameKind, &str)> = templates
+            .unknown_names(id)
+            .iter()
+            .map(|name| (name.used.kind, &source[name.used.range.clone()]))
+            .collect();
+        assert_eq!(
+            unknown,
+            [
+                (NameKind::Filter, "lowercase"),
+                (NameKind::Test, "emtpy"),
+                (NameKind::Function, "rnage"),
+                (NameKind::Filter, "uper"),
+            ]
+        );
+    }
 
     /// Only tags whose names are fixed literals are taken; every form that
     /// could compute a name is refused, whatever spacing it uses.

@@ -1,0 +1,286 @@
+//! The names a template calls on, checked when the transform loads.
+//!
+//! minijinja resolves a filter (`| lower`), a test (`is defined`) or a
+//! function (`range(3)`) only when the template runs, so a misspelt one
+//! (`| lowercase`) would pass `xf check` and fail every record. Here the
+//! template's syntax tree (minijinja's `unstable_machinery`) is walked for
+//! every name used that way, including those named as strings to `map`,
+//! `select`, `reject`, `selectattr` and `rejectattr`, and each is looked up
+//! in the environment. Names the template binds itself (macros, `set`,
+//! `for`, imports) are callable too.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use minijinja::machinery::ast::{CallArg, Expr, Stmt};
+use minijinja::machinery::Span;
+
+/// What a template calls a name as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Filter,
+    Test,
+    Function,
+}
+
+impl NameKind {
+    /// The word for it in a message: `filter`, `test`, `function`.
+    pub fn word(self) -> &'static str {
+        match self {
+            NameKind::Filter => "filter",
+            NameKind::Test => "test",
+            NameKind::Function => "function",
+        }
+    }
+}
+
+/// A name used as a filter, test or function, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameUse {
+    pub kind: NameKind,
+    pub name: String,
+    /// Byte range of the name in the template's source.
+    pub range: Range<usize>,
+}
+
+/// Every filter, test and function name `source` uses, and the names it
+/// binds (which may then be called). `None` when it does not parse, which
+/// compiling it reports.
+pub fn names_used(
+    source: &str,
+    syntax: minijinja::syntax::SyntaxConfig,
+) -> Option<(Vec<NameUse>, HashSet<String>)> {
+    let tree = minijinja::machinery::parse(source, "<template>", syntax).ok()?;
+    let mut walk = Walk::default();
+    walk.stmt(&tree);
+    Some((walk.uses, walk.bound))
+}
+
+/// Names that minijinja makes callable where they are used: `caller()` in a
+/// macro called by `{% call %}`, `super()` in a block, `loop()` in a
+/// recursive loop.
+pub const ALWAYS_CALLABLE: &[&str] = &["caller", "super", "loop"];
+
+#[derive(Default)]
+struct Walk {
+    uses: Vec<NameUse>,
+    bound: HashSet<String>,
+}
+
+impl Walk {
+    fn stmts(&mut self, stmts: &[Stmt<'_>]) {
+        for stmt in stmts {
+            self.stmt(stmt);
+        }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt<'_>) {
+        match stmt {
+            Stmt::Template(t) => self.stmts(&t.children),
+            Stmt::EmitExpr(e) => self.expr(&e.expr),
+            Stmt::EmitRaw(_) => {}
+            Stmt::ForLoop(f) => {
+                self.bind(&f.target);
+                self.expr(&f.iter);
+                self.opt(f.filter_expr.as_ref());
+                self.stmts(&f.body);
+                self.stmts(&f.else_body);
+            }
+            Stmt::IfCond(i) => {
+                self.expr(&i.expr);
+                self.stmts(&i.true_body);
+                self.stmts(&i.false_body);
+            }
+            Stmt::WithBlock(w) => {
+                for (target, value) in &w.assignments {
+                    self.bind(target);
+                    self.expr(value);
+                }
+                self.stmts(&w.body);
+            }
+            Stmt::Set(s) => {
+                self.bind(&s.target);
+                self.expr(&s.expr);
+            }
+            Stmt::SetBlock(s) => {
+                self.bind(&s.target);
+                self.opt(s.filter.as_ref());
+                self.stmts(&s.body);
+            }
+            Stmt::AutoEscape(a) => {
+                self.expr(&a.enabled);
+                self.stmts(&a.body);
+            }
+            Stmt::FilterBlock(f) => {
+                self.expr(&f.filter);
+                self.stmts(&f.body);
+            }
+            Stmt::Block(b) => self.stmts(&b.body),
+            Stmt::Import(i) => {
+                self.expr(&i.expr);
+                self.bind(&i.name);
+            }
+            Stmt::FromImport(i) => {
+                self.expr(&i.expr);
+                for (name, alias) in &i.names {
+                    self.bind(alias.as_ref().unwrap_or(name));
+                }
+            }
+            Stmt::Extends(e) => self.expr(&e.name),
+            Stmt::Include(i) => self.expr(&i.name),
+            Stmt::Macro(m) => {
+                self.bound.insert(m.name.to_string());
+                self.macro_parts(&m.args, &m.defaults, &m.body);
+            }
+            Stmt::CallBlock(c) => {
+                self.call(&c.call.expr, &c.call.args);
+                let m = &c.macro_decl;
+                self.macro_parts(&m.args, &m.defaults, &m.body);
+            }
+            Stmt::Do(d) => self.call(&d.call.expr, &d.call.args),
+        }
+    }
+
+    fn macro_parts(&mut self, args: &[Expr<'_>], defaults: &[Expr<'_>], body: &[Stmt<'_>]) {
+        for arg in args {
+            self.bind(arg);
+        }
+        for default in defaults {
+            self.expr(default);
+        }
+        self.stmts(body);
+    }
+
+    /// A name (or tuple of names) that a statement assigns.
+    fn bind(&mut self, target: &Expr<'_>) {
+        match target {
+            Expr::Var(v) => {
+                self.bound.insert(v.id.to_string());
+            }
+            Expr::Tuple(t) => t.items.iter().for_each(|item| self.bind(item)),
+            Expr::List(l) => l.items.iter().for_each(|item| self.bind(item)),
+            // `ns.attr` assigns into a namespace: nothing new is bound.
+            other => self.expr(other),
+        }
+    }
+
+    fn opt(&mut self, expr: Option<&Expr<'_>>) {
+        if let Some(expr) = expr {
+            self.expr(expr);
+        }
+    }
+
+    fn expr(&mut self, expr: &Expr<'_>) {
+        match expr {
+            Expr::Var(_) | Expr::Const(_) => {}
+            Expr::Slice(s) => {
+                self.expr(&s.expr);
+                self.opt(s.start.as_ref());
+                self.opt(s.stop.as_ref());
+                self.opt(s.step.as_ref());
+            }
+            Expr::UnaryOp(u) => self.expr(&u.expr),
+            Expr::BinOp(b) => {
+                self.expr(&b.left);
+                self.expr(&b.right);
+            }
+            Expr::Compare(c) => {
+                self.expr(&c.expr);
+                c.ops.iter().for_each(|op| self.expr(&op.expr));
+            }
+            Expr::IfExpr(i) => {
+                self.expr(&i.test_expr);
+                self.expr(&i.true_expr);
+                self.opt(i.false_expr.as_ref());
+            }
+            Expr::Filter(f) => {
+                self.used(NameKind::Filter, f.name, f.span());
+                self.opt(f.expr.as_ref());
+                self.named_by_string(f.name, &f.args);
+                self.args(&f.args);
+            }
+            Expr::Test(t) => {
+                self.used(NameKind::Test, t.name, t.span());
+                self.expr(&t.expr);
+                self.args(&t.args);
+            }
+            Expr::GetAttr(g) => self.expr(&g.expr),
+            Expr::GetItem(g) => {
+                self.expr(&g.expr);
+                self.expr(&g.subscript_expr);
+            }
+            Expr::Call(c) => self.call(&c.expr, &c.args),
+            Expr::List(l) => l.items.iter().for_each(|item| self.expr(item)),
+            Expr::Tuple(t) => t.items.iter().for_each(|item| self.expr(item)),
+            Expr::Map(m) => {
+                m.keys.iter().for_each(|key| self.expr(key));
+                m.values.iter().for_each(|value| self.expr(value));
+            }
+        }
+    }
+
+    fn call(&mut self, callee: &Expr<'_>, args: &[CallArg<'_>]) {
+        match callee {
+            Expr::Var(var) => self.used(NameKind::Function, var.id, var.span()),
+            // A method (`x.items()`), a block (`self.body()`), a computed callee.
+            other => self.expr(other),
+        }
+        self.args(args);
+    }
+
+    fn args(&mut self, args: &[CallArg<'_>]) {
+        for arg in args {
+            match arg {
+                CallArg::Pos(e)
+                | CallArg::Kwarg(_, e)
+                | CallArg::PosSplat(e)
+                | CallArg::KwargSplat(e) => self.expr(e),
+            }
+        }
+    }
+
+    /// The filters that take another filter's or a test's name as a string:
+    /// `map("upper")`, `select("odd")`, `selectattr("x", "eq", 1)`.
+    fn named_by_string(&mut self, filter: &str, args: &[CallArg<'_>]) {
+        let positional: Vec<&Expr<'_>> = args
+            .iter()
+            .filter_map(|arg| match arg {
+                CallArg::Pos(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let named = match filter {
+            "map"
+                if !args
+                    .iter()
+                    .any(|a| matches!(a, CallArg::Kwarg("attribute", _))) =>
+            {
+                positional.first().map(|e| (NameKind::Filter, *e))
+            }
+            "select" | "reject" => positional.first().map(|e| (NameKind::Test, *e)),
+            "selectattr" | "rejectattr" => positional.get(1).map(|e| (NameKind::Test, *e)),
+            _ => None,
+        };
+        if let Some((kind, Expr::Const(c))) = named {
+            if let Some(name) = c.value.as_str() {
+                // Inside the quotes.
+                let span = c.span();
+                let start = span.start_offset as usize + 1;
+                self.uses.push(NameUse {
+                    kind,
+                    name: name.to_string(),
+                    range: start..start + name.len(),
+                });
+            }
+        }
+    }
+
+    fn used(&mut self, kind: NameKind, name: &str, span: Span) {
+        let start = span.start_offset as usize;
+        self.uses.push(NameUse {
+            kind,
+            name: name.to_string(),
+            range: start..start + name.len(),
+        });
+    }
+}
