@@ -52,7 +52,7 @@ pub struct ServeArgs {
     /// The CA certificate (PEM) of the NATS server's TLS; implies TLS [default: the pipeline's `queue_ca_file`]
     #[arg(long = "queue-ca-file", value_name = "PEM")]
     queue_ca_file: Option<PathBuf>,
-    /// The start of the JetStream stream, bucket and subject names [default: the pipeline's `queue_prefix`, or xf]
+    /// The start of the JetStream stream and subject names [default: the pipeline's `queue_prefix`, or xf]
     #[arg(long = "queue-prefix", value_name = "NAME")]
     queue_prefix: Option<String>,
     /// Seconds a record leased to an instance that stopped answering waits before another gets it
@@ -257,7 +257,7 @@ pub struct SpoolPlace {
     /// The CA certificate (PEM) of the NATS server's TLS
     #[arg(long = "queue-ca-file", value_name = "PEM", requires = "queue")]
     queue_ca_file: Option<PathBuf>,
-    /// The start of the stream, bucket and subject names the servers use
+    /// The start of the stream and subject names the servers use
     #[arg(
         long = "queue-prefix",
         value_name = "NAME",

@@ -189,7 +189,7 @@ fn unavailable(what: &str, error: impl std::fmt::Display) -> SpoolError {
 }
 
 impl JetStream {
-    /// Connects, creates the streams, bucket and limits that are missing (or
+    /// Connects, creates the streams and limits that are missing (or
     /// updates their limits), and starts the tasks that keep leases alive and
     /// sizes known.
     pub async fn open(options: &NatsOptions) -> Result<JetStream, SpoolError> {

@@ -146,7 +146,7 @@ fn queue_prefix(reader: &mut Reader<'_>, text: String, span: Span, settings: &mu
             Code::SettingValue,
             "a queue prefix is 1 to 32 letters, digits, `_` or `-`",
             span,
-            "it starts every stream, bucket and subject name",
+            "it starts every stream and subject name",
         );
     }
 }

@@ -39,7 +39,7 @@ pub struct NatsOptions {
     pub ca_file: Option<PathBuf>,
     /// TLS required even without a CA file (the system's roots).
     pub tls: bool,
-    /// The start of every stream, bucket and subject name (default `xf`).
+    /// The start of every stream and subject name (default `xf`).
     pub prefix: String,
     /// Copies of each stream in a JetStream cluster (default 1).
     pub replicas: usize,
