@@ -800,17 +800,22 @@ impl Inner {
                 ),
                 Settle::Release(seq) => (seq, jetstream::AckKind::Nak(None)),
             };
-            let lease = self
+            let message = self
                 .leases
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&(seq as u64));
-            if let Some(lease) = lease {
-                lease
-                    .message
+                .get(&(seq as u64))
+                .map(|lease| lease.message.clone());
+            if let Some(message) = message {
+                // Forgotten only once sent: a settle tried again sends what failed.
+                message
                     .ack_with(kind)
                     .await
                     .map_err(|error| unavailable("acknowledge", error))?;
+                self.leases
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&(seq as u64));
             }
         }
         // The acks are on the wire once the server answered a ping after them.
