@@ -1,12 +1,16 @@
 //! JSON Schemas: the ones xf ships (`schemas/`, built into the binary), and
 //! validators compiled from them once, at load time. Schemas are resolved
 //! without any network or file look-up beyond the schema file itself.
+//! A schema generated from the OCSF source (`scripts/ocsf_schema.py`) also
+//! brings the OCSF rules JSON Schema cannot state (`src/schema/ocsf.rs`).
 
 use std::path::Path as FsPath;
 
 use serde_json::Value;
 
 use crate::files::{Disk, Kind, Loader};
+
+mod ocsf;
 
 /// The schemas in `schemas/`, by name (the file name without `.schema.json`).
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -64,6 +68,8 @@ pub struct Schema {
     /// As the author named it: a shipped name or a file.
     pub name: String,
     validator: jsonschema::Validator,
+    /// The OCSF checks, when the schema was generated from the OCSF source.
+    ocsf: Option<ocsf::Ocsf>,
 }
 
 /// Why a schema could not be loaded.
@@ -137,22 +143,33 @@ impl Schema {
         Ok(Schema {
             name: name.to_string(),
             validator,
+            ocsf: ocsf::Ocsf::from_document(document),
         })
     }
 
     pub fn is_valid(&self, value: &Value) -> bool {
         self.validator.is_valid(value)
+            && self
+                .ocsf
+                .as_ref()
+                .is_none_or(|ocsf| ocsf.violations(value).is_empty())
     }
 
-    /// Every way `value` fails the schema, in the validator's order.
+    /// Every way `value` fails the schema, in the validator's order, then
+    /// the OCSF checks' (profiles, observables).
     pub fn violations(&self, value: &Value) -> Vec<Violation> {
-        self.validator
+        let mut found: Vec<Violation> = self
+            .validator
             .iter_errors(value)
             .map(|error| Violation {
                 pointer: error.instance_path().as_str().to_string(),
                 message: error.to_string(),
             })
-            .collect()
+            .collect();
+        if let Some(ocsf) = &self.ocsf {
+            found.extend(ocsf.violations(value));
+        }
+        found
     }
 
     /// `None` when `value` is valid; else a record error's text that lists

@@ -296,3 +296,237 @@ fn an_ocsf_finding_needs_its_required_attributes() {
         .iter()
         .any(|v| v.pointer == "/finding_info"));
 }
+
+// --- OCSF: the generated Detection Finding schema and the observables and profile checks ---
+
+/// Each vendor's OCSF transform, with its fixtures and its generated corpus
+/// (`tests/ocsf/`, see the README there), paths relative to `tests/`.
+const OCSF_INPUTS: &[(&str, &[&str])] = &[
+    (
+        "armor",
+        &[
+            "fixtures/armor/detection-with-events.json",
+            "fixtures/armor/detection-only.json",
+            "fixtures/armor/events-only.json",
+            "ocsf/armor.ndjson",
+        ],
+    ),
+    (
+        "cii",
+        &[
+            "fixtures/cii/failed-check.json",
+            "fixtures/cii/webhook-test.json",
+            "ocsf/cii.ndjson",
+        ],
+    ),
+    (
+        "datadog",
+        &[
+            "fixtures/datadog/signal-unexpected-ip.json",
+            "fixtures/datadog/signal-card-fraud.json",
+            "ocsf/datadog.ndjson",
+        ],
+    ),
+    (
+        "datatheorem",
+        &[
+            "fixtures/datatheorem/policy-violation-resolved.json",
+            "fixtures/datatheorem/hello-world.json",
+            "ocsf/datatheorem.ndjson",
+        ],
+    ),
+    (
+        "queryai",
+        &[
+            "fixtures/queryai/detection-matched.json",
+            "fixtures/queryai/detection-error.json",
+            "fixtures/queryai/test-message.json",
+            "ocsf/queryai.ndjson",
+        ],
+    ),
+];
+
+/// Streams a file through a transform: the records written, and the record errors.
+fn run(transform: &xf::Transform, input: &str) -> (Vec<Value>, String) {
+    let path = format!("{}/tests/{input}", env!("CARGO_MANIFEST_DIR"));
+    let (mut output, mut errors) = (Vec::new(), String::new());
+    let mut stream = xf::stream::Stream::new(
+        transform,
+        &mut output,
+        None::<Vec<u8>>,
+        |e| errors.push_str(&format!("{e}\n")),
+        xf::stream::Options::default(),
+    );
+    stream
+        .run(input, std::fs::File::open(&path).unwrap())
+        .unwrap();
+    drop(stream);
+    let records = String::from_utf8(output)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (records, errors)
+}
+
+#[test]
+fn every_ocsf_transform_writes_valid_findings_from_fixtures_and_corpus() {
+    let ocsf = schema("ocsf-detection-finding");
+    for (vendor, inputs) in OCSF_INPUTS {
+        let file = format!("{}/transforms/{vendor}-ocsf.xf", env!("CARGO_MANIFEST_DIR"));
+        let transform =
+            xf::Transform::from_path(&file).unwrap_or_else(|e| panic!("{}", e.render()));
+        let mut findings = 0;
+        for input in *inputs {
+            // The transform validates its own output: an invalid finding would be a record error.
+            let (records, errors) = run(&transform, input);
+            assert_eq!(errors, "", "{vendor}-ocsf.xf over {input}");
+            for (line, record) in records.iter().enumerate() {
+                let violations = ocsf.violations(record);
+                assert!(
+                    violations.is_empty(),
+                    "{vendor}-ocsf.xf over {input}, output line {}: {violations:?}",
+                    line + 1
+                );
+            }
+            findings += records.len();
+        }
+        assert!(findings >= 40, "{vendor}: only {findings} findings");
+    }
+}
+
+#[test]
+fn the_ocsf_schema_is_what_the_generator_writes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let script = format!("{root}/scripts/ocsf_schema.py");
+    let output = match std::process::Command::new("python3").arg(&script).output() {
+        Ok(output) => output,
+        Err(error) => {
+            eprintln!("skipped: python3 cannot run ({error}), so {script} was not compared");
+            return;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let committed =
+        std::fs::read_to_string(format!("{root}/schemas/ocsf-detection-finding.schema.json"))
+            .unwrap();
+    assert!(
+        String::from_utf8(output.stdout).unwrap() == committed,
+        "schemas/ocsf-detection-finding.schema.json is not what the generator writes; rerun \
+         `python3 scripts/ocsf_schema.py > schemas/ocsf-detection-finding.schema.json`"
+    );
+}
+
+/// A valid finding with evidence and observables of both kinds (a scalar, an object).
+fn finding() -> Value {
+    json!({
+        "activity_id": 1, "activity_name": "Create", "category_uid": 2, "category_name": "Findings",
+        "class_uid": 2004, "class_name": "Detection Finding",
+        "type_uid": 200401, "type_name": "Detection Finding: Create",
+        "severity_id": 4, "severity": "High", "time": 1736935200000u64,
+        "metadata": {"product": {"name": "Query.ai", "vendor_name": "Query.ai"}, "version": "1.3.0"},
+        "finding_info": {"uid": "run-456", "title": "Suspicious Login Attempts"},
+        "evidences": [{"src_endpoint": {"ip": "10.0.0.1"}}, {"user": {"name": "jane"}}],
+        "observables": [
+            {"name": "evidences[].src_endpoint.ip", "type_id": 2, "type": "IP Address", "value": "10.0.0.1"},
+            {"name": "evidences[].user", "type_id": 21, "type": "User"}
+        ],
+        "unmapped": {"anything": {"goes": [1, {"ip": "10.0.0.1"}]}}
+    })
+}
+
+/// `change` makes the valid [`finding`] invalid at `pointer`.
+fn assert_finding_invalid_at(pointer: &str, change: impl FnOnce(&mut Value)) {
+    let ocsf = schema("ocsf-detection-finding");
+    let mut record = finding();
+    change(&mut record);
+    let violations = ocsf.violations(&record);
+    assert!(
+        violations.iter().any(|v| v.pointer == pointer),
+        "expected a violation at {pointer:?} in {record}, got {violations:?}"
+    );
+    assert!(ocsf.check(&record).is_some());
+}
+
+#[test]
+fn the_ocsf_schema_holds_the_full_class() {
+    let ocsf = schema("ocsf-detection-finding");
+    assert_eq!(ocsf.check(&finding()), None);
+    // Attributes OCSF does not define, at the root and in an object; unmapped is open.
+    assert_finding_invalid_at("", |f| f["vendor_field"] = json!(1));
+    assert_finding_invalid_at("/finding_info", |f| f["finding_info"]["rule"] = json!("x"));
+    // Required attributes at every level, and an object's at_least_one constraint.
+    assert_finding_invalid_at("/finding_info", remove("/finding_info/title"));
+    assert_finding_invalid_at("/metadata/product", remove("/metadata/product/vendor_name"));
+    assert_finding_invalid_at("/evidences/0", set("/evidences/0", json!({})));
+    // Enums, their sibling captions, type_uid = class_uid * 100 + activity_id.
+    assert_finding_invalid_at("/severity_id", set("/severity_id", json!(7)));
+    assert_finding_invalid_at("/severity", set("/severity", json!("Low")));
+    assert_finding_invalid_at("/activity_name", set("/activity_name", json!("Update")));
+    assert_finding_invalid_at("/type_uid", set("/type_uid", json!(200402)));
+    // Data types.
+    assert_finding_invalid_at(
+        "/evidences/0/src_endpoint/ip",
+        set("/evidences/0/src_endpoint/ip", json!("not an address")),
+    );
+    assert_finding_invalid_at("/time", set("/time", json!("2025-01-15T10:00:00Z")));
+}
+
+#[test]
+fn profile_attributes_need_their_profile_declared() {
+    let ocsf = schema("ocsf-detection-finding");
+    let device = json!({"hostname": "web-01", "type_id": 1, "type": "Server"});
+    assert_finding_invalid_at("/device", |f| f["device"] = device.clone());
+    let mut declared = finding();
+    declared["device"] = device;
+    declared["metadata"]["profiles"] = json!(["host"]);
+    assert_eq!(ocsf.check(&declared), None);
+    // A declared profile's required attributes are required: security_control's action_id.
+    assert_finding_invalid_at("", |f| {
+        f["metadata"]["profiles"] = json!(["security_control"])
+    });
+    assert_finding_invalid_at("/metadata/profiles/0", |f| {
+        f["metadata"]["profiles"] = json!(["no_such_profile"])
+    });
+}
+
+#[test]
+fn observables_name_an_attribute_the_record_holds() {
+    let at = |index: usize, key: &'static str, value: Value| {
+        move |f: &mut Value| f["observables"][index][key] = value
+    };
+    // No such attribute (a vendor's field name), or one inside the open unmapped object.
+    assert_finding_invalid_at("/observables/0", at(0, "name", json!("sourceIp")));
+    assert_finding_invalid_at("/observables/0", at(0, "name", json!("unmapped.anything")));
+    // Array hops are written [] and nothing else is.
+    assert_finding_invalid_at(
+        "/observables/0",
+        at(0, "name", json!("evidences.src_endpoint.ip")),
+    );
+    assert_finding_invalid_at(
+        "/observables/0",
+        at(0, "name", json!("evidences[].src_endpoint[].ip")),
+    );
+    // An attribute the class defines but the record does not hold.
+    assert_finding_invalid_at(
+        "/observables/0",
+        at(0, "name", json!("evidences[].dst_endpoint.ip")),
+    );
+    // The type_id is the attribute's observable type; an attribute without one cannot be observed.
+    assert_finding_invalid_at("/observables/0", |f| {
+        f["observables"][0]["type_id"] = json!(1);
+        f["observables"][0]["type"] = json!("Hostname");
+    });
+    assert_finding_invalid_at("/observables/0", |f| {
+        f["observables"][0] = json!({"name": "finding_info.title", "type_id": 99, "value": "Suspicious Login Attempts"});
+    });
+    // The type is the type_id's caption.
+    assert_finding_invalid_at("/observables/0/type", at(0, "type", json!("Hostname")));
+    // The value is a value at that path; an object's observable has none.
+    assert_finding_invalid_at("/observables/0", at(0, "value", json!("10.0.0.2")));
+    assert_finding_invalid_at("/observables/1", at(1, "value", json!("jane")));
+}
