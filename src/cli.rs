@@ -38,11 +38,15 @@ enum Command {
     Validate(ValidateArgs),
     /// Load transforms (and `xf serve` pipeline files, .xfp) and report problems, without running them
     Check {
-        /// The .xf (and .xfp) files to check
+        /// The .xf (and .xfp) files to check, or Armor transform configs (.json)
         #[arg(required = true)]
         transforms: Vec<PathBuf>,
         #[command(flatten)]
+        armor: ArmorArgs,
+        #[command(flatten)]
         files: FileArgs,
+        #[command(flatten)]
+        warnings: WarningArgs,
     },
     #[cfg(feature = "serve")]
     Serve(Box<crate::serve_cli::ServeArgs>),
@@ -79,7 +83,38 @@ struct RunArgs {
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
+    warnings: WarningArgs,
+    #[command(flatten)]
     stream: StreamArgs,
+}
+
+/// What a transform's warnings (W00xx) do: printed to stderr, and a load
+/// error only when asked, so that a CI check can refuse them while a run in
+/// production goes on.
+#[derive(clap::Args)]
+pub(crate) struct WarningArgs {
+    /// Treat the transform's warnings (W0001…) as errors: it does not load (exit status 2)
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+impl WarningArgs {
+    /// Prints the transform's warnings to stderr; with `--deny-warnings`, a
+    /// transform with any is refused, its problems as the text to print.
+    fn judge(&self, transform: Transform) -> Result<Transform, String> {
+        if !self.deny_warnings {
+            eprint!("{}", transform.render_warnings());
+            return Ok(transform);
+        }
+        let count = transform.warnings().len();
+        transform.deny_warnings().map_err(|denied| {
+            format!(
+                "{}error: {count} warning{} denied by --deny-warnings\n",
+                denied.render(),
+                if count == 1 { "" } else { "s" }
+            )
+        })
+    }
 }
 
 /// Where a transform's files (includes, lookups, templates, schemas) may come from.
@@ -195,7 +230,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => {
             let options = args.files.options(args.limits.limits());
-            match load_transform(&args.transform, &args.armor, &options) {
+            let loaded = load_transform(&args.transform, &args.armor, &options)
+                .and_then(|transform| args.warnings.judge(transform));
+            match loaded {
                 Ok(transform) => run(&transform, args.stream),
                 Err(problems) => {
                     eprint!("{problems}");
@@ -204,7 +241,12 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Validate(args) => validate(args),
-        Command::Check { transforms, files } => check(&transforms, &files),
+        Command::Check {
+            transforms,
+            armor,
+            files,
+            warnings,
+        } => check(&transforms, &armor, &files, &warnings),
         Command::Import {
             kind: ImportKind::Armor,
             config,
@@ -257,16 +299,6 @@ fn import_armor(path: &std::path::Path, armor: &ArmorArgs) -> ExitCode {
     }
 }
 
-fn load(path: &PathBuf, options: &LoadOptions) -> Option<Transform> {
-    match Transform::from_path_with(path, options) {
-        Ok(transform) => Some(transform),
-        Err(error) => {
-            eprint!("{}", error.render());
-            None
-        }
-    }
-}
-
 /// SIGINT and SIGTERM end `xf run` cleanly, after the record in hand (every
 /// record's work is bounded by [`Limits`]): what was read whole is written or
 /// dead-lettered, a record cut short is dead-lettered, the output is flushed
@@ -295,7 +327,14 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-fn check(paths: &[PathBuf], files: &FileArgs) -> ExitCode {
+/// `xf check`: each file loaded as `xf run` (or `xf serve`, for `.xfp`)
+/// would load it, an Armor config (`.json`) with `--tags` and `--kibana`.
+fn check(
+    paths: &[PathBuf],
+    armor: &ArmorArgs,
+    files: &FileArgs,
+    warnings: &WarningArgs,
+) -> ExitCode {
     let options = &files.options(Limits::DEFAULT);
     let mut ok = true;
     for path in paths {
@@ -315,19 +354,15 @@ fn check(paths: &[PathBuf], files: &FileArgs) -> ExitCode {
             }
             continue;
         }
-        match load(path, options) {
-            Some(transform) => {
-                let mut summary = format!(
-                    "{}: ok, format {}",
-                    path.display(),
-                    transform.format().name()
-                );
-                for (name, rows) in transform.lookups() {
-                    summary.push_str(&format!(", lookup {name} ({rows} rows)"));
-                }
-                println!("{summary}");
+        let loaded = Transform::from_path_or_armor(path, &armor.options(), options)
+            .map_err(|error| error.render())
+            .and_then(|transform| warnings.judge(transform));
+        match loaded {
+            Ok(transform) => println!("{}", summary(path, &transform)),
+            Err(problems) => {
+                eprint!("{problems}");
+                ok = false;
             }
-            None => ok = false,
         }
     }
     if ok {
@@ -335,6 +370,24 @@ fn check(paths: &[PathBuf], files: &FileArgs) -> ExitCode {
     } else {
         ExitCode::from(2)
     }
+}
+
+/// `t.xf: ok, name "…", format splunk, lookup tags (3 rows), 1 warning`.
+fn summary(path: &std::path::Path, transform: &Transform) -> String {
+    let mut summary = format!("{}: ok", path.display());
+    if let Some(name) = transform.name() {
+        summary.push_str(&format!(", name {}", serde_json::Value::from(name)));
+    }
+    summary.push_str(&format!(", format {}", transform.format().name()));
+    for (name, rows) in transform.lookups() {
+        summary.push_str(&format!(", lookup {name} ({rows} rows)"));
+    }
+    match transform.warnings().len() {
+        0 => {}
+        1 => summary.push_str(", 1 warning"),
+        count => summary.push_str(&format!(", {count} warnings")),
+    }
+    summary
 }
 
 /// `xf validate SCHEMA`: a one-statement transform, `validate "SCHEMA"`,

@@ -61,6 +61,8 @@ pub struct Transform {
     plan: Plan,
     /// What its loader read: see [`Transform::files`].
     files: Vec<PathBuf>,
+    /// The file as messages name it, and its text, for rendering warnings.
+    source: (String, Arc<str>),
 }
 
 /// How a transform is loaded: which folders its files may come from, and the
@@ -218,6 +220,36 @@ impl Transform {
         Ok(Transform {
             plan,
             files: recorded.paths(),
+            source: (name.to_string(), Arc::from(text)),
+        })
+    }
+
+    /// What loads but is probably not meant (W00xx codes): a comparison of two
+    /// constants, a label that looks like a template, and the others listed in
+    /// [`crate::diagnostic::Code`]. About the file's own statements.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.plan.warnings
+    }
+
+    /// [`Transform::warnings`] rendered rustc-style (`warning[W0001]: …`),
+    /// empty when there are none.
+    pub fn render_warnings(&self) -> String {
+        let (name, text) = &self.source;
+        diagnostic::render(name, text, &self.plan.warnings)
+    }
+
+    /// The transform that [`Transform::warnings`] makes a load error: the
+    /// warnings as a [`LoadError::Invalid`] (`--deny-warnings`), or the
+    /// transform itself when it has none.
+    pub fn deny_warnings(self) -> Result<Transform, LoadError> {
+        if self.plan.warnings.is_empty() {
+            return Ok(self);
+        }
+        let (file, text) = self.source;
+        Err(LoadError::Invalid {
+            file,
+            text: text.to_string(),
+            diagnostics: self.plan.warnings,
         })
     }
 

@@ -255,8 +255,8 @@ fn check_reports_each_transform() {
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        "transforms/armor-splunk.xf: ok, format splunk, lookup tags (3 rows)\n\
-         transforms/armor-default.xf: ok, format default, lookup tags (3 rows)\n"
+        "transforms/armor-splunk.xf: ok, name \"Hello world config\", format splunk, lookup tags (3 rows)\n\
+         transforms/armor-default.xf: ok, name \"Hello world config (default format)\", format default, lookup tags (3 rows)\n"
     );
     let (_dir, bad) = transform("format xml\n");
     let output = xf().arg("check").arg(&bad).output().unwrap();

@@ -426,7 +426,7 @@ fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condi
         }
         Rule::compare => {
             let mut inner = pair.into_inner();
-            let left = operand(inner.next()?, errors)?;
+            let left = spanned_operand(inner.next()?, errors)?;
             let op = match inner.next()?.as_str() {
                 "==" => CompareOp::Eq,
                 "!=" => CompareOp::Ne,
@@ -435,7 +435,7 @@ fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condi
                 ">" => CompareOp::Gt,
                 _ => CompareOp::Ge,
             };
-            let right = operand(inner.next()?, errors)?;
+            let right = spanned_operand(inner.next()?, errors)?;
             Some(Condition::Compare(left, op, right))
         }
         other => unreachable!("not a condition rule: {other:?}"),
@@ -447,6 +447,11 @@ fn operand(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Operand
         Rule::path => path(pair, errors).map(Operand::Path),
         _ => literal(pair, errors).map(Operand::Literal),
     }
+}
+
+fn spanned_operand(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Spanned<Operand>> {
+    let span = Span::from(pair.as_span());
+    operand(pair, errors).map(|operand| Spanned::new(operand, span))
 }
 
 /// Turns pest's error into a diagnostic that names what was expected in words.
