@@ -85,6 +85,30 @@ fn a_transform_that_does_not_load_exits_2_with_a_rustc_style_report() {
     assert!(stderr.contains("  | ^^^^^ not a statement\n"), "{stderr}");
 }
 
+/// The README's example of a load error is what xf prints for its line.
+#[test]
+fn the_readme_load_error_example_is_the_real_report() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let start = readme
+        .find("```\nerror[E0002]")
+        .expect("the README's E0002 example")
+        + 4;
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let (_dir, path) = transform("name \"t\"\nlable idx = \"Alpha\"\n");
+    let output = xf()
+        .arg("check")
+        .arg("t.xf")
+        .current_dir(path.parent().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    // A report ends with a blank line, which the README's block leaves out.
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap().trim_end(),
+        example.trim_end()
+    );
+}
+
 #[test]
 fn a_missing_transform_file_exits_2() {
     let (code, _, stderr) = run(&["run".as_ref(), "no/such.xf".as_ref()], b"");
