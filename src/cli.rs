@@ -286,9 +286,31 @@ pub(crate) fn load_transform(
 }
 
 /// `xf import armor CONFIG`: the `.xf` on stdout, or each problem on stderr (status 2).
+/// Whether the `.xf` imported from an Armor config loads, templates
+/// compiled: the config's schema says nothing of its templates, and a `.xf`
+/// that does not load is no import. The tags table is left out, since
+/// `--tags` names it as seen from where the `.xf` will be saved, not from here.
+fn imported_loads(path: &std::path::Path, armor: &ArmorArgs) -> Result<(), String> {
+    let options = xf::import::ArmorOptions {
+        tags: None,
+        kibana: armor.kibana.clone(),
+    };
+    Transform::from_armor_config(path, &options, &LoadOptions::default())
+        .map(drop)
+        .map_err(|error| error.render())
+}
+
 fn import_armor(path: &std::path::Path, armor: &ArmorArgs) -> ExitCode {
     match xf::import::armor_file(path, &armor.options()) {
         Ok(xf) => {
+            if let Err(problems) = imported_loads(path, armor) {
+                eprint!("{problems}");
+                eprintln!(
+                    "error: {} is not imported: the .xf it imports to does not load (reported above, at its lines in that .xf)",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
             print!("{xf}");
             ExitCode::SUCCESS
         }

@@ -100,7 +100,7 @@ impl Lookup {
         };
         let text = files
             .read(file, Kind::Lookup)
-            .map_err(|e| LoadError::File(format!("cannot read {shown}: {e}")))?
+            .map_err(|e| LoadError::File(format!("cannot read {}: {e}", resolved(file, shown))))?
             .text;
         let is_json = file
             .extension()
@@ -295,6 +295,18 @@ fn json_table(text: &str, column: &str) -> Result<Indexed, String> {
         .map(|(key, rows)| (key.clone(), places("items", &rows, u64::from)))
         .collect();
     Ok((table, duplicates))
+}
+
+/// A file as the author wrote it and, when that differs, where it was
+/// looked for: a relative name is found beside the `.xf` (or, for an Armor
+/// config's `--tags`, in the current directory), which the name alone hides.
+fn resolved(file: &FsPath, shown: &str) -> String {
+    match std::path::absolute(file) {
+        Ok(path) if path.as_os_str() != shown => {
+            format!("{shown} (looked for at {})", path.display())
+        }
+        _ => shown.to_string(),
+    }
 }
 
 fn key_text(value: &Json) -> Option<String> {
