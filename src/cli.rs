@@ -452,7 +452,7 @@ fn validate(args: ValidateArgs) -> ExitCode {
         &format!("validate {quoted}\n"),
         folder.as_deref(),
     ) {
-        Ok(transform) => run(&transform, args.stream),
+        Ok(transform) => run(&transform.without_statement_names(), args.stream),
         Err(error) => {
             eprint!("{}", error.render());
             ExitCode::from(2)

@@ -63,6 +63,9 @@ pub struct Transform {
     files: Vec<PathBuf>,
     /// The file as messages name it, and its text, for rendering warnings.
     source: (String, Arc<str>),
+    /// Whether record errors name the statement that failed (see
+    /// [`Transform::without_statement_names`]).
+    statement_names: bool,
 }
 
 /// How a transform is loaded: which folders its files may come from, and the
@@ -221,6 +224,7 @@ impl Transform {
             plan,
             files: recorded.paths(),
             source: (name.to_string(), Arc::from(text)),
+            statement_names: true,
         })
     }
 
@@ -264,7 +268,23 @@ impl Transform {
 
     /// Like [`Transform::apply`], saying whether the record was dropped.
     pub fn apply_once(&self, record: Value) -> Result<Outcome, RecordError> {
-        apply::apply(&self.plan, record)
+        apply::apply(&self.plan, record).map_err(|error| self.named(error))
+    }
+
+    /// For a transform that a command wrote rather than its user (`xf
+    /// validate SCHEMA` is `validate "SCHEMA"`): its record errors name no
+    /// statement or line, which would be of a file nobody sees; the reason
+    /// itself (`does not match schema queryai-detection: …`) says what failed.
+    pub fn without_statement_names(mut self) -> Transform {
+        self.statement_names = false;
+        self
+    }
+
+    fn named(&self, mut error: RecordError) -> RecordError {
+        if !self.statement_names && error.through.is_empty() {
+            error.origin = None;
+        }
+        error
     }
 
     /// Like [`Transform::apply_once`], in a [`apply::Context`] (a stop flag,
@@ -274,7 +294,7 @@ impl Transform {
         record: Value,
         context: &apply::Context<'_>,
     ) -> Result<Outcome, RecordError> {
-        apply::apply_in(&self.plan, record, context)
+        apply::apply_in(&self.plan, record, context).map_err(|error| self.named(error))
     }
 
     /// The transform's `name`, if it has one.

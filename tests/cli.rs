@@ -532,10 +532,12 @@ fn validate_passes_valid_records_through_and_reports_the_rest() {
     let written: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let expected: serde_json::Value = serde_json::from_str(&matched).unwrap();
     assert_eq!(written, expected);
+    // The command wrote the one `validate` statement: errors name no line of it.
     assert!(
-        stderr.contains("stdin:23: validate (line 1): does not match schema queryai-detection: "),
+        stderr.contains("error: stdin:23: does not match schema queryai-detection: "),
         "{stderr}"
     );
+    assert!(!stderr.contains("(line "), "{stderr}");
     assert!(
         stderr.contains("/severity: \"SEVERE\" is not one of"),
         "{stderr}"

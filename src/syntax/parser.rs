@@ -279,6 +279,11 @@ fn literal(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Value> 
             // The grammar only admits JSON's number syntax; huge exponents become
             // an error here rather than a panic.
             match serde_json::from_str(pair.as_str()) {
+                // Kept as written, as a record's numbers are (serde_json
+                // would respell `1e400` as `1e+400`).
+                Ok(Value::Number(_)) => {
+                    Some(Value::Number(crate::number::as_written(pair.as_str())))
+                }
                 Ok(value) => Some(value),
                 Err(error) => {
                     errors.push(
