@@ -109,6 +109,47 @@ fn the_readme_load_error_example_is_the_real_report() {
     );
 }
 
+/// Warnings are printed and the run goes on; --deny-warnings refuses the
+/// transform (status 2, nothing read), in `run` and in `check` alike.
+#[test]
+fn warnings_are_printed_and_denied_only_when_asked() {
+    let (_dir, path) = transform("drop when \"detail-type\" == \"WebhookTest\"\n");
+    let path = path.as_os_str();
+    let (code, stdout, stderr) = run(
+        &["run".as_ref(), path],
+        b"{\"detail-type\":\"WebhookTest\"}\n",
+    );
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "{\"detail-type\":\"WebhookTest\"}\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.starts_with("warning[W0001]: this comparison is false for every record"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("write `.\"detail-type\"`"), "{stderr}");
+    assert!(stderr.contains("t.xf:1:11"), "{stderr}");
+
+    let (code, stdout, stderr) = run(&["run".as_ref(), "--deny-warnings".as_ref(), path], b"{}\n");
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    assert!(stderr.contains("warning[W0001]"), "{stderr}");
+    assert!(
+        stderr.ends_with("error: 1 warning denied by --deny-warnings\n"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = run(&["check".as_ref(), path], b"");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.ends_with("t.xf: ok, format default, 1 warning\n"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("warning[W0001]"), "{stderr}");
+    let (code, stdout, _) = run(&["check".as_ref(), "--deny-warnings".as_ref(), path], b"");
+    assert_eq!((code, stdout.as_str()), (2, ""));
+}
+
 #[test]
 fn a_missing_transform_file_exits_2() {
     let (code, _, stderr) = run(&["run".as_ref(), "no/such.xf".as_ref()], b"");
