@@ -785,7 +785,7 @@ fn wrong_quote(source: &str, position: usize) -> Option<Diagnostic> {
         format!("strings are written in straight double quotes, not with {kind} `{quote}`"),
         Span::new(position, position + span_len),
     )
-    .with_label(format!("{kind}"));
+    .with_label(kind);
     diagnostic = match end {
         Some(end) => diagnostic.with_note(format!(
             "write {}",
