@@ -38,11 +38,15 @@ enum Command {
     Validate(ValidateArgs),
     /// Load transforms (and `xf serve` pipeline files, .xfp) and report problems, without running them
     Check {
-        /// The .xf (and .xfp) files to check
+        /// The .xf (and .xfp) files to check, or Armor transform configs (.json)
         #[arg(required = true)]
         transforms: Vec<PathBuf>,
         #[command(flatten)]
+        armor: ArmorArgs,
+        #[command(flatten)]
         files: FileArgs,
+        #[command(flatten)]
+        warnings: WarningArgs,
     },
     #[cfg(feature = "serve")]
     Serve(Box<crate::serve_cli::ServeArgs>),
@@ -79,7 +83,38 @@ struct RunArgs {
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
+    warnings: WarningArgs,
+    #[command(flatten)]
     stream: StreamArgs,
+}
+
+/// What a transform's warnings (W00xx) do: printed to stderr, and a load
+/// error only when asked, so that a CI check can refuse them while a run in
+/// production goes on.
+#[derive(clap::Args)]
+pub(crate) struct WarningArgs {
+    /// Treat the transform's warnings (W0001…) as errors: it does not load (exit status 2)
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+impl WarningArgs {
+    /// Prints the transform's warnings to stderr; with `--deny-warnings`, a
+    /// transform with any is refused, its problems as the text to print.
+    fn judge(&self, transform: Transform) -> Result<Transform, String> {
+        if !self.deny_warnings {
+            eprint!("{}", transform.render_warnings());
+            return Ok(transform);
+        }
+        let count = transform.warnings().len();
+        transform.deny_warnings().map_err(|denied| {
+            format!(
+                "{}error: {count} warning{} denied by --deny-warnings\n",
+                denied.render(),
+                if count == 1 { "" } else { "s" }
+            )
+        })
+    }
 }
 
 /// Where a transform's files (includes, lookups, templates, schemas) may come from.
@@ -195,7 +230,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => {
             let options = args.files.options(args.limits.limits());
-            match load_transform(&args.transform, &args.armor, &options) {
+            let loaded = load_transform(&args.transform, &args.armor, &options)
+                .and_then(|transform| args.warnings.judge(transform));
+            match loaded {
                 Ok(transform) => run(&transform, args.stream),
                 Err(problems) => {
                     eprint!("{problems}");
@@ -204,7 +241,12 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Validate(args) => validate(args),
-        Command::Check { transforms, files } => check(&transforms, &files),
+        Command::Check {
+            transforms,
+            armor,
+            files,
+            warnings,
+        } => check(&transforms, &armor, &files, &warnings),
         Command::Import {
             kind: ImportKind::Armor,
             config,
@@ -244,25 +286,37 @@ pub(crate) fn load_transform(
 }
 
 /// `xf import armor CONFIG`: the `.xf` on stdout, or each problem on stderr (status 2).
+/// Whether the `.xf` imported from an Armor config loads, templates
+/// compiled: the config's schema says nothing of its templates, and a `.xf`
+/// that does not load is no import. The tags table is left out, since
+/// `--tags` names it as seen from where the `.xf` will be saved, not from here.
+fn imported_loads(path: &std::path::Path, armor: &ArmorArgs) -> Result<(), String> {
+    let options = xf::import::ArmorOptions {
+        tags: None,
+        kibana: armor.kibana.clone(),
+    };
+    Transform::from_armor_config(path, &options, &LoadOptions::default())
+        .map(drop)
+        .map_err(|error| error.render())
+}
+
 fn import_armor(path: &std::path::Path, armor: &ArmorArgs) -> ExitCode {
     match xf::import::armor_file(path, &armor.options()) {
         Ok(xf) => {
+            if let Err(problems) = imported_loads(path, armor) {
+                eprint!("{problems}");
+                eprintln!(
+                    "error: {} is not imported: the .xf it imports to does not load (reported above, at its lines in that .xf)",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
             print!("{xf}");
             ExitCode::SUCCESS
         }
         Err(error) => {
             eprint!("{}", error.render());
             ExitCode::from(2)
-        }
-    }
-}
-
-fn load(path: &PathBuf, options: &LoadOptions) -> Option<Transform> {
-    match Transform::from_path_with(path, options) {
-        Ok(transform) => Some(transform),
-        Err(error) => {
-            eprint!("{}", error.render());
-            None
         }
     }
 }
@@ -295,7 +349,14 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-fn check(paths: &[PathBuf], files: &FileArgs) -> ExitCode {
+/// `xf check`: each file loaded as `xf run` (or `xf serve`, for `.xfp`)
+/// would load it, an Armor config (`.json`) with `--tags` and `--kibana`.
+fn check(
+    paths: &[PathBuf],
+    armor: &ArmorArgs,
+    files: &FileArgs,
+    warnings: &WarningArgs,
+) -> ExitCode {
     let options = &files.options(Limits::DEFAULT);
     let mut ok = true;
     for path in paths {
@@ -315,19 +376,15 @@ fn check(paths: &[PathBuf], files: &FileArgs) -> ExitCode {
             }
             continue;
         }
-        match load(path, options) {
-            Some(transform) => {
-                let mut summary = format!(
-                    "{}: ok, format {}",
-                    path.display(),
-                    transform.format().name()
-                );
-                for (name, rows) in transform.lookups() {
-                    summary.push_str(&format!(", lookup {name} ({rows} rows)"));
-                }
-                println!("{summary}");
+        let loaded = Transform::from_path_or_armor(path, &armor.options(), options)
+            .map_err(|error| error.render())
+            .and_then(|transform| warnings.judge(transform));
+        match loaded {
+            Ok(transform) => println!("{}", summary(path, &transform)),
+            Err(problems) => {
+                eprint!("{problems}");
+                ok = false;
             }
-            None => ok = false,
         }
     }
     if ok {
@@ -335,6 +392,24 @@ fn check(paths: &[PathBuf], files: &FileArgs) -> ExitCode {
     } else {
         ExitCode::from(2)
     }
+}
+
+/// `t.xf: ok, name "…", format splunk, lookup tags (3 rows), 1 warning`.
+fn summary(path: &std::path::Path, transform: &Transform) -> String {
+    let mut summary = format!("{}: ok", path.display());
+    if let Some(name) = transform.name() {
+        summary.push_str(&format!(", name {}", serde_json::Value::from(name)));
+    }
+    summary.push_str(&format!(", format {}", transform.format().name()));
+    for (name, rows) in transform.lookups() {
+        summary.push_str(&format!(", lookup {name} ({rows} rows)"));
+    }
+    match transform.warnings().len() {
+        0 => {}
+        1 => summary.push_str(", 1 warning"),
+        count => summary.push_str(&format!(", {count} warnings")),
+    }
+    summary
 }
 
 /// `xf validate SCHEMA`: a one-statement transform, `validate "SCHEMA"`,
@@ -377,7 +452,7 @@ fn validate(args: ValidateArgs) -> ExitCode {
         &format!("validate {quoted}\n"),
         folder.as_deref(),
     ) {
-        Ok(transform) => run(&transform, args.stream),
+        Ok(transform) => run(&transform.without_statement_names(), args.stream),
         Err(error) => {
             eprint!("{}", error.render());
             ExitCode::from(2)

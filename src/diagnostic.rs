@@ -156,6 +156,23 @@ pub enum Code {
     MissingSetting,
     /// A file a pipeline names (a transform, a notification config, a secret) does not load.
     PipelineFile,
+    // W00xx: warnings. The transform loads and runs; what it says is probably
+    // not what its author meant (`--deny-warnings` makes them fail the load).
+    /// A comparison of two constants (`"detail-type" == "WebhookTest"`), which
+    /// is the same for every record.
+    ConstantComparison,
+    /// A `label` string that looks like a template (`label x = "{{ y }}"`);
+    /// label values are never rendered.
+    LabelTemplate,
+    /// An ordering comparison with a string that holds a number
+    /// (`severity >= "8"`): a number is never ordered with a string, and
+    /// strings order by their characters (`"10" < "9"`).
+    OrderedNumericString,
+    /// A lookup table with two rows of one key: only the last is used.
+    DuplicateLookupKey,
+    /// A template name that nothing can supply: the record's shape is closed
+    /// by a `validate` schema, and no statement, lookup or loop sets it.
+    UnsuppliedTemplateName,
 }
 
 impl Code {
@@ -197,7 +214,17 @@ impl Code {
             Code::SettingValue => "E0802",
             Code::MissingSetting => "E0803",
             Code::PipelineFile => "E0804",
+            Code::ConstantComparison => "W0001",
+            Code::LabelTemplate => "W0002",
+            Code::OrderedNumericString => "W0003",
+            Code::DuplicateLookupKey => "W0004",
+            Code::UnsuppliedTemplateName => "W0005",
         }
+    }
+
+    /// Whether it is a warning (`W…`): reported, but the transform loads.
+    pub fn is_warning(self) -> bool {
+        self.as_str().starts_with('W')
     }
 }
 
@@ -217,6 +244,9 @@ pub struct Diagnostic {
     pub label: String,
     /// Further explanation or a hint, each shown as `= note`.
     pub notes: Vec<String>,
+    /// Other places that explain the problem (where an unclosed block opens),
+    /// each shown with its own line and a `-` underline.
+    pub context: Vec<(Span, String)>,
     /// The problems of another file that this one stands for (an included
     /// transform that does not load), kept whole so that a program can show
     /// them at their own places; rendered as a last note.
@@ -240,6 +270,7 @@ impl Diagnostic {
             span,
             label: String::new(),
             notes: Vec::new(),
+            context: Vec::new(),
             within: None,
         }
     }
@@ -252,6 +283,12 @@ impl Diagnostic {
 
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
+        self
+    }
+
+    /// Adds another place, labelled, to show with the problem.
+    pub fn with_context(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.context.push((span, label.into()));
         self
     }
 
@@ -271,18 +308,32 @@ pub fn render(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
     let mut out = String::new();
     for diagnostic in diagnostics {
         let span = clamp(diagnostic.span, source);
-        let report = Report::error()
+        let report = if diagnostic.code.is_warning() {
+            Report::warning()
+        } else {
+            Report::error()
+        };
+        let report = report
             .with_code(diagnostic.code.as_str())
             .with_message(&diagnostic.message)
-            .with_labels(vec![
-                Label::primary((), span).with_message(&diagnostic.label)
-            ])
+            .with_labels(
+                std::iter::once(Label::primary((), span).with_message(&diagnostic.label))
+                    .chain(diagnostic.context.iter().map(|(at, label)| {
+                        Label::secondary((), clamp(*at, source)).with_message(label)
+                    }))
+                    .collect(),
+            )
             .with_notes(notes(diagnostic));
         // Rendering into a String fails only for spans outside the file, which `clamp` rules out.
         if term::emit_to_string(&mut out, &config, &file, &report).is_err() {
             let (line, col) = diagnostic.span.line_col(source);
+            let severity = if diagnostic.code.is_warning() {
+                "warning"
+            } else {
+                "error"
+            };
             out.push_str(&format!(
-                "error[{}]: {}\n --> {name}:{line}:{col}\n",
+                "{severity}[{}]: {}\n --> {name}:{line}:{col}\n",
                 diagnostic.code, diagnostic.message
             ));
         }

@@ -61,6 +61,11 @@ pub struct Transform {
     plan: Plan,
     /// What its loader read: see [`Transform::files`].
     files: Vec<PathBuf>,
+    /// The file as messages name it, and its text, for rendering warnings.
+    source: (String, Arc<str>),
+    /// Whether record errors name the statement that failed (see
+    /// [`Transform::without_statement_names`]).
+    statement_names: bool,
 }
 
 /// How a transform is loaded: which folders its files may come from, and the
@@ -218,6 +223,37 @@ impl Transform {
         Ok(Transform {
             plan,
             files: recorded.paths(),
+            source: (name.to_string(), Arc::from(text)),
+            statement_names: true,
+        })
+    }
+
+    /// What loads but is probably not meant (W00xx codes): a comparison of two
+    /// constants, a label that looks like a template, and the others listed in
+    /// [`crate::diagnostic::Code`]. About the file's own statements.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.plan.warnings
+    }
+
+    /// [`Transform::warnings`] rendered rustc-style (`warning[W0001]: …`),
+    /// empty when there are none.
+    pub fn render_warnings(&self) -> String {
+        let (name, text) = &self.source;
+        diagnostic::render(name, text, &self.plan.warnings)
+    }
+
+    /// The transform that [`Transform::warnings`] makes a load error: the
+    /// warnings as a [`LoadError::Invalid`] (`--deny-warnings`), or the
+    /// transform itself when it has none.
+    pub fn deny_warnings(self) -> Result<Transform, LoadError> {
+        if self.plan.warnings.is_empty() {
+            return Ok(self);
+        }
+        let (file, text) = self.source;
+        Err(LoadError::Invalid {
+            file,
+            text: text.to_string(),
+            diagnostics: self.plan.warnings,
         })
     }
 
@@ -232,7 +268,23 @@ impl Transform {
 
     /// Like [`Transform::apply`], saying whether the record was dropped.
     pub fn apply_once(&self, record: Value) -> Result<Outcome, RecordError> {
-        apply::apply(&self.plan, record)
+        apply::apply(&self.plan, record).map_err(|error| self.named(error))
+    }
+
+    /// For a transform that a command wrote rather than its user (`xf
+    /// validate SCHEMA` is `validate "SCHEMA"`): its record errors name no
+    /// statement or line, which would be of a file nobody sees; the reason
+    /// itself (`does not match schema queryai-detection: …`) says what failed.
+    pub fn without_statement_names(mut self) -> Transform {
+        self.statement_names = false;
+        self
+    }
+
+    fn named(&self, mut error: RecordError) -> RecordError {
+        if !self.statement_names && error.through.is_empty() {
+            error.origin = None;
+        }
+        error
     }
 
     /// Like [`Transform::apply_once`], in a [`apply::Context`] (a stop flag,
@@ -242,7 +294,7 @@ impl Transform {
         record: Value,
         context: &apply::Context<'_>,
     ) -> Result<Outcome, RecordError> {
-        apply::apply_in(&self.plan, record, context)
+        apply::apply_in(&self.plan, record, context).map_err(|error| self.named(error))
     }
 
     /// The transform's `name`, if it has one.

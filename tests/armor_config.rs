@@ -171,3 +171,105 @@ fn tags_and_kibana_are_refused_with_a_xf() {
     assert_eq!(status, 2);
     assert!(stderr.contains("--tags and --kibana are for Armor JSON configs"));
 }
+
+/// The Hello world config with its first transform's value replaced.
+fn config_with_tag_value(value: &str) -> (tempfile::TempDir, PathBuf) {
+    let text = std::fs::read_to_string(repo("tests/fixtures/armor/transform-config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    config["transform"][0]["value"] = value.into();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn check_loads_an_armor_config_as_run_does() {
+    let config = repo("tests/fixtures/armor/transform-config.json");
+    let tags = repo("transforms/armor-tags.csv");
+    let (status, out, err) = xf(
+        &[
+            "check",
+            config.to_str().unwrap(),
+            "--tags",
+            tags.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!((status, err.as_str()), (0, ""));
+    assert!(
+        out.ends_with(": ok, name \"Hello world config\", format splunk, lookup tags (3 rows)\n"),
+        "{out}"
+    );
+    // A template that does not compile is reported at its line of the imported .xf.
+    let (_dir, bad) = config_with_tag_value("{{ index | lowercase }}");
+    let (status, out, err) = xf(&["check", bad.to_str().unwrap()], b"");
+    assert_eq!((status, out.as_str()), (2, ""));
+    assert!(
+        err.contains("error[E0304]: unknown filter `lowercase`"),
+        "{err}"
+    );
+    assert!(err.contains("config.json (as imported):16:"), "{err}");
+}
+
+#[test]
+fn import_refuses_a_config_whose_templates_do_not_compile() {
+    for value in ["{{ index ", "{{ index | lowercase }}"] {
+        let (_dir, bad) = config_with_tag_value(value);
+        let (status, out, err) = xf(&["import", "armor", bad.to_str().unwrap()], b"");
+        assert_eq!((status, out.as_str()), (2, ""), "{value}");
+        assert!(
+            err.contains("is not imported: the .xf it imports to does not load"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "tag add index = {}",
+                serde_json::Value::from(value)
+            )),
+            "{err}"
+        );
+    }
+    // A tags table is named as seen from the saved .xf: import does not read it.
+    let config = repo("tests/fixtures/armor/transform-config.json");
+    let (status, out, _) = xf(
+        &[
+            "import",
+            "armor",
+            config.to_str().unwrap(),
+            "--tags",
+            "elsewhere.csv",
+        ],
+        b"",
+    );
+    assert_eq!(status, 0);
+    assert!(out.contains("lookup tags from \"elsewhere.csv\""));
+}
+
+#[test]
+fn a_tags_table_that_cannot_be_read_is_named_where_it_was_looked_for() {
+    let config = repo("tests/fixtures/armor/transform-config.json");
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::cargo_bin("xf")
+        .unwrap()
+        .args(["run", config.to_str().unwrap(), "--tags", "missing.csv"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8(output.stderr).unwrap();
+    let resolved = std::fs::canonicalize(dir.path())
+        .unwrap()
+        .join("missing.csv");
+    let plain = dir.path().join("missing.csv");
+    assert!(
+        err.contains(&format!(
+            "cannot read missing.csv (looked for at {})",
+            resolved.display()
+        )) || err.contains(&format!(
+            "cannot read missing.csv (looked for at {})",
+            plain.display()
+        )),
+        "{err}"
+    );
+}

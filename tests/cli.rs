@@ -85,6 +85,71 @@ fn a_transform_that_does_not_load_exits_2_with_a_rustc_style_report() {
     assert!(stderr.contains("  | ^^^^^ not a statement\n"), "{stderr}");
 }
 
+/// The README's example of a load error is what xf prints for its line.
+#[test]
+fn the_readme_load_error_example_is_the_real_report() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let start = readme
+        .find("```\nerror[E0002]")
+        .expect("the README's E0002 example")
+        + 4;
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let (_dir, path) = transform("name \"t\"\nlable idx = \"Alpha\"\n");
+    let output = xf()
+        .arg("check")
+        .arg("t.xf")
+        .current_dir(path.parent().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    // A report ends with a blank line, which the README's block leaves out.
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap().trim_end(),
+        example.trim_end()
+    );
+}
+
+/// Warnings are printed and the run goes on; --deny-warnings refuses the
+/// transform (status 2, nothing read), in `run` and in `check` alike.
+#[test]
+fn warnings_are_printed_and_denied_only_when_asked() {
+    let (_dir, path) = transform("drop when \"detail-type\" == \"WebhookTest\"\n");
+    let path = path.as_os_str();
+    let (code, stdout, stderr) = run(
+        &["run".as_ref(), path],
+        b"{\"detail-type\":\"WebhookTest\"}\n",
+    );
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "{\"detail-type\":\"WebhookTest\"}\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.starts_with("warning[W0001]: this comparison is false for every record"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("write `.\"detail-type\"`"), "{stderr}");
+    assert!(stderr.contains("t.xf:1:11"), "{stderr}");
+
+    let (code, stdout, stderr) = run(&["run".as_ref(), "--deny-warnings".as_ref(), path], b"{}\n");
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    assert!(stderr.contains("warning[W0001]"), "{stderr}");
+    assert!(
+        stderr.ends_with("error: 1 warning denied by --deny-warnings\n"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = run(&["check".as_ref(), path], b"");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.ends_with("t.xf: ok, format default, 1 warning\n"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("warning[W0001]"), "{stderr}");
+    let (code, stdout, _) = run(&["check".as_ref(), "--deny-warnings".as_ref(), path], b"");
+    assert_eq!((code, stdout.as_str()), (2, ""));
+}
+
 #[test]
 fn a_missing_transform_file_exits_2() {
     let (code, _, stderr) = run(&["run".as_ref(), "no/such.xf".as_ref()], b"");
@@ -255,8 +320,8 @@ fn check_reports_each_transform() {
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        "transforms/armor-splunk.xf: ok, format splunk, lookup tags (3 rows)\n\
-         transforms/armor-default.xf: ok, format default, lookup tags (3 rows)\n"
+        "transforms/armor-splunk.xf: ok, name \"Hello world config\", format splunk, lookup tags (3 rows)\n\
+         transforms/armor-default.xf: ok, name \"Hello world config (default format)\", format default, lookup tags (3 rows)\n"
     );
     let (_dir, bad) = transform("format xml\n");
     let output = xf().arg("check").arg(&bad).output().unwrap();
@@ -508,10 +573,12 @@ fn validate_passes_valid_records_through_and_reports_the_rest() {
     let written: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let expected: serde_json::Value = serde_json::from_str(&matched).unwrap();
     assert_eq!(written, expected);
+    // The command wrote the one `validate` statement: errors name no line of it.
     assert!(
-        stderr.contains("stdin:23: validate (line 1): does not match schema queryai-detection: "),
+        stderr.contains("error: stdin:23: does not match schema queryai-detection: "),
         "{stderr}"
     );
+    assert!(!stderr.contains("(line "), "{stderr}");
     assert!(
         stderr.contains("/severity: \"SEVERE\" is not one of"),
         "{stderr}"

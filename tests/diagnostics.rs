@@ -31,6 +31,33 @@ fn diagnostics_render_as_snapshotted() {
     }
 }
 
+/// Every `.xf` file in `tests/diagnostics/warnings/` loads, with warnings
+/// (W00xx); their rendering is checked against a snapshot.
+#[test]
+fn warnings_render_as_snapshotted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics/warnings");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "xf"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4);
+    for path in files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = fs::read_to_string(&path).unwrap();
+        let file_name = format!("{name}.xf");
+        let transform = Transform::from_source(&file_name, &text, Some(&dir))
+            .unwrap_or_else(|error| panic!("{file_name} does not load:\n{}", error.render()));
+        assert!(
+            !transform.warnings().is_empty(),
+            "{file_name} has no warning"
+        );
+        assert!(transform.warnings().iter().all(|w| w.code.is_warning()));
+        insta::assert_snapshot!(format!("warnings-{name}"), transform.render_warnings());
+    }
+}
+
 /// Every `.xfp` file in `tests/diagnostics/pipelines/` is an `xf serve`
 /// pipeline that must fail to load, all its problems reported at once.
 #[cfg(feature = "serve")]

@@ -195,8 +195,15 @@ fn shipped_transforms_load() {
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "xf") {
-            if let Err(error) = Transform::from_path(&path) {
-                panic!("{} does not load:\n{}", path.display(), error.render());
+            match Transform::from_path(&path) {
+                Err(error) => panic!("{} does not load:\n{}", path.display(), error.render()),
+                // What xf ships is an example to follow: it raises no warning.
+                Ok(transform) => assert_eq!(
+                    transform.render_warnings(),
+                    "",
+                    "{} has warnings",
+                    path.display()
+                ),
             }
             count += 1;
         }

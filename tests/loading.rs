@@ -168,7 +168,8 @@ fn a_fifo_is_refused_without_waiting() {
     // Nobody writes to the FIFO: opening it would wait for ever.
     let error = load_error(dir.path());
     assert!(
-        error.contains("table.csv: a FIFO, not a regular file"),
+        error.contains("table.csv (looked for at ")
+            && error.contains("): a FIFO, not a regular file"),
         "{error}"
     );
 }

@@ -105,3 +105,168 @@ fn mixed_splunk_is_each_vendors_splunk_transform() {
 fn mixed_ocsf_is_each_vendors_ocsf_transform() {
     same_as_each_vendor("ocsf", "armor-ocsf.xf");
 }
+
+/// Payloads that look like a vendor's connectivity test, or like its shape,
+/// without being one: each must come out (emitted) or fail (a record error,
+/// dead-lettered), never be dropped as a test it is not.
+fn near_misses() -> Vec<Value> {
+    [
+        // Data Theorem's test is exactly {"event": "Hello, world!"}.
+        r#"{"event": "Hello, world!", "time": 1}"#,
+        r#"{"event": "hello"}"#,
+        r#"{"event": ""}"#,
+        r#"{"event": null}"#,
+        r#"{"event": 7}"#,
+        r#"{"event": ["Hello, world!"]}"#,
+        r#"{"event": {"name": "push"}}"#,
+        r#"{"event": "push", "repository": {"full_name": "o/r"}}"#,
+        // CII's test is a WebhookTest in CII's envelope.
+        r#"{"detail-type": "WebhookTest"}"#,
+        r#"{"detail-type": "WebhookTest", "detail": {}}"#,
+        r#"{"detail-type": "WebhookTest", "source": "aws.guardduty", "detail": {"id": "x"}}"#,
+        r#"{"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": {"severity": 8}}"#,
+        // Query.ai's test is {"test": "message", "detection_name": …}.
+        r#"{"test": "message", "detection_id": 7}"#,
+        r#"{"test": "message", "detection_name": 7}"#,
+        r#"{"test": "other"}"#,
+        r#"{"test": true, "detection_id": 1}"#,
+        // Armor's `events` filter would drop a documentType of no Armor kind.
+        r#"{"documentType": "INVOICE"}"#,
+        r#"{"documentType": 7, "offenseType": "Incident"}"#,
+        r#"{"documentType": "offense_detection"}"#,
+    ]
+    .iter()
+    .map(|text| serde_json::from_str(text).unwrap())
+    .collect()
+}
+
+/// Objects of many shapes, deterministically: keys drawn from those the
+/// mixed transforms test (and others), values of every kind, nested a little.
+/// No value is a connectivity test's marker ("Hello, world!", "WebhookTest",
+/// "message"), so none of these may be dropped.
+fn foreign_payloads(count: usize) -> Vec<Value> {
+    const KEYS: &[&str] = &[
+        "event",
+        "type",
+        "test",
+        "detail-type",
+        "detail",
+        "documentType",
+        "offenseType",
+        "SECURITY_SIGNAL_ID",
+        "detection_id",
+        "detection_name",
+        "time",
+        "id",
+        "data",
+        "alert",
+        "action",
+        "severity",
+        "source",
+        "name",
+        "payload",
+        "version",
+    ];
+    const WORDS: &[&str] = &[
+        "",
+        "push",
+        "OFFENSE",
+        "EVENT",
+        "Incident",
+        "hello world",
+        "Hello, World",
+        "webhooktest",
+        "test",
+        "1",
+        "critical",
+        "{{ x }}",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |bound: usize| {
+        // xorshift64*: enough variety, the same every run.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % bound
+    };
+    fn value(next: &mut dyn FnMut(usize) -> usize, depth: usize) -> Value {
+        match next(if depth > 1 { 5 } else { 7 }) {
+            0 => Value::Null,
+            1 => Value::Bool(next(2) == 0),
+            2 => Value::from(next(1000) as i64 - 500),
+            3 | 4 => Value::from(WORDS[next(WORDS.len())]),
+            5 => Value::Array((0..next(3)).map(|_| value(next, depth + 1)).collect()),
+            _ => object(next, depth + 1),
+        }
+    }
+    fn object(next: &mut dyn FnMut(usize) -> usize, depth: usize) -> Value {
+        let mut members = serde_json::Map::new();
+        for _ in 0..next(5) + usize::from(depth == 0) {
+            members.insert(KEYS[next(KEYS.len())].to_string(), value(next, depth));
+        }
+        Value::Object(members)
+    }
+    (0..count).map(|_| object(&mut next, 0)).collect()
+}
+
+/// The documented connectivity tests of the vendors, which are dropped.
+fn connectivity_tests() -> Vec<Value> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    [
+        "datatheorem/hello-world.json",
+        "cii/webhook-test.json",
+        "queryai/test-message.json",
+    ]
+    .iter()
+    .map(|file| {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join(file)).unwrap()).unwrap()
+    })
+    .collect()
+}
+
+fn none_dropped_by_mistake(target: &str) {
+    let mixed = load(&format!("mixed-{target}.xf"));
+    for test in connectivity_tests() {
+        assert_eq!(
+            apply(&mixed, test.clone()).unwrap(),
+            Vec::<Value>::new(),
+            "{test}"
+        );
+    }
+    let payloads: Vec<Value> = near_misses()
+        .into_iter()
+        .chain(foreign_payloads(5000))
+        .collect();
+    let (mut emitted, mut unknown, mut refused_by_a_vendor) = (0, 0, 0);
+    for payload in &payloads {
+        match apply(&mixed, payload.clone()) {
+            Ok(records) if records.is_empty() => {
+                panic!(
+                    "mixed-{target}.xf dropped a payload that is no connectivity test: {payload}"
+                )
+            }
+            Ok(_) => emitted += 1,
+            Err(error) if error.reason.contains("not a payload of a vendor xf knows") => {
+                unknown += 1
+            }
+            Err(_) => refused_by_a_vendor += 1,
+        }
+    }
+    // Every payload is accounted for, and the generator reached the vendors'
+    // own transforms (their schemas refuse it), not only the chain's end.
+    assert_eq!(emitted + unknown + refused_by_a_vendor, payloads.len());
+    assert!(
+        unknown > 0 && refused_by_a_vendor > 100,
+        "emitted {emitted}, unknown {unknown}, refused by a vendor's transform {refused_by_a_vendor}"
+    );
+}
+
+#[test]
+fn mixed_splunk_drops_only_connectivity_tests() {
+    none_dropped_by_mistake("splunk");
+}
+
+#[test]
+fn mixed_ocsf_drops_only_connectivity_tests() {
+    none_dropped_by_mistake("ocsf");
+}

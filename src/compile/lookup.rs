@@ -35,6 +35,10 @@ pub struct Lookup {
     /// The record field whose value selects a row.
     pub key: Path,
     pub(crate) table: Arc<Table>,
+    /// Keys found on more than one row, each with where its rows are
+    /// (`lines 2 and 5`): only the last row is used, which the author may
+    /// not expect (a warning, W0004).
+    pub duplicates: Vec<(String, String)>,
 }
 
 /// The rows of a table: `width` cells each, the first its key.
@@ -96,7 +100,7 @@ impl Lookup {
         };
         let text = files
             .read(file, Kind::Lookup)
-            .map_err(|e| LoadError::File(format!("cannot read {shown}: {e}")))?
+            .map_err(|e| LoadError::File(format!("cannot read {}: {e}", resolved(file, shown))))?
             .text;
         let is_json = file
             .extension()
@@ -113,10 +117,12 @@ impl Lookup {
                 LoadError::File(format!("{shown}: {reason}"))
             }
         })?;
+        let (table, duplicates) = table;
         Ok(Lookup {
             name: name.to_string(),
             key,
             table: Arc::new(table),
+            duplicates,
         })
     }
 
@@ -153,15 +159,24 @@ impl Table {
         Ok(())
     }
 
-    /// Orders the rows by key, keeping the last row of each key (as a map would).
-    fn index(mut self) -> Table {
+    /// Orders the rows by key, keeping the last row of each key (as a map
+    /// would). Also gives each key on several rows with those rows, in order.
+    fn index(mut self) -> (Table, Vec<(String, Vec<u32>)>) {
         let mut order = std::mem::take(&mut self.order);
         // Stable: rows of one key stay in input order, so the last is the latest.
         order.sort_by(|&a, &b| self.cell(a, 0).cmp(self.cell(b, 0)));
         let mut kept: Vec<u32> = Vec::with_capacity(order.len());
+        let mut duplicates: Vec<(String, Vec<u32>)> = Vec::new();
         for row in order {
             match kept.last_mut() {
-                Some(last) if self.cell(*last, 0) == self.cell(row, 0) => *last = row,
+                Some(last) if self.cell(*last, 0) == self.cell(row, 0) => {
+                    let key = self.cell(row, 0);
+                    match duplicates.last_mut() {
+                        Some((seen, rows)) if seen == key => rows.push(row),
+                        _ => duplicates.push((key.to_string(), vec![*last, row])),
+                    }
+                    *last = row;
+                }
                 _ => kept.push(row),
             }
         }
@@ -169,7 +184,8 @@ impl Table {
         self.order = kept;
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
-        self
+        duplicates.sort_by_key(|(_, rows)| rows[0]);
+        (self, duplicates)
     }
 
     pub(crate) fn cell(&self, row: u32, column: usize) -> &str {
@@ -191,8 +207,18 @@ impl Table {
     }
 }
 
+/// A table, and each key on several rows with where those rows are.
+type Indexed = (Table, Vec<(String, String)>);
+
+/// `lines 2 and 5`, `items 0, 3 and 4`: where rows of one key are.
+fn places(word: &str, rows: &[u32], place: impl Fn(u32) -> u64) -> String {
+    let mut numbers: Vec<String> = rows.iter().map(|&row| place(row).to_string()).collect();
+    let last = numbers.pop().unwrap_or_default();
+    format!("{word} {} and {last}", numbers.join(", "))
+}
+
 /// A CSV table: cell 0 is the key column's, then every column (cell i + 1).
-fn csv_table(text: &str, column: &str) -> Result<Table, String> {
+fn csv_table(text: &str, column: &str) -> Result<Indexed, String> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -213,15 +239,26 @@ fn csv_table(text: &str, column: &str) -> Result<Table, String> {
     }
     let mut table = Table::new(Some(columns), headers.len() + 1);
     let mut record = csv::StringRecord::new();
+    // Each row's line in the file, for warnings that name rows.
+    let mut lines: Vec<u64> = Vec::new();
     while reader.read_record(&mut record).map_err(|e| e.to_string())? {
         let key = record.get(key_index).unwrap_or_default();
         table.push(std::iter::once(key).chain(record.iter()))?;
+        lines.push(record.position().map_or(0, |p| p.line()));
     }
-    Ok(table.index())
+    let (table, duplicates) = table.index();
+    let duplicates = duplicates
+        .into_iter()
+        .map(|(key, rows)| {
+            let at = places("lines", &rows, |row| lines[row as usize]);
+            (key, at)
+        })
+        .collect();
+    Ok((table, duplicates))
 }
 
 /// A JSON table: each row's key, then its JSON text.
-fn json_table(text: &str, column: &str) -> Result<Table, String> {
+fn json_table(text: &str, column: &str) -> Result<Indexed, String> {
     let whole: &RawValue = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let mut table = Table::new(None, 2);
     match whole.get().as_bytes().first() {
@@ -250,7 +287,26 @@ fn json_table(text: &str, column: &str) -> Result<Table, String> {
         }
         _ => return Err("a JSON table is an array of objects, or an object of rows by key".into()),
     }
-    Ok(table.index())
+    // An object of rows by key has one row per key (JSON's last one wins as it
+    // is read); an array's items are counted from 0, as its error messages do.
+    let (table, duplicates) = table.index();
+    let duplicates = duplicates
+        .into_iter()
+        .map(|(key, rows)| (key.clone(), places("items", &rows, u64::from)))
+        .collect();
+    Ok((table, duplicates))
+}
+
+/// A file as the author wrote it and, when that differs, where it was
+/// looked for: a relative name is found beside the `.xf` (or, for an Armor
+/// config's `--tags`, in the current directory), which the name alone hides.
+fn resolved(file: &FsPath, shown: &str) -> String {
+    match std::path::absolute(file) {
+        Ok(path) if path.as_os_str() != shown => {
+            format!("{shown} (looked for at {})", path.display())
+        }
+        _ => shown.to_string(),
+    }
 }
 
 fn key_text(value: &Json) -> Option<String> {

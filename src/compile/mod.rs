@@ -8,6 +8,7 @@
 mod expr;
 mod include;
 mod link;
+mod lint;
 pub(crate) mod lookup;
 mod template;
 mod template_names;
@@ -107,6 +108,9 @@ pub struct Plan {
     pub limits: Limits,
     /// How deep its includes nest, and how many plans a record runs through it.
     pub nesting: Nesting,
+    /// What loads but is probably not meant (W00xx), about this file's own
+    /// statements (an included file's are its plan's).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Where a step came from, for record errors: `tag add` at line 12.
@@ -257,6 +261,7 @@ pub fn compile(
             schemas: Vec::new(),
             limits: *limits,
             nesting: Nesting::default(),
+            warnings: Vec::new(),
         },
         load,
         over_limit: false,
@@ -274,6 +279,7 @@ pub fn compile(
     compiler.plan.steps = compiler.steps(statements, false);
     compiler.plan.templates.freeze();
     if compiler.errors.is_empty() {
+        compiler.plan.warnings = lint::lint(statements, source, &compiler.plan);
         Ok(compiler.plan)
     } else {
         compiler.errors.sort_by_key(|d| d.span.start);
@@ -799,7 +805,9 @@ impl Compiler<'_> {
             Condition::Not(inner) => Cond::Not(Box::new(self.condition(inner)?)),
             Condition::Exists(path) => Cond::Exists(path.node.clone()),
             Condition::In(subject, list) => Cond::In(subject.clone(), list.clone()),
-            Condition::Compare(left, op, right) => Cond::Compare(left.clone(), *op, right.clone()),
+            Condition::Compare(left, op, right) => {
+                Cond::Compare(left.node.clone(), *op, right.node.clone())
+            }
             Condition::Matches(subject, pattern) => match Regex::new(&pattern.node) {
                 Ok(regex) => Cond::Matches(subject.clone(), regex),
                 Err(error) => {

@@ -135,7 +135,8 @@ pub enum Condition {
     Exists(Spanned<Path>),
     In(Operand, Vec<Value>),
     Matches(Operand, Spanned<String>),
-    Compare(Operand, CompareOp, Operand),
+    /// Each side with where it is written, for warnings about the comparison.
+    Compare(Spanned<Operand>, CompareOp, Spanned<Operand>),
 }
 
 /// One side of a comparison.

@@ -29,16 +29,84 @@ pub fn parse(source: &str) -> Result<Vec<Spanned<Statement>>, Vec<Diagnostic>> {
     }
     // Ask pest for the literal tokens it expected (`=`, `}`), not just rule names.
     pest::set_error_detail(true);
-    let mut pairs = XfParser::parse(Rule::file, source)
-        .map_err(|error| vec![syntax_diagnostic(source, &error)])?;
+    let mut syntax_errors = Vec::new();
+    // Each syntax error's line is blanked and the file parsed again, so that
+    // one run reports the errors of several lines. Offsets stay those of the
+    // source (a blanked line keeps its length and line end).
+    let mut text = std::borrow::Cow::Borrowed(source);
+    let pairs = loop {
+        match XfParser::parse(Rule::file, &text) {
+            Ok(pairs) => break Some(pairs),
+            Err(error) => {
+                let diagnostic = syntax_diagnostic(&text, &error);
+                let at = diagnostic.span.start;
+                syntax_errors.push(diagnostic);
+                match recoverable_line(&text, at) {
+                    Some(line) if syntax_errors.len() < MAX_SYNTAX_ERRORS => {
+                        text = std::borrow::Cow::Owned(blank(&text, line));
+                    }
+                    _ => break None,
+                }
+            }
+        }
+    };
+    let Some(mut pairs) = pairs else {
+        return Err(syntax_errors);
+    };
     let file = pairs.next().expect("the file rule always yields one pair");
-    let mut errors = Vec::new();
+    let mut errors = syntax_errors;
     let statements = statements(file.into_inner(), &mut errors);
     if errors.is_empty() {
         Ok(statements)
     } else {
+        errors.sort_by_key(|d| d.span.start);
         Err(errors)
     }
+}
+
+/// Syntax errors reported in one run at most; past that, fixing the first
+/// ones is the next step anyway.
+const MAX_SYNTAX_ERRORS: usize = 20;
+
+/// The byte range of the line holding `at`, when parsing can go on without
+/// it: the line opens or closes no block, bracket or triple-quoted text (its
+/// statement is then the line alone, and blanking it leaves the rest of the
+/// file's structure as it was).
+fn recoverable_line(source: &str, at: usize) -> Option<std::ops::Range<usize>> {
+    let at = at.min(source.len());
+    let start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = source[at..].find('\n').map_or(source.len(), |i| at + i);
+    let line = &source[start..end];
+    if line.trim().is_empty() || line.contains("\"\"\"") {
+        return None;
+    }
+    let mut depth = 0i32;
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => in_string = false,
+            (true, ..) => {}
+            (false, _, '"') => in_string = true,
+            (false, _, '#') => break,
+            (false, _, '{' | '}') => return None,
+            (false, _, '[' | '(') => depth += 1,
+            (false, _, ']' | ')') => depth -= 1,
+            _ => {}
+        }
+    }
+    (depth == 0).then_some(start..end)
+}
+
+/// `source` with the bytes of `line` (a range without its line end) as spaces.
+fn blank(source: &str, line: std::ops::Range<usize>) -> String {
+    let mut text = String::with_capacity(source.len());
+    text.push_str(&source[..line.start]);
+    text.extend(std::iter::repeat_n(' ', line.len()));
+    text.push_str(&source[line.end..]);
+    text
 }
 
 fn statements<'a>(
@@ -211,6 +279,11 @@ fn literal(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Value> 
             // The grammar only admits JSON's number syntax; huge exponents become
             // an error here rather than a panic.
             match serde_json::from_str(pair.as_str()) {
+                // Kept as written, as a record's numbers are (serde_json
+                // would respell `1e400` as `1e+400`).
+                Ok(Value::Number(_)) => {
+                    Some(Value::Number(crate::number::as_written(pair.as_str())))
+                }
                 Ok(value) => Some(value),
                 Err(error) => {
                     errors.push(
@@ -426,7 +499,7 @@ fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condi
         }
         Rule::compare => {
             let mut inner = pair.into_inner();
-            let left = operand(inner.next()?, errors)?;
+            let left = spanned_operand(inner.next()?, errors)?;
             let op = match inner.next()?.as_str() {
                 "==" => CompareOp::Eq,
                 "!=" => CompareOp::Ne,
@@ -435,7 +508,7 @@ fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condi
                 ">" => CompareOp::Gt,
                 _ => CompareOp::Ge,
             };
-            let right = operand(inner.next()?, errors)?;
+            let right = spanned_operand(inner.next()?, errors)?;
             Some(Condition::Compare(left, op, right))
         }
         other => unreachable!("not a condition rule: {other:?}"),
@@ -447,6 +520,11 @@ fn operand(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Operand
         Rule::path => path(pair, errors).map(Operand::Path),
         _ => literal(pair, errors).map(Operand::Literal),
     }
+}
+
+fn spanned_operand(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Spanned<Operand>> {
+    let span = Span::from(pair.as_span());
+    operand(pair, errors).map(|operand| Spanned::new(operand, span))
 }
 
 /// Turns pest's error into a diagnostic that names what was expected in words.
@@ -481,17 +559,42 @@ pub(super) fn syntax_diagnostic(source: &str, error: &pest::error::Error<Rule>) 
         let line_end = source[location..]
             .find('\n')
             .map_or(source.len(), |i| location + i);
-        return Diagnostic::new(Code::Syntax, "unterminated string", Span::new(location, line_end.max(location + 1)))
-            .with_label("this string does not end on its line")
+        let mut diagnostic = Diagnostic::new(
+            Code::Syntax,
+            "unterminated string",
+            Span::new(location, line_end.max(location + 1)),
+        )
+        .with_label("this string does not end on its line");
+        if let Some(curly) = source[location..line_end].find(['”', '“']) {
+            let at = location + curly;
+            diagnostic = diagnostic
+                .with_context(
+                    Span::new(at, at + '”'.len_utf8()),
+                    "a curly quote, which does not end a string",
+                )
+                .with_note("end the string with a straight double quote: \"");
+        }
+        return diagnostic
             .with_note("a \"…\" string ends on the line it starts; use \"\"\"…\"\"\" for text over several lines");
     }
     let found = token_at(source, position);
-    let span = Span::new(position, position + found.len().max(1)).min_len(source);
+    // A line end is shown as a caret just past the line's last character,
+    // not as a span reaching into the next line.
+    let shown_len = if matches!(found, "\n" | "\r\n") {
+        0
+    } else {
+        found.len().max(1)
+    };
+    let span = Span::new(position, position + shown_len).min_len(source);
     let found_text = describe_found(found);
     if found.is_empty() && tokens.iter().any(|t| t == "}") {
-        return Diagnostic::new(Code::Syntax, "unclosed block: expected `}`", span)
-            .with_label("the file ends inside a `when` block")
-            .with_note("a block opened with `{` ends with `}` on a line of its own");
+        return unclosed_block(source, span);
+    }
+    if let Some(diagnostic) = wrong_quote(source, position) {
+        return diagnostic;
+    }
+    if let Some(diagnostic) = jq_path(source, position) {
+        return diagnostic;
     }
     let punctuation: Vec<&str> = tokens
         .iter()
@@ -536,6 +639,9 @@ fn unknown_statement(source: &str, position: usize, positives: &[Rule]) -> Optio
     if word.is_empty() || STATEMENT_KEYWORDS.contains(&word.as_str()) {
         return None;
     }
+    if word == "else" {
+        return Some(else_on_its_own_line(source, position));
+    }
     let mut diagnostic = Diagnostic::new(
         Code::UnknownStatement,
         format!("unknown statement `{word}`"),
@@ -546,6 +652,190 @@ fn unknown_statement(source: &str, position: usize, positives: &[Rule]) -> Optio
         diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
     }
     Some(diagnostic.with_note(format!("statements: {}", STATEMENT_KEYWORDS.join(", "))))
+}
+
+/// `else` at the start of a line: the `when` statement ended with the `}`
+/// before it, since a statement ends at its line's end.
+fn else_on_its_own_line(source: &str, position: usize) -> Diagnostic {
+    let mut diagnostic = Diagnostic::new(
+        Code::Syntax,
+        "`else` must follow the `}` of its `when` block on the same line",
+        Span::new(position, position + "else".len()),
+    )
+    .with_label("`else` starts a line here");
+    let before = source[..position].trim_end();
+    if before.ends_with('}') {
+        let at = before.len() - 1;
+        diagnostic = diagnostic.with_context(
+            Span::new(at, at + 1),
+            "the `when` statement ends with this `}` and its line",
+        );
+    }
+    diagnostic.with_note("write `} else {` (or `} else when …`) on one line")
+}
+
+/// The file ends inside a block: which `{` is not closed. Indentation tells
+/// when a `}` was missed in the middle: a `}` that starts a line less
+/// indented than the line of the `{` it would close closes an outer block,
+/// so that `{` is the unclosed one. Otherwise it is the innermost still open.
+fn unclosed_block(source: &str, end: Span) -> Diagnostic {
+    let found = unclosed_brace(source);
+    let note = "a block opened with `{` ends with `}` on a line of its own";
+    let Some((open, closed_by)) = found else {
+        return Diagnostic::new(Code::Syntax, "unclosed block: expected `}`", end)
+            .with_label("the file ends inside a block")
+            .with_note(note);
+    };
+    let line = source[..open].matches('\n').count() + 1;
+    let mut diagnostic = Diagnostic::new(
+        Code::Syntax,
+        format!("unclosed block: the `{{` on line {line} has no `}}`"),
+        Span::new(open, open + 1),
+    )
+    .with_label("this block is not closed");
+    diagnostic = match closed_by {
+        Some(close) => diagnostic.with_context(
+            Span::new(close, close + 1),
+            "by its indentation, this `}` closes an outer block",
+        ),
+        None => diagnostic.with_context(end, "the file ends here"),
+    };
+    diagnostic.with_note(note)
+}
+
+/// The offset of the `{` that is not closed, and the `}` whose indentation
+/// shows it (none when the file simply ends). Strings and comments skipped.
+fn unclosed_brace(source: &str) -> Option<(usize, Option<usize>)> {
+    let indent_at = |at: usize| {
+        let start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+        let before = &source[start..at];
+        let indent = before.len() - before.trim_start().len();
+        (indent, before.trim().is_empty())
+    };
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    let mut mismatch = None;
+    let bytes = source.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'#' => {
+                at = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
+                continue;
+            }
+            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
+                let body = at + 3;
+                at = memchr::memmem::find(&bytes[body..], b"\"\"\"")
+                    .map_or(bytes.len(), |n| body + n + 3);
+                continue;
+            }
+            b'"' => {
+                at += 1;
+                while at < bytes.len() && !matches!(bytes[at], b'"' | b'\n') {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' => {
+                let start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+                let line = &source[start..at];
+                open.push((at, line.len() - line.trim_start().len()));
+            }
+            b'}' => {
+                let (indent, starts_line) = indent_at(at);
+                if let Some(&(brace, opened_at)) = open.last() {
+                    if starts_line && indent < opened_at && mismatch.is_none() {
+                        mismatch = Some((brace, Some(at)));
+                        open.pop();
+                    }
+                }
+                open.pop();
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    mismatch.or_else(|| open.last().map(|&(brace, _)| (brace, None)))
+}
+
+/// A curly (“ ” ‘ ’) or single quote where a value is expected: xf's strings
+/// are written in straight double quotes.
+fn wrong_quote(source: &str, position: usize) -> Option<Diagnostic> {
+    let rest = &source[position.min(source.len())..];
+    let quote = rest
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '“' | '”' | '‘' | '’' | '\''))?;
+    let line = rest.split('\n').next().unwrap_or_default();
+    let body = &line[quote.len_utf8()..];
+    let closing: &[char] = match quote {
+        '\'' => &['\''],
+        '‘' | '’' => &['’', '‘'],
+        _ => &['”', '“'],
+    };
+    let end = body.find(closing);
+    let kind = if quote == '\'' {
+        "a single quote"
+    } else {
+        "a curly quote"
+    };
+    let span_len = end.map_or(quote.len_utf8(), |end| {
+        quote.len_utf8() + end + body[end..].chars().next().map_or(0, char::len_utf8)
+    });
+    let mut diagnostic = Diagnostic::new(
+        Code::Syntax,
+        format!("strings are written in straight double quotes, not with {kind} `{quote}`"),
+        Span::new(position, position + span_len),
+    )
+    .with_label(kind);
+    diagnostic = match end {
+        Some(end) => diagnostic.with_note(format!(
+            "write {}",
+            format_args!("`{}`", serde_json::Value::String(body[..end].to_string()))
+        )),
+        None => diagnostic.with_note("use \" to begin and end a string"),
+    };
+    if quote != '\'' {
+        diagnostic = diagnostic.with_note(
+            "word processors and some editors curl quotes as you type; xf takes only \"",
+        );
+    }
+    Some(diagnostic)
+}
+
+/// jq's `.alert.number` where a path is expected: xf's paths start with
+/// their first name (a leading dot only comes before a quoted key).
+fn jq_path(source: &str, position: usize) -> Option<Diagnostic> {
+    let position = position.min(source.len());
+    // pest may stop at the dot or just after it.
+    let dot = if source[position..].starts_with('.') {
+        position
+    } else if position > 0 && source[..position].ends_with('.') {
+        position - 1
+    } else {
+        return None;
+    };
+    let after = &source[dot + 1..];
+    if !after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        return None;
+    }
+    let before = source[..dot].chars().next_back();
+    if before.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ']' | '"' | '.')) {
+        return None;
+    }
+    let path: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '-'))
+        .collect();
+    let path = path.trim_end_matches('.');
+    Some(
+        Diagnostic::new(
+            Code::Syntax,
+            format!("`.{path}` is jq's way to write a path; xf's starts with its first name"),
+            Span::new(dot, dot + 1),
+        )
+        .with_label("jq's leading dot")
+        .with_note(format!("write `{path}`"))
+        .with_note("a leading dot only comes before a quoted key: .\"detail-type\""),
+    )
 }
 
 /// Whether `rest` starts with a `"` string that its line does not close.

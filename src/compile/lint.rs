@@ -1,0 +1,250 @@
+//! Warnings (W00xx): what loads and runs, but is probably not what the author
+//! meant: a condition that is the same for every record, a label that will
+//! never be rendered, an ordering that no record can satisfy as intended, a
+//! lookup row that is never used.
+//!
+//! Input: a file's statements and the plan compiled from them (for its lookup
+//! tables and schemas). Output: warning diagnostics, in source order. Each
+//! check is conservative: it fires only on what the source itself shows, so
+//! a warning is never a guess about a record's data.
+
+use serde_json::Value;
+
+use super::{Cond, Plan};
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::syntax::ast::{CompareOp, Condition, Operand, Spanned, Statement};
+
+/// Every warning about `statements` (compiled into `plan`) from `source`.
+pub(super) fn lint(
+    statements: &[Spanned<Statement>],
+    source: &str,
+    plan: &Plan,
+) -> Vec<Diagnostic> {
+    let mut lint = Lint {
+        source,
+        warnings: Vec::new(),
+    };
+    lint.statements(statements);
+    lint.lookups(statements, plan);
+    lint.warnings.sort_by_key(|w| w.span.start);
+    lint.warnings
+}
+
+struct Lint<'a> {
+    source: &'a str,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Lint<'_> {
+    fn statements(&mut self, statements: &[Spanned<Statement>]) {
+        for statement in statements {
+            self.statement(statement);
+        }
+    }
+
+    fn statement(&mut self, statement: &Spanned<Statement>) {
+        match &statement.node {
+            Statement::Label { target, value } => self.label(target.span, value),
+            Statement::Drop(Some(condition)) => self.condition(condition),
+            Statement::When {
+                condition,
+                then,
+                otherwise,
+            } => {
+                self.condition(condition);
+                self.statements(then);
+                self.statements(otherwise);
+            }
+            Statement::For { body, .. } => self.statements(body),
+            _ => {}
+        }
+    }
+
+    fn condition(&mut self, condition: &Condition) {
+        match condition {
+            Condition::Or(parts) | Condition::And(parts) => {
+                parts.iter().for_each(|part| self.condition(part))
+            }
+            Condition::Not(inner) => self.condition(inner),
+            Condition::Compare(left, op, right) => self.compare(left, *op, right),
+            Condition::Exists(_) | Condition::In(..) | Condition::Matches(..) => {}
+        }
+    }
+
+    fn compare(&mut self, left: &Spanned<Operand>, op: CompareOp, right: &Spanned<Operand>) {
+        match (&left.node, &right.node) {
+            (Operand::Literal(_), Operand::Literal(_)) => self.constant_comparison(left, op, right),
+            (Operand::Path(_), Operand::Literal(literal))
+            | (Operand::Literal(literal), Operand::Path(_)) => {
+                let literal_side = if matches!(left.node, Operand::Literal(_)) {
+                    left
+                } else {
+                    right
+                };
+                self.ordered_numeric_string(op, literal, literal_side.span);
+            }
+            (Operand::Path(_), Operand::Path(_)) => {}
+        }
+    }
+
+    /// W0001: `"detail-type" == "WebhookTest"` compares two strings, so it
+    /// holds for every record or for none. A quoted word where a value is
+    /// expected is a string; the field is written `."detail-type"`.
+    fn constant_comparison(
+        &mut self,
+        left: &Spanned<Operand>,
+        op: CompareOp,
+        right: &Spanned<Operand>,
+    ) {
+        let holds = Cond::Compare(left.node.clone(), op, right.node.clone())
+            .holds(&Value::Object(serde_json::Map::new()));
+        let message =
+            format!("this comparison is {holds} for every record: both sides are constants");
+        let quoted =
+            [(left, right), (right, left)]
+                .into_iter()
+                .find_map(|(side, other)| match &side.node {
+                    Operand::Literal(Value::String(text)) => Some((side.span, text, other.span)),
+                    _ => None,
+                });
+        let warning = match quoted {
+            Some((at, text, other)) => {
+                let written = &self.source[at.start..at.end];
+                Diagnostic::new(Code::ConstantComparison, message, at)
+                    .with_label("a string, not a field")
+                    .with_context(other, "compared with this constant")
+                    .with_note(format!(
+                        "a quoted word where a value is expected is a string; to compare \
+                         the field {written}, write `{}`",
+                        field_path(text)
+                    ))
+            }
+            None => Diagnostic::new(
+                Code::ConstantComparison,
+                message,
+                Span::new(left.span.start, right.span.end),
+            )
+            .with_label("compares two constants, no field")
+            .with_note("a condition compares a field with a value: `severity >= 8`"),
+        };
+        self.warnings.push(warning);
+    }
+
+    /// W0003: an ordering (`<`, `>=`, …) against a string that holds a
+    /// number. The field's kind is unknown before a record comes, but either
+    /// way the comparison is not what it reads as: a number in the record is
+    /// never ordered with a string (false), and text is ordered by its
+    /// characters (`"10" < "9"`). A number literal against a field is not
+    /// flagged: the field may hold numbers, which is then right.
+    fn ordered_numeric_string(&mut self, op: CompareOp, literal: &Value, at: Span) {
+        if matches!(op, CompareOp::Eq | CompareOp::Ne) {
+            return;
+        }
+        let Value::String(text) = literal else {
+            return;
+        };
+        if serde_json::from_str::<serde_json::Number>(text).is_err() {
+            return;
+        }
+        self.warnings.push(
+            Diagnostic::new(
+                Code::OrderedNumericString,
+                format!("ordering a field with the string \"{text}\", which holds a number"),
+                at,
+            )
+            .with_label("a string, not a number")
+            .with_note(
+                "a number in the record is never ordered with a string (the comparison is \
+                 false), and text orders by its characters (\"10\" < \"9\")",
+            )
+            .with_note(format!("to compare numbers, write `{text}` without quotes")),
+        );
+    }
+
+    /// W0002: a label's value is a constant, written as it is; one holding
+    /// `{{` or `{%` was almost certainly meant to be rendered.
+    fn label(&mut self, target: Span, value: &Spanned<Value>) {
+        if !holds_template_syntax(&value.node) {
+            return;
+        }
+        let target_text = &self.source[target.start..target.end];
+        let value_text = &self.source[value.span.start..value.span.end];
+        self.warnings.push(
+            Diagnostic::new(
+                Code::LabelTemplate,
+                "a label's value is never rendered: this template is written as it is",
+                value.span,
+            )
+            .with_label("written literally, braces and all")
+            .with_note(format!(
+                "to render it, write `tag add {target_text} = {value_text}`"
+            )),
+        );
+    }
+
+    /// W0004: a lookup table with rows of one key; only the last is used.
+    fn lookups(&mut self, statements: &[Spanned<Statement>], plan: &Plan) {
+        for lookup in plan.templates.lookups() {
+            if lookup.duplicates.is_empty() {
+                continue;
+            }
+            let Some(file) = statements
+                .iter()
+                .find_map(|statement| match &statement.node {
+                    Statement::Lookup { name, file, .. } if name.node == lookup.name => Some(file),
+                    _ => None,
+                })
+            else {
+                continue;
+            };
+            let count = lookup.duplicates.len();
+            let mut warning = Diagnostic::new(
+                Code::DuplicateLookupKey,
+                format!(
+                    "lookup table `{}` has {count} key{} on more than one row: only the last row of each is used",
+                    lookup.name,
+                    if count == 1 { "" } else { "s" }
+                ),
+                file.span,
+            )
+            .with_label(format!("{} has duplicate keys", file.node));
+            const SHOWN: usize = 5;
+            for (key, rows) in lookup.duplicates.iter().take(SHOWN) {
+                warning = warning.with_note(format!("key `{key}`: {rows}"));
+            }
+            if count > SHOWN {
+                warning = warning.with_note(format!("and {} more", count - SHOWN));
+            }
+            self.warnings.push(warning);
+        }
+    }
+}
+
+/// Whether a literal holds minijinja's syntax in one of its strings.
+fn holds_template_syntax(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains("{{") || text.contains("{%"),
+        Value::Array(items) => items.iter().any(holds_template_syntax),
+        Value::Object(members) => members.values().any(holds_template_syntax),
+        _ => false,
+    }
+}
+
+/// How a condition reads the field named `name`: a bare name when it is one
+/// (`severity`), else a quoted key after a dot (`."detail-type"`).
+pub(super) fn field_path(name: &str) -> String {
+    let bare = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(
+            name,
+            "true" | "false" | "null" | "not" | "and" | "or" | "in" | "matches" | "exists"
+        );
+    if bare {
+        name.to_string()
+    } else {
+        format!(".{}", Value::String(name.to_string()))
+    }
+}
