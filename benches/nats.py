@@ -45,13 +45,16 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def start_xf(port, sink_port, queue_args):
+def start_xf(port, sink_port, queue_args, log):
     args = [XF, "serve", "--listen", f"127.0.0.1:{port}", *queue_args,
             "--transform", os.path.join(REPO, "transforms", "armor-splunk.xf"),
             "--to", f"http://127.0.0.1:{sink_port}/hec", "--private-destination", "127.0.0.1",
-            "--concurrency", "16", "--spool-max-records", "100000000", "--spool-max-bytes", str(16 << 30)]
-    proc = subprocess.Popen(args, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    wait_port(port)
+            "--concurrency", "16", "--spool-max-records", "100000000", "--spool-max-bytes", str(4 << 30)]
+    proc = subprocess.Popen(args, stderr=open(log, "w"), stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+    except SystemExit:
+        sys.exit(f"xf serve did not start:\n{open(log).read()}")
     return proc
 
 
@@ -73,6 +76,7 @@ def wrk_result(proc):
 
 
 def run(instances, embedded, connections, seconds, script):
+    print(f"running: {instances} instance(s) on {'the embedded spool' if embedded else 'JetStream'}", flush=True)
     work = tempfile.mkdtemp(prefix="xf-nats-bench-")
     sink_port = free_port()
     sink = subprocess.Popen([SINK, str(sink_port)])
@@ -88,7 +92,8 @@ def run(instances, embedded, connections, seconds, script):
         wait_port(nats_port)
         queue_args = [["--queue", f"nats://127.0.0.1:{nats_port}"]] * instances
     ports = [free_port() for _ in range(instances)]
-    xfs = [start_xf(port, sink_port, queue_args[i]) for i, port in enumerate(ports)]
+    xfs = [start_xf(port, sink_port, queue_args[i], os.path.join(work, f"xf-{i}.log"))
+           for i, port in enumerate(ports)]
     try:
         time.sleep(1)
         before = {p.pid: cpu_seconds(p.pid) for p in xfs + ([nats] if nats else [])}

@@ -25,10 +25,16 @@ struct Nats {
     child: Option<Child>,
     port: u16,
     store: PathBuf,
+    /// More flags: credentials, TLS.
+    extra: Vec<String>,
 }
 
 impl Nats {
     fn start(store: &Path) -> Nats {
+        Nats::start_with(store, &[])
+    }
+
+    fn start_with(store: &Path, extra: &[&str]) -> Nats {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -38,6 +44,7 @@ impl Nats {
             child: None,
             port,
             store: store.to_path_buf(),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         nats.run();
         nats
@@ -54,6 +61,7 @@ impl Nats {
                 "-sd",
             ])
             .arg(&self.store)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -515,5 +523,135 @@ fn a_stream_at_its_limits_refuses_with_503_and_drops_nothing() {
     sink.otherwise(Answer::Ok);
     sink.wait_for(Duration::from_secs(60), "the five records", |r| {
         r.iter().filter(|r| r.answered == 200).count() >= 5
+    });
+}
+
+/// `xf serve` that must not start: its exit status and log, within 30 s.
+fn refused_start(mut command: Command) -> (std::process::ExitStatus, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut log = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+            return (status, log);
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("xf serve neither started nor stopped within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_queue_is_reached_with_a_user_and_password_over_tls_or_a_token_and_refused_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert, key) = (dir.path().join("nats.pem"), dir.path().join("nats.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let nats = Nats::start_with(
+        &dir.path().join("js"),
+        &[
+            "--user",
+            "xf",
+            "--pass",
+            "s3cret-pass",
+            "--tls",
+            "--tlscert",
+            &cert,
+            "--tlskey",
+            &key,
+        ],
+    );
+    let transform = dir.path().join("t.xf");
+    std::fs::write(&transform, "label relayed = \"yes\"\n").unwrap();
+    let sink = Sink::start();
+    let (transform, url) = (transform.display().to_string(), sink.url());
+    let tls_url = format!("tls://127.0.0.1:{}", nats.port);
+    let command = |password: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--queue", &tls_url])
+            .args([
+                "--queue-user",
+                "xf",
+                "--queue-password-env",
+                "XF_TEST_NATS_PASSWORD",
+            ])
+            .args(["--queue-ca-file", &cert])
+            .args(["--transform", &transform, "--to", &url])
+            .args(["--private-destination", "127.0.0.0/8"])
+            .env("XF_TEST_NATS_PASSWORD", password);
+        command
+    };
+    let server = Server::start_command(command("s3cret-pass"), dir.path());
+    let (status, answer) = try_post(
+        server.address,
+        "/",
+        &[("content-type", "application/json")],
+        br#"{"marker": "over-tls"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    sink.wait_for(Duration::from_secs(20), "the record", |r| r.len() == 1);
+    drop(server);
+    // A wrong password: xf says so and does not start.
+    let (status, log) = refused_start(command("wrong"));
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("cannot open the queue on JetStream"), "{log}");
+    assert!(log.to_lowercase().contains("authorization"), "{log}");
+    // Without the CA, the server's certificate is not trusted.
+    let mut untrusted = Command::new(env!("CARGO_BIN_EXE_xf"));
+    untrusted
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--queue", &tls_url])
+        .args([
+            "--queue-user",
+            "xf",
+            "--queue-password-env",
+            "XF_TEST_NATS_PASSWORD",
+        ])
+        .args([
+            "--transform",
+            &transform,
+            "--to",
+            &url,
+            "--private-destination",
+            "127.0.0.0/8",
+        ])
+        .env("XF_TEST_NATS_PASSWORD", "s3cret-pass");
+    let (status, log) = refused_start(untrusted);
+    assert_eq!(status.code(), Some(2), "{log}");
+
+    // A token instead.
+    let token_dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_with(&token_dir.path().join("js"), &["--auth", "t0ken-for-xf"]);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
+    command
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--queue", &nats.url()])
+        .args(["--queue-token-env", "XF_TEST_NATS_TOKEN"])
+        .args(["--transform", &transform, "--to", &url])
+        .env("XF_TEST_NATS_TOKEN", "t0ken-for-xf");
+    let server = Server::start_command(command, token_dir.path());
+    let (status, answer) = try_post(
+        server.address,
+        "/",
+        &[("content-type", "application/json")],
+        br#"{"marker": "with-a-token"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    sink.wait_for(Duration::from_secs(20), "the second record", |r| {
+        r.len() == 2
     });
 }

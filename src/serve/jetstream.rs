@@ -515,10 +515,20 @@ async fn ensure_stream(
             }
             Ok(existing)
         }
-        Err(_) => context
-            .create_stream(config)
-            .await
-            .map_err(|error| unavailable(&format!("create stream {name}"), error)),
+        Err(_) => {
+            let bytes = config.max_bytes;
+            context.create_stream(config).await.map_err(|error| {
+                let hint = if error.to_string().contains("10047") {
+                    format!(
+                        " (its limit of {bytes} bytes, spool_max_bytes, is more than the server \
+                         may store: lower it, or raise the server's jetstream max_file_store)"
+                    )
+                } else {
+                    String::new()
+                };
+                unavailable(&format!("create stream {name}{hint}"), error)
+            })
+        }
     }
 }
 
