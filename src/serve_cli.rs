@@ -834,6 +834,35 @@ fn open(place: &SpoolPlace) -> Result<rusqlite::Connection, String> {
     spool::open_database(&path).map_err(|e| e.to_string())
 }
 
+/// `xf spool stats`' queues and dead letters, as JSON.
+fn overview_json(
+    overview: &spool::Overview,
+    with_bytes: bool,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let now = spool::now_ms();
+    let queued = overview
+        .queued
+        .iter()
+        .map(|(name, depth)| {
+            let mut line = serde_json::json!({
+                "destination": name,
+                "records": depth.records,
+                "oldest_age_seconds": depth.oldest_ms.map(|at| (now - at).max(0) / 1000),
+            });
+            if with_bytes {
+                line["bytes"] = depth.bytes.into();
+            }
+            line
+        })
+        .collect();
+    let dead = overview
+        .dead
+        .iter()
+        .map(|(name, count)| serde_json::json!({"destination": name, "records": count}))
+        .collect();
+    (queued, dead)
+}
+
 #[cfg(not(feature = "nats"))]
 fn nats_spool_run(_: SpoolCommand) -> Result<(), String> {
     Err("this xf was built without JetStream: build it with `--features nats`".into())
@@ -870,24 +899,9 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
         let overview = xf::serve::queue::Queue::overview(&queue).await.map_err(text)?;
         match command {
             SpoolCommand::Stats(_) => {
-                let now = spool::now_ms();
                 let (records, bytes) = xf::serve::queue::Queue::usage(&queue);
-                let queued: Vec<_> = overview
-                    .queued
-                    .iter()
-                    .map(|(name, depth)| {
-                        serde_json::json!({
-                            "destination": name,
-                            "records": depth.records,
-                            "oldest_age_seconds": depth.oldest_ms.map(|at| (now - at).max(0) / 1000),
-                        })
-                    })
-                    .collect();
-                let dead: Vec<_> = overview
-                    .dead
-                    .iter()
-                    .map(|(name, count)| serde_json::json!({"destination": name, "records": count}))
-                    .collect();
+                // JetStream knows no bytes per destination: the stream's total is given instead.
+                let (queued, dead) = overview_json(&overview, false);
                 let consumers: Vec<_> = queue
                     .consumers()
                     .await
@@ -998,24 +1012,7 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
         SpoolCommand::Stats(place) => {
             let connection = open(&place)?;
             let overview = spool::overview(&connection).map_err(sql)?;
-            let now = spool::now_ms();
-            let queued: Vec<_> = overview
-                .queued
-                .iter()
-                .map(|(name, depth)| {
-                    serde_json::json!({
-                        "destination": name,
-                        "records": depth.records,
-                        "bytes": depth.bytes,
-                        "oldest_age_seconds": depth.oldest_ms.map(|at| (now - at).max(0) / 1000),
-                    })
-                })
-                .collect();
-            let dead: Vec<_> = overview
-                .dead
-                .iter()
-                .map(|(name, count)| serde_json::json!({"destination": name, "records": count}))
-                .collect();
+            let (queued, dead) = overview_json(&overview, true);
             let stats = serde_json::json!({
                 "queued": queued,
                 "dead_letters": dead,

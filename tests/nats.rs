@@ -655,3 +655,137 @@ fn the_queue_is_reached_with_a_user_and_password_over_tls_or_a_token_and_refused
         r.len() == 2
     });
 }
+
+#[test]
+fn a_cluster_of_three_with_three_replicas_loses_nothing_when_a_node_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let routes: Vec<u16> = (0..3).map(|_| free()).collect();
+    let all_routes = routes
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes: Vec<Nats> = (0..3)
+        .map(|n| {
+            let name = format!("node-{n}");
+            let cluster = format!("nats://127.0.0.1:{}", routes[n]);
+            Nats::start_with(
+                &dir.path().join(&name),
+                &[
+                    "--name",
+                    &name,
+                    "--cluster_name",
+                    "xf-test",
+                    "--cluster",
+                    &cluster,
+                    "--routes",
+                    &all_routes,
+                ],
+            )
+        })
+        .collect();
+    let urls = nodes.iter().map(Nats::url).collect::<Vec<_>>().join(",");
+    let transform = dir.path().join("t.xf");
+    std::fs::write(&transform, "label relayed = \"yes\"\n").unwrap();
+    let sink = Sink::start();
+    let pipeline = dir.path().join("p.xfp");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "queue nats \"{urls}\"\nqueue_replicas 3\nqueue_ack_wait 3\n\
+             source hooks at \"/\" {{\n    transform \"t.xf\"\n    auth none\n}}\n\
+             destination siem {{\n    uri \"{}\"\n}}\n",
+            sink.url()
+        ),
+    )
+    .unwrap();
+    let start_one = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
+            .arg("serve")
+            .arg(&pipeline)
+            .args(["--listen", "127.0.0.1:0"]);
+        Server::start_command(command, dir.path())
+    };
+    // The cluster elects its meta leader before streams can be made.
+    let start = Instant::now();
+    let first = loop {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
+        command
+            .arg("serve")
+            .arg(&pipeline)
+            .args(["--listen", "127.0.0.1:0"]);
+        command.args(["--private-destination", "127.0.0.0/8"]);
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        if child.try_wait().unwrap().is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            break start_one();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the cluster never took the streams"
+        );
+    };
+    let second = start_one();
+    let mut accepted = HashMap::new();
+    for n in 0..200 {
+        if n == 80 {
+            // A node dies (kill -9) in the middle of the load; the other two are a majority.
+            if let Some(mut child) = nodes[1].child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let marker = format!("m{n}");
+        let body = format!("{{\"marker\": \"{marker}\"}}");
+        let started = Instant::now();
+        loop {
+            let address = if n % 2 == 0 {
+                first.address
+            } else {
+                second.address
+            };
+            match try_post(
+                address,
+                "/",
+                &[
+                    ("content-type", "application/json"),
+                    ("idempotency-key", &marker),
+                ],
+                body.as_bytes(),
+            ) {
+                Ok((200, answer)) => {
+                    let id = serde_json::from_str::<Value>(&answer).unwrap()["ids"][0]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    accepted.insert(marker, id);
+                    break;
+                }
+                // During the new leader's election: 503, and the sender retries.
+                other => {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(60),
+                        "{marker} was never accepted: {other:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+    assert_all_arrive(&sink, &accepted, Duration::from_secs(90));
+    drop(nodes);
+}
