@@ -343,7 +343,7 @@ impl Compiler<'_> {
                     Some(_) => {
                         self.errors.push(
                             Diagnostic::new(Code::Arguments, "the pattern has no such group", args[2].span)
-                                .with_label(format!("the pattern has {} numbered groups", regex.captures_len() - 1))
+                                .with_label(format!("the pattern has {} numbered group(s)", regex.captures_len() - 1))
                                 .with_note("GROUP is a constant: a group's number (0: the whole match) or its name"),
                         );
                         return None;
