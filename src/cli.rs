@@ -213,6 +213,9 @@ struct StreamArgs {
     /// Write one JSON array per input array, instead of one line per record
     #[arg(long)]
     keep_batches: bool,
+    /// What now() gives, in expressions and templates: epoch ms or RFC 3339 (reproducible output)
+    #[arg(long, value_name = "TIME", value_parser = fixed_now)]
+    now: Option<i64>,
     /// Print counts of records read, written, dropped and failed (and lost, if any) to stderr at the end
     #[arg(long)]
     stats: bool,
@@ -503,6 +506,9 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
         let _ = writeln!(stderr.lock(), "error: {failure}");
     };
     let mut stream = Stream::new(transform, output, dead_letter, report, options);
+    if let Some(now) = args.now {
+        stream.fix_now(now);
+    }
     let (interrupt, signal) = match on_signals() {
         Ok(handlers) => handlers,
         Err(error) => {
@@ -660,4 +666,13 @@ fn open_input(path: &std::path::Path) -> io::Result<File> {
         ));
     }
     Ok(file)
+}
+
+/// `--now`: a time as `epoch_ms()` reads one (epoch s/ms/µs/ns, or RFC 3339), in epoch ms.
+fn fixed_now(text: &str) -> Result<i64, String> {
+    let value = match text.parse::<i64>() {
+        Ok(number) => serde_json::Value::from(number),
+        Err(_) => serde_json::Value::from(text),
+    };
+    xf::value::Time::from_value(&value).map(|time| time.millis())
 }

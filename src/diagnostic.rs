@@ -135,6 +135,8 @@ pub enum Code {
     UnknownFunction,
     /// A function called with the wrong number or kind of arguments.
     Arguments,
+    /// A `let` variable or an `any`/`all` item named like a lookup (`let tags = …`).
+    LocalName,
     // E07xx: includes
     /// An included file cannot be read.
     IncludeFile,
@@ -205,6 +207,7 @@ impl Code {
             Code::SchemaInvalid => "E0503",
             Code::UnknownFunction => "E0601",
             Code::Arguments => "E0602",
+            Code::LocalName => "E0603",
             Code::IncludeFile => "E0701",
             Code::IncludeInvalid => "E0702",
             Code::IncludeCycle => "E0703",

@@ -367,7 +367,11 @@ impl Transform {
         for step in &plan.steps {
             match step {
                 compile::Step::Drop(condition) => {
-                    if condition.as_ref().is_none_or(|c| c.holds(record)) {
+                    let holds = match condition {
+                        Some(condition) => condition.holds_plainly(record)?,
+                        None => true,
+                    };
+                    if holds {
                         return Some(false);
                     }
                 }

@@ -1,6 +1,7 @@
 //! The `xf` binary as a user meets it: exit statuses, messages, dead letters,
 //! and its behaviour as a filter in a pipe.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -592,4 +593,37 @@ fn validate_passes_valid_records_through_and_reports_the_rest() {
         stderr.contains("no shipped schema is named `queryai`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn now_fixes_the_clock_of_expressions_and_templates() {
+    let (_dir, path) =
+        transform("set t = now()\nset text = \"{{ now() | format_time('rfc3339') }}\"\n");
+    for now in ["1714557600000", "2024-05-01T10:00:00Z"] {
+        let (code, stdout, stderr) = run(
+            &[
+                OsStr::new("run"),
+                path.as_os_str(),
+                OsStr::new("--now"),
+                OsStr::new(now),
+            ],
+            b"{}\n",
+        );
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(
+            stdout,
+            "{\"t\":1714557600000,\"text\":\"2024-05-01T10:00:00Z\"}\n"
+        );
+    }
+    let (code, _, stderr) = run(
+        &[
+            OsStr::new("run"),
+            path.as_os_str(),
+            OsStr::new("--now"),
+            OsStr::new("yesterday"),
+        ],
+        b"{}\n",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--now"), "{stderr}");
 }

@@ -760,3 +760,46 @@ fn a_schema_named_on_the_command_line_is_read_from_its_folder() {
         "{stderr}"
     );
 }
+
+/// Functions that can multiply text (`replace`, `regex_replace`, `join`),
+/// nested as deep as a transform may nest them, cost only their record: the
+/// text each makes is bounded as it grows.
+#[test]
+fn text_functions_that_multiply_text_cost_only_their_record() {
+    let mut expr = "s".to_string();
+    for i in 0..20 {
+        expr = if i % 2 == 0 {
+            format!("replace({expr}, \"a\", \"aaaaaaaaaaaaaaaa\")")
+        } else {
+            format!("regex_replace({expr}, \"a\", \"$0$0$0$0$0$0$0$0\")")
+        };
+    }
+    let text = format!("set big = {expr}\nset parts = join(split(s, \"\"), s)\n");
+    let (_dir, path) = folder(&text, &[]);
+    let input = format!("{{\"s\": \"{}\"}}\n{{\"s\": \"b\"}}\n", "a".repeat(10_000));
+    let started = std::time::Instant::now();
+    let ran = run(&["run", path.to_str().unwrap()], input.as_bytes());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("over the limit of 1048576 bytes"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.stdout, "{\"s\":\"b\",\"big\":\"b\",\"parts\":\"b\"}\n");
+}
+
+/// A pattern whose compiled form would be huge is refused when the transform
+/// loads, with a caret at it; it never takes the process's memory.
+#[test]
+fn a_huge_pattern_is_a_load_error() {
+    let (_dir, path) = folder("set x = regex_capture(s, \"(\\\\w{1000}){1000}\")\n", &[]);
+    let ran = run(&["check", path.to_str().unwrap()], b"");
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(ran.stderr.contains("error[E0303]"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("exceeds size limit"), "{}", ran.stderr);
+}

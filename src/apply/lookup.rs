@@ -36,6 +36,27 @@ impl Lookup {
     }
 }
 
+impl Lookup {
+    /// The row matching this record's key as JSON, for expressions and
+    /// conditions (`tags.team`): a CSV row is an object of its columns' text,
+    /// a JSON table's row is the value it holds (numbers as written).
+    pub fn row_json(&self, record: &Json) -> Option<Json> {
+        let row = self.table.find(key_str(self.key.get(record)?)?)?;
+        match &self.table.columns {
+            Some(columns) => Some(Json::Object(
+                columns
+                    .iter()
+                    .map(|(name, at)| {
+                        let cell = self.table.cell(row, *at);
+                        (name.to_string(), Json::String(cell.to_string()))
+                    })
+                    .collect(),
+            )),
+            None => serde_json::from_str(self.table.cell(row, 1)).ok(),
+        }
+    }
+}
+
 /// A matched CSV row, as templates see it: a map of its columns to their text.
 #[derive(Debug)]
 struct Row {

@@ -8,6 +8,7 @@
 mod condition;
 mod error;
 mod expr;
+mod functions;
 mod link;
 mod lookup;
 mod template;
@@ -23,10 +24,15 @@ use crate::compile::{EventType, Format, Origin, Plan, Step};
 use crate::limits::{deeper_than, measure, Limits, MAX_VALUE_DEPTH};
 use crate::splunk::HecParts;
 use crate::value::{kind_with_article, remove_all, Path};
+/// How a comparison judges two values; the constant-comparison warning says what it gives.
+pub(crate) use condition::compare;
 pub use error::{ErrorKind, Include, RecordError};
 // The rendering rule of every template, installed in the environment when it is built.
-use expr::evaluate;
-pub(crate) use template::{default_filter, format_value, string_filter};
+use expr::{evaluate, Scope};
+pub(crate) use template::{
+    default_filter, format_time_filter, format_value, now_function, string_filter, tojson_filter,
+    truncate_filter,
+};
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +64,9 @@ struct Run<'p> {
     stop_seen: Option<&'p OnceLock<Instant>>,
     /// When this record first saw the stop, without a shared `stop_seen`.
     stopping: Option<Instant>,
+    /// The running plan's local variables by slot (`let`, `any`/`all` items);
+    /// missing until set. Each included plan has its own while it runs.
+    locals: Vec<Option<std::sync::Arc<Value>>>,
 }
 
 /// How much longer work may go on once a stop is seen: for all the records
@@ -119,6 +128,7 @@ pub fn apply_in<'p>(
         stop: context.stop,
         stop_seen: context.stop_seen,
         stopping: None,
+        locals: vec![None; plan.locals.len()],
     };
     if let Flow::Drop = whole(plan, &mut record, &mut run)? {
         return Ok(Outcome::Dropped);
@@ -140,7 +150,12 @@ fn whole<'p>(plan: &'p Plan, record: &mut Value, run: &mut Run<'p>) -> Result<Fl
             return Ok(Flow::Drop);
         }
     }
-    steps(plan, &plan.steps, record, run)
+    // An included plan's variables are its own: none of the includer's is
+    // seen there, and the includer's are as they were when it returns.
+    let outer = std::mem::replace(&mut run.locals, vec![None; plan.locals.len()]);
+    let flow = steps(plan, &plan.steps, record, run);
+    run.locals = outer;
+    flow
 }
 
 fn steps<'p>(
@@ -150,18 +165,7 @@ fn steps<'p>(
     run: &mut Run<'p>,
 ) -> Result<Flow, RecordError> {
     for step in steps {
-        run.statements += 1;
-        if run.statements > run.limits.statements {
-            return Err(RecordError::new(
-                ErrorKind::Limit,
-                step_origin(step),
-                format!(
-                    "over the limit of {} statements run for one record (--max-statements): \
-                     a loop over too many items, or includes that multiply",
-                    run.limits.statements
-                ),
-            ));
-        }
+        run.count(step_origin(step))?;
         let now = Instant::now();
         if run.stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
             // A stop lets the record finish, but only within a short grace,
@@ -207,7 +211,7 @@ fn step<'p>(
             value,
             origin,
         } => {
-            let value = evaluate(plan, value, record, run.now, *origin)
+            let value = evaluate(plan, value, record, &run.scope(), *origin)
                 .map_err(|error| writing(error, target))?;
             if let Some(value) = value {
                 run.built(target.0.len(), &value, *origin)?;
@@ -244,16 +248,31 @@ fn step<'p>(
             }
         }
         Step::Drop(condition) => {
-            if condition.as_ref().is_none_or(|c| c.holds(record)) {
+            let holds = match condition {
+                Some(condition) => condition::holds(plan, condition, record, run)?,
+                None => true,
+            };
+            if holds {
                 return Ok(Flow::Drop);
             }
+        }
+        Step::Let {
+            slot,
+            value,
+            origin,
+        } => {
+            let value = evaluate(plan, value, record, &run.scope(), *origin)?;
+            if let Some(value) = &value {
+                run.built(0, value, *origin)?;
+            }
+            run.locals[*slot] = value.map(std::sync::Arc::new);
         }
         Step::When {
             condition,
             then,
             otherwise,
         } => {
-            let branch = if condition.holds(record) {
+            let branch = if condition::holds(plan, condition, record, run)? {
                 then
             } else {
                 otherwise
@@ -265,7 +284,7 @@ fn step<'p>(
             value,
             origin,
         } => {
-            let value = evaluate(plan, value, record, run.now, *origin)
+            let value = evaluate(plan, value, record, &run.scope(), *origin)
                 .map_err(|error| writing(error, slot))?;
             if let Some(value) = value {
                 // The envelope's `fields` object holds it: two levels above.
@@ -287,7 +306,7 @@ fn step<'p>(
             value,
             origin,
         } => {
-            let value = evaluate(plan, value, record, run.now, *origin)
+            let value = evaluate(plan, value, record, &run.scope(), *origin)
                 .map_err(|error| writing(error, target))?;
             if let Some(value) = value {
                 run.built(target.0.len() + 1, &value, *origin)?;
@@ -318,7 +337,7 @@ fn step<'p>(
             origin,
         } => return for_each(plan, name, over, body, *origin, record, run),
         Step::Fail { message, origin } => {
-            let reason = match evaluate(plan, message, record, run.now, *origin)? {
+            let reason = match evaluate(plan, message, record, &run.scope(), *origin)? {
                 Some(Value::String(text)) => text,
                 Some(other) => other.to_string(),
                 None => "failed".to_string(),
@@ -450,6 +469,33 @@ fn too_deep(origin: Origin) -> RecordError {
 }
 
 impl Run<'_> {
+    /// What expressions read besides the record.
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            now: self.now,
+            locals: &self.locals,
+            text_limit: self.limits.template_output,
+        }
+    }
+
+    /// Counts one statement run (or one item an `any`/`all` tests) against
+    /// [`Limits::statements`].
+    fn count(&mut self, origin: Option<Origin>) -> Result<(), RecordError> {
+        self.statements += 1;
+        if self.statements > self.limits.statements {
+            return Err(RecordError::new(
+                ErrorKind::Limit,
+                origin,
+                format!(
+                    "over the limit of {} statements run for one record (--max-statements): \
+                     a loop over too many items, or includes that multiply",
+                    self.limits.statements
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Like [`fits`], for a value built (a copy, a template's text): it also
     /// counts against [`Limits::built_bytes`].
     fn built(&mut self, above: usize, value: &Value, origin: Origin) -> Result<(), RecordError> {
@@ -488,6 +534,7 @@ fn step_origin(step: &Step) -> Option<Origin> {
         | Step::Nest { origin, .. }
         | Step::For { origin, .. }
         | Step::Fail { origin, .. }
+        | Step::Let { origin, .. }
         | Step::Include { origin, .. } => Some(*origin),
         Step::Remove(_) | Step::Drop(_) | Step::When { .. } => None,
     }

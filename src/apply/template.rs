@@ -17,20 +17,43 @@ use serde_json::Value as Json;
 use crate::compile::{Lookup, TemplateId, Templates};
 use crate::value::{Path, Segment};
 
+/// What a template sees besides the record: the local variables it can
+/// see (by name), and what `now()` gives when the clock is fixed.
+#[derive(Default)]
+pub(crate) struct Bindings<'b> {
+    pub locals: Vec<(&'b str, Arc<Json>)>,
+    pub now: Option<i64>,
+}
+
+/// The name under which a rendering's fixed time is found: no record field can
+/// stand in for it, since the top level answers it before the record's fields.
+const NOW_NAME: &str = "\u{0}now";
+
 impl Templates {
     /// Renders a template against `record`. The record is lent to the template
     /// without being copied and is back in place when this returns.
-    pub fn render(&self, id: TemplateId, record: &mut Json) -> Result<String, String> {
+    pub(crate) fn render(
+        &self,
+        id: TemplateId,
+        record: &mut Json,
+        bindings: &Bindings<'_>,
+    ) -> Result<String, String> {
         if let Some(text) = self.sole_name[id.0]
             .as_deref()
+            .filter(|name| !bindings.locals.iter().any(|(local, _)| local == name))
             .and_then(|name| self.string_named(name, record))
         {
             return Ok(text);
         }
-        self.render_in_minijinja(id, record)
+        self.render_in_minijinja(id, record, bindings)
     }
 
-    fn render_in_minijinja(&self, id: TemplateId, record: &mut Json) -> Result<String, String> {
+    fn render_in_minijinja(
+        &self,
+        id: TemplateId,
+        record: &mut Json,
+        bindings: &Bindings<'_>,
+    ) -> Result<String, String> {
         let shared = Arc::new(std::mem::take(record));
         let scope = RecordView {
             root: Arc::clone(&shared),
@@ -38,6 +61,12 @@ impl Templates {
             top: Some(TopLevel {
                 lookups: Arc::clone(&self.lookups),
                 functions: Arc::clone(&self.functions),
+                locals: bindings
+                    .locals
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), Arc::clone(value)))
+                    .collect(),
+                now: bindings.now,
             }),
         };
         let result = self.render_bounded(id, Mj::from_object(scope));
@@ -163,6 +192,9 @@ struct RecordView {
 struct TopLevel {
     lookups: Arc<[Lookup]>,
     functions: Arc<Vec<String>>,
+    /// The `let` variables the template sees: each hides a field of its name.
+    locals: Vec<(String, Arc<Json>)>,
+    now: Option<i64>,
 }
 
 impl fmt::Debug for RecordView {
@@ -238,6 +270,61 @@ fn empty_row() -> Mj {
     Mj::from(std::collections::BTreeMap::<String, Mj>::new())
 }
 
+/// A JSON value held apart from the record (a `let` variable) as a minijinja value.
+fn json_value(value: &Arc<Json>) -> Mj {
+    match &**value {
+        Json::Array(_) | Json::Object(_) => Mj::from_object(RecordView {
+            root: Arc::clone(value),
+            path: Vec::new(),
+            top: None,
+        }),
+        Json::Null => Mj::from(()),
+        Json::Bool(b) => Mj::from(*b),
+        Json::Number(n) => number(n),
+        Json::String(s) => Mj::from(s.as_str()),
+    }
+}
+
+/// The template function `now()`: the rendering's fixed time, or the clock.
+pub(crate) fn now_function(state: &minijinja::State) -> Mj {
+    match state
+        .lookup(NOW_NAME)
+        .and_then(|now| i64::try_from(now).ok())
+    {
+        Some(now) => Mj::from(now),
+        None => Mj::from(super::expr::clock_millis()),
+    }
+}
+
+/// The filter `tojson`: compact JSON, a string quoted and null as `null`.
+pub(crate) fn tojson_filter(value: &Mj) -> Result<Mj, minijinja::Error> {
+    let json = if value.is_undefined() {
+        Json::Null
+    } else {
+        to_json(value)?
+    };
+    Ok(Mj::from(json.to_string()))
+}
+
+/// The filter `truncate(N)`: at most N characters, as the function.
+pub(crate) fn truncate_filter(value: &Mj, length: usize) -> Result<Mj, minijinja::Error> {
+    let text = template_text(value)?;
+    Ok(Mj::from(super::functions::truncate(&text, length)))
+}
+
+/// The filter `format_time("FORMAT")`, as the function (the format is parsed
+/// per rendering here, where it is the template's own text).
+pub(crate) fn format_time_filter(value: &Mj, format: &str) -> Result<Mj, minijinja::Error> {
+    let invalid =
+        |reason: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, reason);
+    let format = crate::compile::TimeFormat::parse(format)
+        .map_err(|reason| invalid(format!("format_time: invalid format: {reason}")))?;
+    let json = to_json(value)?;
+    super::functions::format_time(&json, &format)
+        .map(Mj::from)
+        .map_err(|reason| invalid(format!("format_time: {reason}")))
+}
+
 /// A JSON number as a minijinja value of the same value: an integer that fits
 /// i128 or u128 as that integer; another number as an f64 only when the f64 is
 /// exactly it (its shortest decimal is the same value: `0.5`, `1e300`);
@@ -274,6 +361,12 @@ impl Object for RecordView {
                 // A bare name that is a function is the function, whatever the record holds.
                 if top.functions.iter().any(|function| function == name) {
                     return None;
+                }
+                if name == NOW_NAME {
+                    return top.now.map(Mj::from);
+                }
+                if let Some((_, value)) = top.locals.iter().rev().find(|(local, _)| local == name) {
+                    return Some(json_value(value));
                 }
             }
             if let Some(found) = self.lookup_name(name) {
@@ -471,8 +564,8 @@ mod tests {
             assert_eq!(templates.sole_name[id.0].is_some(), shortcut);
             for record in records {
                 let mut record: Json = serde_json::from_str(record).unwrap();
-                let quick = templates.render(id, &mut record);
-                let full = templates.render_in_minijinja(id, &mut record);
+                let quick = templates.render(id, &mut record, &Bindings::default());
+                let full = templates.render_in_minijinja(id, &mut record, &Bindings::default());
                 assert_eq!(quick, full, "{source} on {record}");
             }
         }

@@ -6,10 +6,14 @@
 //! arity and constant arguments are checked here, so applying one can fail
 //! only on a record's data.
 
+use std::sync::Arc;
+
+use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::functions::{expression_names, FunctionKind, FUNCTIONS};
 use super::{Compiler, TemplateId};
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::syntax::ast::{Path, Spanned, ValueExpr};
 
 /// A compiled expression.
@@ -17,7 +21,21 @@ pub enum Expr {
     Literal(Value),
     /// A copy of the value at a path; nothing is written when it is missing.
     Path(Path),
-    Template(TemplateId),
+    /// The value at `rest` inside a `let` variable (or an `any`/`all` item), by slot.
+    Local {
+        slot: usize,
+        rest: Path,
+    },
+    /// The value at `rest` inside the row a lookup (by index) matches; missing without a row.
+    Lookup {
+        lookup: usize,
+        rest: Path,
+    },
+    /// A template, with the local variables (by slot) it can see.
+    Template {
+        id: TemplateId,
+        locals: Vec<usize>,
+    },
     /// An object; members whose value is missing are left out.
     Object(Vec<(String, Expr)>),
     /// An array; items whose value is missing are left out.
@@ -43,46 +61,112 @@ pub enum Call {
     Coalesce(Vec<Expr>),
     /// `now()`: the current time in epoch milliseconds.
     Now,
+    /// A function whose arguments are all computed per record (`lower`, `split`, …).
+    Text(TextFunction, Vec<Expr>),
+    /// `regex_capture(x, "PATTERN"[, GROUP])`.
+    RegexCapture {
+        subject: Box<Expr>,
+        regex: Regex,
+        group: Group,
+    },
+    /// `regex_replace(x, "PATTERN", "REPLACEMENT")`.
+    RegexReplace {
+        subject: Box<Expr>,
+        regex: Regex,
+        replacement: String,
+    },
+    /// `parse_time(x, "FORMAT")`.
+    ParseTime(Box<Expr>, Arc<TimeFormat>),
+    /// `format_time(x, "FORMAT")`.
+    FormatTime(Box<Expr>, Arc<TimeFormat>),
 }
 
-/// A function's name, how it is called (for diagnostics), and how many arguments it takes.
-pub struct Function {
-    pub name: &'static str,
-    pub usage: &'static str,
-    pub min: usize,
-    pub max: usize,
+/// The functions of [`Call::Text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFunction {
+    Lower,
+    Upper,
+    Trim,
+    Split,
+    Join,
+    Replace,
+    Truncate,
+    ToJson,
+    ParseJson,
+    Sha256,
+    Redact,
 }
 
-const fn function(name: &'static str, usage: &'static str, min: usize, max: usize) -> Function {
-    Function {
-        name,
-        usage,
-        min,
-        max,
+impl TextFunction {
+    fn named(name: &str) -> Option<TextFunction> {
+        Some(match name {
+            "lower" => TextFunction::Lower,
+            "upper" => TextFunction::Upper,
+            "trim" => TextFunction::Trim,
+            "split" => TextFunction::Split,
+            "join" => TextFunction::Join,
+            "replace" => TextFunction::Replace,
+            "truncate" => TextFunction::Truncate,
+            "to_json" => TextFunction::ToJson,
+            "parse_json" => TextFunction::ParseJson,
+            "sha256" => TextFunction::Sha256,
+            "redact" => TextFunction::Redact,
+            _ => return None,
+        })
     }
 }
 
-/// Every function of the language.
-pub const FUNCTIONS: &[Function] = &[
-    function("epoch_ms", "epoch_ms(VALUE)", 1, 1),
-    function("number", "number(VALUE)", 1, 1),
-    function("string", "string(VALUE)", 1, 1),
-    function("map", "map(VALUE, {\"KEY\": RESULT, …}[, DEFAULT])", 2, 3),
-    function("coalesce", "coalesce(VALUE, VALUE, …)", 1, usize::MAX),
-    function("now", "now()", 0, 0),
-];
+/// Which group `regex_capture` gives.
+pub enum Group {
+    Index(usize),
+    Name(String),
+}
+
+/// A time format, parsed when the transform loads.
+pub enum TimeFormat {
+    Rfc3339,
+    Described(time::format_description::OwnedFormatItem),
+}
+
+impl TimeFormat {
+    /// `rfc3339`, or a `time` crate format description (`[year]-[month]-[day]`).
+    pub fn parse(text: &str) -> Result<TimeFormat, String> {
+        if text.eq_ignore_ascii_case("rfc3339") {
+            return Ok(TimeFormat::Rfc3339);
+        }
+        time::format_description::parse_owned::<2>(text)
+            .map(TimeFormat::Described)
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// How big a regular expression may grow when compiled, so that no pattern
+/// (`(a{1000}){1000}`) takes the process's memory or time at load.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles a pattern of the transform's own text under xf's size limits.
+fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(64)
+        .build()
+}
 
 impl Compiler<'_> {
     pub(super) fn expr(&mut self, value: &Spanned<ValueExpr>) -> Option<Expr> {
         match &value.node {
             ValueExpr::Literal(literal) => Some(Expr::Literal(literal.clone())),
-            ValueExpr::Path(path) => Some(Expr::Path(path.clone())),
+            ValueExpr::Path(path) => Some(self.read_path(path)),
             ValueExpr::Template(text) => {
                 let name = self.template_name(value.span);
                 match self.plan.templates.add(name, text.clone()) {
                     Ok(id) => self
                         .template_names_exist(id, value.span, Some(text))
-                        .then_some(Expr::Template(id)),
+                        .then(|| Expr::Template {
+                            id,
+                            locals: self.visible.clone(),
+                        }),
                     Err(error) => {
                         self.template_error(error, value.span, text);
                         None
@@ -110,11 +194,13 @@ impl Compiler<'_> {
     }
 
     fn call(&mut self, function: &Spanned<String>, args: &[Spanned<ValueExpr>]) -> Option<Expr> {
-        let Some(&Function {
+        let Some(&super::functions::Function {
             usage, min, max, ..
-        }) = FUNCTIONS.iter().find(|f| f.name == function.node)
+        }) = FUNCTIONS
+            .iter()
+            .find(|f| f.kind == FunctionKind::Expression && f.name == function.node)
         else {
-            let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+            let names = expression_names();
             self.unknown(
                 Code::UnknownFunction,
                 "function",
@@ -158,6 +244,12 @@ impl Compiler<'_> {
             "string" => Call::String(first(&mut compiled)),
             "coalesce" => Call::Coalesce(compiled),
             "now" => Call::Now,
+            "regex_capture" | "regex_replace" | "parse_time" | "format_time" => {
+                return self.constant_call(function, args, compiled, usage)
+            }
+            name if TextFunction::named(name).is_some() => {
+                Call::Text(TextFunction::named(name)?, compiled)
+            }
             _ => {
                 // map: the table and the default are constants, known now.
                 let table = match &compiled[1] {
@@ -202,11 +294,154 @@ impl Compiler<'_> {
         }))
     }
 
-    fn template_file(&mut self, file: &str, span: crate::diagnostic::Span) -> Option<Expr> {
+    /// The functions whose second (and third) arguments are constants,
+    /// compiled now: a pattern or a time format is the transform's text, never
+    /// a record's, so that no record chooses what runs (or how long).
+    fn constant_call(
+        &mut self,
+        function: &Spanned<String>,
+        args: &[Spanned<ValueExpr>],
+        mut compiled: Vec<Expr>,
+        usage: &str,
+    ) -> Option<Expr> {
+        let text_at = |compiler: &mut Self, at: usize, what: &str| -> Option<String> {
+            match compiled.get(at) {
+                Some(Expr::Literal(Value::String(text))) => Some(text.clone()),
+                _ => {
+                    compiler.errors.push(
+                        Diagnostic::new(
+                            Code::Arguments,
+                            format!("`{}`'s {what} is a literal string", function.node),
+                            args[at].span,
+                        )
+                        .with_label("not a literal string")
+                        .with_note(format!("usage: {usage}"))
+                        .with_note("record data is never a pattern or a format: write it out in the transform"),
+                    );
+                    None
+                }
+            }
+        };
+        let call = match function.node.as_str() {
+            "regex_capture" => {
+                let pattern = text_at(self, 1, "pattern")?;
+                let regex = self.regex(&pattern, args[1].span)?;
+                let group = match compiled.get(2) {
+                    None if regex.captures_len() > 1 => Group::Index(1),
+                    None => Group::Index(0),
+                    Some(Expr::Literal(Value::String(name)))
+                        if regex.capture_names().any(|n| n == Some(name)) =>
+                    {
+                        Group::Name(name.clone())
+                    }
+                    Some(Expr::Literal(Value::Number(n)))
+                        if n.as_u64()
+                            .is_some_and(|n| (n as usize) < regex.captures_len()) =>
+                    {
+                        Group::Index(n.as_u64()? as usize)
+                    }
+                    Some(_) => {
+                        self.errors.push(
+                            Diagnostic::new(Code::Arguments, "the pattern has no such group", args[2].span)
+                                .with_label(format!("the pattern has {} numbered group(s)", regex.captures_len() - 1))
+                                .with_note("GROUP is a constant: a group's number (0: the whole match) or its name"),
+                        );
+                        return None;
+                    }
+                };
+                Call::RegexCapture {
+                    subject: Box::new(compiled.remove(0)),
+                    regex,
+                    group,
+                }
+            }
+            "regex_replace" => {
+                let pattern = text_at(self, 1, "pattern");
+                let replacement = text_at(self, 2, "replacement")?;
+                let regex = self.regex(&pattern?, args[1].span)?;
+                Call::RegexReplace {
+                    subject: Box::new(compiled.remove(0)),
+                    regex,
+                    replacement,
+                }
+            }
+            name => {
+                let text = text_at(self, 1, "format")?;
+                let format = match TimeFormat::parse(&text) {
+                    Ok(format) => Arc::new(format),
+                    Err(reason) => {
+                        self.errors.push(
+                            Diagnostic::new(Code::Arguments, "invalid time format", args[1].span)
+                                .with_label(reason)
+                                .with_note("formats are `rfc3339` or the time crate's format descriptions: \"[year]-[month]-[day] [hour]:[minute]:[second]\""),
+                        );
+                        return None;
+                    }
+                };
+                let subject = Box::new(compiled.remove(0));
+                if name == "parse_time" {
+                    Call::ParseTime(subject, format)
+                } else {
+                    Call::FormatTime(subject, format)
+                }
+            }
+        };
+        Some(Expr::Call(call))
+    }
+
+    /// A literal pattern compiled, or a diagnostic at it.
+    pub(super) fn regex(&mut self, pattern: &str, span: Span) -> Option<Regex> {
+        match compile_regex(pattern) {
+            Ok(regex) => Some(regex),
+            Err(error) => {
+                let reason = error.to_string();
+                let last = reason
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid pattern")
+                    .trim()
+                    .to_string();
+                self.errors.push(
+                    Diagnostic::new(Code::Regex, "invalid regular expression", span)
+                        .with_label(last.trim_start_matches("error: ").to_string())
+                        .with_note("patterns use the regex crate's syntax (like RE2: no look-around or back-references)"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A path read in an expression or condition: a `let` variable (or an
+    /// `any`/`all` item) by its name first, then a lookup's matched row by the
+    /// lookup's name, then the record.
+    pub(super) fn read_path(&self, path: &Path) -> Expr {
+        let Some(crate::value::Segment::Key(first)) = path.0.first() else {
+            return Expr::Path(path.clone());
+        };
+        let rest = Path(path.0[1..].to_vec());
+        if let Some(slot) = self.local(first) {
+            return Expr::Local { slot, rest };
+        }
+        match self
+            .plan
+            .templates
+            .lookups()
+            .iter()
+            .position(|l| &l.name == first)
+        {
+            Some(lookup) => Expr::Lookup { lookup, rest },
+            None => Expr::Path(path.clone()),
+        }
+    }
+
+    fn template_file(&mut self, file: &str, span: Span) -> Option<Expr> {
         match self.plan.templates.add_file(file) {
             Ok(id) => self
                 .template_names_exist(id, span, None)
-                .then_some(Expr::Template(id)),
+                .then(|| Expr::Template {
+                    id,
+                    locals: self.visible.clone(),
+                }),
             Err(error) => {
                 let code = if error.not_found {
                     Code::TemplateFile

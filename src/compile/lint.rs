@@ -10,9 +10,9 @@
 
 use serde_json::Value;
 
-use super::{Cond, Plan};
+use super::Plan;
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::syntax::ast::{CompareOp, Condition, Operand, Spanned, Statement};
+use crate::syntax::ast::{CompareOp, Condition, Operand, Spanned, Statement, ValueExpr};
 
 /// Every warning about `statements` (compiled into `plan`) from `source`.
 pub(super) fn lint(
@@ -67,44 +67,44 @@ impl Lint<'_> {
             }
             Condition::Not(inner) => self.condition(inner),
             Condition::Compare(left, op, right) => self.compare(left, *op, right),
-            Condition::Exists(_) | Condition::In(..) | Condition::Matches(..) => {}
+            Condition::Quantified { condition, .. } => self.condition(condition),
+            Condition::Exists(_)
+            | Condition::In { .. }
+            | Condition::Matches(..)
+            | Condition::IsNull { .. }
+            | Condition::Text(..) => {}
         }
     }
 
-    fn compare(&mut self, left: &Spanned<Operand>, op: CompareOp, right: &Spanned<Operand>) {
+    fn compare(&mut self, left: &Operand, op: CompareOp, right: &Operand) {
         match (&left.node, &right.node) {
-            (Operand::Literal(_), Operand::Literal(_)) => self.constant_comparison(left, op, right),
-            (Operand::Path(_), Operand::Literal(literal))
-            | (Operand::Literal(literal), Operand::Path(_)) => {
-                let literal_side = if matches!(left.node, Operand::Literal(_)) {
+            (ValueExpr::Literal(l), ValueExpr::Literal(r)) => {
+                self.constant_comparison(left, right, crate::apply::compare(l, op, r))
+            }
+            (ValueExpr::Path(_), ValueExpr::Literal(literal))
+            | (ValueExpr::Literal(literal), ValueExpr::Path(_)) => {
+                let literal_side = if matches!(left.node, ValueExpr::Literal(_)) {
                     left
                 } else {
                     right
                 };
                 self.ordered_numeric_string(op, literal, literal_side.span);
             }
-            (Operand::Path(_), Operand::Path(_)) => {}
+            _ => {}
         }
     }
 
     /// W0001: `"detail-type" == "WebhookTest"` compares two strings, so it
     /// holds for every record or for none. A quoted word where a value is
     /// expected is a string; the field is written `."detail-type"`.
-    fn constant_comparison(
-        &mut self,
-        left: &Spanned<Operand>,
-        op: CompareOp,
-        right: &Spanned<Operand>,
-    ) {
-        let holds = Cond::Compare(left.node.clone(), op, right.node.clone())
-            .holds(&Value::Object(serde_json::Map::new()));
+    fn constant_comparison(&mut self, left: &Operand, right: &Operand, holds: bool) {
         let message =
             format!("this comparison is {holds} for every record: both sides are constants");
         let quoted =
             [(left, right), (right, left)]
                 .into_iter()
                 .find_map(|(side, other)| match &side.node {
-                    Operand::Literal(Value::String(text)) => Some((side.span, text, other.span)),
+                    ValueExpr::Literal(Value::String(text)) => Some((side.span, text, other.span)),
                     _ => None,
                 });
         let warning = match quoted {

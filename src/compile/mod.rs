@@ -6,6 +6,7 @@
 //! all at once. A plan that compiles can only fail per record, on data.
 
 mod expr;
+pub mod functions;
 mod include;
 mod link;
 mod lint;
@@ -21,7 +22,8 @@ use serde_json::Value;
 
 /// The loader lives before every stage (schemas read through it too); named here as before.
 pub use crate::files::{self, Disk, Loader};
-pub use expr::{Call, Expr, Function, FUNCTIONS};
+pub use expr::{Call, Expr, Group, TextFunction, TimeFormat};
+pub use functions::{Function, FunctionKind, FUNCTIONS};
 pub use include::{Nesting, MAX_INCLUDED_PLANS, MAX_INCLUDE_BYTES, MAX_INCLUDE_DEPTH};
 pub use link::{Search, SEARCH_KINDS};
 pub use lookup::Lookup;
@@ -31,7 +33,9 @@ use crate::diagnostic::{Code, Diagnostic, LineIndex, Span};
 use crate::limits::Limits;
 use crate::schema::{self, Schema};
 use crate::splunk::{HecSlot, ENVELOPE_KEYS};
-use crate::syntax::ast::{self, CompareOp, Condition, HecKey, Path, Spanned, Statement, ValueExpr};
+use crate::syntax::ast::{
+    CompareOp, Condition, HecKey, Path, Spanned, Statement, TextOp, ValueExpr,
+};
 
 /// What a transform writes: plain records, or Splunk HEC events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,6 +115,8 @@ pub struct Plan {
     /// What loads but is probably not meant (W00xx), about this file's own
     /// statements (an included file's are its plan's).
     pub warnings: Vec<Diagnostic>,
+    /// The names of its local variables (`let`, and `any`/`all` items), by slot.
+    pub locals: Vec<String>,
 }
 
 /// Where a step came from, for record errors: `tag add` at line 12.
@@ -140,6 +146,12 @@ pub enum Step {
         origin: Origin,
     },
     Drop(Option<Cond>),
+    /// `let`: a local variable (by slot) gets a value, or becomes missing.
+    Let {
+        slot: usize,
+        value: Expr,
+        origin: Origin,
+    },
     When {
         condition: Cond,
         then: Vec<Step>,
@@ -200,13 +212,29 @@ pub enum Cond {
     Or(Vec<Cond>),
     And(Vec<Cond>),
     Not(Box<Cond>),
-    Exists(Path),
-    In(Operand, Vec<Value>),
+    Exists(Operand),
+    /// `in`, or with `true`, `not in`.
+    In(Operand, Vec<Value>, bool),
     Matches(Operand, Regex),
     Compare(Operand, CompareOp, Operand),
+    /// `is null`, or with `true`, `is not null`.
+    IsNull(Operand, bool),
+    Text(Operand, TextOp, Operand),
+    /// `any(…)`, or with `all`, `all(…)`: each item of `over` in local `slot`.
+    Quantified {
+        all: bool,
+        slot: usize,
+        over: Operand,
+        condition: Box<Cond>,
+    },
 }
 
-pub use ast::Operand;
+/// One side of a test: an expression, and the statement it stands in (for
+/// the record error of a function that fails on the record's data).
+pub struct Operand {
+    pub expr: Expr,
+    pub origin: Origin,
+}
 
 /// What the files of one load share: where files are read from, and the
 /// included files compiled so far (each is compiled once per load).
@@ -262,6 +290,7 @@ pub fn compile(
             limits: *limits,
             nesting: Nesting::default(),
             warnings: Vec::new(),
+            locals: Vec::new(),
         },
         load,
         over_limit: false,
@@ -270,6 +299,7 @@ pub fn compile(
         lookups: Vec::new(),
         lookup_spans: Vec::new(),
         search_spans: Vec::new(),
+        visible: Vec::new(),
     };
     for statement in statements {
         compiler.declaration(statement);
@@ -304,6 +334,10 @@ struct Compiler<'a> {
     lookups: Vec<Lookup>,
     lookup_spans: Vec<Span>,
     search_spans: Vec<Span>,
+    /// The local variables' slots that the statement being compiled sees, in
+    /// the order declared: a `let` is seen by every statement after it in the
+    /// file (after its block too), an `any`/`all` item only inside its test.
+    visible: Vec<usize>,
 }
 
 impl Compiler<'_> {
@@ -529,15 +563,16 @@ impl Compiler<'_> {
                 origin: origin("url"),
             }),
             Statement::Drop(condition) => Some(Step::Drop(match condition {
-                Some(condition) => Some(self.condition(condition)?),
+                Some(condition) => Some(self.condition(condition, origin("drop"))?),
                 None => None,
             })),
+            Statement::Let { name, value } => self.let_step(name, value, origin("let")),
             Statement::When {
                 condition,
                 then,
                 otherwise,
             } => {
-                let condition = self.condition(condition);
+                let condition = self.condition(condition, origin("when"));
                 let then = self.steps(then, true);
                 let otherwise = self.steps(otherwise, true);
                 Some(Step::When {
@@ -570,6 +605,21 @@ impl Compiler<'_> {
                 target: target.node.clone(),
                 origin: origin("nest"),
             }),
+            Statement::For { name, over, .. } if self.local(&name.node).is_some() => {
+                self.errors.push(
+                    Diagnostic::new(
+                        Code::LocalName,
+                        format!("`{}` is a `let` variable", name.node),
+                        name.span,
+                    )
+                    .with_label("the loop's item would be hidden by the variable")
+                    .with_note(format!(
+                        "name the item otherwise, or read `{}` by another name",
+                        over.node
+                    )),
+                );
+                None
+            }
             Statement::For { name, over, body } => Some(Step::For {
                 name: name.node.clone(),
                 over: over.node.clone(),
@@ -798,41 +848,127 @@ impl Compiler<'_> {
         }
     }
 
-    fn condition(&mut self, condition: &Condition) -> Option<Cond> {
+    fn condition(&mut self, condition: &Condition, origin: Origin) -> Option<Cond> {
+        let operand = |compiler: &mut Self, operand: &Spanned<ValueExpr>| {
+            Some(Operand {
+                expr: compiler.expr(operand)?,
+                origin,
+            })
+        };
         Some(match condition {
-            Condition::Or(parts) => Cond::Or(self.conditions(parts)?),
-            Condition::And(parts) => Cond::And(self.conditions(parts)?),
-            Condition::Not(inner) => Cond::Not(Box::new(self.condition(inner)?)),
-            Condition::Exists(path) => Cond::Exists(path.node.clone()),
-            Condition::In(subject, list) => Cond::In(subject.clone(), list.clone()),
+            Condition::Or(parts) => Cond::Or(self.conditions(parts, origin)?),
+            Condition::And(parts) => Cond::And(self.conditions(parts, origin)?),
+            Condition::Not(inner) => Cond::Not(Box::new(self.condition(inner, origin)?)),
+            Condition::Exists(path) => Cond::Exists(Operand {
+                expr: self.read_path(&path.node),
+                origin,
+            }),
+            Condition::In {
+                subject,
+                list,
+                negated,
+            } => Cond::In(operand(self, subject)?, list.clone(), *negated),
             Condition::Compare(left, op, right) => {
-                Cond::Compare(left.node.clone(), *op, right.node.clone())
+                let left = operand(self, left);
+                Cond::Compare(left?, *op, operand(self, right)?)
             }
-            Condition::Matches(subject, pattern) => match Regex::new(&pattern.node) {
-                Ok(regex) => Cond::Matches(subject.clone(), regex),
-                Err(error) => {
-                    let reason = error.to_string();
-                    let last = reason
-                        .lines()
-                        .last()
-                        .unwrap_or("invalid pattern")
-                        .trim()
-                        .to_string();
-                    self.errors.push(
-                        Diagnostic::new(Code::Regex, "invalid regular expression", pattern.span)
-                            .with_label(last.trim_start_matches("error: ").to_string())
-                            .with_note("patterns use the regex crate's syntax (like RE2: no look-around or back-references)"),
-                    );
-                    return None;
+            Condition::IsNull { subject, negated } => {
+                Cond::IsNull(operand(self, subject)?, *negated)
+            }
+            Condition::Text(left, op, right) => {
+                let left = operand(self, left);
+                Cond::Text(left?, *op, operand(self, right)?)
+            }
+            Condition::Matches(subject, pattern) => {
+                let subject = operand(self, subject);
+                let regex = self.regex(&pattern.node, pattern.span)?;
+                Cond::Matches(subject?, regex)
+            }
+            Condition::Quantified {
+                all,
+                name,
+                over,
+                condition,
+            } => {
+                let over = operand(self, over);
+                let slot = self.declare(name)?;
+                self.visible.push(slot);
+                let inner = self.condition(condition, origin);
+                // The item is seen inside its test only.
+                self.visible.pop();
+                Cond::Quantified {
+                    all: *all,
+                    slot,
+                    over: over?,
+                    condition: Box::new(inner?),
                 }
-            },
+            }
         })
     }
 
-    fn conditions(&mut self, parts: &[Condition]) -> Option<Vec<Cond>> {
+    fn conditions(&mut self, parts: &[Condition], origin: Origin) -> Option<Vec<Cond>> {
         // Compile all parts so that every error is reported.
-        let compiled: Vec<Option<Cond>> = parts.iter().map(|c| self.condition(c)).collect();
+        let compiled: Vec<Option<Cond>> = parts.iter().map(|c| self.condition(c, origin)).collect();
         compiled.into_iter().collect()
+    }
+
+    /// `let NAME = EXPR`: the value is computed first, so that it may read the
+    /// name's earlier value (`let n = number(n)`); a name declared before is
+    /// the same variable, given a new value.
+    fn let_step(
+        &mut self,
+        name: &Spanned<String>,
+        value: &Spanned<ValueExpr>,
+        origin: Origin,
+    ) -> Option<Step> {
+        let value = self.expr(value);
+        let slot = match self.local(&name.node) {
+            Some(slot) => slot,
+            None => {
+                let slot = self.declare(name)?;
+                self.visible.push(slot);
+                slot
+            }
+        };
+        Some(Step::Let {
+            slot,
+            value: value?,
+            origin,
+        })
+    }
+
+    /// The slot of the visible local variable `name`, the latest declared.
+    fn local(&self, name: &str) -> Option<usize> {
+        self.visible
+            .iter()
+            .rev()
+            .find(|slot| self.plan.locals[**slot] == name)
+            .copied()
+    }
+
+    /// A new local variable's slot. A lookup's name cannot be one: both are
+    /// read by their names, and neither should hide the other unseen.
+    fn declare(&mut self, name: &Spanned<String>) -> Option<usize> {
+        if self
+            .plan
+            .templates
+            .lookups()
+            .iter()
+            .any(|l| l.name == name.node)
+        {
+            self.errors.push(
+                Diagnostic::new(
+                    Code::LocalName,
+                    format!("`{}` is a lookup's name", name.node),
+                    name.span,
+                )
+                .with_label("a variable cannot have a lookup's name")
+                .with_note("a lookup's name reads its matched row; give the variable another name"),
+            );
+            return None;
+        }
+        self.plan.locals.push(name.node.clone());
+        Some(self.plan.locals.len() - 1)
     }
 }
 

@@ -184,6 +184,10 @@ impl Templates {
         env.add_filter("default", crate::apply::default_filter);
         env.add_filter("d", crate::apply::default_filter);
         env.add_filter("string", crate::apply::string_filter);
+        env.add_filter("tojson", crate::apply::tojson_filter);
+        env.add_filter("truncate", crate::apply::truncate_filter);
+        env.add_filter("format_time", crate::apply::format_time_filter);
+        env.add_function("now", crate::apply::now_function);
         let functions = env.globals().map(|(name, _)| name.to_string()).collect();
         Templates {
             env,

@@ -95,6 +95,11 @@ pub enum Statement {
     Fail(Spanned<ValueExpr>),
     /// `include "FILE.xf"`: another transform's statements, run here.
     Include(Spanned<String>),
+    /// `let NAME = EXPR`: a local variable of the record's run, never written out.
+    Let {
+        name: Spanned<String>,
+        value: Spanned<ValueExpr>,
+    },
 }
 
 /// Where a `hec` statement writes in the Splunk HEC envelope.
@@ -133,17 +138,40 @@ pub enum Condition {
     And(Vec<Condition>),
     Not(Box<Condition>),
     Exists(Spanned<Path>),
-    In(Operand, Vec<Value>),
+    /// `X in [...]`, or with `negated`, `X not in [...]`.
+    In {
+        subject: Operand,
+        list: Vec<Value>,
+        negated: bool,
+    },
     Matches(Operand, Spanned<String>),
-    /// Each side with where it is written, for warnings about the comparison.
-    Compare(Spanned<Operand>, CompareOp, Spanned<Operand>),
+    /// Each side is spanned, for warnings about the comparison.
+    Compare(Operand, CompareOp, Operand),
+    /// `X is null`, or with `negated`, `X is not null`.
+    IsNull {
+        subject: Operand,
+        negated: bool,
+    },
+    /// `X contains Y`, `X starts_with Y`, `X ends_with Y`.
+    Text(Operand, TextOp, Operand),
+    /// `any(NAME in OVER: CONDITION)`, or with `all`, `all(…)`.
+    Quantified {
+        all: bool,
+        name: Spanned<String>,
+        over: Operand,
+        condition: Box<Condition>,
+    },
 }
 
-/// One side of a comparison.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
-    Literal(Value),
-    Path(Path),
+/// One side of a comparison: a literal, a path or a function call.
+pub type Operand = Spanned<ValueExpr>;
+
+/// A test on text (or, for `contains`, on an array's items).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextOp {
+    Contains,
+    StartsWith,
+    EndsWith,
 }
 
 /// A comparison operator.

@@ -5,7 +5,7 @@ use pest::Parser as _;
 use serde_json::Value;
 
 use super::ast::{
-    CompareOp, Condition, HecKey, Operand, Path, Segment, Spanned, Statement, ValueExpr,
+    CompareOp, Condition, HecKey, Operand, Path, Segment, Spanned, Statement, TextOp, ValueExpr,
 };
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::limits::{MAX_TRANSFORM_NESTING, MAX_WHEN_CHAIN};
@@ -18,6 +18,7 @@ pub(super) struct XfParser;
 const STATEMENT_KEYWORDS: &[&str] = &[
     "name", "format", "events", "lookup", "search", "label", "tag", "url", "drop", "when",
     "message", "hec", "validate", "set", "append", "rename", "nest", "for", "fail", "include",
+    "let",
 ];
 
 /// Parses a whole `.xf` source into its statements.
@@ -218,6 +219,10 @@ fn statement(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<State
         },
         Rule::fail_stmt => Statement::Fail(value_expr(parts.next()?, errors)?),
         Rule::include_stmt => Statement::Include(string(parts.next()?, errors)?),
+        Rule::let_stmt => Statement::Let {
+            name: word(parts.next()?),
+            value: value_expr(parts.next()?, errors)?,
+        },
         other => unreachable!("not a statement rule: {other:?}"),
     };
     Some(statement)
@@ -329,7 +334,7 @@ fn value_expr(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Span
             }
         }
         Rule::path => ValueExpr::Path(path(pair, errors)?),
-        Rule::call => {
+        Rule::call | Rule::operand_call => {
             let mut parts = pair.into_inner();
             let function = word(parts.next()?);
             let args = parts
@@ -483,11 +488,47 @@ fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condi
         Rule::in_test => {
             let mut inner = pair.into_inner();
             let subject = operand(inner.next()?, errors)?;
+            let negated = inner.next()?.as_rule() == Rule::kw_not;
             let list = inner.find(|p| p.as_rule() == Rule::array)?;
             match literal(list, errors)? {
-                Value::Array(items) => Some(Condition::In(subject, items)),
+                Value::Array(list) => Some(Condition::In {
+                    subject,
+                    list,
+                    negated,
+                }),
                 _ => None,
             }
+        }
+        Rule::null_test => {
+            let mut inner = pair.into_inner();
+            let subject = operand(inner.next()?, errors)?;
+            let negated = inner.any(|p| p.as_rule() == Rule::kw_not);
+            Some(Condition::IsNull { subject, negated })
+        }
+        Rule::text_test => {
+            let mut inner = pair.into_inner();
+            let left = operand(inner.next()?, errors)?;
+            let op = match inner.next()?.into_inner().next()?.as_rule() {
+                Rule::kw_contains => TextOp::Contains,
+                Rule::kw_starts_with => TextOp::StartsWith,
+                _ => TextOp::EndsWith,
+            };
+            let right = operand(inner.next()?, errors)?;
+            Some(Condition::Text(left, op, right))
+        }
+        Rule::quantified => {
+            let mut inner = pair.into_inner();
+            let all = inner.next()?.as_rule() == Rule::kw_all;
+            let name = word(inner.next()?);
+            let mut inner = inner.filter(|p| p.as_rule() != Rule::kw_in);
+            let over = operand(inner.next()?, errors)?;
+            let condition = Box::new(condition(inner.next()?, errors)?);
+            Some(Condition::Quantified {
+                all,
+                name,
+                over,
+                condition,
+            })
         }
         Rule::match_test => {
             let mut inner = pair
@@ -499,7 +540,7 @@ fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condi
         }
         Rule::compare => {
             let mut inner = pair.into_inner();
-            let left = spanned_operand(inner.next()?, errors)?;
+            let left = operand(inner.next()?, errors)?;
             let op = match inner.next()?.as_str() {
                 "==" => CompareOp::Eq,
                 "!=" => CompareOp::Ne,
@@ -508,7 +549,7 @@ fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condi
                 ">" => CompareOp::Gt,
                 _ => CompareOp::Ge,
             };
-            let right = spanned_operand(inner.next()?, errors)?;
+            let right = operand(inner.next()?, errors)?;
             Some(Condition::Compare(left, op, right))
         }
         other => unreachable!("not a condition rule: {other:?}"),
@@ -516,15 +557,7 @@ fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condi
 }
 
 fn operand(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Operand> {
-    match pair.as_rule() {
-        Rule::path => path(pair, errors).map(Operand::Path),
-        _ => literal(pair, errors).map(Operand::Literal),
-    }
-}
-
-fn spanned_operand(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Spanned<Operand>> {
-    let span = Span::from(pair.as_span());
-    operand(pair, errors).map(|operand| Spanned::new(operand, span))
+    value_expr(pair, errors)
 }
 
 /// Turns pest's error into a diagnostic that names what was expected in words.
@@ -930,6 +963,7 @@ fn is_statement_rule(rule: Rule) -> bool {
             | Rule::message_stmt
             | Rule::hec_stmt
             | Rule::validate_stmt
+            | Rule::let_stmt
     )
 }
 
@@ -946,8 +980,12 @@ fn describe(rule: Rule) -> &'static str {
         Rule::number => "a number",
         Rule::boolean | Rule::null | Rule::array | Rule::object => "a JSON literal",
         Rule::path | Rule::target | Rule::bracket_key | Rule::index => "a path",
+        Rule::function_name => "a path",
         Rule::condition | Rule::or_expr | Rule::and_expr | Rule::not_expr => "a condition",
         Rule::exists_test | Rule::in_test | Rule::match_test | Rule::compare => "a condition",
+        Rule::null_test | Rule::text_test | Rule::quantified => "a condition",
+        Rule::text_op => "`contains`, `starts_with` or `ends_with`",
+        Rule::kw_is => "`is`",
         Rule::cmp_op => "a comparison (==, !=, <, <=, >, >=, in, matches, exists)",
         Rule::hec_key => "a HEC key",
         Rule::member => "`\"key\": value`",
