@@ -103,7 +103,7 @@ impl Compiler<'_> {
             }
         };
         self.account(file, &plan, depth)?;
-        if plan.format != self.plan.format {
+        if plan.format_declared && plan.format != self.plan.format {
             self.errors.push(
                 Diagnostic::new(
                     Code::IncludeFormat,
@@ -115,7 +115,7 @@ impl Compiler<'_> {
                     plan.format.name(),
                     self.plan.format.name()
                 ))
-                .with_note("a record is written in one format: give both files the same `format`"),
+                .with_note("a record is written in one format: give both files the same `format`, or none to the included one (a helper any format may include)"),
             );
             return None;
         }

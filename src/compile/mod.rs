@@ -98,6 +98,9 @@ impl EventType {
 pub struct Plan {
     pub name: Option<String>,
     pub format: Format,
+    /// Whether a `format` statement named it: a file without one is a helper
+    /// (it cannot hold `hec`) that transforms of any format may include.
+    pub format_declared: bool,
     /// Armor's `event_type` filter; `None` lets every record through.
     pub events: Option<Vec<EventType>>,
     pub steps: Vec<Step>,
@@ -281,6 +284,7 @@ pub fn compile(
         plan: Plan {
             name: None,
             format: Format::Default,
+            format_declared: false,
             events: None,
             steps: Vec::new(),
             removals: Vec::new(),
@@ -356,6 +360,7 @@ impl Compiler<'_> {
                     return;
                 }
                 self.seen_format = Some(format.span);
+                self.plan.format_declared = true;
                 match format.node.as_str() {
                     "default" => self.plan.format = Format::Default,
                     "splunk" => self.plan.format = Format::Splunk,
