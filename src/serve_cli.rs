@@ -461,9 +461,7 @@ fn queue_options(
 ) -> Result<Option<NatsOptions>, String> {
     let url = match args.queue.as_deref() {
         Some("embedded") => None,
-        Some(url) if url.starts_with("nats://") || url.starts_with("tls://") => {
-            Some(url.to_string())
-        }
+        Some(url) if NatsOptions::is_url(url) => Some(url.to_string()),
         Some(other) => {
             return Err(format!(
                 "--queue {other}: `embedded`, or a NATS URL (nats://HOST:PORT or tls://HOST:PORT)"
@@ -494,13 +492,9 @@ fn queue_options(
     nats.ca_file = args.queue_ca_file.clone().or(file.queue_ca_file.take());
     nats.tls = url.split(',').any(|u| u.trim().starts_with("tls://"));
     if let Some(prefix) = args.queue_prefix.clone().or(file.queue_prefix.take()) {
-        if prefix.is_empty()
-            || !prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !NatsOptions::is_prefix(&prefix) {
             return Err(format!(
-                "--queue-prefix {prefix}: letters, digits, `_` or `-`"
+                "--queue-prefix {prefix}: 1 to 32 letters, digits, `_` or `-`"
             ));
         }
         nats.prefix = prefix;
@@ -871,7 +865,7 @@ fn nats_spool_run(_: SpoolCommand) -> Result<(), String> {
 /// `xf spool … --queue nats://…`: the same commands on the JetStream queue.
 #[cfg(feature = "nats")]
 fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
-    use xf::serve::jetstream::JetStream;
+    use xf::serve::jetstream::{self, JetStream};
     let place = command.place();
     let url = place.queue.clone().unwrap_or_default();
     let mut options = NatsOptions::new(&url);
@@ -939,12 +933,7 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                     .await
                     .map_err(text)?
                 {
-                    let header = |name: &str| {
-                        message
-                            .headers
-                            .get(name)
-                            .map(|v| v.as_str().to_string())
-                    };
+                    let header = |name| jetstream::header(Some(&message.headers), name);
                     let record: serde_json::Value = serde_json::from_slice(&message.payload)
                         .unwrap_or_else(|_| {
                             String::from_utf8_lossy(&message.payload).into_owned().into()
@@ -952,13 +941,13 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                     let mut line = serde_json::json!({
                         "seq": message.sequence,
                         "destination": to,
-                        "id": header("Xf-Record-Id"),
-                        "source": header("Xf-Source"),
-                        "received_ms": header("Xf-Received-Ms").and_then(|t| t.parse::<i64>().ok()),
+                        "id": header(jetstream::RECORD_ID),
+                        "source": header(jetstream::SOURCE),
+                        "received_ms": header(jetstream::RECEIVED).and_then(|t| t.parse::<i64>().ok()),
                     });
                     if dead {
-                        line["reason"] = header("Xf-Reason").into();
-                        line["attempts"] = header("Xf-Attempts")
+                        line["reason"] = header(jetstream::REASON).into();
+                        line["attempts"] = header(jetstream::ATTEMPTS)
                             .and_then(|a| serde_json::from_str(&a).ok())
                             .unwrap_or_default();
                     }

@@ -42,12 +42,17 @@ const LONG_POLL: Duration = Duration::from_secs(1);
 const REFRESH: Duration = Duration::from_secs(2);
 
 /// Headers xf writes on every message (besides `Nats-Msg-Id`).
-const RECORD_ID: &str = "Xf-Record-Id";
-const SOURCE: &str = "Xf-Source";
-const RECEIVED: &str = "Xf-Received-Ms";
-const DESTINATION: &str = "Xf-Destination";
-const REASON: &str = "Xf-Reason";
-const ATTEMPTS: &str = "Xf-Attempts";
+pub const RECORD_ID: &str = "Xf-Record-Id";
+pub const SOURCE: &str = "Xf-Source";
+pub const RECEIVED: &str = "Xf-Received-Ms";
+pub const DESTINATION: &str = "Xf-Destination";
+pub const REASON: &str = "Xf-Reason";
+pub const ATTEMPTS: &str = "Xf-Attempts";
+
+/// One header of a message, as text.
+pub fn header(headers: Option<&HeaderMap>, name: &str) -> Option<String> {
+    headers?.get(name).map(|value| value.as_str().to_string())
+}
 
 /// JetStream's error codes for a stream at its limits (`discard new`).
 const STORE_FAILED: u64 = 10077;
@@ -423,13 +428,7 @@ impl JetStream {
                     continue;
                 };
                 let target = to.unwrap_or(&own);
-                let header = |name: &str| {
-                    letter
-                        .headers
-                        .get(name)
-                        .map(|v| v.as_str().to_string())
-                        .unwrap_or_default()
-                };
+                let header = |name| header(Some(&letter.headers), name).unwrap_or_default();
                 let record = NewRecord {
                     destination: Arc::from(target),
                     // A new id: the old one may still be in the duplicate window.
@@ -705,13 +704,7 @@ impl Inner {
             let seq = info.stream_sequence;
             let attempts = (info.delivered - 1).max(0) as u32;
             let published = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
-            let header = |name: &str| {
-                message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(name))
-                    .map(|v| v.as_str().to_string())
-            };
+            let header = |name| header(message.headers.as_ref(), name);
             let record_id = header(RECORD_ID).unwrap_or_else(|| format!("nats-{seq}"));
             let received_ms = header(RECEIVED)
                 .and_then(|t| t.parse().ok())
@@ -774,15 +767,8 @@ impl Inner {
             {
                 let leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(lease) = leases.get(&(*seq as u64)) {
-                    let header = |name: &str| {
-                        lease
-                            .message
-                            .headers
-                            .as_ref()
-                            .and_then(|h| h.get(name))
-                            .map(|v| v.as_str().to_string())
-                            .unwrap_or_default()
-                    };
+                    let header =
+                        |name| header(lease.message.headers.as_ref(), name).unwrap_or_default();
                     letters.push(DeadRecord {
                         destination: Some(Arc::from(destination)),
                         record_id: Arc::from(header(RECORD_ID)),

@@ -33,6 +33,7 @@ use super::config::{
     MAX_AGE_LIMIT, MAX_TIMEOUT,
 };
 use super::oauth;
+use super::queue::NatsOptions;
 use super::rate::Rates;
 use super::token::{ClientAuth, TokenSource};
 use super::{Pipeline, Refused};
@@ -107,12 +108,7 @@ fn queue(reader: &mut Reader<'_>, setting: &Setting, settings: &mut ServerSettin
     match kinds.as_slice() {
         [ValueKind::Word(word)] if word == "embedded" => {}
         [ValueKind::Word(word), ValueKind::Text(url)] if word == "nats" => {
-            let urls = url.split(',').all(|one| {
-                ["nats://", "tls://"]
-                    .iter()
-                    .any(|scheme| one.trim().starts_with(scheme) && one.trim().len() > scheme.len())
-            });
-            if urls {
+            if NatsOptions::is_url(url) {
                 settings.queue_nats = Some(url.clone());
             } else {
                 reader.problem(
@@ -134,12 +130,7 @@ fn queue(reader: &mut Reader<'_>, setting: &Setting, settings: &mut ServerSettin
 
 /// Names on the JetStream server start with it: letters, digits, `_` and `-`.
 fn queue_prefix(reader: &mut Reader<'_>, text: String, span: Span, settings: &mut ServerSettings) {
-    let fits = !text.is_empty()
-        && text.len() <= 32
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if fits {
+    if NatsOptions::is_prefix(&text) {
         settings.queue_prefix = Some(text);
     } else {
         reader.problem(

@@ -70,6 +70,24 @@ impl NatsOptions {
         }
     }
 
+    /// Whether `url` names NATS servers: `nats://` or `tls://`, several separated by commas.
+    pub fn is_url(url: &str) -> bool {
+        url.split(',').map(str::trim).all(|one| {
+            ["nats://", "tls://"]
+                .iter()
+                .any(|scheme| one.starts_with(scheme) && one.len() > scheme.len())
+        })
+    }
+
+    /// Whether `prefix` can start stream and subject names: 1 to 32 letters,
+    /// digits, `_` or `-`.
+    pub fn is_prefix(prefix: &str) -> bool {
+        (1..=32).contains(&prefix.len())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+
     /// The URL without a password written into it, for logs.
     pub fn shown_url(&self) -> String {
         self.url
