@@ -117,6 +117,16 @@ fn instance(dir: &Path, nats: &Nats, args: &[&str]) -> Server {
     Server::start_command(command, dir)
 }
 
+/// `xf serve PIPELINE` on a free loopback port.
+fn pipeline_command(pipeline: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
+    command
+        .arg("serve")
+        .arg(pipeline)
+        .args(["--listen", "127.0.0.1:0"]);
+    command
+}
+
 /// `xf spool ARGS… --queue URL`: stdout, stderr, success.
 fn spool(nats: &Nats, args: &[&str]) -> (String, String, bool) {
     let output = Command::new(env!("CARGO_BIN_EXE_xf"))
@@ -375,14 +385,7 @@ fn a_down_destination_catches_up_and_poison_records_end_in_the_dead_letter_strea
         ),
     )
     .unwrap();
-    let start_one = || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
-        command
-            .arg("serve")
-            .arg(&pipeline)
-            .args(["--listen", "127.0.0.1:0"]);
-        Server::start_command(command, dir.path())
-    };
+    let start_one = || Server::start_command(pipeline_command(&pipeline), dir.path());
     let (one, two) = (start_one(), start_one());
     let (mut accepted, mut good) = (HashMap::new(), HashMap::new());
     let mut poison = HashSet::new();
@@ -706,22 +709,11 @@ fn a_cluster_of_three_with_three_replicas_loses_nothing_when_a_node_dies() {
         ),
     )
     .unwrap();
-    let start_one = || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
-        command
-            .arg("serve")
-            .arg(&pipeline)
-            .args(["--listen", "127.0.0.1:0"]);
-        Server::start_command(command, dir.path())
-    };
+    let start_one = || Server::start_command(pipeline_command(&pipeline), dir.path());
     // The cluster elects its meta leader before streams can be made.
     let start = Instant::now();
     let first = loop {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_xf"));
-        command
-            .arg("serve")
-            .arg(&pipeline)
-            .args(["--listen", "127.0.0.1:0"]);
+        let mut command = pipeline_command(&pipeline);
         command.args(["--private-destination", "127.0.0.0/8"]);
         let mut child = command
             .stdout(Stdio::null())
