@@ -153,6 +153,9 @@ pub(crate) struct LimitArgs {
     /// The most memory the values one record's statements build may take (each copy counts), in MiB
     #[arg(long, value_name = "MIB", default_value_t = Limits::DEFAULT.built_bytes >> 20)]
     max_built_size: u64,
+    /// The most records one record may become through `fan_out`
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.outputs)]
+    max_outputs: u64,
 }
 
 impl LimitArgs {
@@ -163,6 +166,7 @@ impl LimitArgs {
             statements: self.max_statements,
             record_millis: self.record_time,
             built_bytes: self.max_built_size.saturating_mul(1 << 20),
+            outputs: self.max_outputs,
         }
     }
 }
@@ -589,6 +593,9 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
         );
         if stats.lost > 0 {
             line.push_str(&format!(", {} lost", stats.lost));
+        }
+        if stats.outputs != stats.written {
+            line.push_str(&format!(" ({} records out, by fan_out)", stats.outputs));
         }
         eprintln!("{line}");
     }

@@ -137,6 +137,9 @@ pub enum Code {
     Arguments,
     /// A `let` variable or an `any`/`all` item named like a lookup (`let tags = …`).
     LocalName,
+    /// `fan_out` inside a block or in an included file: the statements after
+    /// it, to the end of the transform, are what runs once per item.
+    FanOutPlace,
     // E07xx: includes
     /// An included file cannot be read.
     IncludeFile,
@@ -208,6 +211,7 @@ impl Code {
             Code::UnknownFunction => "E0601",
             Code::Arguments => "E0602",
             Code::LocalName => "E0603",
+            Code::FanOutPlace => "E0604",
             Code::IncludeFile => "E0701",
             Code::IncludeInvalid => "E0702",
             Code::IncludeCycle => "E0703",

@@ -44,18 +44,22 @@ pub struct Limits {
     /// `append`, `hec`): a loop that copies the record into itself would
     /// otherwise double it each pass.
     pub built_bytes: u64,
+    /// The most records one record may become through `fan_out`: one per
+    /// item, so a payload with a huge array cannot flood the output.
+    pub outputs: u64,
 }
 
 impl Limits {
     /// 5,000,000 units of fuel (well under a second of work on this
     /// project's machine), 1 MiB of text per template, 1,000,000 statements,
-    /// 10 seconds, 128 MiB of values built.
+    /// 10 seconds, 128 MiB of values built, 10,000 records out of one.
     pub const DEFAULT: Limits = Limits {
         template_fuel: 5_000_000,
         template_output: 1024 * 1024,
         statements: 1_000_000,
         record_millis: 10_000,
         built_bytes: 128 * 1024 * 1024,
+        outputs: 10_000,
     };
 }
 

@@ -70,6 +70,9 @@ pub struct Schema {
     validator: jsonschema::Validator,
     /// The OCSF checks, when the schema was generated from the OCSF source.
     ocsf: Option<ocsf::Ocsf>,
+    /// The only top-level keys a valid record can have, when the schema says
+    /// so itself: see [`Schema::closed_keys`].
+    closed_keys: Option<Vec<String>>,
 }
 
 /// Why a schema could not be loaded.
@@ -144,7 +147,16 @@ impl Schema {
             name: name.to_string(),
             validator,
             ocsf: ocsf::Ocsf::from_document(document),
+            closed_keys: closed_keys(document),
         })
+    }
+
+    /// The only top-level keys a record valid against this schema can have:
+    /// when its root lists `properties` and says `"additionalProperties":
+    /// false`, with no `patternProperties` and no `$ref`, `allOf`, `anyOf`,
+    /// `oneOf` or `if` that could say more. `None` for any other schema.
+    pub fn closed_keys(&self) -> Option<&[String]> {
+        self.closed_keys.as_deref()
     }
 
     pub fn is_valid(&self, value: &Value) -> bool {
@@ -215,6 +227,33 @@ fn shortened(message: &str) -> String {
 /// The shipped schemas' names.
 pub fn shipped_names() -> Vec<&'static str> {
     SHIPPED.iter().map(|(name, _)| *name).collect()
+}
+
+/// See [`Schema::closed_keys`]: only what the root itself says, never a guess.
+fn closed_keys(document: &Value) -> Option<Vec<String>> {
+    let root = document.as_object()?;
+    let open = [
+        "patternProperties",
+        "$ref",
+        "$dynamicRef",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "if",
+        "unevaluatedProperties",
+    ];
+    if root.get("additionalProperties") != Some(&Value::Bool(false))
+        || open.iter().any(|key| root.contains_key(*key))
+    {
+        return None;
+    }
+    Some(
+        root.get("properties")?
+            .as_object()?
+            .keys()
+            .cloned()
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ impl HecSlot {
 }
 
 /// The envelope values one record's `hec` statements have set.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct HecParts {
     time: Option<Time>,
     /// Set when a `hec time` statement ran: its time (or none) rather than the default.

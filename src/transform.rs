@@ -258,12 +258,10 @@ impl Transform {
     }
 
     /// Applies the transform to one record: zero output records when it is
-    /// dropped, else one (in format `splunk`, the HEC event that wraps it).
+    /// dropped, else one (in format `splunk`, the HEC event that wraps it),
+    /// or with `fan_out`, one per item.
     pub fn apply(&self, record: Value) -> Result<Vec<Value>, RecordError> {
-        Ok(match self.apply_once(record)? {
-            Outcome::Emit(value) => vec![value],
-            Outcome::Dropped => Vec::new(),
-        })
+        Ok(self.apply_once(record)?.into_records())
     }
 
     /// Like [`Transform::apply`], saying whether the record was dropped.

@@ -627,3 +627,51 @@ fn now_fixes_the_clock_of_expressions_and_templates() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--now"), "{stderr}");
 }
+
+#[test]
+fn fan_out_makes_one_record_per_item_within_max_outputs() {
+    let (_dir, path) = transform("fan_out item in items\nset item = item\ntag remove items\n");
+    let input = br#"{"id":1,"items":[1,2,3]}
+{"id":2,"items":[]}
+{"id":3,"items":[4,5,6,7]}
+"#;
+    let (status, out, err) = run(
+        &["run".as_ref(), path.as_os_str(), "--stats".as_ref()],
+        input,
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            r#"{"id":1,"item":1}"#,
+            r#"{"id":1,"item":2}"#,
+            r#"{"id":1,"item":3}"#,
+            r#"{"id":3,"item":4}"#,
+            r#"{"id":3,"item":5}"#,
+            r#"{"id":3,"item":6}"#,
+            r#"{"id":3,"item":7}"#,
+        ]
+    );
+    assert!(
+        err.contains("xf: 3 read, 2 written, 1 dropped, 0 failed (7 records out, by fan_out)"),
+        "{err}"
+    );
+
+    // A record that would make more than --max-outputs is failed whole: none of its records is written.
+    let (status, out, err) = run(
+        &[
+            "run".as_ref(),
+            path.as_os_str(),
+            "--max-outputs".as_ref(),
+            "3".as_ref(),
+        ],
+        input,
+    );
+    assert_eq!(status, 1, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.lines().all(|line| line.contains(r#""id":1"#)), "{out}");
+    assert!(
+        err.contains("stdin:3: fan_out (line 1): over the limit of 3 records made of one record (--max-outputs)"),
+        "{err}"
+    );
+}

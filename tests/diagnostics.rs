@@ -81,3 +81,43 @@ fn pipeline_diagnostics_render_as_snapshotted() {
         insta::assert_snapshot!(name, rendered);
     }
 }
+
+/// W0005 speaks only where the schema closes the record, and says nothing of
+/// what a statement, a `fan_out` item or an include could supply.
+#[test]
+fn unsupplied_template_names_are_warned_of_only_when_a_closed_schema_says_so() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics/warnings");
+    let warnings = |text: &str| -> Vec<String> {
+        let transform = Transform::from_source("t.xf", text, Some(&dir))
+            .unwrap_or_else(|error| panic!("{}", error.render()));
+        transform
+            .warnings()
+            .iter()
+            .filter(|w| w.code.as_str() == "W0005")
+            .map(|w| w.message.clone())
+            .collect()
+    };
+    // Without a validate, or with a schema open to more fields: nothing.
+    assert!(warnings(r#"message m = "{{ acton }}""#).is_empty());
+    assert!(warnings("validate \"armor-detection\"\nmessage m = \"{{ acton }}\"").is_empty());
+    // Before the validate: not yet known to be closed.
+    assert!(
+        warnings("message m = \"{{ acton }}\"\nvalidate \"closed-alert.schema.json\"").is_empty()
+    );
+    // Supplied later in the file (a loop may run it again), by a fan_out item, by a lookup.
+    let supplied = "validate \"closed-alert.schema.json\"\n\
+                    message m = \"{{ extra }} {{ item }} {{ tags.team }}\"\n\
+                    lookup tags from \"tags.csv\" key alert.accountId column \"accountId\"\n\
+                    set extra = 1\n\
+                    fan_out item in alert.items\n";
+    assert_eq!(warnings(supplied), Vec::<String>::new());
+    // After a nest the record has another shape: nothing is said.
+    assert!(warnings(
+        "validate \"closed-alert.schema.json\"\nnest original\nmessage m = \"{{ acton }}\""
+    )
+    .is_empty());
+    assert_eq!(
+        warnings("validate \"closed-alert.schema.json\"\nmessage m = \"{{ acton }}\""),
+        ["`acton` is empty for every record: nothing supplies it"]
+    );
+}

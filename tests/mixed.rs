@@ -23,10 +23,7 @@ fn apply(transform: &Transform, record: Value) -> Result<Vec<Value>, xf::RecordE
         now: Some(NOW),
         ..Default::default()
     };
-    Ok(match transform.apply_in(record, &context)? {
-        xf::apply::Outcome::Emit(value) => vec![value],
-        xf::apply::Outcome::Dropped => Vec::new(),
-    })
+    Ok(transform.apply_in(record, &context)?.into_records())
 }
 
 fn vendor(record: &Value) -> Option<&'static str> {

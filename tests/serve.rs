@@ -845,3 +845,63 @@ fn slow_senders_huge_bodies_and_idle_crowds_do_not_stop_it() {
     sink.wait_for(10 * SECOND, "the record", |r| !r.is_empty());
     assert_eq!(post(a, "/", &[], br#"{"alive": 2}"#).0, 200);
 }
+
+#[test]
+fn records_a_fan_out_makes_get_ids_of_their_own_that_a_retry_repeats() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let server = setup.relay(
+        "fan_out vuln in alert.vulnerabilities\nset package = vuln\ntag remove alert\n",
+        &[&sink],
+        &[],
+    );
+    let body = br#"{"alert": {"number": 1, "vulnerabilities": ["a", "b", "c"]}}"#;
+    let delivery = [("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")];
+    let (status, answer) = post(server.address, "/", &delivery, body);
+    assert_eq!(status, 200, "{answer}");
+    let sent = ids(&answer);
+    assert_eq!(sent.len(), 1, "one id per record received: {answer}");
+    sink.wait_for(10 * SECOND, "three records", |r| r.len() >= 3);
+    let mut delivered = sink.delivered();
+    delivered.sort_by(|a, b| a.0.cmp(&b.0));
+    let want: Vec<(String, Value)> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(k, package)| {
+            (
+                format!("{}-{}", sent[0], k + 1),
+                serde_json::json!({ "package": package }),
+            )
+        })
+        .collect();
+    assert_eq!(delivered, want);
+    // The sender's retry of the same delivery gets the same ids.
+    let (status, again) = post(server.address, "/", &delivery, body);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(ids(&again), sent);
+    // An alert with no vulnerabilities makes no records: accepted, counted as dropped.
+    let (status, answer) = post(
+        server.address,
+        "/",
+        &[],
+        br#"{"alert": {"vulnerabilities": []}}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (_, metrics) = get(server.address, "/metrics");
+    assert_eq!(
+        metric(&metrics, "xf_records_dropped_total", ""),
+        1.0,
+        "{metrics}"
+    );
+    // The embedded spool delivers the retry again (at least once), under the same ids.
+    sink.wait_for(10 * SECOND, "six records", |r| r.len() >= 6);
+    let mut again: Vec<String> = sink.delivered().into_iter().map(|(id, _)| id).collect();
+    again.sort();
+    let mut twice: Vec<String> = want
+        .iter()
+        .flat_map(|(id, _)| [id.clone(), id.clone()])
+        .collect();
+    twice.sort();
+    assert_eq!(again, twice);
+    assert!(server.terminate().success());
+}

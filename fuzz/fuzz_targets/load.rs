@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
         statements: 20_000,
         record_millis: 10_000,
         built_bytes: 8 << 20,
+        outputs: 1000,
     };
     match xf::Transform::from_source_with(
         "fuzz.xf",

@@ -107,6 +107,7 @@ const LIMITS: xf::Limits = xf::Limits {
     statements: 20_000,
     record_millis: 10_000,
     built_bytes: 8 << 20,
+        outputs: 1000,
 };
 
 /// The shipped transforms that include others: the mixed streams, read from the repository.

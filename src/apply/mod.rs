@@ -39,8 +39,21 @@ pub(crate) use template::{
 pub enum Outcome {
     /// The record, transformed (and in format `splunk`, wrapped).
     Emit(Value),
-    /// `events` or `drop` filtered it out.
+    /// `events` or `drop` filtered it out (or `fan_out` found no items).
     Dropped,
+    /// `fan_out` made these records of it, in item order (at least one).
+    Fanned(Vec<Value>),
+}
+
+impl Outcome {
+    /// The records written for it: none, one, or those `fan_out` made.
+    pub fn into_records(self) -> Vec<Value> {
+        match self {
+            Outcome::Emit(value) => vec![value],
+            Outcome::Dropped => Vec::new(),
+            Outcome::Fanned(values) => values,
+        }
+    }
 }
 
 /// State of one record's run besides the record itself.
@@ -67,6 +80,8 @@ struct Run<'p> {
     /// The running plan's local variables by slot (`let`, `any`/`all` items);
     /// missing until set. Each included plan has its own while it runs.
     locals: Vec<Option<std::sync::Arc<Value>>>,
+    /// The records `fan_out` has finished so far.
+    fanned: Vec<Value>,
 }
 
 /// How much longer work may go on once a stop is seen: for all the records
@@ -94,6 +109,9 @@ pub struct Context<'a> {
 enum Flow {
     Continue,
     Drop,
+    /// A `fan_out` ran the rest of the steps on each copy: the records are
+    /// in [`Run::fanned`], and the record itself is not written.
+    FannedOut,
 }
 
 /// Runs `plan` on one record.
@@ -129,18 +147,26 @@ pub fn apply_in<'p>(
         stop_seen: context.stop_seen,
         stopping: None,
         locals: vec![None; plan.locals.len()],
+        fanned: Vec::new(),
     };
-    if let Flow::Drop = whole(plan, &mut record, &mut run)? {
-        return Ok(Outcome::Dropped);
+    match whole(plan, &mut record, &mut run)? {
+        Flow::Drop => Ok(Outcome::Dropped),
+        Flow::FannedOut if run.fanned.is_empty() => Ok(Outcome::Dropped),
+        Flow::FannedOut => Ok(Outcome::Fanned(run.fanned)),
+        Flow::Continue => Ok(Outcome::Emit(finish(plan, record, &mut run)?)),
     }
+}
+
+/// The end of a record's run: `tag remove` paths go, and in format `splunk`
+/// the record is wrapped as a HEC event.
+fn finish(plan: &Plan, mut record: Value, run: &mut Run<'_>) -> Result<Value, RecordError> {
     remove_all(run.removals.iter().copied(), &mut record);
-    Ok(Outcome::Emit(match plan.format {
+    Ok(match plan.format {
         Format::Default => record,
-        Format::Splunk => run
-            .hec
+        Format::Splunk => std::mem::take(&mut run.hec)
             .wrap(record)
             .map_err(|reason| RecordError::new(ErrorKind::Value, None, reason))?,
-    }))
+    })
 }
 
 /// A plan's `events` filter, then its steps: the whole transform, or an included one.
@@ -164,7 +190,7 @@ fn steps<'p>(
     record: &mut Value,
     run: &mut Run<'p>,
 ) -> Result<Flow, RecordError> {
-    for step in steps {
+    for (at, step) in steps.iter().enumerate() {
         run.count(step_origin(step))?;
         let now = Instant::now();
         if run.stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
@@ -192,16 +218,73 @@ fn steps<'p>(
                 ),
             ));
         }
-        if let Flow::Drop = self::step(plan, step, record, run)? {
-            return Ok(Flow::Drop);
+        match self::step(plan, step, &steps[at + 1..], record, run)? {
+            Flow::Continue => {}
+            ended => return Ok(ended),
         }
     }
     Ok(Flow::Continue)
 }
 
+/// `fan_out NAME in PATH`: `rest`, the steps after it, once per item, each
+/// time on a copy of the record as it is here, with the item in local
+/// `slot` and the `hec` values, `tag remove` marks and variables as they
+/// are here; each copy that `rest` does not drop is finished as one record.
+/// An item's record error fails the whole record: it is dead-lettered whole,
+/// never half written. A missing or null PATH, or an empty array, makes no
+/// records (the record counts as dropped); a single value that is not an
+/// array counts as one item, as in `for`.
+fn fan_out<'p>(
+    plan: &'p Plan,
+    slot: usize,
+    over: &Path,
+    origin: Origin,
+    rest: &'p [Step],
+    record: &mut Value,
+    run: &mut Run<'p>,
+) -> Result<Flow, RecordError> {
+    let items = match over.get(record) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(single) => vec![single.clone()],
+    };
+    let hec = std::mem::take(&mut run.hec);
+    let removals = run.removals.clone();
+    let locals = run.locals.clone();
+    for item in items {
+        let mut copy = record.clone();
+        run.built(0, &copy, origin)?;
+        run.hec = hec.clone();
+        run.removals.clone_from(&removals);
+        run.locals.clone_from(&locals);
+        run.locals[slot] = Some(std::sync::Arc::new(item));
+        match steps(plan, rest, &mut copy, run)? {
+            Flow::Drop | Flow::FannedOut => {}
+            Flow::Continue => {
+                if run.fanned.len() as u64 >= run.limits.outputs {
+                    return Err(fail_as(
+                        ErrorKind::Limit,
+                        origin,
+                        format!(
+                            "over the limit of {} records made of one record (--max-outputs)",
+                            run.limits.outputs
+                        ),
+                    ));
+                }
+                let finished = finish(plan, copy, run)?;
+                run.fanned.push(finished);
+            }
+        }
+    }
+    Ok(Flow::FannedOut)
+}
+
+/// Runs one step; `rest` are the steps after it in its list (which only
+/// `fan_out` runs itself).
 fn step<'p>(
     plan: &'p Plan,
     step: &'p Step,
+    rest: &'p [Step],
     record: &mut Value,
     run: &mut Run<'p>,
 ) -> Result<Flow, RecordError> {
@@ -336,6 +419,9 @@ fn step<'p>(
             body,
             origin,
         } => return for_each(plan, name, over, body, *origin, record, run),
+        Step::FanOut { slot, over, origin } => {
+            return fan_out(plan, *slot, over, *origin, rest, record, run)
+        }
         Step::Fail { message, origin } => {
             let reason = match evaluate(plan, message, record, &run.scope(), *origin)? {
                 Some(Value::String(text)) => text,
@@ -533,6 +619,7 @@ fn step_origin(step: &Step) -> Option<Origin> {
         | Step::Rename { origin, .. }
         | Step::Nest { origin, .. }
         | Step::For { origin, .. }
+        | Step::FanOut { origin, .. }
         | Step::Fail { origin, .. }
         | Step::Let { origin, .. }
         | Step::Include { origin, .. } => Some(*origin),

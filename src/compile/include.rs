@@ -65,6 +65,13 @@ impl Default for Nesting {
     }
 }
 
+impl Included {
+    /// Whether the file being compiled is an included one (not the loaded transform).
+    pub(super) fn compiling_included(&self) -> bool {
+        self.depth > 0
+    }
+}
+
 impl Compiler<'_> {
     pub(super) fn include(&mut self, file: &Spanned<String>, line: usize) -> Option<Step> {
         if self.over_limit {

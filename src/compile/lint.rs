@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use super::Plan;
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::syntax::ast::{CompareOp, Condition, Operand, Spanned, Statement, ValueExpr};
+use std::collections::BTreeSet;
+
+use crate::syntax::ast::{CompareOp, Condition, Operand, Segment, Spanned, Statement, ValueExpr};
 
 /// Every warning about `statements` (compiled into `plan`) from `source`.
 pub(super) fn lint(
@@ -26,6 +28,7 @@ pub(super) fn lint(
     };
     lint.statements(statements);
     lint.lookups(statements, plan);
+    lint.unsupplied_names(statements, plan);
     lint.warnings.sort_by_key(|w| w.span.start);
     lint.warnings
 }
@@ -183,6 +186,125 @@ impl Lint<'_> {
     }
 
     /// W0004: a lookup table with rows of one key; only the last is used.
+    /// W0005: after a `validate` whose schema closes the record to its
+    /// properties, a template name that is none of them and that no
+    /// statement, variable, loop or lookup of the file supplies renders
+    /// empty for every record: most likely a misspelt field. Conservative:
+    /// nothing is said for a file that includes another (whose statements
+    /// could set anything), nor after a `nest` (the record's shape changes).
+    fn unsupplied_names(&mut self, statements: &[Spanned<Statement>], plan: &Plan) {
+        let mut supplied = BTreeSet::new();
+        if !supplies(statements, &mut supplied) {
+            return;
+        }
+        supplied.extend(plan.templates.lookups().iter().map(|l| l.name.clone()));
+        let mut closed: Option<(&str, &[String])> = None;
+        for statement in statements {
+            match &statement.node {
+                Statement::Validate(name) if closed.is_none() => {
+                    closed = plan
+                        .schemas
+                        .iter()
+                        .find(|schema| schema.name == name.node)
+                        .and_then(|schema| Some((schema.name.as_str(), schema.closed_keys()?)));
+                }
+                _ if nests(statement) => return,
+                _ => {
+                    if let Some((schema, keys)) = closed {
+                        self.templates_of(statement, &mut |lint, template, span| {
+                            lint.unsupplied_in(template, span, schema, keys, &supplied, plan)
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn unsupplied_in(
+        &mut self,
+        template: &str,
+        span: Span,
+        schema: &str,
+        keys: &[String],
+        supplied: &BTreeSet<String>,
+        plan: &Plan,
+    ) {
+        let Some(names) = plan.templates.context_names(template) else {
+            return;
+        };
+        for name in names {
+            if keys.contains(&name) || supplied.contains(&name) {
+                continue;
+            }
+            let written = &self.source[span.start..span.end];
+            let at = word_at(written, &name)
+                .map(|offset| Span::new(span.start + offset, span.start + offset + name.len()))
+                .unwrap_or(span);
+            let mut warning = Diagnostic::new(
+                Code::UnsuppliedTemplateName,
+                format!("`{name}` is empty for every record: nothing supplies it"),
+                at,
+            )
+            .with_label("not in the record here")
+            .with_note(format!(
+                "the schema `{schema}` (validated above) allows only these top-level fields: {}; and no statement, variable or lookup of this file is named `{name}`",
+                keys.join(", ")
+            ));
+            let known: Vec<&str> = keys
+                .iter()
+                .chain(supplied.iter())
+                .map(String::as_str)
+                .collect();
+            if let Some(best) = super::closest(&name, &known) {
+                warning = warning.with_note(format!("did you mean `{best}`?"));
+            }
+            self.warnings.push(warning);
+        }
+    }
+
+    /// Calls `found` with each inline template a statement (and a block's
+    /// statements) renders, and the span of the value that holds it.
+    fn templates_of(
+        &mut self,
+        statement: &Spanned<Statement>,
+        found: &mut dyn FnMut(&mut Self, &str, Span),
+    ) {
+        let values: Vec<&Spanned<ValueExpr>> = match &statement.node {
+            Statement::TagAdd { value, .. }
+            | Statement::Set { value, .. }
+            | Statement::Append { value, .. }
+            | Statement::Hec { value, .. }
+            | Statement::Let { value, .. } => vec![value],
+            Statement::Message { template, .. } => vec![template],
+            Statement::Fail(message) => vec![message],
+            Statement::When {
+                then, otherwise, ..
+            } => {
+                for inner in then.iter().chain(otherwise) {
+                    self.templates_of(inner, found);
+                }
+                return;
+            }
+            Statement::For { body, .. } => {
+                for inner in body {
+                    self.templates_of(inner, found);
+                }
+                return;
+            }
+            _ => return,
+        };
+        let mut pending = values;
+        while let Some(value) = pending.pop() {
+            match &value.node {
+                ValueExpr::Template(text) => found(self, text, value.span),
+                ValueExpr::Object(members) => pending.extend(members.iter().map(|(_, v)| v)),
+                ValueExpr::Array(items) => pending.extend(items),
+                ValueExpr::Call { args, .. } => pending.extend(args),
+                ValueExpr::Literal(_) | ValueExpr::Path(_) | ValueExpr::TemplateFile(_) => {}
+            }
+        }
+    }
+
     fn lookups(&mut self, statements: &[Spanned<Statement>], plan: &Plan) {
         for lookup in plan.templates.lookups() {
             if lookup.duplicates.is_empty() {
@@ -247,4 +369,67 @@ pub(super) fn field_path(name: &str) -> String {
     } else {
         format!(".{}", Value::String(name.to_string()))
     }
+}
+
+/// Adds to `names` every top-level name the statements can give the record
+/// or a template (fields written, variables, loop and `fan_out` items);
+/// false when they include another file, whose statements could give any.
+fn supplies(statements: &[Spanned<Statement>], names: &mut BTreeSet<String>) -> bool {
+    let first_key = |path: &crate::syntax::ast::Path| match path.0.first() {
+        Some(Segment::Key(key)) => Some(key.clone()),
+        _ => None,
+    };
+    for statement in statements {
+        match &statement.node {
+            Statement::Include(_) => return false,
+            Statement::Label { target, .. }
+            | Statement::TagAdd { target, .. }
+            | Statement::Url { target, .. }
+            | Statement::Message { target, .. }
+            | Statement::Set { target, .. }
+            | Statement::Append { target, .. }
+            | Statement::Rename { to: target, .. } => names.extend(first_key(&target.node)),
+            Statement::Let { name, .. } | Statement::FanOut { name, .. } => {
+                names.insert(name.node.clone());
+            }
+            Statement::For { name, body, .. } => {
+                names.insert(name.node.clone());
+                if !supplies(body, names) {
+                    return false;
+                }
+            }
+            Statement::When {
+                then, otherwise, ..
+            } => {
+                let complete = supplies(then, names) && supplies(otherwise, names);
+                if !complete {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Whether a statement is, or holds, a `nest`.
+fn nests(statement: &Spanned<Statement>) -> bool {
+    match &statement.node {
+        Statement::Nest(_) => true,
+        Statement::When {
+            then, otherwise, ..
+        } => then.iter().chain(otherwise).any(nests),
+        Statement::For { body, .. } => body.iter().any(nests),
+        _ => false,
+    }
+}
+
+/// Where `name` first stands as a whole word in `text`.
+fn word_at(text: &str, name: &str) -> Option<usize> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(name).map(|(at, _)| at).find(|&at| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
 }

@@ -195,6 +195,15 @@ pub enum Step {
         body: Vec<Step>,
         origin: Origin,
     },
+    /// `fan_out`: the steps after it run once per item of the array at
+    /// `over`, on a copy of the record, the item in local `slot`; each copy
+    /// that is not dropped is one output record. Only at the top level of
+    /// the loaded transform, so the steps after it are the rest of its list.
+    FanOut {
+        slot: usize,
+        over: Path,
+        origin: Origin,
+    },
     /// `fail`: the record becomes a record error with this message.
     Fail {
         message: Expr,
@@ -631,6 +640,38 @@ impl Compiler<'_> {
                 body: self.steps(body, true),
                 origin: origin("for"),
             }),
+            Statement::FanOut { name, over } => {
+                if in_block || self.load.included.compiling_included() {
+                    let (label, note) = if in_block {
+                        ("inside a `when` or `for` block", "put it at the top level: every statement after it, to the end of the file, runs once per item (a `when` after it can still choose)")
+                    } else {
+                        ("in an included file", "put the `fan_out` in the transform that includes this file: an included file's statements run inside the includer's")
+                    };
+                    self.errors.push(
+                        Diagnostic::new(
+                            Code::FanOutPlace,
+                            "`fan_out` belongs at the top level of a transform",
+                            statement.span,
+                        )
+                        .with_label(label)
+                        .with_note(note),
+                    );
+                    return None;
+                }
+                let slot = match self.local(&name.node) {
+                    Some(slot) => slot,
+                    None => {
+                        let slot = self.declare(name)?;
+                        self.visible.push(slot);
+                        slot
+                    }
+                };
+                Some(Step::FanOut {
+                    slot,
+                    over: over.node.clone(),
+                    origin: origin("fan_out"),
+                })
+            }
             Statement::Fail(message) => Some(Step::Fail {
                 message: self.expr(message)?,
                 origin: origin("fail"),
@@ -1003,7 +1044,7 @@ fn unknown_diagnostic(
 
 /// The known name closest to `name`: two edits away at most, or else one
 /// that begins the other (`lowercase` → `lower`, `len` → `length`).
-fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(super) fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
     let by_edits = known
         .iter()
         .min_by_key(|k| strsim::damerau_levenshtein(name, k))

@@ -201,6 +201,17 @@ impl Templates {
         }
     }
 
+    /// The names an inline template reads from its context (the record's
+    /// top-level fields, variables, lookups) that it does not bind itself;
+    /// functions are left out. `None` when it does not compile.
+    pub fn context_names(&self, source: &str) -> Option<std::collections::BTreeSet<String>> {
+        let template = self.env.template_from_str(source).ok()?;
+        let mut names: std::collections::BTreeSet<String> =
+            template.undeclared_variables(false).into_iter().collect();
+        names.retain(|name| !self.functions.contains(name));
+        Some(names)
+    }
+
     /// Reads template files beside `dir` through `files`, the load's loader
     /// (confined, regular files only, bounded: see [`files`]).
     pub fn set_files(&mut self, dir: &FsPath, files: Arc<dyn Loader>) {

@@ -1131,18 +1131,30 @@ fn prepare(
                 "the transform panicked on this record (a bug in xf)",
             ))
         });
+        // Each record made of it is stored once per destination that wants
+        // it; those `fan_out` made have ids of their own, derived from the
+        // record's (`ID-1`, `ID-2`, …), so that a retried request repeats them.
+        let mut store = |record_id: Arc<str>, value: &Value| {
+            let body = serde_json::to_vec(value).unwrap_or_default();
+            for destination in &wanted {
+                prepared.records.push(NewRecord {
+                    destination: Arc::clone(&destination.name),
+                    record_id: Arc::clone(&record_id),
+                    source: Arc::clone(source_path),
+                    body: body.clone(),
+                });
+            }
+        };
         match outcome {
             Ok(Outcome::Emit(value)) => {
+                store(Arc::clone(&id), &value);
                 prepared.emitted += 1;
-                let body = serde_json::to_vec(&value).unwrap_or_default();
-                for destination in wanted {
-                    prepared.records.push(NewRecord {
-                        destination: Arc::clone(&destination.name),
-                        record_id: Arc::clone(&id),
-                        source: Arc::clone(source_path),
-                        body: body.clone(),
-                    });
+            }
+            Ok(Outcome::Fanned(values)) => {
+                for (k, value) in values.iter().enumerate() {
+                    store(Arc::from(format!("{id}-{}", k + 1)), value);
                 }
+                prepared.emitted += 1;
             }
             Ok(Outcome::Dropped) => prepared.dropped += 1,
             Err(error) => {

@@ -54,7 +54,10 @@ impl Default for Options {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     pub read: u64,
+    /// Records read that were written out (as one record, or with `fan_out` several).
     pub written: u64,
+    /// The records written out: `written`, plus the more that `fan_out` made.
+    pub outputs: u64,
     pub dropped: u64,
     pub failed: u64,
     /// Failed records whose dead letter could not be written (counted in `failed` too).
@@ -65,6 +68,7 @@ impl Stats {
     fn add(&mut self, other: &Stats) {
         self.read += other.read;
         self.written += other.written;
+        self.outputs += other.outputs;
         self.dropped += other.dropped;
         self.failed += other.failed;
         self.lost += other.lost;

@@ -118,9 +118,9 @@ pub fn process(
         Ok(record) => {
             let mut flow = Flow::Continue;
             let whole = || (frame.line, frame.bytes);
-            if let Some(output) =
-                record_outcome(transform, options, record, None, whole, results, &mut flow)
-            {
+            let outcome =
+                record_outcome(transform, options, record, None, whole, results, &mut flow);
+            for output in outcome.into_records() {
                 ndjson_line(results.out, &output);
             }
             flow
@@ -243,7 +243,7 @@ fn raw_batch(
                     column: None,
                 };
                 batch.flow = fail(options, results, line, Some(index), problem, raw);
-                None
+                Outcome::Dropped
             }
         };
         if batch.push(output, results) == Flow::Stop {
@@ -269,11 +269,17 @@ impl Batch {
         }
     }
 
-    fn push(&mut self, output: Option<Value>, results: &mut Results<'_>) -> Flow {
-        match output {
-            Some(output) if self.keep => self.kept.push(output),
-            Some(output) => ndjson_line(results.out, &output),
-            None => {}
+    fn push(&mut self, outcome: Outcome, results: &mut Results<'_>) -> Flow {
+        match outcome {
+            Outcome::Emit(output) if self.keep => self.kept.push(output),
+            Outcome::Emit(output) => ndjson_line(results.out, &output),
+            Outcome::Fanned(outputs) if self.keep => self.kept.extend(outputs),
+            Outcome::Fanned(outputs) => {
+                for output in outputs {
+                    ndjson_line(results.out, &output);
+                }
+            }
+            Outcome::Dropped => {}
         }
         self.flow
     }
@@ -327,8 +333,9 @@ fn item_offset(frame: &[u8], raw: &[u8]) -> usize {
     offset.min(frame.len())
 }
 
-/// Applies the transform to one record; returns what to write, if anything.
-/// `locate` gives its line and input bytes, wanted only when it fails.
+/// Applies the transform to one record; returns what to write (a record
+/// that failed is `Dropped` here, after it was dead-lettered). `locate`
+/// gives its line and input bytes, wanted only when it fails.
 fn record_outcome<'a>(
     transform: &Transform,
     options: &Options,
@@ -337,17 +344,24 @@ fn record_outcome<'a>(
     locate: impl FnOnce() -> (usize, &'a [u8]),
     results: &mut Results<'_>,
     flow: &mut Flow,
-) -> Option<Value> {
+) -> Outcome {
     match apply_guarded(transform, record, &results.context) {
-        Ok(Outcome::Emit(output)) => {
+        Ok(outcome @ Outcome::Emit(_)) => {
             results.stats.read += 1;
             results.stats.written += 1;
-            Some(output)
+            results.stats.outputs += 1;
+            outcome
+        }
+        Ok(Outcome::Fanned(outputs)) => {
+            results.stats.read += 1;
+            results.stats.written += 1;
+            results.stats.outputs += outputs.len() as u64;
+            Outcome::Fanned(outputs)
         }
         Ok(Outcome::Dropped) => {
             results.stats.read += 1;
             results.stats.dropped += 1;
-            None
+            Outcome::Dropped
         }
         Err(error) => {
             let (line, raw) = locate();
@@ -359,7 +373,7 @@ fn record_outcome<'a>(
                 Problem::Transform(error),
                 raw,
             );
-            None
+            Outcome::Dropped
         }
     }
 }

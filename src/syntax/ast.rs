@@ -91,6 +91,13 @@ pub enum Statement {
         over: Spanned<Path>,
         body: Vec<Spanned<Statement>>,
     },
+    /// `fan_out NAME in PATH`: the statements after it run once per item of
+    /// PATH, on a copy of the record each, NAME standing for the item; each
+    /// copy is one output record.
+    FanOut {
+        name: Spanned<String>,
+        over: Spanned<Path>,
+    },
     /// `fail "MESSAGE"`: the record is a record error with this (templated) message.
     Fail(Spanned<ValueExpr>),
     /// `include "FILE.xf"`: another transform's statements, run here.

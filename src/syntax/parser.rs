@@ -17,8 +17,8 @@ pub(super) struct XfParser;
 /// The statements' keywords, for "unknown statement" suggestions.
 const STATEMENT_KEYWORDS: &[&str] = &[
     "name", "format", "events", "lookup", "search", "label", "tag", "url", "drop", "when",
-    "message", "hec", "validate", "set", "append", "rename", "nest", "for", "fail", "include",
-    "let",
+    "message", "hec", "validate", "set", "append", "rename", "nest", "for", "fan_out", "fail",
+    "include", "let",
 ];
 
 /// Parses a whole `.xf` source into its statements.
@@ -216,6 +216,10 @@ fn statement(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<State
             name: word(parts.next()?),
             over: spanned_path(parts.next()?, errors)?,
             body: statements(parts.next()?.into_inner(), errors),
+        },
+        Rule::fan_out_stmt => Statement::FanOut {
+            name: word(parts.next()?),
+            over: spanned_path(parts.next()?, errors)?,
         },
         Rule::fail_stmt => Statement::Fail(value_expr(parts.next()?, errors)?),
         Rule::include_stmt => Statement::Include(string(parts.next()?, errors)?),
