@@ -30,8 +30,8 @@ pub use error::{ErrorKind, Include, RecordError};
 // The rendering rule of every template, installed in the environment when it is built.
 use expr::{evaluate, Scope};
 pub(crate) use template::{
-    default_filter, format_time_filter, format_value, now_function, string_filter, tojson_filter,
-    truncate_filter,
+    default_filter, format_time_filter, format_value, join_filter, now_function, string_filter,
+    tojson_filter, truncate_filter,
 };
 
 /// What happened to one record.

@@ -497,6 +497,42 @@ pub(crate) fn string_filter(value: &Mj) -> Result<Mj, minijinja::Error> {
     Ok(Mj::from(template_text(value)?.into_owned()))
 }
 
+/// The `join` filter, with each item's text as a template writes it
+/// (`true`, empty for null, JSON for a list), not minijinja's Python words.
+/// A string joins its characters; null and undefined join to empty text.
+pub(crate) fn join_filter(value: &Mj, joiner: Option<&str>) -> Result<Mj, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    let joiner = joiner.unwrap_or("");
+    let mut text = String::new();
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => {}
+        ValueKind::String => {
+            let source = value.as_str().unwrap_or_default();
+            for (i, c) in source.chars().enumerate() {
+                if i > 0 {
+                    text.push_str(joiner);
+                }
+                text.push(c);
+            }
+        }
+        ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => {
+            for (i, item) in value.try_iter()?.enumerate() {
+                if i > 0 {
+                    text.push_str(joiner);
+                }
+                text.push_str(&template_text(&item)?);
+            }
+        }
+        _ => {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("join takes a list, not {}", value.kind()),
+            ))
+        }
+    }
+    Ok(Mj::from(text))
+}
+
 /// The `default` filter (and `d`), for which null is as absent as undefined:
 /// `{{ description | default("none given") }}` covers a null description.
 pub(crate) fn default_filter(

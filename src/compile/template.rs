@@ -185,6 +185,7 @@ impl Templates {
         env.add_filter("d", crate::apply::default_filter);
         env.add_filter("string", crate::apply::string_filter);
         env.add_filter("tojson", crate::apply::tojson_filter);
+        env.add_filter("join", crate::apply::join_filter);
         env.add_filter("truncate", crate::apply::truncate_filter);
         env.add_filter("format_time", crate::apply::format_time_filter);
         env.add_function("now", crate::apply::now_function);
