@@ -46,6 +46,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How many records are written for it.
+    pub fn records(&self) -> usize {
+        match self {
+            Outcome::Emit(_) => 1,
+            Outcome::Dropped => 0,
+            Outcome::Fanned(values) => values.len(),
+        }
+    }
+
     /// The records written for it: none, one, or those `fan_out` made.
     pub fn into_records(self) -> Vec<Value> {
         match self {

@@ -502,35 +502,24 @@ pub(crate) fn string_filter(value: &Mj) -> Result<Mj, minijinja::Error> {
 /// A string joins its characters; null and undefined join to empty text.
 pub(crate) fn join_filter(value: &Mj, joiner: Option<&str>) -> Result<Mj, minijinja::Error> {
     use minijinja::value::ValueKind;
-    let joiner = joiner.unwrap_or("");
-    let mut text = String::new();
-    match value.kind() {
-        ValueKind::Undefined | ValueKind::None => {}
+    let parts: Vec<String> = match value.kind() {
+        ValueKind::Undefined | ValueKind::None => Vec::new(),
         ValueKind::String => {
-            let source = value.as_str().unwrap_or_default();
-            for (i, c) in source.chars().enumerate() {
-                if i > 0 {
-                    text.push_str(joiner);
-                }
-                text.push(c);
-            }
+            let text = value.as_str().unwrap_or_default();
+            text.chars().map(String::from).collect()
         }
-        ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => {
-            for (i, item) in value.try_iter()?.enumerate() {
-                if i > 0 {
-                    text.push_str(joiner);
-                }
-                text.push_str(&template_text(&item)?);
-            }
-        }
+        ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => value
+            .try_iter()?
+            .map(|item| template_text(&item).map(|text| text.into_owned()))
+            .collect::<Result<_, _>>()?,
         _ => {
             return Err(minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,
                 format!("join takes a list, not {}", value.kind()),
             ))
         }
-    }
-    Ok(Mj::from(text))
+    };
+    Ok(Mj::from(parts.join(joiner.unwrap_or(""))))
 }
 
 /// The `default` filter (and `d`), for which null is as absent as undefined:

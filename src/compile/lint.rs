@@ -8,12 +8,12 @@
 //! check is conservative: it fires only on what the source itself shows, so
 //! a warning is never a guess about a record's data.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::Plan;
 use crate::diagnostic::{Code, Diagnostic, Span};
-use std::collections::BTreeSet;
-
 use crate::syntax::ast::{CompareOp, Condition, Operand, Segment, Spanned, Statement, ValueExpr};
 
 /// Every warning about `statements` (compiled into `plan`) from `source`.
@@ -185,7 +185,6 @@ impl Lint<'_> {
         );
     }
 
-    /// W0004: a lookup table with rows of one key; only the last is used.
     /// W0005: after a `validate` whose schema closes the record to its
     /// properties, a template name that is none of them and that no
     /// statement, variable, loop or lookup of the file supplies renders
@@ -211,9 +210,9 @@ impl Lint<'_> {
                 _ if nests(statement) => return,
                 _ => {
                     if let Some((schema, keys)) = closed {
-                        self.templates_of(statement, &mut |lint, template, span| {
-                            lint.unsupplied_in(template, span, schema, keys, &supplied, plan)
-                        });
+                        for (template, span) in inline_templates(statement) {
+                            self.unsupplied_in(template, span, schema, keys, &supplied, plan);
+                        }
                     }
                 }
             }
@@ -262,49 +261,7 @@ impl Lint<'_> {
         }
     }
 
-    /// Calls `found` with each inline template a statement (and a block's
-    /// statements) renders, and the span of the value that holds it.
-    fn templates_of(
-        &mut self,
-        statement: &Spanned<Statement>,
-        found: &mut dyn FnMut(&mut Self, &str, Span),
-    ) {
-        let values: Vec<&Spanned<ValueExpr>> = match &statement.node {
-            Statement::TagAdd { value, .. }
-            | Statement::Set { value, .. }
-            | Statement::Append { value, .. }
-            | Statement::Hec { value, .. }
-            | Statement::Let { value, .. } => vec![value],
-            Statement::Message { template, .. } => vec![template],
-            Statement::Fail(message) => vec![message],
-            Statement::When {
-                then, otherwise, ..
-            } => {
-                for inner in then.iter().chain(otherwise) {
-                    self.templates_of(inner, found);
-                }
-                return;
-            }
-            Statement::For { body, .. } => {
-                for inner in body {
-                    self.templates_of(inner, found);
-                }
-                return;
-            }
-            _ => return,
-        };
-        let mut pending = values;
-        while let Some(value) = pending.pop() {
-            match &value.node {
-                ValueExpr::Template(text) => found(self, text, value.span),
-                ValueExpr::Object(members) => pending.extend(members.iter().map(|(_, v)| v)),
-                ValueExpr::Array(items) => pending.extend(items),
-                ValueExpr::Call { args, .. } => pending.extend(args),
-                ValueExpr::Literal(_) | ValueExpr::Path(_) | ValueExpr::TemplateFile(_) => {}
-            }
-        }
-    }
-
+    /// W0004: a lookup table with rows of one key; only the last is used.
     fn lookups(&mut self, statements: &[Spanned<Statement>], plan: &Plan) {
         for lookup in plan.templates.lookups() {
             if lookup.duplicates.is_empty() {
@@ -432,4 +389,42 @@ fn word_at(text: &str, name: &str) -> Option<usize> {
         let after = text[at + name.len()..].chars().next();
         !before.is_some_and(is_word) && !after.is_some_and(is_word)
     })
+}
+
+/// Each inline template a statement (and a block's statements) renders, with
+/// the span of the value that holds it.
+fn inline_templates(statement: &Spanned<Statement>) -> Vec<(&str, Span)> {
+    let mut pending: Vec<&Spanned<ValueExpr>> = match &statement.node {
+        Statement::TagAdd { value, .. }
+        | Statement::Set { value, .. }
+        | Statement::Append { value, .. }
+        | Statement::Hec { value, .. }
+        | Statement::Let { value, .. }
+        | Statement::Message {
+            template: value, ..
+        }
+        | Statement::Fail(value) => vec![value],
+        Statement::When {
+            then, otherwise, ..
+        } => {
+            return then
+                .iter()
+                .chain(otherwise)
+                .flat_map(inline_templates)
+                .collect()
+        }
+        Statement::For { body, .. } => return body.iter().flat_map(inline_templates).collect(),
+        _ => return Vec::new(),
+    };
+    let mut templates = Vec::new();
+    while let Some(value) = pending.pop() {
+        match &value.node {
+            ValueExpr::Template(text) => templates.push((text.as_str(), value.span)),
+            ValueExpr::Object(members) => pending.extend(members.iter().map(|(_, v)| v)),
+            ValueExpr::Array(items) => pending.extend(items),
+            ValueExpr::Call { args, .. } => pending.extend(args),
+            ValueExpr::Literal(_) | ValueExpr::Path(_) | ValueExpr::TemplateFile(_) => {}
+        }
+    }
+    templates
 }

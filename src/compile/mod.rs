@@ -658,14 +658,7 @@ impl Compiler<'_> {
                     );
                     return None;
                 }
-                let slot = match self.local(&name.node) {
-                    Some(slot) => slot,
-                    None => {
-                        let slot = self.declare(name)?;
-                        self.visible.push(slot);
-                        slot
-                    }
-                };
+                let slot = self.variable(name)?;
                 Some(Step::FanOut {
                     slot,
                     over: over.node.clone(),
@@ -968,19 +961,23 @@ impl Compiler<'_> {
         origin: Origin,
     ) -> Option<Step> {
         let value = self.expr(value);
-        let slot = match self.local(&name.node) {
-            Some(slot) => slot,
-            None => {
-                let slot = self.declare(name)?;
-                self.visible.push(slot);
-                slot
-            }
-        };
+        let slot = self.variable(name)?;
         Some(Step::Let {
             slot,
             value: value?,
             origin,
         })
+    }
+
+    /// The slot of the variable that a `let` or `fan_out` gives a value: the
+    /// visible one of that name, or a new one, seen from here on.
+    fn variable(&mut self, name: &Spanned<String>) -> Option<usize> {
+        if let Some(slot) = self.local(&name.node) {
+            return Some(slot);
+        }
+        let slot = self.declare(name)?;
+        self.visible.push(slot);
+        Some(slot)
     }
 
     /// The slot of the visible local variable `name`, the latest declared.

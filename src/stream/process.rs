@@ -120,9 +120,7 @@ pub fn process(
             let whole = || (frame.line, frame.bytes);
             let outcome =
                 record_outcome(transform, options, record, None, whole, results, &mut flow);
-            for output in outcome.into_records() {
-                ndjson_line(results.out, &output);
-            }
+            write_records(results.out, outcome);
             flow
         }
         Err(error) => {
@@ -272,14 +270,8 @@ impl Batch {
     fn push(&mut self, outcome: Outcome, results: &mut Results<'_>) -> Flow {
         match outcome {
             Outcome::Emit(output) if self.keep => self.kept.push(output),
-            Outcome::Emit(output) => ndjson_line(results.out, &output),
             Outcome::Fanned(outputs) if self.keep => self.kept.extend(outputs),
-            Outcome::Fanned(outputs) => {
-                for output in outputs {
-                    ndjson_line(results.out, &output);
-                }
-            }
-            Outcome::Dropped => {}
+            outcome => write_records(results.out, outcome),
         }
         self.flow
     }
@@ -289,6 +281,15 @@ impl Batch {
             ndjson_line(results.out, &Value::Array(self.kept));
         }
         self.flow
+    }
+}
+
+/// A record's outputs, one NDJSON line each (none when it was dropped).
+fn write_records(out: &mut Vec<u8>, outcome: Outcome) {
+    match outcome {
+        Outcome::Emit(output) => ndjson_line(out, &output),
+        Outcome::Fanned(outputs) => outputs.iter().for_each(|output| ndjson_line(out, output)),
+        Outcome::Dropped => {}
     }
 }
 
@@ -346,22 +347,16 @@ fn record_outcome<'a>(
     flow: &mut Flow,
 ) -> Outcome {
     match apply_guarded(transform, record, &results.context) {
-        Ok(outcome @ Outcome::Emit(_)) => {
-            results.stats.read += 1;
-            results.stats.written += 1;
-            results.stats.outputs += 1;
-            outcome
-        }
-        Ok(Outcome::Fanned(outputs)) => {
-            results.stats.read += 1;
-            results.stats.written += 1;
-            results.stats.outputs += outputs.len() as u64;
-            Outcome::Fanned(outputs)
-        }
         Ok(Outcome::Dropped) => {
             results.stats.read += 1;
             results.stats.dropped += 1;
             Outcome::Dropped
+        }
+        Ok(written) => {
+            results.stats.read += 1;
+            results.stats.written += 1;
+            results.stats.outputs += written.records() as u64;
+            written
         }
         Err(error) => {
             let (line, raw) = locate();
