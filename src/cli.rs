@@ -1,4 +1,4 @@
-//! Command-line interface: `xf run`, `xf validate`, `xf check` and `xf import`.
+//! Command-line interface: `xf run`, `xf validate`, `xf check`, `xf test` and `xf import`.
 //!
 //! Exit statuses: 0 when every record went through (or was dropped by the
 //! transform), 1 when some record failed, 2 when the transform did not load,
@@ -54,6 +54,8 @@ enum Command {
     #[cfg(feature = "serve")]
     #[command(subcommand)]
     Spool(crate::serve_cli::SpoolCommand),
+    /// Run the test cases beside transforms (NAME.tests/ beside NAME.xf) and show what differs
+    Test(crate::test_cli::TestArgs),
     /// Print the .xf equivalent of another tool's config
     Import {
         /// Whose config it is
@@ -254,6 +256,7 @@ pub fn main() -> ExitCode {
             files,
             warnings,
         } => check(&transforms, &armor, &files, &warnings),
+        Command::Test(args) => crate::test_cli::test(args),
         Command::Import {
             kind: ImportKind::Armor,
             config,

@@ -81,6 +81,8 @@ pub mod serve;
 pub mod splunk;
 pub mod stream;
 pub mod syntax;
+#[cfg(feature = "cli")]
+pub mod testing;
 mod transform;
 pub mod value;
 pub mod write;

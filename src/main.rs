@@ -3,6 +3,7 @@
 mod cli;
 #[cfg(feature = "serve")]
 mod serve_cli;
+mod test_cli;
 
 fn main() -> std::process::ExitCode {
     cli::main()

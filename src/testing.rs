@@ -1,0 +1,643 @@
+//! `xf test`: the test cases kept beside a transform, found, run as `xf run`
+//! runs them (the same [`Stream`], one thread, a fixed clock) and compared
+//! with what they expect. The stage after write: it drives the stream.
+//!
+//! Layout: `name.xf` has its cases in the folder `name.tests/` beside it. A
+//! case is the files sharing a stem there: one input (`CASE.input.json`, one
+//! JSON document, or `CASE.input.ndjson`, one record a line) and what it
+//! expects: `CASE.output.ndjson` (the exact output, one record a line),
+//! `CASE.error.txt` (the record-error lines, as `xf run` prints them after
+//! `error: `; beside an output file when some records of the input fail), or
+//! an empty `CASE.dropped` (every record dropped). `warnings.txt` holds the
+//! transform's expected warnings, one `warning[CODE]: message` a line;
+//! `README*`, `NOTICE*` and `LICENSE*` files are left alone. Any other file is
+//! a mistake, reported, so that a misnamed case never silently goes unrun.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::stream::{Options, Stream};
+use crate::Transform;
+
+/// What `now()` gives in every test (epoch ms): 2025-11-24T16:00:00Z, the
+/// time the golden tests use, so that output never depends on the clock.
+pub const TEST_NOW: i64 = 1_764_000_000_000;
+
+/// The largest input file read, in bytes (16 MiB, as for `.xf` files).
+pub const INPUT_LIMIT: u64 = crate::files::TEXT_LIMIT;
+
+/// The lines of context around each change in a diff.
+const DIFF_CONTEXT: usize = 3;
+
+/// A transform and the folder its tests are in (which may not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suite {
+    pub transform: PathBuf,
+    pub folder: PathBuf,
+}
+
+impl Suite {
+    fn of(transform: PathBuf) -> Suite {
+        let folder = transform.with_extension("tests");
+        Suite { transform, folder }
+    }
+
+    /// The transform's file stem, which case names start with (`cii-splunk`).
+    pub fn name(&self) -> String {
+        self.transform
+            .file_stem()
+            .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned())
+    }
+
+    /// Whether the transform has a tests folder.
+    pub fn has_tests(&self) -> bool {
+        self.folder.is_dir()
+    }
+}
+
+/// The suites that `paths` name: a `.xf` file, a `.tests` folder (its
+/// transform beside it) or a directory, searched below for `.xf` files
+/// (hidden folders, folders with a `CACHEDIR.TAG` such as Cargo's `target`,
+/// and symlinks to folders are skipped). Sorted, each once.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<Suite>, String> {
+    let mut suites = Vec::new();
+    for path in paths {
+        let metadata = fs::metadata(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        if metadata.is_dir() && path.extension().is_some_and(|e| e == "tests") {
+            let transform = path.with_extension("xf");
+            if !transform.is_file() {
+                return Err(format!(
+                    "{} is a tests folder without its transform: there is no {}",
+                    path.display(),
+                    transform.display()
+                ));
+            }
+            suites.push(Suite::of(transform));
+        } else if metadata.is_dir() {
+            search(path, &mut suites)?;
+        } else if path.extension().is_some_and(|e| e == "xf") {
+            suites.push(Suite::of(path.clone()));
+        } else {
+            return Err(format!(
+                "{}: not a .xf file, a .tests folder or a directory",
+                path.display()
+            ));
+        }
+    }
+    suites.sort_by(|a, b| a.transform.cmp(&b.transform));
+    suites.dedup();
+    Ok(suites)
+}
+
+fn search(dir: &Path, suites: &mut Vec<Suite>) -> Result<(), String> {
+    if dir.join("CACHEDIR.TAG").exists() {
+        return Ok(());
+    }
+    let cannot = |error: io::Error| format!("cannot read {}: {error}", dir.display());
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir).map_err(cannot)? {
+        let entry = entry.map_err(cannot)?;
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        entries.push((entry.path(), entry.file_type().map_err(cannot)?, hidden));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, kind, hidden) in entries {
+        if hidden {
+            continue;
+        }
+        let extension = path.extension();
+        if kind.is_dir() && extension.is_none_or(|e| e != "tests") {
+            search(&path, suites)?;
+        } else if !kind.is_dir() && extension.is_some_and(|e| e == "xf") && path.is_file() {
+            suites.push(Suite::of(path));
+        }
+    }
+    Ok(())
+}
+
+/// The kinds of file a case may have, by the end of their names.
+const INPUT_JSON: &str = ".input.json";
+const INPUT_NDJSON: &str = ".input.ndjson";
+const OUTPUT: &str = ".output.ndjson";
+const ERROR: &str = ".error.txt";
+const DROPPED: &str = ".dropped";
+/// The file of the transform's expected warnings, in its tests folder.
+pub const WARNINGS_FILE: &str = "warnings.txt";
+
+/// One case: its input and the files of what it expects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Case {
+    /// The stem its files share (`webhook-test`).
+    pub name: String,
+    pub inputs: Vec<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub error: Option<PathBuf>,
+    pub dropped: Option<PathBuf>,
+}
+
+/// A tests folder read: its cases by name, its warnings file, and the files
+/// that are no case's.
+#[derive(Debug, Clone, Default)]
+pub struct Folder {
+    pub cases: Vec<Case>,
+    pub warnings: Option<PathBuf>,
+    pub strays: Vec<PathBuf>,
+}
+
+/// Reads a tests folder (not below it: a folder in it is a stray).
+pub fn read_folder(folder: &Path) -> io::Result<Folder> {
+    let mut read = Folder::default();
+    let mut names: Vec<(String, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(folder)? {
+        let entry = entry?;
+        names.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+    }
+    names.sort();
+    for (name, path) in names {
+        if !path.is_file() {
+            read.strays.push(path);
+            continue;
+        }
+        if name == WARNINGS_FILE {
+            read.warnings = Some(path);
+            continue;
+        }
+        if ["README", "NOTICE", "LICENSE"]
+            .iter()
+            .any(|kept| name.starts_with(kept))
+        {
+            continue;
+        }
+        let kinds = [INPUT_JSON, INPUT_NDJSON, OUTPUT, ERROR, DROPPED];
+        let Some((stem, kind)) = kinds.iter().find_map(|kind| {
+            name.strip_suffix(kind)
+                .filter(|stem| !stem.is_empty())
+                .map(|stem| (stem, *kind))
+        }) else {
+            read.strays.push(path);
+            continue;
+        };
+        let case = match read.cases.iter_mut().position(|case| case.name == stem) {
+            Some(index) => &mut read.cases[index],
+            None => {
+                read.cases.push(Case {
+                    name: stem.to_string(),
+                    ..Case::default()
+                });
+                read.cases.last_mut().expect("just pushed")
+            }
+        };
+        match kind {
+            INPUT_JSON | INPUT_NDJSON => case.inputs.push(path),
+            OUTPUT => case.output = Some(path),
+            ERROR => case.error = Some(path),
+            _ => case.dropped = Some(path),
+        }
+    }
+    read.cases.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(read)
+}
+
+/// What the records of a case's input became.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actual {
+    /// The output, exactly as `xf run` writes it.
+    pub output: String,
+    /// The record-error lines, each ending in a newline.
+    pub errors: String,
+    pub read: u64,
+    pub dropped: u64,
+}
+
+impl Actual {
+    /// Every record was dropped: nothing written, nothing failed.
+    pub fn all_dropped(&self) -> bool {
+        self.read > 0 && self.dropped == self.read
+    }
+}
+
+/// Why a case could not be run or judged: a mistake in its files.
+pub type Broken = String;
+
+/// Runs a case's input through the transform as `xf run --now TEST_NOW -j1`
+/// would, the input named by its file name in error lines.
+pub fn run_case(transform: &Transform, case: &Case) -> Result<Actual, Broken> {
+    let input = match case.inputs.as_slice() {
+        [input] => input,
+        [] => return Err("no input file (CASE.input.json or CASE.input.ndjson)".to_string()),
+        _ => return Err("more than one input file".to_string()),
+    };
+    let name = file_name(input);
+    let text = read_text(input)?;
+    if name.ends_with(INPUT_JSON) {
+        // One document, as a vendor ships it; xf itself would take several.
+        if let Err(error) = serde_json::from_str::<serde_json::Value>(&text) {
+            return Err(format!(
+                "{}:{}:{}: the input is not one JSON document: {error}",
+                input.display(),
+                error.line(),
+                error.column()
+            ));
+        }
+    }
+    let mut output = Vec::new();
+    let mut errors = String::new();
+    let stats = {
+        let report = |failure: &crate::stream::Report<'_>| {
+            let _ = writeln!(errors, "{failure}");
+        };
+        let options = Options {
+            threads: 1,
+            ..Options::default()
+        };
+        let mut stream = Stream::new(transform, &mut output, None::<io::Sink>, report, options);
+        stream.fix_now(TEST_NOW);
+        stream
+            .run_here(&name, text.as_bytes())
+            .map_err(|error| format!("{}: {error}", input.display()))?;
+        stream.stats
+    };
+    if stats.read == 0 {
+        return Err(format!("{}: the input holds no record", input.display()));
+    }
+    Ok(Actual {
+        output: String::from_utf8_lossy(&output).into_owned(),
+        errors,
+        read: stats.read,
+        dropped: stats.dropped,
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+}
+
+fn read_text(path: &Path) -> Result<String, Broken> {
+    let file =
+        fs::File::open(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    crate::files::read_bounded(file, INPUT_LIMIT)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+}
+
+/// Compares a case's outcome with what its files expect: `None` when it
+/// passes, or what went wrong, in plain words and diffs (`colour`: ANSI).
+pub fn judge(case: &Case, actual: &Actual, colour: bool) -> Result<Option<String>, Broken> {
+    if case.dropped.is_some() && (case.output.is_some() || case.error.is_some()) {
+        return Err(format!(
+            "{}{DROPPED} expects nothing else: remove its {OUTPUT} or {ERROR}",
+            case.name
+        ));
+    }
+    if let Some(dropped) = &case.dropped {
+        if !read_text(dropped)?.trim().is_empty() {
+            return Err(format!(
+                "{} is not empty: the engine does not report why a record was dropped, so a {DROPPED} file stays empty",
+                dropped.display()
+            ));
+        }
+        return Ok(judge_drop(actual, colour));
+    }
+    if case.output.is_none() && case.error.is_none() {
+        return Err(format!(
+            "no expectation ({OUTPUT}, {ERROR} or {DROPPED}): `xf test --bless` writes the current outcome"
+        ));
+    }
+    let expected_output = match &case.output {
+        Some(path) => read_text(path)?,
+        None => String::new(),
+    };
+    let expected_errors = match &case.error {
+        Some(path) => read_text(path)?,
+        None => String::new(),
+    };
+    Ok(judge_records(
+        &expected_output,
+        &expected_errors,
+        actual,
+        colour,
+    ))
+}
+
+fn judge_drop(actual: &Actual, colour: bool) -> Option<String> {
+    if actual.all_dropped() {
+        return None;
+    }
+    let mut report = String::from("expected every record to be dropped, but ");
+    describe_actual(&mut report, actual, colour);
+    Some(report)
+}
+
+/// What happened instead of what was expected, each part shown whole.
+fn describe_actual(report: &mut String, actual: &Actual, colour: bool) {
+    let written = actual.output.lines().count();
+    let failed = actual.errors.lines().count();
+    let mut parts = Vec::new();
+    if written > 0 {
+        parts.push(format!("{} written", plural(written, "record")));
+    }
+    if failed > 0 {
+        parts.push(format!("{} failed", plural(failed, "record")));
+    }
+    if actual.dropped > 0 {
+        parts.push(format!("{} dropped", plural(actual.dropped as usize, "record")));
+    }
+    let _ = writeln!(report, "{}:", parts.join(", "));
+    if written > 0 {
+        report.push_str(&diff(&pretty(""), &pretty(&actual.output), colour));
+    }
+    if failed > 0 {
+        report.push_str(&diff("", &actual.errors, colour));
+    }
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+fn judge_records(
+    expected_output: &str,
+    expected_errors: &str,
+    actual: &Actual,
+    colour: bool,
+) -> Option<String> {
+    let output_same = expected_output == actual.output;
+    let errors_same = expected_errors.trim_end() == actual.errors.trim_end();
+    if output_same && errors_same {
+        return None;
+    }
+    let mut report = String::new();
+    if actual.all_dropped() {
+        report.push_str("expected ");
+        report.push_str(&expectation(expected_output, expected_errors));
+        report.push_str(", but every record was dropped\n");
+        return Some(report);
+    }
+    if !output_same {
+        let expected = expected_output.lines().count();
+        let got = actual.output.lines().count();
+        if expected == 0 {
+            let _ = writeln!(report, "expected no record written, got {got}:");
+        } else if got == 0 {
+            let _ = writeln!(
+                report,
+                "expected {} written, got none:",
+                plural(expected, "record")
+            );
+        } else {
+            let _ = writeln!(
+                report,
+                "the output differs (- expected, + actual; each record pretty-printed):"
+            );
+        }
+        let (old, new) = (pretty(expected_output), pretty(&actual.output));
+        if old == new {
+            // Different bytes of the same values (spacing, escapes): as they are.
+            report.push_str("(the records are equal as values; their text differs)\n");
+            report.push_str(&diff(expected_output, &actual.output, colour));
+        } else {
+            report.push_str(&diff(&old, &new, colour));
+        }
+    }
+    if !errors_same {
+        let expected = expected_errors.lines().count();
+        let got = actual.errors.lines().count();
+        if expected == 0 {
+            let _ = writeln!(report, "expected no record error, got {got}:");
+        } else if got == 0 {
+            let _ = writeln!(
+                report,
+                "expected {}, got none:",
+                plural(expected, "record error")
+            );
+        } else {
+            let _ = writeln!(report, "the record errors differ (- expected, + actual):");
+        }
+        report.push_str(&diff(
+            &with_final_newline(expected_errors),
+            &actual.errors,
+            colour,
+        ));
+    }
+    if actual.dropped > 0 {
+        let _ = writeln!(
+            report,
+            "({} dropped)",
+            plural(actual.dropped as usize, "record")
+        );
+    }
+    Some(report)
+}
+
+fn expectation(output: &str, errors: &str) -> String {
+    let mut parts = Vec::new();
+    let written = output.lines().count();
+    if written > 0 {
+        parts.push(format!("{} written", plural(written, "record")));
+    }
+    let failed = errors.lines().count();
+    if failed > 0 {
+        parts.push(plural(failed, "record error"));
+    }
+    if parts.is_empty() {
+        "no output".to_string()
+    } else {
+        parts.join(" and ")
+    }
+}
+
+fn with_final_newline(text: &str) -> String {
+    let mut text = text.trim_end().to_string();
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text
+}
+
+/// NDJSON with each record pretty-printed (keys in their order), so that a
+/// diff shows one field a line; a line that is not JSON stays as it is.
+pub fn pretty(ndjson: &str) -> String {
+    let mut out = String::new();
+    for line in ndjson.lines() {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(value) => {
+                let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| line.into());
+                out.push_str(&text);
+            }
+            Err(_) => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A unified diff of two texts, line by line (`-` expected, `+` actual),
+/// with [`DIFF_CONTEXT`] lines around each change; `colour`: red and green.
+pub fn diff(expected: &str, actual: &str, colour: bool) -> String {
+    use similar::{ChangeTag, TextDiff};
+    let lines = TextDiff::from_lines(expected, actual);
+    let mut out = String::new();
+    for group in lines.grouped_ops(DIFF_CONTEXT) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        let old = first.old_range().start..last.old_range().end;
+        let new = first.new_range().start..last.new_range().end;
+        let header = format!(
+            "@@ -{},{} +{},{} @@",
+            old.start + 1,
+            old.len(),
+            new.start + 1,
+            new.len()
+        );
+        out.push_str(&paint(&header, "36", colour));
+        out.push('\n');
+        for op in &group {
+            for change in lines.iter_changes(op) {
+                let (sign, code) = match change.tag() {
+                    ChangeTag::Delete => ('-', "31"),
+                    ChangeTag::Insert => ('+', "32"),
+                    ChangeTag::Equal => (' ', ""),
+                };
+                let text = change.value().trim_end_matches(['\n', '\r']);
+                let line = format!("{sign}{text}");
+                out.push_str(&paint(&line, code, colour && !code.is_empty()));
+                out.push('\n');
+                if change.missing_newline() {
+                    out.push_str("\\ no newline at end of file\n");
+                }
+            }
+        }
+    }
+    out
+}
+
+fn paint(text: &str, code: &str, colour: bool) -> String {
+    if colour {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Writes a case's outcome as what it expects, replacing the files of
+/// another kind of expectation. Returns the files written.
+pub fn bless(folder: &Path, case: &Case, actual: &Actual) -> io::Result<Vec<PathBuf>> {
+    let path = |kind: &str| folder.join(format!("{}{kind}", case.name));
+    let mut writes: Vec<(PathBuf, &str)> = Vec::new();
+    let mut removes = Vec::new();
+    if actual.all_dropped() {
+        writes.push((path(DROPPED), ""));
+        removes.extend([path(OUTPUT), path(ERROR)]);
+    } else {
+        removes.push(path(DROPPED));
+        for (kind, text) in [(OUTPUT, &actual.output), (ERROR, &actual.errors)] {
+            if text.is_empty() {
+                removes.push(path(kind));
+            } else {
+                writes.push((path(kind), text));
+            }
+        }
+    }
+    for file in removes {
+        match fs::remove_file(&file) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+    }
+    let mut written = Vec::new();
+    for (file, text) in writes {
+        fs::write(&file, text)?;
+        written.push(file);
+    }
+    Ok(written)
+}
+
+/// The transform's warnings as `warnings.txt` lists them: `warning[CODE]:
+/// message`, the header line `xf check` prints for each.
+pub fn warning_lines(transform: &Transform) -> Vec<String> {
+    transform
+        .warnings()
+        .iter()
+        .map(|warning| format!("warning[{}]: {}", warning.code, warning.message))
+        .collect()
+}
+
+/// Compares the warnings with `warnings.txt` (none expected without it):
+/// `None` when they are the same, or which are unexpected and which missing.
+pub fn judge_warnings(expected: Option<&str>, actual: &[String]) -> Option<String> {
+    let expected: Vec<&str> = expected
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let mut missing: Vec<&str> = expected.clone();
+    let mut unexpected = Vec::new();
+    for line in actual {
+        match missing.iter().position(|m| m == line) {
+            Some(index) => {
+                missing.remove(index);
+            }
+            None => unexpected.push(line.as_str()),
+        }
+    }
+    if missing.is_empty() && unexpected.is_empty() {
+        return None;
+    }
+    let mut report = String::new();
+    for line in unexpected {
+        let _ = writeln!(report, "unexpected (not in {WARNINGS_FILE}): {line}");
+    }
+    for line in missing {
+        let _ = writeln!(report, "expected (in {WARNINGS_FILE}) but missing: {line}");
+    }
+    Some(report)
+}
+
+/// Writes the warnings as the folder's `warnings.txt`, or removes it when
+/// there are none.
+pub fn bless_warnings(folder: &Path, actual: &[String]) -> io::Result<()> {
+    let path = folder.join(WARNINGS_FILE);
+    if actual.is_empty() {
+        return match fs::remove_file(path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        };
+    }
+    let mut text = actual.join("\n");
+    text.push('\n');
+    fs::write(path, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diff_shows_changed_lines_with_context() {
+        let text = diff("a\nb\nc\n", "a\nB\nc\n", false);
+        assert_eq!(text, "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
+    }
+
+    #[test]
+    fn pretty_keeps_key_order_and_non_json_lines() {
+        assert_eq!(pretty("{\"b\":1,\"a\":2}\nnope\n"), "{\n  \"b\": 1,\n  \"a\": 2\n}\nnope\n");
+    }
+
+    #[test]
+    fn warnings_compare_as_lists() {
+        let actual = vec!["warning[W0001]: x".to_string()];
+        assert_eq!(judge_warnings(Some("warning[W0001]: x\n"), &actual), None);
+        let report = judge_warnings(Some("warning[W0002]: y\n"), &actual).unwrap();
+        assert!(report.contains("unexpected (not in warnings.txt): warning[W0001]: x"));
+        assert!(report.contains("but missing: warning[W0002]: y"));
+    }
+}
