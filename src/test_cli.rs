@@ -104,11 +104,12 @@ fn test_suite(suite: &Suite, args: &TestArgs, colour: bool, tally: &mut Tally, o
         if args.require_tests {
             let _ = writeln!(
                 out,
-                "FAILED {}: no tests (no folder {})",
+                "  FAILED  {}: no tests (no folder {})",
                 suite.transform.display(),
                 suite.folder.display()
             );
             tally.failed += 1;
+            tally.transforms += 1;
         } else if !args.quiet {
             let _ = writeln!(out, "{}: no tests", suite.transform.display());
         }
@@ -131,7 +132,7 @@ fn test_suite(suite: &Suite, args: &TestArgs, colour: bool, tally: &mut Tally, o
     let folder = match testing::read_folder(&suite.folder) {
         Ok(folder) => folder,
         Err(error) => {
-            let _ = writeln!(out, "FAILED {name}: cannot read {}: {error}", suite.folder.display());
+            let _ = writeln!(out, "  FAILED  {name}: cannot read {}: {error}", suite.folder.display());
             tally.failed += 1;
             return;
         }
@@ -147,7 +148,7 @@ fn test_suite(suite: &Suite, args: &TestArgs, colour: bool, tally: &mut Tally, o
     for stray in &folder.strays {
         let _ = writeln!(
             out,
-            "FAILED {name}: {} is no case's file (CASE.input.json, CASE.input.ndjson, CASE.output.ndjson, CASE.error.txt, CASE.dropped) nor {}",
+            "  FAILED  {name}: {} is no case's file (CASE.input.json, CASE.input.ndjson, CASE.output.ndjson, CASE.error.txt, CASE.dropped) nor {}",
             stray.display(),
             testing::WARNINGS_FILE
         );

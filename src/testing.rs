@@ -101,7 +101,13 @@ fn search(dir: &Path, suites: &mut Vec<Suite>) -> Result<(), String> {
     for entry in fs::read_dir(dir).map_err(cannot)? {
         let entry = entry.map_err(cannot)?;
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        entries.push((entry.path(), entry.file_type().map_err(cannot)?, hidden));
+        // `xf test` with no path searches `.`: its files named without `./`.
+        let path = if dir == Path::new(".") {
+            PathBuf::from(entry.file_name())
+        } else {
+            entry.path()
+        };
+        entries.push((path, entry.file_type().map_err(cannot)?, hidden));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, kind, hidden) in entries {
@@ -228,7 +234,10 @@ pub fn run_case(transform: &Transform, case: &Case) -> Result<Actual, Broken> {
     let input = match case.inputs.as_slice() {
         [input] => input,
         [] => return Err("no input file (CASE.input.json or CASE.input.ndjson)".to_string()),
-        _ => return Err("more than one input file".to_string()),
+        inputs => {
+            let names: Vec<String> = inputs.iter().map(|input| file_name(input)).collect();
+            return Err(format!("more than one input file: {}", names.join(", ")));
+        }
     };
     let name = file_name(input);
     let text = read_text(input)?;
@@ -374,11 +383,16 @@ fn judge_records(
         return None;
     }
     let mut report = String::new();
+    let expected = expectation(expected_output, expected_errors);
+    let got = expectation(&actual.output, &actual.errors);
     if actual.all_dropped() {
-        report.push_str("expected ");
-        report.push_str(&expectation(expected_output, expected_errors));
-        report.push_str(", but every record was dropped\n");
+        let _ = writeln!(report, "expected {expected}, but every record was dropped");
         return Some(report);
+    }
+    // Another kind of outcome (a record error for output, say): said first, in words.
+    let kind = |output: &str, errors: &str| (output.is_empty(), errors.is_empty());
+    if kind(expected_output, expected_errors) != kind(&actual.output, &actual.errors) {
+        let _ = writeln!(report, "expected {expected}, but got {got}");
     }
     if !output_same {
         let expected = expected_output.lines().count();
@@ -490,11 +504,13 @@ pub fn diff(expected: &str, actual: &str, colour: bool) -> String {
         };
         let old = first.old_range().start..last.old_range().end;
         let new = first.new_range().start..last.new_range().end;
+        // As in `diff -u`: an empty range starts at the line before it.
+        let start = |range: &std::ops::Range<usize>| range.start + usize::from(!range.is_empty());
         let header = format!(
             "@@ -{},{} +{},{} @@",
-            old.start + 1,
+            start(&old),
             old.len(),
-            new.start + 1,
+            start(&new),
             new.len()
         );
         out.push_str(&paint(&header, "36", colour));

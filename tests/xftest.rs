@@ -1,0 +1,336 @@
+//! `xf test` as a user meets it: the real binary on suites in temporary
+//! folders. What it prints for a passing and a failing suite is kept in
+//! `tests/cases/xftest/*.stdout` (the summary's time as `in T`);
+//! `XF_BLESS=1 cargo test --test xftest` rewrites those files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// A transform that writes, drops (`kind: "noise"`), fails (`kind: "bad"`)
+/// and reads the clock, with one warning (W0002).
+const TRANSFORM: &str = r#"name "test subject"
+drop when kind == "noise"
+when kind == "bad" {
+  fail "bad record {{ id }}"
+}
+set seen = now()
+tag add summary = "{{ kind }} {{ id }}"
+label note = "{{ not rendered }}"
+"#;
+
+const WARNING: &str = "warning[W0002]: a label's value is never rendered: this template is written as it is";
+
+/// A folder holding `t.xf` (TRANSFORM unless given) and the files given (paths relative to it).
+fn suite(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("t.xf"), TRANSFORM).unwrap();
+    fs::create_dir(dir.path().join("t.tests")).unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// The passing cases of TRANSFORM: one of each kind, and its warning.
+fn passing() -> Vec<(&'static str, String)> {
+    vec![
+        ("t.tests/warnings.txt", format!("{WARNING}\n")),
+        ("t.tests/alert.input.json", "{\n  \"id\": 1,\n  \"kind\": \"alert\"\n}\n".into()),
+        (
+            "t.tests/alert.output.ndjson",
+            "{\"id\":1,\"kind\":\"alert\",\"seen\":1764000000000,\"summary\":\"alert 1\",\"note\":\"{{ not rendered }}\"}\n".into(),
+        ),
+        ("t.tests/noise.input.json", "{\"id\": 2, \"kind\": \"noise\"}\n".into()),
+        ("t.tests/noise.dropped", String::new()),
+        ("t.tests/bad.input.json", "{\"id\": 3, \"kind\": \"bad\"}\n".into()),
+        ("t.tests/bad.error.txt", "bad.input.json:1: fail (line 4): bad record 3\n".into()),
+        (
+            "t.tests/stream.input.ndjson",
+            "{\"id\": 4, \"kind\": \"a\"}\n{\"id\": 5, \"kind\": \"noise\"}\n{\"id\": 6, \"kind\": \"bad\"}\n".into(),
+        ),
+        (
+            "t.tests/stream.output.ndjson",
+            "{\"id\":4,\"kind\":\"a\",\"seen\":1764000000000,\"summary\":\"a 4\",\"note\":\"{{ not rendered }}\"}\n".into(),
+        ),
+        ("t.tests/stream.error.txt", "stream.input.ndjson:3: fail (line 4): bad record 6\n".into()),
+    ]
+}
+
+fn passing_suite() -> tempfile::TempDir {
+    let files = passing();
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    suite(&borrowed)
+}
+
+/// Runs `xf test ARGS` in `dir`; returns (status, stdout with the time as `T`, stderr).
+fn xf_test(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::cargo_bin("xf")
+        .unwrap()
+        .arg("test")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "xf panicked: {stderr}");
+    (output.status.code().unwrap(), without_time(&stdout), stderr)
+}
+
+/// The summary line's duration (`in 0.01s`) as `in T`.
+fn without_time(stdout: &str) -> String {
+    stdout
+        .lines()
+        .map(|line| match line.rfind(") in ") {
+            Some(at) if line.ends_with('s') => format!("{}) in T", &line[..at]),
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Compares with (or, under XF_BLESS=1, writes) `tests/cases/xftest/NAME.stdout`.
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/xftest")
+        .join(format!("{name}.stdout"));
+    if std::env::var_os("XF_BLESS").is_some() {
+        fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    assert_eq!(
+        actual, expected,
+        "\n--- expected ({})\n{expected}\n--- got\n{actual}",
+        path.display()
+    );
+}
+
+fn write(dir: &Path, path: &str, text: &str) {
+    fs::write(dir.join(path), text).unwrap();
+}
+
+#[test]
+fn a_passing_suite_exits_0_with_each_case_and_a_summary() {
+    let dir = passing_suite();
+    let (status, stdout, stderr) = xf_test(dir.path(), &[]);
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    golden("passing", &stdout);
+    let (status, quiet, _) = xf_test(dir.path(), &["-q", "t.xf"]);
+    assert_eq!(status, 0);
+    assert_eq!(quiet, "5 passed, 0 failed (5 cases in 1 transform) in T\n");
+}
+
+#[test]
+fn each_kind_of_failure_is_said_plainly_with_a_diff() {
+    let dir = passing_suite();
+    let d = dir.path();
+    // alert: one field differs.
+    write(
+        d,
+        "t.tests/alert.output.ndjson",
+        "{\"id\":1,\"kind\":\"alert\",\"seen\":1764000000000,\"summary\":\"alert 01\",\"note\":\"{{ not rendered }}\"}\n",
+    );
+    // noise: expected a record, but it is dropped.
+    fs::remove_file(d.join("t.tests/noise.dropped")).unwrap();
+    write(d, "t.tests/noise.output.ndjson", "{\"id\":2}\n");
+    // bad: expected a drop, but it fails.
+    fs::remove_file(d.join("t.tests/bad.error.txt")).unwrap();
+    write(d, "t.tests/bad.dropped", "");
+    // stream: another error message, and one record expected that is not written.
+    write(d, "t.tests/stream.error.txt", "stream.input.ndjson:3: fail (line 4): bad record 7\n");
+    // written: expected a record error, but it is written.
+    write(d, "t.tests/written.input.json", "{\"id\": 8, \"kind\": \"x\"}");
+    write(d, "t.tests/written.error.txt", "written.input.json:1: fail (line 4): bad record 8\n");
+    // dropwritten: expected a drop, but it is written.
+    write(d, "t.tests/dropwritten.input.json", "{\"id\": 9, \"kind\": \"x\"}");
+    write(d, "t.tests/dropwritten.dropped", "");
+    // erring: expected a record, but it fails.
+    write(d, "t.tests/erring.input.json", "{\"id\": 10, \"kind\": \"bad\"}");
+    write(d, "t.tests/erring.output.ndjson", "{\"id\":10}\n");
+    // the warning: missing one expected, got one unexpected.
+    write(d, "t.tests/warnings.txt", "warning[W0001]: a comparison of two constants\n");
+    let (status, stdout, stderr) = xf_test(d, &[]);
+    assert_eq!(status, 1, "{stdout}{stderr}");
+    assert!(!stdout.contains('\x1b'), "colour only on a terminal:\n{stdout}");
+    golden("failing", &stdout);
+}
+
+#[test]
+fn filter_selects_cases_by_transform_and_case_name() {
+    let dir = passing_suite();
+    let (status, stdout, _) = xf_test(dir.path(), &["--filter", "t/no"]);
+    assert_eq!(status, 0);
+    assert_eq!(
+        stdout,
+        "t.xf\n  ok      t/noise\n1 passed, 0 failed (1 case in 1 transform) in T\n"
+    );
+    let (_, stdout, _) = xf_test(dir.path(), &["--filter", "warn", "-q"]);
+    assert_eq!(stdout, "1 passed, 0 failed (1 case in 1 transform) in T\n");
+    let (status, stdout, _) = xf_test(dir.path(), &["--filter", "nothing-is-named-so", "-q"]);
+    assert_eq!(status, 0);
+    assert_eq!(stdout, "0 passed, 0 failed (0 cases in 1 transform) in T\n");
+}
+
+#[test]
+fn bless_writes_failing_cases_replaces_their_kind_and_leaves_passing_ones() {
+    let dir = passing_suite();
+    let d = dir.path();
+    // noise now expects output (wrong: it is dropped); bad has no expectation yet.
+    fs::remove_file(d.join("t.tests/noise.dropped")).unwrap();
+    write(d, "t.tests/noise.output.ndjson", "{\"id\":2}\n");
+    fs::remove_file(d.join("t.tests/bad.error.txt")).unwrap();
+    fs::remove_file(d.join("t.tests/warnings.txt")).unwrap();
+    let alert = d.join("t.tests/alert.output.ndjson");
+    let before = fs::metadata(&alert).unwrap().modified().unwrap();
+    let (status, stdout, _) = xf_test(d, &["-q"]);
+    assert_eq!(status, 1);
+    assert!(stdout.contains("t/bad (input t.tests/bad.input.json)\n    no expectation"), "{stdout}");
+    let (status, stdout, stderr) = xf_test(d, &["--bless"]);
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    golden("bless", &stdout);
+    assert!(!d.join("t.tests/noise.output.ndjson").exists());
+    assert_eq!(fs::read_to_string(d.join("t.tests/noise.dropped")).unwrap(), "");
+    assert_eq!(
+        fs::read_to_string(d.join("t.tests/bad.error.txt")).unwrap(),
+        "bad.input.json:1: fail (line 4): bad record 3\n"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("t.tests/warnings.txt")).unwrap(),
+        format!("{WARNING}\n")
+    );
+    assert_eq!(fs::metadata(&alert).unwrap().modified().unwrap(), before);
+    let (status, stdout, _) = xf_test(d, &["-q"]);
+    assert_eq!(status, 0, "{stdout}");
+    assert_eq!(stdout, "5 passed, 0 failed (5 cases in 1 transform) in T\n");
+}
+
+#[test]
+fn require_tests_fails_a_transform_without_a_tests_folder() {
+    let dir = passing_suite();
+    fs::create_dir(dir.path().join("more")).unwrap();
+    write(dir.path(), "more/untested.xf", "set a = 1\n");
+    let (status, stdout, _) = xf_test(dir.path(), &["-q"]);
+    assert_eq!(status, 0, "{stdout}");
+    let (status, stdout, _) = xf_test(dir.path(), &["more"]);
+    assert_eq!(status, 0);
+    assert_eq!(
+        stdout,
+        "more/untested.xf: no tests\n0 passed, 0 failed (0 cases in 0 transforms) in T\n"
+    );
+    let (status, stdout, _) = xf_test(dir.path(), &["--require-tests", "-q"]);
+    assert_eq!(status, 1);
+    assert_eq!(
+        stdout,
+        "  FAILED  more/untested.xf: no tests (no folder more/untested.tests)\n5 passed, 1 failed (6 cases in 2 transforms) in T\n"
+    );
+}
+
+#[test]
+fn a_search_skips_hidden_folders_and_cargo_targets() {
+    let dir = passing_suite();
+    for folder in [".hidden", "target"] {
+        fs::create_dir_all(dir.path().join(folder).join("u.tests")).unwrap();
+        write(dir.path(), &format!("{folder}/u.xf"), "set a = 1\n");
+    }
+    write(dir.path(), "target/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n");
+    let (status, stdout, _) = xf_test(dir.path(), &["--require-tests", "-q"]);
+    assert_eq!(status, 0, "{stdout}");
+    assert_eq!(stdout, "5 passed, 0 failed (5 cases in 1 transform) in T\n");
+}
+
+#[test]
+fn a_tests_folder_names_its_transform() {
+    let dir = passing_suite();
+    let (status, stdout, _) = xf_test(dir.path(), &["t.tests", "-q"]);
+    assert_eq!((status, stdout.as_str()), (0, "5 passed, 0 failed (5 cases in 1 transform) in T\n"));
+    fs::create_dir(dir.path().join("orphan.tests")).unwrap();
+    let (status, _, stderr) = xf_test(dir.path(), &["orphan.tests"]);
+    assert_eq!(status, 2);
+    assert_eq!(
+        stderr,
+        "error: orphan.tests is a tests folder without its transform: there is no orphan.xf\n"
+    );
+}
+
+#[test]
+fn usage_errors_and_transforms_that_do_not_load_exit_2() {
+    let dir = passing_suite();
+    let (status, _, stderr) = xf_test(dir.path(), &["missing.xf"]);
+    assert_eq!(status, 2);
+    assert!(stderr.starts_with("error: cannot read missing.xf: "), "{stderr}");
+    write(dir.path(), "notes.txt", "");
+    let (status, _, stderr) = xf_test(dir.path(), &["notes.txt"]);
+    assert_eq!(status, 2);
+    assert_eq!(stderr, "error: notes.txt: not a .xf file, a .tests folder or a directory\n");
+    let (status, _, _) = xf_test(dir.path(), &["--no-such-flag"]);
+    assert_eq!(status, 2);
+    // A transform with a syntax error: its diagnostic with the caret, status 2, other transforms still run.
+    fs::create_dir(dir.path().join("broken.tests")).unwrap();
+    write(dir.path(), "broken.xf", "set = 1\n");
+    let (status, stdout, stderr) = xf_test(dir.path(), &["-q"]);
+    assert_eq!(status, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("broken.xf:1:"), "{stderr}");
+    assert!(stderr.contains('^'), "{stderr}");
+    assert!(stderr.ends_with("error: broken.xf does not load: its tests were not run\n"), "{stderr}");
+    assert_eq!(stdout, "5 passed, 0 failed (5 cases in 2 transforms) in T\n");
+}
+
+#[test]
+fn an_input_that_is_not_json_names_its_file_and_position() {
+    let dir = passing_suite();
+    write(dir.path(), "t.tests/alert.input.json", "{\n  \"id\": 1,\n  \"kind\" \"alert\"\n}\n");
+    let (status, stdout, _) = xf_test(dir.path(), &["-q"]);
+    assert_eq!(status, 1);
+    assert!(
+        stdout.contains("  FAILED  t/alert (input t.tests/alert.input.json)\n    t.tests/alert.input.json:3:10: the input is not one JSON document: expected `:` at line 3 column 10\n"),
+        "{stdout}"
+    );
+    // Two documents in a .input.json, and NDJSON that is no JSON (a record error, as in xf run).
+    write(dir.path(), "t.tests/alert.input.json", "{\"id\": 1}\n{\"id\": 2}\n");
+    write(dir.path(), "t.tests/stream.input.ndjson", "{\"id\": 4, \"kind\": \"a\"}\nnot json\n");
+    let (status, stdout, _) = xf_test(dir.path(), &["-q"]);
+    assert_eq!(status, 1);
+    assert!(stdout.contains("alert.input.json:2:1: the input is not one JSON document: trailing characters"), "{stdout}");
+    assert!(stdout.contains("+stream.input.ndjson:2: "), "{stdout}");
+}
+
+#[test]
+fn mistakes_in_a_tests_folder_are_failures() {
+    let dir = passing_suite();
+    write(dir.path(), "t.tests/alert.ouput.ndjson", "");
+    write(dir.path(), "t.tests/noise.dropped", "because kind is noise\n");
+    write(dir.path(), "t.tests/lonely.output.ndjson", "{}\n");
+    write(dir.path(), "t.tests/twice.input.json", "{}");
+    write(dir.path(), "t.tests/twice.input.ndjson", "{}\n");
+    write(dir.path(), "t.tests/twice.dropped", "");
+    write(dir.path(), "t.tests/empty.input.ndjson", "");
+    write(dir.path(), "t.tests/empty.dropped", "");
+    write(dir.path(), "t.tests/README.md", "kept: not a case\n");
+    let (status, stdout, _) = xf_test(dir.path(), &["-q"]);
+    assert_eq!(status, 1, "{stdout}");
+    golden("mistakes", &stdout);
+}
+
+#[test]
+fn every_shipped_transform_carries_passing_tests() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (status, stdout, stderr) = xf_test(repo, &["--require-tests", "-q", "transforms/"]);
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    let shipped = fs::read_dir(repo.join("transforms"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path: &PathBuf| path.extension().is_some_and(|e| e == "xf"))
+        .count();
+    assert!(
+        stdout.ends_with(&format!("transforms) in T\n")) && stdout.contains(&format!(" in {shipped} transforms)")),
+        "{stdout}"
+    );
+}
