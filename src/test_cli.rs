@@ -98,7 +98,13 @@ enum Verdict {
     Blessed(String),
 }
 
-fn test_suite(suite: &Suite, args: &TestArgs, colour: bool, tally: &mut Tally, out: &mut impl Write) {
+fn test_suite(
+    suite: &Suite,
+    args: &TestArgs,
+    colour: bool,
+    tally: &mut Tally,
+    out: &mut impl Write,
+) {
     let name = suite.name();
     if !suite.has_tests() {
         if args.require_tests {
@@ -132,7 +138,11 @@ fn test_suite(suite: &Suite, args: &TestArgs, colour: bool, tally: &mut Tally, o
     let folder = match testing::read_folder(&suite.folder) {
         Ok(folder) => folder,
         Err(error) => {
-            let _ = writeln!(out, "  FAILED  {name}: cannot read {}: {error}", suite.folder.display());
+            let _ = writeln!(
+                out,
+                "  FAILED  {name}: cannot read {}: {error}",
+                suite.folder.display()
+            );
             tally.failed += 1;
             return;
         }
@@ -157,19 +167,40 @@ fn test_suite(suite: &Suite, args: &TestArgs, colour: bool, tally: &mut Tally, o
     let warnings = testing::warning_lines(&transform);
     if (folder.warnings.is_some() || !warnings.is_empty()) && selected("warnings") {
         let verdict = judge_warnings(suite, folder.warnings.as_deref(), &warnings, args.bless);
-        record(&format!("{name}/warnings"), None, verdict, args.quiet, tally, out);
+        record(
+            &format!("{name}/warnings"),
+            None,
+            verdict,
+            args.quiet,
+            tally,
+            out,
+        );
     }
     for case in folder.cases.iter().filter(|case| selected(&case.name)) {
         let verdict = judge_case(&transform, &suite.folder, case, args.bless, colour);
         let input = case.inputs.first().map(PathBuf::as_path);
-        record(&format!("{name}/{}", case.name), input, verdict, args.quiet, tally, out);
+        record(
+            &format!("{name}/{}", case.name),
+            input,
+            verdict,
+            args.quiet,
+            tally,
+            out,
+        );
     }
 }
 
-fn judge_warnings(suite: &Suite, expected: Option<&Path>, actual: &[String], bless: bool) -> Verdict {
+fn judge_warnings(
+    suite: &Suite,
+    expected: Option<&Path>,
+    actual: &[String],
+    bless: bool,
+) -> Verdict {
     let text = match expected.map(std::fs::read_to_string).transpose() {
         Ok(text) => text,
-        Err(error) => return Verdict::Failed(format!("cannot read {}: {error}\n", testing::WARNINGS_FILE)),
+        Err(error) => {
+            return Verdict::Failed(format!("cannot read {}: {error}\n", testing::WARNINGS_FILE))
+        }
     };
     let Some(report) = testing::judge_warnings(text.as_deref(), actual) else {
         return Verdict::Passed;
@@ -178,13 +209,27 @@ fn judge_warnings(suite: &Suite, expected: Option<&Path>, actual: &[String], ble
         return Verdict::Failed(report);
     }
     match testing::bless_warnings(&suite.folder, actual) {
-        Ok(()) if actual.is_empty() => Verdict::Blessed(format!("removed {}", testing::WARNINGS_FILE)),
-        Ok(()) => Verdict::Blessed(format!("wrote {}", suite.folder.join(testing::WARNINGS_FILE).display())),
-        Err(error) => Verdict::Failed(format!("cannot bless {}: {error}\n", testing::WARNINGS_FILE)),
+        Ok(()) if actual.is_empty() => {
+            Verdict::Blessed(format!("removed {}", testing::WARNINGS_FILE))
+        }
+        Ok(()) => Verdict::Blessed(format!(
+            "wrote {}",
+            suite.folder.join(testing::WARNINGS_FILE).display()
+        )),
+        Err(error) => Verdict::Failed(format!(
+            "cannot bless {}: {error}\n",
+            testing::WARNINGS_FILE
+        )),
     }
 }
 
-fn judge_case(transform: &Transform, folder: &Path, case: &Case, bless: bool, colour: bool) -> Verdict {
+fn judge_case(
+    transform: &Transform,
+    folder: &Path,
+    case: &Case,
+    bless: bool,
+    colour: bool,
+) -> Verdict {
     let actual = match testing::run_case(transform, case) {
         Ok(actual) => actual,
         Err(broken) => return Verdict::Failed(format!("{broken}\n")),
@@ -203,14 +248,24 @@ fn judge_case(transform: &Transform, folder: &Path, case: &Case, bless: bool, co
     }
     match testing::bless(folder, case, &actual) {
         Ok(written) => {
-            let names: Vec<String> = written.iter().map(|path| path.display().to_string()).collect();
+            let names: Vec<String> = written
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect();
             Verdict::Blessed(format!("wrote {}", names.join(", ")))
         }
         Err(error) => Verdict::Failed(format!("cannot bless: {error}\n")),
     }
 }
 
-fn record(name: &str, input: Option<&Path>, verdict: Verdict, quiet: bool, tally: &mut Tally, out: &mut impl Write) {
+fn record(
+    name: &str,
+    input: Option<&Path>,
+    verdict: Verdict,
+    quiet: bool,
+    tally: &mut Tally,
+    out: &mut impl Write,
+) {
     match verdict {
         Verdict::Passed => {
             tally.passed += 1;

@@ -159,7 +159,10 @@ pub fn read_folder(folder: &Path) -> io::Result<Folder> {
     let mut names: Vec<(String, PathBuf)> = Vec::new();
     for entry in fs::read_dir(folder)? {
         let entry = entry?;
-        names.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+        names.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            entry.path(),
+        ));
     }
     names.sort();
     for (name, path) in names {
@@ -352,7 +355,10 @@ fn describe_actual(report: &mut String, actual: &Actual, colour: bool) {
         parts.push(format!("{} failed", plural(failed, "record")));
     }
     if actual.dropped > 0 {
-        parts.push(format!("{} dropped", plural(actual.dropped as usize, "record")));
+        parts.push(format!(
+            "{} dropped",
+            plural(actual.dropped as usize, "record")
+        ));
     }
     let _ = writeln!(report, "{}:", parts.join(", "));
     if written > 0 {
@@ -645,7 +651,10 @@ mod tests {
 
     #[test]
     fn pretty_keeps_key_order_and_non_json_lines() {
-        assert_eq!(pretty("{\"b\":1,\"a\":2}\nnope\n"), "{\n  \"b\": 1,\n  \"a\": 2\n}\nnope\n");
+        assert_eq!(
+            pretty("{\"b\":1,\"a\":2}\nnope\n"),
+            "{\n  \"b\": 1,\n  \"a\": 2\n}\nnope\n"
+        );
     }
 
     #[test]

@@ -21,7 +21,8 @@ tag add summary = "{{ kind }} {{ id }}"
 label note = "{{ not rendered }}"
 "#;
 
-const WARNING: &str = "warning[W0002]: a label's value is never rendered: this template is written as it is";
+const WARNING: &str =
+    "warning[W0002]: a label's value is never rendered: this template is written as it is";
 
 /// A folder holding `t.xf` (TRANSFORM unless given) and the files given (paths relative to it).
 fn suite(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -104,10 +105,11 @@ fn golden(name: &str, actual: &str) {
         fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let expected =
+        fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     assert_eq!(
-        actual, expected,
+        actual,
+        expected,
         "\n--- expected ({})\n{expected}\n--- got\n{actual}",
         path.display()
     );
@@ -145,21 +147,48 @@ fn each_kind_of_failure_is_said_plainly_with_a_diff() {
     fs::remove_file(d.join("t.tests/bad.error.txt")).unwrap();
     write(d, "t.tests/bad.dropped", "");
     // stream: another error message, and one record expected that is not written.
-    write(d, "t.tests/stream.error.txt", "stream.input.ndjson:3: fail (line 4): bad record 7\n");
+    write(
+        d,
+        "t.tests/stream.error.txt",
+        "stream.input.ndjson:3: fail (line 4): bad record 7\n",
+    );
     // written: expected a record error, but it is written.
-    write(d, "t.tests/written.input.json", "{\"id\": 8, \"kind\": \"x\"}");
-    write(d, "t.tests/written.error.txt", "written.input.json:1: fail (line 4): bad record 8\n");
+    write(
+        d,
+        "t.tests/written.input.json",
+        "{\"id\": 8, \"kind\": \"x\"}",
+    );
+    write(
+        d,
+        "t.tests/written.error.txt",
+        "written.input.json:1: fail (line 4): bad record 8\n",
+    );
     // dropwritten: expected a drop, but it is written.
-    write(d, "t.tests/dropwritten.input.json", "{\"id\": 9, \"kind\": \"x\"}");
+    write(
+        d,
+        "t.tests/dropwritten.input.json",
+        "{\"id\": 9, \"kind\": \"x\"}",
+    );
     write(d, "t.tests/dropwritten.dropped", "");
     // erring: expected a record, but it fails.
-    write(d, "t.tests/erring.input.json", "{\"id\": 10, \"kind\": \"bad\"}");
+    write(
+        d,
+        "t.tests/erring.input.json",
+        "{\"id\": 10, \"kind\": \"bad\"}",
+    );
     write(d, "t.tests/erring.output.ndjson", "{\"id\":10}\n");
     // the warning: missing one expected, got one unexpected.
-    write(d, "t.tests/warnings.txt", "warning[W0001]: a comparison of two constants\n");
+    write(
+        d,
+        "t.tests/warnings.txt",
+        "warning[W0001]: a comparison of two constants\n",
+    );
     let (status, stdout, stderr) = xf_test(d, &[]);
     assert_eq!(status, 1, "{stdout}{stderr}");
-    assert!(!stdout.contains('\x1b'), "colour only on a terminal:\n{stdout}");
+    assert!(
+        !stdout.contains('\x1b'),
+        "colour only on a terminal:\n{stdout}"
+    );
     golden("failing", &stdout);
 }
 
@@ -192,12 +221,18 @@ fn bless_writes_failing_cases_replaces_their_kind_and_leaves_passing_ones() {
     let before = fs::metadata(&alert).unwrap().modified().unwrap();
     let (status, stdout, _) = xf_test(d, &["-q"]);
     assert_eq!(status, 1);
-    assert!(stdout.contains("t/bad (input t.tests/bad.input.json)\n    no expectation"), "{stdout}");
+    assert!(
+        stdout.contains("t/bad (input t.tests/bad.input.json)\n    no expectation"),
+        "{stdout}"
+    );
     let (status, stdout, stderr) = xf_test(d, &["--bless"]);
     assert_eq!(status, 0, "{stdout}{stderr}");
     golden("bless", &stdout);
     assert!(!d.join("t.tests/noise.output.ndjson").exists());
-    assert_eq!(fs::read_to_string(d.join("t.tests/noise.dropped")).unwrap(), "");
+    assert_eq!(
+        fs::read_to_string(d.join("t.tests/noise.dropped")).unwrap(),
+        ""
+    );
     assert_eq!(
         fs::read_to_string(d.join("t.tests/bad.error.txt")).unwrap(),
         "bad.input.json:1: fail (line 4): bad record 3\n"
@@ -240,7 +275,11 @@ fn a_search_skips_hidden_folders_and_cargo_targets() {
         fs::create_dir_all(dir.path().join(folder).join("u.tests")).unwrap();
         write(dir.path(), &format!("{folder}/u.xf"), "set a = 1\n");
     }
-    write(dir.path(), "target/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n");
+    write(
+        dir.path(),
+        "target/CACHEDIR.TAG",
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    );
     let (status, stdout, _) = xf_test(dir.path(), &["--require-tests", "-q"]);
     assert_eq!(status, 0, "{stdout}");
     assert_eq!(stdout, "5 passed, 0 failed (5 cases in 1 transform) in T\n");
@@ -250,7 +289,10 @@ fn a_search_skips_hidden_folders_and_cargo_targets() {
 fn a_tests_folder_names_its_transform() {
     let dir = passing_suite();
     let (status, stdout, _) = xf_test(dir.path(), &["t.tests", "-q"]);
-    assert_eq!((status, stdout.as_str()), (0, "5 passed, 0 failed (5 cases in 1 transform) in T\n"));
+    assert_eq!(
+        (status, stdout.as_str()),
+        (0, "5 passed, 0 failed (5 cases in 1 transform) in T\n")
+    );
     fs::create_dir(dir.path().join("orphan.tests")).unwrap();
     let (status, _, stderr) = xf_test(dir.path(), &["orphan.tests"]);
     assert_eq!(status, 2);
@@ -265,11 +307,17 @@ fn usage_errors_and_transforms_that_do_not_load_exit_2() {
     let dir = passing_suite();
     let (status, _, stderr) = xf_test(dir.path(), &["missing.xf"]);
     assert_eq!(status, 2);
-    assert!(stderr.starts_with("error: cannot read missing.xf: "), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot read missing.xf: "),
+        "{stderr}"
+    );
     write(dir.path(), "notes.txt", "");
     let (status, _, stderr) = xf_test(dir.path(), &["notes.txt"]);
     assert_eq!(status, 2);
-    assert_eq!(stderr, "error: notes.txt: not a .xf file, a .tests folder or a directory\n");
+    assert_eq!(
+        stderr,
+        "error: notes.txt: not a .xf file, a .tests folder or a directory\n"
+    );
     let (status, _, _) = xf_test(dir.path(), &["--no-such-flag"]);
     assert_eq!(status, 2);
     // A transform with a syntax error: its diagnostic with the caret, status 2, other transforms still run.
@@ -279,14 +327,24 @@ fn usage_errors_and_transforms_that_do_not_load_exit_2() {
     assert_eq!(status, 2, "{stdout}{stderr}");
     assert!(stderr.contains("broken.xf:1:"), "{stderr}");
     assert!(stderr.contains('^'), "{stderr}");
-    assert!(stderr.ends_with("error: broken.xf does not load: its tests were not run\n"), "{stderr}");
-    assert_eq!(stdout, "5 passed, 0 failed (5 cases in 2 transforms) in T\n");
+    assert!(
+        stderr.ends_with("error: broken.xf does not load: its tests were not run\n"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stdout,
+        "5 passed, 0 failed (5 cases in 2 transforms) in T\n"
+    );
 }
 
 #[test]
 fn an_input_that_is_not_json_names_its_file_and_position() {
     let dir = passing_suite();
-    write(dir.path(), "t.tests/alert.input.json", "{\n  \"id\": 1,\n  \"kind\" \"alert\"\n}\n");
+    write(
+        dir.path(),
+        "t.tests/alert.input.json",
+        "{\n  \"id\": 1,\n  \"kind\" \"alert\"\n}\n",
+    );
     let (status, stdout, _) = xf_test(dir.path(), &["-q"]);
     assert_eq!(status, 1);
     assert!(
@@ -294,11 +352,24 @@ fn an_input_that_is_not_json_names_its_file_and_position() {
         "{stdout}"
     );
     // Two documents in a .input.json, and NDJSON that is no JSON (a record error, as in xf run).
-    write(dir.path(), "t.tests/alert.input.json", "{\"id\": 1}\n{\"id\": 2}\n");
-    write(dir.path(), "t.tests/stream.input.ndjson", "{\"id\": 4, \"kind\": \"a\"}\nnot json\n");
+    write(
+        dir.path(),
+        "t.tests/alert.input.json",
+        "{\"id\": 1}\n{\"id\": 2}\n",
+    );
+    write(
+        dir.path(),
+        "t.tests/stream.input.ndjson",
+        "{\"id\": 4, \"kind\": \"a\"}\nnot json\n",
+    );
     let (status, stdout, _) = xf_test(dir.path(), &["-q"]);
     assert_eq!(status, 1);
-    assert!(stdout.contains("alert.input.json:2:1: the input is not one JSON document: trailing characters"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "alert.input.json:2:1: the input is not one JSON document: trailing characters"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("+stream.input.ndjson:2: "), "{stdout}");
 }
 
@@ -306,7 +377,11 @@ fn an_input_that_is_not_json_names_its_file_and_position() {
 fn mistakes_in_a_tests_folder_are_failures() {
     let dir = passing_suite();
     write(dir.path(), "t.tests/alert.ouput.ndjson", "");
-    write(dir.path(), "t.tests/noise.dropped", "because kind is noise\n");
+    write(
+        dir.path(),
+        "t.tests/noise.dropped",
+        "because kind is noise\n",
+    );
     write(dir.path(), "t.tests/lonely.output.ndjson", "{}\n");
     write(dir.path(), "t.tests/twice.input.json", "{}");
     write(dir.path(), "t.tests/twice.input.ndjson", "{}\n");
@@ -330,7 +405,8 @@ fn every_shipped_transform_carries_passing_tests() {
         .filter(|path: &PathBuf| path.extension().is_some_and(|e| e == "xf"))
         .count();
     assert!(
-        stdout.ends_with(&format!("transforms) in T\n")) && stdout.contains(&format!(" in {shipped} transforms)")),
+        stdout.ends_with(&format!("transforms) in T\n"))
+            && stdout.contains(&format!(" in {shipped} transforms)")),
         "{stdout}"
     );
 }
