@@ -499,7 +499,7 @@ pub fn pretty(ndjson: &str) -> String {
 }
 
 /// A unified diff of two texts, line by line (`-` expected, `+` actual),
-/// with [`DIFF_CONTEXT`] lines around each change; `colour`: red and green.
+/// with three lines of context around each change; `colour`: red and green.
 pub fn diff(expected: &str, actual: &str, colour: bool) -> String {
     use similar::{ChangeTag, TextDiff};
     let lines = TextDiff::from_lines(expected, actual);
