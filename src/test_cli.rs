@@ -56,19 +56,23 @@ pub(crate) fn test(args: TestArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let colour = std::io::stdout().is_terminal();
-    let mut tally = Tally::default();
-    let mut out = std::io::stdout().lock();
+    let mut runner = Runner {
+        colour: std::io::stdout().is_terminal(),
+        args: &args,
+        tally: Tally::default(),
+        out: std::io::stdout().lock(),
+    };
     for suite in &suites {
-        test_suite(suite, &args, colour, &mut tally, &mut out);
+        runner.suite(suite);
     }
+    let tally = &runner.tally;
     let cases = tally.passed + tally.failed + tally.blessed;
     let mut summary = format!("{} passed, {} failed", tally.passed, tally.failed);
     if args.bless {
         summary.push_str(&format!(", {} blessed", tally.blessed));
     }
     let _ = writeln!(
-        out,
+        runner.out,
         "{summary} ({} in {}) in {:.2}s",
         plural(cases, "case"),
         plural(tally.transforms, "transform"),
@@ -94,201 +98,173 @@ fn plural(count: usize, noun: &str) -> String {
 /// How one case (or a transform's warnings) went.
 enum Verdict {
     Passed,
+    /// What went wrong, a line or more.
     Failed(String),
+    /// What was written.
     Blessed(String),
 }
 
-fn test_suite(
-    suite: &Suite,
-    args: &TestArgs,
+/// Runs suites one after the other, printing as it goes (a write error, such
+/// as a closed pipe, is ignored: the exit status still tells).
+struct Runner<'a, W: Write> {
+    args: &'a TestArgs,
     colour: bool,
-    tally: &mut Tally,
-    out: &mut impl Write,
-) {
-    let name = suite.name();
-    if !suite.has_tests() {
-        if args.require_tests {
-            let _ = writeln!(
-                out,
-                "  FAILED  {}: no tests (no folder {})",
-                suite.transform.display(),
-                suite.folder.display()
-            );
-            tally.failed += 1;
-            tally.transforms += 1;
-        } else if !args.quiet {
-            let _ = writeln!(out, "{}: no tests", suite.transform.display());
+    tally: Tally,
+    out: W,
+}
+
+impl<W: Write> Runner<'_, W> {
+    fn suite(&mut self, suite: &Suite) {
+        if !suite.has_tests() {
+            return self.untested(suite);
         }
-        return;
-    }
-    tally.transforms += 1;
-    let transform = match Transform::from_path(&suite.transform) {
-        Ok(transform) => transform,
-        Err(error) => {
-            let _ = out.flush();
-            eprint!("{}", error.render());
-            eprintln!(
-                "error: {} does not load: its tests were not run",
-                suite.transform.display()
-            );
-            tally.load_failed = true;
+        self.tally.transforms += 1;
+        let Some(transform) = self.load(suite) else {
             return;
+        };
+        let name = suite.name();
+        let folder = match testing::read_folder(&suite.folder) {
+            Ok(folder) => folder,
+            Err(error) => {
+                let why = format!("cannot read {}: {error}", suite.folder.display());
+                return self.record(&name, None, Verdict::Failed(why));
+            }
+        };
+        if !self.args.quiet {
+            let _ = writeln!(self.out, "{}", suite.transform.display());
         }
-    };
-    let folder = match testing::read_folder(&suite.folder) {
-        Ok(folder) => folder,
-        Err(error) => {
-            let _ = writeln!(
-                out,
-                "  FAILED  {name}: cannot read {}: {error}",
-                suite.folder.display()
-            );
-            tally.failed += 1;
-            return;
+        for stray in &folder.strays {
+            if self.selected(&name, &testing::stem(stray)) {
+                let file = stray.file_name().unwrap_or_default().to_string_lossy();
+                let why = format!("{} is no case's file: a case has CASE.input.json or CASE.input.ndjson, and CASE.output.ndjson, CASE.error.txt or CASE.dropped; beside them only {}, README*, NOTICE* and LICENSE*", stray.display(), testing::WARNINGS_FILE);
+                self.record(&format!("{name}/{file}"), None, Verdict::Failed(why));
+            }
         }
-    };
-    if !args.quiet {
-        let _ = writeln!(out, "{}", suite.transform.display());
+        let warnings = testing::warning_lines(&transform);
+        if (folder.warnings.is_some() || !warnings.is_empty()) && self.selected(&name, "warnings") {
+            let verdict = self.judge_warnings(suite, folder.warnings.as_deref(), &warnings);
+            self.record(&format!("{name}/warnings"), None, verdict);
+        }
+        for case in &folder.cases {
+            if self.selected(&name, &case.name) {
+                let verdict = self.judge_case(&transform, &suite.folder, case);
+                let input = case.inputs.first().map(PathBuf::as_path);
+                self.record(&format!("{name}/{}", case.name), input, verdict);
+            }
+        }
     }
-    let selected = |case: &str| {
-        args.filter
+
+    /// Whether `--filter` selects the case `transform/case`.
+    fn selected(&self, transform: &str, case: &str) -> bool {
+        self.args
+            .filter
             .as_deref()
-            .is_none_or(|filter| format!("{name}/{case}").contains(filter))
-    };
-    for stray in &folder.strays {
-        let _ = writeln!(
-            out,
-            "  FAILED  {name}: {} is no case's file (CASE.input.json, CASE.input.ndjson, CASE.output.ndjson, CASE.error.txt, CASE.dropped) nor {}",
-            stray.display(),
-            testing::WARNINGS_FILE
-        );
-        tally.failed += 1;
+            .is_none_or(|filter| format!("{transform}/{case}").contains(filter))
     }
-    let warnings = testing::warning_lines(&transform);
-    if (folder.warnings.is_some() || !warnings.is_empty()) && selected("warnings") {
-        let verdict = judge_warnings(suite, folder.warnings.as_deref(), &warnings, args.bless);
-        record(
-            &format!("{name}/warnings"),
-            None,
-            verdict,
-            args.quiet,
-            tally,
-            out,
-        );
-    }
-    for case in folder.cases.iter().filter(|case| selected(&case.name)) {
-        let verdict = judge_case(&transform, &suite.folder, case, args.bless, colour);
-        let input = case.inputs.first().map(PathBuf::as_path);
-        record(
-            &format!("{name}/{}", case.name),
-            input,
-            verdict,
-            args.quiet,
-            tally,
-            out,
-        );
-    }
-}
 
-fn judge_warnings(
-    suite: &Suite,
-    expected: Option<&Path>,
-    actual: &[String],
-    bless: bool,
-) -> Verdict {
-    let text = match expected.map(std::fs::read_to_string).transpose() {
-        Ok(text) => text,
-        Err(error) => {
-            return Verdict::Failed(format!("cannot read {}: {error}\n", testing::WARNINGS_FILE))
+    /// A transform without a tests folder: a note, or with `--require-tests` a failure.
+    fn untested(&mut self, suite: &Suite) {
+        if self.args.require_tests {
+            self.tally.transforms += 1;
+            let why = format!("no tests (no folder {})", suite.folder.display());
+            self.record(
+                &suite.transform.display().to_string(),
+                None,
+                Verdict::Failed(why),
+            );
+        } else if !self.args.quiet {
+            let _ = writeln!(self.out, "{}: no tests", suite.transform.display());
         }
-    };
-    let Some(report) = testing::judge_warnings(text.as_deref(), actual) else {
-        return Verdict::Passed;
-    };
-    if !bless {
-        return Verdict::Failed(report);
     }
-    match testing::bless_warnings(&suite.folder, actual) {
-        Ok(()) if actual.is_empty() => {
-            Verdict::Blessed(format!("removed {}", testing::WARNINGS_FILE))
-        }
-        Ok(()) => Verdict::Blessed(format!(
-            "wrote {}",
-            suite.folder.join(testing::WARNINGS_FILE).display()
-        )),
-        Err(error) => Verdict::Failed(format!(
-            "cannot bless {}: {error}\n",
-            testing::WARNINGS_FILE
-        )),
-    }
-}
 
-fn judge_case(
-    transform: &Transform,
-    folder: &Path,
-    case: &Case,
-    bless: bool,
-    colour: bool,
-) -> Verdict {
-    let actual = match testing::run_case(transform, case) {
-        Ok(actual) => actual,
-        Err(broken) => return Verdict::Failed(format!("{broken}\n")),
-    };
-    let unexpected = match testing::judge(case, &actual, colour) {
-        Ok(None) => return Verdict::Passed,
-        Ok(Some(report)) => report,
-        // Only an expectation not yet written can be blessed; other mistakes are the author's.
-        Err(missing) if case.output.is_none() && case.error.is_none() && case.dropped.is_none() => {
-            format!("{missing}\n")
-        }
-        Err(broken) => return Verdict::Failed(format!("{broken}\n")),
-    };
-    if !bless {
-        return Verdict::Failed(unexpected);
-    }
-    match testing::bless(folder, case, &actual) {
-        Ok(written) => {
-            let names: Vec<String> = written
-                .iter()
-                .map(|path| path.display().to_string())
-                .collect();
-            Verdict::Blessed(format!("wrote {}", names.join(", ")))
-        }
-        Err(error) => Verdict::Failed(format!("cannot bless: {error}\n")),
-    }
-}
-
-fn record(
-    name: &str,
-    input: Option<&Path>,
-    verdict: Verdict,
-    quiet: bool,
-    tally: &mut Tally,
-    out: &mut impl Write,
-) {
-    match verdict {
-        Verdict::Passed => {
-            tally.passed += 1;
-            if !quiet {
-                let _ = writeln!(out, "  ok      {name}");
+    /// The transform as `xf run` loads it, or its problems on stderr (status 2).
+    fn load(&mut self, suite: &Suite) -> Option<Transform> {
+        match Transform::from_path(&suite.transform) {
+            Ok(transform) => Some(transform),
+            Err(error) => {
+                let _ = self.out.flush();
+                eprint!("{}", error.render());
+                eprintln!(
+                    "error: {} does not load: its tests were not run",
+                    suite.transform.display()
+                );
+                self.tally.load_failed = true;
+                None
             }
         }
-        Verdict::Blessed(what) => {
-            tally.blessed += 1;
-            let _ = writeln!(out, "  blessed {name}: {what}");
+    }
+
+    fn judge_warnings(&self, suite: &Suite, expected: Option<&Path>, actual: &[String]) -> Verdict {
+        let text = match expected.map(std::fs::read_to_string).transpose() {
+            Ok(text) => text,
+            Err(error) => {
+                return Verdict::Failed(format!("cannot read {}: {error}", testing::WARNINGS_FILE))
+            }
+        };
+        let Some(report) = testing::judge_warnings(text.as_deref(), actual) else {
+            return Verdict::Passed;
+        };
+        if !self.args.bless {
+            return Verdict::Failed(report);
         }
-        Verdict::Failed(report) => {
-            tally.failed += 1;
-            match input {
-                Some(input) => {
-                    let _ = writeln!(out, "  FAILED  {name} (input {})", input.display());
-                }
-                None => {
-                    let _ = writeln!(out, "  FAILED  {name}");
+        let path = suite.folder.join(testing::WARNINGS_FILE);
+        match testing::bless_warnings(&suite.folder, actual) {
+            Ok(()) if actual.is_empty() => Verdict::Blessed(format!("removed {}", path.display())),
+            Ok(()) => Verdict::Blessed(format!("wrote {}", path.display())),
+            Err(error) => Verdict::Failed(format!("cannot write {}: {error}", path.display())),
+        }
+    }
+
+    fn judge_case(&self, transform: &Transform, folder: &Path, case: &Case) -> Verdict {
+        let actual = match testing::run_case(transform, case) {
+            Ok(actual) => actual,
+            Err(broken) => return Verdict::Failed(broken),
+        };
+        let unexpected = match testing::judge(case, &actual, self.colour) {
+            Ok(None) => return Verdict::Passed,
+            Ok(Some(report)) => report,
+            // Only an expectation not yet written can be blessed; other mistakes are the author's.
+            Err(missing) if !case.expects_anything() => missing,
+            Err(broken) => return Verdict::Failed(broken),
+        };
+        if !self.args.bless {
+            return Verdict::Failed(unexpected);
+        }
+        match testing::bless(folder, case, &actual) {
+            Ok(written) => {
+                let names: Vec<String> = written
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect();
+                Verdict::Blessed(format!("wrote {}", names.join(", ")))
+            }
+            Err(error) => Verdict::Failed(format!("cannot bless it: {error}")),
+        }
+    }
+
+    /// Counts a verdict and prints it: a failure with its report indented.
+    fn record(&mut self, name: &str, input: Option<&Path>, verdict: Verdict) {
+        let out = &mut self.out;
+        match verdict {
+            Verdict::Passed => {
+                self.tally.passed += 1;
+                if !self.args.quiet {
+                    let _ = writeln!(out, "  ok      {name}");
                 }
             }
-            for line in report.lines() {
-                let _ = writeln!(out, "    {line}");
+            Verdict::Blessed(what) => {
+                self.tally.blessed += 1;
+                let _ = writeln!(out, "  blessed {name}: {what}");
+            }
+            Verdict::Failed(report) => {
+                self.tally.failed += 1;
+                let _ = match input {
+                    Some(input) => writeln!(out, "  FAILED  {name} (input {})", input.display()),
+                    None => writeln!(out, "  FAILED  {name}"),
+                };
+                for line in report.lines() {
+                    let _ = writeln!(out, "    {line}");
+                }
             }
         }
     }

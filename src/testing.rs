@@ -144,6 +144,19 @@ pub struct Case {
     pub dropped: Option<PathBuf>,
 }
 
+impl Case {
+    /// Whether it has a file of what it expects (an output, an error or a drop).
+    pub fn expects_anything(&self) -> bool {
+        self.output.is_some() || self.error.is_some() || self.dropped.is_some()
+    }
+}
+
+/// The part of a file's name before its first `.` (`alert` for `alert.ouput.ndjson`).
+pub fn stem(path: &Path) -> String {
+    let name = file_name(path);
+    name.split('.').next().unwrap_or_default().to_string()
+}
+
 /// A tests folder read: its cases by name, its warnings file, and the files
 /// that are no case's.
 #[derive(Debug, Clone, Default)]
@@ -313,7 +326,7 @@ pub fn judge(case: &Case, actual: &Actual, colour: bool) -> Result<Option<String
         }
         return Ok(judge_drop(actual, colour));
     }
-    if case.output.is_none() && case.error.is_none() {
+    if !case.expects_anything() {
         return Err(format!(
             "no expectation ({OUTPUT}, {ERROR} or {DROPPED}): `xf test --bless` writes the current outcome"
         ));

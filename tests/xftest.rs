@@ -264,7 +264,7 @@ fn require_tests_fails_a_transform_without_a_tests_folder() {
     assert_eq!(status, 1);
     assert_eq!(
         stdout,
-        "  FAILED  more/untested.xf: no tests (no folder more/untested.tests)\n5 passed, 1 failed (6 cases in 2 transforms) in T\n"
+        "  FAILED  more/untested.xf\n    no tests (no folder more/untested.tests)\n5 passed, 1 failed (6 cases in 2 transforms) in T\n"
     );
 }
 
