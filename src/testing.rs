@@ -663,6 +663,15 @@ mod tests {
     }
 
     #[test]
+    fn a_diff_in_colour_paints_removals_red_and_additions_green() {
+        let text = diff("a\n", "b\n", true);
+        assert_eq!(
+            text,
+            "\x1b[36m@@ -1,1 +1,1 @@\x1b[0m\n\x1b[31m-a\x1b[0m\n\x1b[32m+b\x1b[0m\n"
+        );
+    }
+
+    #[test]
     fn pretty_keeps_key_order_and_non_json_lines() {
         assert_eq!(
             pretty("{\"b\":1,\"a\":2}\nnope\n"),

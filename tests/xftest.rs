@@ -412,3 +412,24 @@ fn every_shipped_transform_carries_passing_tests() {
         "{stdout}"
     );
 }
+
+/// The README's example of a failure is what `xf test` prints for it.
+#[test]
+fn the_readme_failure_example_is_the_real_report() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("```\n  FAILED  t/alert")
+        .expect("the README's xf test example")
+        + 4;
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = passing_suite();
+    write(
+        dir.path(),
+        "t.tests/alert.output.ndjson",
+        "{\"id\":1,\"kind\":\"alert\",\"seen\":1764000000000,\"summary\":\"alert 01\",\"note\":\"{{ not rendered }}\"}\n",
+    );
+    let (status, stdout, _) = xf_test(dir.path(), &["-q", "--filter", "t/alert"]);
+    assert_eq!(status, 1);
+    assert_eq!(stdout, without_time(example));
+}
