@@ -31,6 +31,10 @@ pub const INPUT_LIMIT: u64 = crate::files::TEXT_LIMIT;
 /// The lines of context around each change in a diff.
 const DIFF_CONTEXT: usize = 3;
 
+/// How long a diff may look for the fewest changes; after that it is still
+/// right, only longer than it need be (for two large, very different outputs).
+const DIFF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A transform and the folder its tests are in (which may not exist).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suite {
@@ -515,7 +519,9 @@ pub fn pretty(ndjson: &str) -> String {
 /// with three lines of context around each change; `colour`: red and green.
 pub fn diff(expected: &str, actual: &str, colour: bool) -> String {
     use similar::{ChangeTag, TextDiff};
-    let lines = TextDiff::from_lines(expected, actual);
+    let lines = TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(expected, actual);
     let mut out = String::new();
     for group in lines.grouped_ops(DIFF_CONTEXT) {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
@@ -669,6 +675,21 @@ mod tests {
             text,
             "\x1b[36m@@ -1,1 +1,1 @@\x1b[0m\n\x1b[31m-a\x1b[0m\n\x1b[32m+b\x1b[0m\n"
         );
+    }
+
+    #[test]
+    fn a_diff_of_large_different_texts_ends() {
+        let old: String = (0..40_000).map(|i| format!("{i}\n")).collect();
+        let new: String = (0..40_000).map(|i| format!("x{i}\n")).collect();
+        let started = std::time::Instant::now();
+        let text = diff(&old, &new, false);
+        assert!(
+            started.elapsed() < DIFF_TIMEOUT * 30,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(text.lines().filter(|l| l.starts_with('-')).count(), 40_000);
+        assert_eq!(text.lines().filter(|l| l.starts_with('+')).count(), 40_000);
     }
 
     #[test]
