@@ -262,8 +262,10 @@ pub fn run_case(transform: &Transform, case: &Case) -> Result<Actual, Broken> {
     let name = file_name(input);
     let text = read_text(input)?;
     if name.ends_with(INPUT_JSON) {
-        // One document, as a vendor ships it; xf itself would take several.
-        if let Err(error) = serde_json::from_str::<serde_json::Value>(&text) {
+        // One document, as a vendor ships it; xf itself would take several
+        // (and skips a byte-order mark, as here).
+        let document = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        if let Err(error) = serde_json::from_str::<serde_json::Value>(document) {
             return Err(format!(
                 "{}:{}:{}: the input is not one JSON document: {error}",
                 input.display(),

@@ -46,7 +46,11 @@ fn passing() -> Vec<(&'static str, String)> {
             "t.tests/alert.output.ndjson",
             "{\"id\":1,\"kind\":\"alert\",\"seen\":1764000000000,\"summary\":\"alert 1\",\"note\":\"{{ not rendered }}\"}\n".into(),
         ),
-        ("t.tests/noise.input.json", "{\"id\": 2, \"kind\": \"noise\"}\n".into()),
+        // With a byte-order mark, as some tools write.
+        (
+            "t.tests/noise.input.json",
+            "\u{feff}{\"id\": 2, \"kind\": \"noise\"}\n".into(),
+        ),
         ("t.tests/noise.dropped", String::new()),
         ("t.tests/bad.input.json", "{\"id\": 3, \"kind\": \"bad\"}\n".into()),
         ("t.tests/bad.error.txt", "bad.input.json:1: fail (line 4): bad record 3\n".into()),
