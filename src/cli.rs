@@ -54,6 +54,8 @@ enum Command {
     #[cfg(feature = "serve")]
     #[command(subcommand)]
     Spool(crate::serve_cli::SpoolCommand),
+    /// Lay out .xf files in xf's one canonical layout (in place; `--check` only reports)
+    Fmt(crate::fmt_cli::FmtArgs),
     /// Print the .xf equivalent of another tool's config
     Import {
         /// Whose config it is
@@ -254,6 +256,7 @@ pub fn main() -> ExitCode {
             files,
             warnings,
         } => check(&transforms, &armor, &files, &warnings),
+        Command::Fmt(args) => crate::fmt_cli::fmt(args),
         Command::Import {
             kind: ImportKind::Armor,
             config,
