@@ -304,9 +304,7 @@ fn unspan_expr(expr: &mut Spanned<ValueExpr>) {
 
 fn unspan_condition(condition: &mut Condition) {
     match condition {
-        Condition::Or(parts) | Condition::And(parts) => {
-            parts.iter_mut().for_each(unspan_condition)
-        }
+        Condition::Or(parts) | Condition::And(parts) => parts.iter_mut().for_each(unspan_condition),
         Condition::Not(inner) => unspan_condition(inner),
         Condition::Exists(path) => unspan(path),
         Condition::In { subject, .. } | Condition::IsNull { subject, .. } => unspan_expr(subject),

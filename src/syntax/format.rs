@@ -52,7 +52,11 @@ impl std::fmt::Display for FormatError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FormatError::Syntax(diagnostics) => {
-                write!(f, "the source does not parse ({} problems)", diagnostics.len())
+                write!(
+                    f,
+                    "the source does not parse ({} problems)",
+                    diagnostics.len()
+                )
             }
             FormatError::Internal(what) => write!(f, "internal error in xf fmt: {what}"),
         }
@@ -140,8 +144,21 @@ fn is_atomic_rule(rule: Rule) -> bool {
     matches!(rule, Rule::path | Rule::target | Rule::hec_key)
 }
 
+/// Rules whose brackets stand between their inner pairs: an empty one (`[]`,
+/// a block with no statement) has no inner pair and is still no leaf.
+fn holds_brackets(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::block | Rule::array | Rule::object | Rule::build_array | Rule::build_object
+    )
+}
+
 /// The tokens of `pair` in source order: its leaves, and what stands between them.
-fn collect<'a>(pair: Pair<'a, Rule>, source: &'a str, tokens: &mut Vec<Token<'a>>) -> Result<(), String> {
+fn collect<'a>(
+    pair: Pair<'a, Rule>,
+    source: &'a str,
+    tokens: &mut Vec<Token<'a>>,
+) -> Result<(), String> {
     let rule = pair.as_rule();
     let span = pair.as_span();
     let mut at = span.start();
@@ -149,7 +166,9 @@ fn collect<'a>(pair: Pair<'a, Rule>, source: &'a str, tokens: &mut Vec<Token<'a>
         let child_span = child.as_span();
         between(&source[at..child_span.start()], rule, tokens)?;
         let child_rule = child.as_rule();
-        if is_atomic_rule(child_rule) || child.clone().into_inner().next().is_none() {
+        let is_leaf = is_atomic_rule(child_rule)
+            || (!holds_brackets(child_rule) && child.clone().into_inner().next().is_none());
+        if is_leaf {
             if !child_span.as_str().is_empty() {
                 let calls = matches!(
                     (rule, child_rule),
@@ -177,7 +196,10 @@ fn between<'a>(mut text: &'a str, rule: Rule, tokens: &mut Vec<Token<'a>>) -> Re
     while let Some(c) = text.chars().next() {
         let (len, kind) = match c {
             ' ' | '\t' => (1, None),
-            '#' => (text.find(['\n', '\r']).unwrap_or(text.len()), Some(Kind::Comment)),
+            '#' => (
+                text.find(['\n', '\r']).unwrap_or(text.len()),
+                Some(Kind::Comment),
+            ),
             '\r' if text.starts_with("\r\n") => (2, Some(Kind::Newline)),
             '\r' | '\n' => (1, Some(Kind::Newline)),
             '=' if text.starts_with("=~") => (2, Some(Kind::Operator)),
@@ -259,7 +281,7 @@ struct Line {
 /// The tokens laid out as lines (see the module's documentation).
 fn layout(tokens: &[Token<'_>], newline: &str) -> String {
     let mut lines: Vec<Option<Line>> = Vec::new(); // None: a blank line
-    // Per open bracket, the indentation level of the line that opened it.
+                                                   // Per open bracket, the indentation level of the line that opened it.
     let mut open: Vec<usize> = Vec::new();
     let mut blank_pending = false;
     let mut after_opener = true; // the file's start counts as one
@@ -278,7 +300,9 @@ fn layout(tokens: &[Token<'_>], newline: &str) -> String {
             .take_while(|t| matches!(t.kind, Kind::Close(_)))
             .count();
         let level = if closers > 0 {
-            open.get(open.len().saturating_sub(closers)).copied().unwrap_or(0)
+            open.get(open.len().saturating_sub(closers))
+                .copied()
+                .unwrap_or(0)
         } else {
             open.last().map_or(0, |level| level + 1)
         };
@@ -332,8 +356,14 @@ fn spaced(before: Kind, after: Kind) -> bool {
     !matches!(
         (before, after),
         (_, Kind::Comma | Kind::Colon)
-            | (Kind::Open(Bracket::Items | Bracket::Call | Bracket::Group), _)
-            | (_, Kind::Close(Bracket::Items | Bracket::Call | Bracket::Group))
+            | (
+                Kind::Open(Bracket::Items | Bracket::Call | Bracket::Group),
+                _
+            )
+            | (
+                _,
+                Kind::Close(Bracket::Items | Bracket::Call | Bracket::Group)
+            )
             | (Kind::CallName, Kind::Open(Bracket::Call))
     )
 }
@@ -378,5 +408,9 @@ fn has_trailing_comment(line: &Option<Line>) -> bool {
 
 /// The width in characters of the last line of `text`.
 fn last_line_width(text: &str) -> usize {
-    text.rsplit(['\n', '\r']).next().unwrap_or(text).chars().count()
+    text.rsplit(['\n', '\r'])
+        .next()
+        .unwrap_or(text)
+        .chars()
+        .count()
 }
