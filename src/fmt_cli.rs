@@ -111,6 +111,13 @@ fn format_dir(dir: &Path, check: bool) -> Outcome {
 }
 
 fn format_file(path: &Path, check: bool) -> Outcome {
+    if path.extension().is_some_and(|e| e == "xfp") {
+        eprintln!(
+            "error: {}: not formatted: xf fmt lays out .xf transforms, not pipeline files",
+            path.display()
+        );
+        return Outcome::Failed;
+    }
     let source = match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,

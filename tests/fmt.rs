@@ -413,3 +413,56 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn edge_cases() {
+    let cases = [
+        // A comma goes before a trailing comment; comments after items line up.
+        (
+            "set x = [1, # c\n  2 # d\n]\n",
+            "set x = [1,  # c\n  2,         # d\n]\n",
+        ),
+        // A bracket holding only comments gets no comma.
+        ("set y = [\n# nothing\n]\n", "set y = [\n  # nothing\n]\n"),
+        // Lone CR line ends become LF (the first line end is no CRLF).
+        (
+            "name \"a\"\rformat  splunk\r",
+            "name \"a\"\nformat splunk\n",
+        ),
+        // The last line may lack its line end.
+        ("drop", "drop\n"),
+        // A blank line after a block's opener or before its closer goes.
+        (
+            "when a == 1 {  \n\n  drop\n\n}\n",
+            "when a == 1 {\n  drop\n}\n",
+        ),
+        // Tabs are spaces too; a line's indentation is its level's.
+        ("\t\tset\tx\t=\t1\t\n", "set x = 1\n"),
+        // Brackets opened on one line indent the next once.
+        (
+            "set x = f({\n\"a\": [\n1]})\n",
+            "set x = f({\n  \"a\": [\n    1]})\n",
+        ),
+    ];
+    for (input, expected) in cases {
+        let formatted = format(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        assert_eq!(formatted, expected, "{input:?}");
+        assert_sound(input, input, &formatted);
+    }
+}
+
+#[test]
+fn a_pipeline_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("p.xfp");
+    std::fs::write(&pipeline, "listen   \"127.0.0.1:8080\"\n").unwrap();
+    let out = xf().arg("fmt").arg(&pipeline).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("not pipeline files"));
+    assert_eq!(
+        std::fs::read_to_string(&pipeline).unwrap(),
+        "listen   \"127.0.0.1:8080\"\n"
+    );
+}

@@ -235,28 +235,26 @@ fn bracket(rule: Rule, c: char) -> Result<Bracket, String> {
 /// whose closer starts its line, and none after the last item of one whose
 /// closer does not. The grammar admits both; calls take no trailing comma.
 fn canonical_commas(tokens: Vec<Token<'_>>) -> Vec<Token<'_>> {
+    const COMMA: Token<'static> = Token {
+        text: ",",
+        kind: Kind::Comma,
+    };
     let mut out: Vec<Token<'_>> = Vec::with_capacity(tokens.len() + 8);
     for token in tokens {
         if token.kind == Kind::Close(Bracket::Items) {
             let own_line = out.last().is_some_and(|t| t.kind == Kind::Newline);
-            // The last code token before the closer, and where it is in `out`.
+            // The comments and line ends since the last code token: each
+            // token is looked back at by one closer at most, so this stays linear.
             let last_code = out.iter().rposition(|t| t.kind.is_code());
-            if let Some(at) = last_code {
-                match out[at].kind {
-                    Kind::Comma if !own_line && at + 1 == out.len() => {
-                        out.remove(at);
-                    }
-                    Kind::Comma | Kind::Open(_) => {}
-                    _ if own_line => out.insert(
-                        at + 1,
-                        Token {
-                            text: ",",
-                            kind: Kind::Comma,
-                        },
-                    ),
-                    _ => {}
+            let tail: Vec<Token<'_>> = out.drain(last_code.map_or(0, |at| at + 1)..).collect();
+            match (out.last().map(|t| t.kind), own_line) {
+                (Some(Kind::Comma), false) => {
+                    out.pop();
                 }
+                (Some(Kind::Comma | Kind::Open(_)) | None, _) | (_, false) => {}
+                (Some(_), true) => out.push(COMMA),
             }
+            out.extend(tail);
         }
         out.push(token);
     }
