@@ -28,7 +28,7 @@
 //! Strings of every form are copied byte for byte, `"""…"""` templates with
 //! their line ends, indentation and trailing spaces. As a safety net, the
 //! output is parsed again and must give the same statements (spans aside) as
-//! the input; when it does not, [`format`] refuses with
+//! the input; when it does not, [`format()`] refuses with
 //! [`FormatError::Internal`] rather than returning a changed transform.
 
 use pest::iterators::Pair;
@@ -278,8 +278,9 @@ struct Line {
 
 /// The tokens laid out as lines (see the module's documentation).
 fn layout(tokens: &[Token<'_>], newline: &str) -> String {
-    let mut lines: Vec<Option<Line>> = Vec::new(); // None: a blank line
-                                                   // Per open bracket, the indentation level of the line that opened it.
+    // `None` stands for a blank line.
+    let mut lines: Vec<Option<Line>> = Vec::new();
+    // Per open bracket, the indentation level of the line that opened it.
     let mut open: Vec<usize> = Vec::new();
     let mut blank_pending = false;
     let mut after_opener = true; // the file's start counts as one
