@@ -56,6 +56,8 @@ enum Command {
     Spool(crate::serve_cli::SpoolCommand),
     /// Run the test cases beside transforms (NAME.tests/ beside NAME.xf) and show what differs
     Test(crate::test_cli::TestArgs),
+    /// Lay out .xf files in xf's one canonical layout (in place; `--check` only reports)
+    Fmt(crate::fmt_cli::FmtArgs),
     /// Print the .xf equivalent of another tool's config
     Import {
         /// Whose config it is
@@ -257,6 +259,7 @@ pub fn main() -> ExitCode {
             warnings,
         } => check(&transforms, &armor, &files, &warnings),
         Command::Test(args) => crate::test_cli::test(args),
+        Command::Fmt(args) => crate::fmt_cli::fmt(args),
         Command::Import {
             kind: ImportKind::Armor,
             config,

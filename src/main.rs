@@ -1,6 +1,7 @@
 //! The `xf` command: parses arguments and hands over to [`cli`].
 
 mod cli;
+mod fmt_cli;
 #[cfg(feature = "serve")]
 mod serve_cli;
 mod test_cli;

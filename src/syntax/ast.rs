@@ -191,3 +191,140 @@ pub enum CompareOp {
     Gt,
     Ge,
 }
+
+/// `statements` with every span zeroed, so that two trees compare by what
+/// they say, not where they were written (`xf fmt` checks its output so).
+pub fn without_spans(mut statements: Vec<Spanned<Statement>>) -> Vec<Spanned<Statement>> {
+    unspan_statements(&mut statements);
+    statements
+}
+
+fn unspan<T>(node: &mut Spanned<T>) {
+    node.span = Span::default();
+}
+
+fn unspan_statements(statements: &mut [Spanned<Statement>]) {
+    for statement in statements {
+        unspan(statement);
+        unspan_statement(&mut statement.node);
+    }
+}
+
+fn unspan_statement(statement: &mut Statement) {
+    match statement {
+        Statement::Name(s) | Statement::Format(s) | Statement::Validate(s) => unspan(s),
+        Statement::Include(s) => unspan(s),
+        Statement::Events(names) => names.iter_mut().for_each(unspan),
+        Statement::Lookup {
+            name,
+            file,
+            key,
+            column,
+        } => {
+            unspan(name);
+            unspan(file);
+            unspan(key);
+            column.iter_mut().for_each(unspan);
+        }
+        Statement::Search { kind, base } => {
+            unspan(kind);
+            unspan(base);
+        }
+        Statement::Label { target, value } => {
+            unspan(target);
+            unspan(value);
+        }
+        Statement::TagAdd { target, value }
+        | Statement::Set { target, value }
+        | Statement::Append { target, value }
+        | Statement::Message {
+            target,
+            template: value,
+        } => {
+            unspan(target);
+            unspan_expr(value);
+        }
+        Statement::TagRemove(paths) => paths.iter_mut().for_each(unspan),
+        Statement::Url { target, from, via } => {
+            unspan(target);
+            unspan(from);
+            via.iter_mut().for_each(unspan);
+        }
+        Statement::Drop(condition) => condition.iter_mut().for_each(unspan_condition),
+        Statement::When {
+            condition,
+            then,
+            otherwise,
+        } => {
+            unspan_condition(condition);
+            unspan_statements(then);
+            unspan_statements(otherwise);
+        }
+        Statement::Hec { key, value } => {
+            unspan(key);
+            unspan_expr(value);
+        }
+        Statement::Rename { from, to } => {
+            unspan(from);
+            unspan(to);
+        }
+        Statement::Nest(target) => unspan(target),
+        Statement::For { name, over, body } => {
+            unspan(name);
+            unspan(over);
+            unspan_statements(body);
+        }
+        Statement::FanOut { name, over } => {
+            unspan(name);
+            unspan(over);
+        }
+        Statement::Fail(value) => unspan_expr(value),
+        Statement::Let { name, value } => {
+            unspan(name);
+            unspan_expr(value);
+        }
+    }
+}
+
+fn unspan_expr(expr: &mut Spanned<ValueExpr>) {
+    unspan(expr);
+    match &mut expr.node {
+        ValueExpr::Literal(_)
+        | ValueExpr::Path(_)
+        | ValueExpr::Template(_)
+        | ValueExpr::TemplateFile(_) => {}
+        ValueExpr::Object(members) => members.iter_mut().for_each(|(_, v)| unspan_expr(v)),
+        ValueExpr::Array(items) => items.iter_mut().for_each(unspan_expr),
+        ValueExpr::Call { function, args } => {
+            unspan(function);
+            args.iter_mut().for_each(unspan_expr);
+        }
+    }
+}
+
+fn unspan_condition(condition: &mut Condition) {
+    match condition {
+        Condition::Or(parts) | Condition::And(parts) => parts.iter_mut().for_each(unspan_condition),
+        Condition::Not(inner) => unspan_condition(inner),
+        Condition::Exists(path) => unspan(path),
+        Condition::In { subject, .. } | Condition::IsNull { subject, .. } => unspan_expr(subject),
+        Condition::Matches(subject, pattern) => {
+            unspan_expr(subject);
+            unspan(pattern);
+        }
+        Condition::Compare(left, _, right) | Condition::Text(left, _, right) => {
+            unspan_expr(left);
+            unspan_expr(right);
+        }
+        Condition::Quantified {
+            name,
+            over,
+            condition,
+            ..
+        } => {
+            unspan(name);
+            unspan_expr(over);
+            unspan_condition(condition);
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! what was expected in words a transform author knows.
 
 pub mod ast;
+pub mod format;
 mod parser;
 pub mod pipeline;
 
