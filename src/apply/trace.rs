@@ -284,7 +284,8 @@ impl Trace {
     /// ```
     ///
     /// A value cut at [`VALUE_LIMIT`] is a string of its JSON text ending in
-    /// `…`, and its object has `"shortened": true`.
+    /// `…`, and its object has `"old_shortened"`, `"new_shortened"` or
+    /// `"value_shortened": true` beside it.
     pub fn to_json(&self) -> Value {
         let steps: Vec<Value> = self.steps.iter().map(TraceStep::to_json).collect();
         let mut object = Map::new();
@@ -372,12 +373,12 @@ impl Change {
 }
 
 /// Puts a shown value under `key` (left out when missing), and
-/// `"shortened": true` when it was cut.
+/// `"KEY_shortened": true` when it was cut.
 fn shown_into(object: &mut Map<String, Value>, key: &str, value: &Option<Shown>) {
     if let Some(value) = value {
         object.insert(key.into(), value.to_json());
         if value.shortened {
-            object.insert("shortened".into(), true.into());
+            object.insert(format!("{key}_shortened"), true.into());
         }
     }
 }
