@@ -124,18 +124,18 @@ fn the_library_gives_the_same_traces() {
         let expected_json = fs::read_to_string(case.join("expected-trace.ndjson")).unwrap();
         let expected_text = fs::read_to_string(case.join("expected-trace.txt")).unwrap();
         // The text of each record: the lines under its `record …` line, two spaces in.
-        let texts: Vec<String> = expected_text
-            .split("record ")
-            .skip(1)
-            .map(|block| {
-                block
-                    .lines()
-                    .skip(1)
-                    .filter_map(|line| line.strip_prefix("  "))
-                    .map(|line| format!("{line}\n"))
-                    .collect()
-            })
-            .collect();
+        let mut texts: Vec<String> = Vec::new();
+        for line in expected_text.lines() {
+            match line.strip_prefix("  ") {
+                Some(inner) => {
+                    if let Some(text) = texts.last_mut() {
+                        text.push_str(&format!("{inner}\n"));
+                    }
+                }
+                None if line.starts_with("record ") => texts.push(String::new()),
+                None => {}
+            }
+        }
         let input = fs::read_to_string(case.join("input.ndjson")).unwrap();
         let context = Context {
             now: Some(0),
