@@ -167,8 +167,11 @@ pub struct Stream<'t, W: Write, D: Write> {
     now: Option<i64>,
     first_lost: Option<Lost>,
     /// Where each record's trace goes, when tracing ([`Stream::trace_to`]).
-    on_trace: Option<Box<dyn FnMut(&Position<'_>, &crate::apply::Trace) + 't>>,
+    on_trace: Option<Box<OnTrace<'t>>>,
 }
+
+/// What [`Stream::trace_to`] gives each record's trace to.
+type OnTrace<'t> = dyn FnMut(&Position<'_>, &crate::apply::Trace) + 't;
 
 /// The first failed record whose dead letter could not be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
