@@ -39,8 +39,11 @@ enum Command {
     /// Load transforms (and `xf serve` pipeline files, .xfp) and report problems, without running them
     Check {
         /// The .xf (and .xfp) files to check, or Armor transform configs (.json)
-        #[arg(required = true)]
+        #[arg(required_unless_present = "program")]
         transforms: Vec<PathBuf>,
+        /// Check this transform text, given here instead of in a file (named `<-e>` in messages)
+        #[arg(short = 'e', long, value_name = "PROGRAM")]
+        program: Option<String>,
         #[command(flatten)]
         armor: ArmorArgs,
         #[command(flatten)]
@@ -78,8 +81,13 @@ enum ImportKind {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The .xf transform, or an Armor transform config (a .json file)
-    transform: PathBuf,
+    /// The .xf transform, or an Armor transform config (a .json file); with -e, the first input
+    #[arg(required_unless_present = "program")]
+    transform: Option<PathBuf>,
+    /// The transform's text, given here instead of in a file, as jq takes one: then every
+    /// positional argument is an input. Its files (includes, lookups) are found from the current directory
+    #[arg(short = 'e', long, value_name = "PROGRAM")]
+    program: Option<String>,
     #[command(flatten)]
     armor: ArmorArgs,
     #[command(flatten)]
@@ -90,6 +98,110 @@ struct RunArgs {
     warnings: WarningArgs,
     #[command(flatten)]
     stream: StreamArgs,
+    #[command(flatten)]
+    trace: TraceArgs,
+}
+
+/// `--trace`: what each record's run did, statement by statement.
+#[derive(clap::Args, Default)]
+pub(crate) struct TraceArgs {
+    /// For each record: which statements ran, what each changed, what decided a drop or a
+    /// branch, errors, and µs per statement; on stderr, or to FILE. Implies -j 1
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
+    trace: Option<PathBuf>,
+    /// How --trace writes: text for people, json for programs (one object per record per line)
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text",
+        requires = "trace"
+    )]
+    trace_format: TraceFormat,
+}
+
+#[derive(Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TraceFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Where `--trace` writes, and whether that has failed (it is then given up,
+/// once said, while the run goes on).
+struct TraceOut {
+    to: Box<dyn Write>,
+    name: String,
+    format: TraceFormat,
+    failed: bool,
+}
+
+impl TraceOut {
+    fn open(args: &TraceArgs) -> Result<Option<TraceOut>, String> {
+        let Some(path) = &args.trace else {
+            return Ok(None);
+        };
+        let (to, name): (Box<dyn Write>, String) = if path.as_os_str() == "-" {
+            (Box::new(io::stderr()), "standard error".into())
+        } else {
+            let file = File::create(path)
+                .map_err(|error| format!("cannot open trace file {}: {error}", path.display()))?;
+            (
+                Box::new(io::BufWriter::new(file)),
+                path.display().to_string(),
+            )
+        };
+        Ok(Some(TraceOut {
+            to,
+            name,
+            format: args.trace_format,
+            failed: false,
+        }))
+    }
+
+    /// Writes one record's trace.
+    fn write(&mut self, position: &xf::write::Position<'_>, trace: &xf::apply::Trace) {
+        if self.failed {
+            return;
+        }
+        let text = match self.format {
+            TraceFormat::Text => format!("record {position}\n{}\n", indent(&trace.render())),
+            TraceFormat::Json => {
+                let mut object = serde_json::Map::new();
+                object.insert("input".into(), position.input.into());
+                object.insert("line".into(), position.line.into());
+                if let Some(index) = position.index {
+                    object.insert("index".into(), index.into());
+                }
+                if let serde_json::Value::Object(fields) = trace.to_json() {
+                    object.extend(fields);
+                }
+                format!("{}\n", serde_json::Value::Object(object))
+            }
+        };
+        if let Err(error) = self.to.write_all(text.as_bytes()) {
+            self.give_up(&error);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let (false, Err(error)) = (self.failed, self.to.flush()) {
+            self.give_up(&error);
+        }
+    }
+
+    fn give_up(&mut self, error: &io::Error) {
+        self.failed = true;
+        eprintln!(
+            "error: cannot write the trace to {}: {error}; tracing stops, the run goes on",
+            self.name
+        );
+    }
+}
+
+/// Each line two spaces in: a record's trace under its `record …` line.
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("  {line}\n")).collect()
 }
 
 /// What a transform's warnings (W00xx) do: printed to stderr, and a load
@@ -239,12 +351,24 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     quiet_panics_in_records();
     match cli.command {
-        Command::Run(args) => {
+        Command::Run(mut args) => {
             let options = args.files.options(args.limits.limits());
-            let loaded = load_transform(&args.transform, &args.armor, &options)
-                .and_then(|transform| args.warnings.judge(transform));
+            let loaded = match (&args.program, &args.transform) {
+                (Some(program), transform) => {
+                    // `xf run -e PROGRAM A B`: A is an input, as for jq.
+                    if let Some(first) = transform {
+                        args.stream.inputs.insert(0, first.clone());
+                    }
+                    load_program(program, &args.armor, &options)
+                }
+                (None, Some(path)) => load_transform(path, &args.armor, &options),
+                (None, None) => {
+                    Err("error: no transform: name a .xf file, or give one with -e\n".into())
+                }
+            }
+            .and_then(|transform| args.warnings.judge(transform));
             match loaded {
-                Ok(transform) => run(&transform, args.stream),
+                Ok(transform) => run(&transform, args.stream, &args.trace),
                 Err(problems) => {
                     eprint!("{problems}");
                     ExitCode::from(2)
@@ -254,10 +378,11 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate(args),
         Command::Check {
             transforms,
+            program,
             armor,
             files,
             warnings,
-        } => check(&transforms, &armor, &files, &warnings),
+        } => check(&transforms, program.as_deref(), &armor, &files, &warnings),
         Command::Test(args) => crate::test_cli::test(args),
         Command::Fmt(args) => crate::fmt_cli::fmt(args),
         Command::Import {
@@ -296,6 +421,30 @@ pub(crate) fn load_transform(
         return Err("error: --tags and --kibana are for Armor JSON configs; a .xf names its own lookup and search\n".to_string());
     }
     Transform::from_path_or_armor(path, &armor.options(), options).map_err(|error| error.render())
+}
+
+/// How messages name a transform given with `-e`.
+pub(crate) const PROGRAM_NAME: &str = "<-e>";
+
+/// The transform of `xf run -e PROGRAM` and `xf check -e PROGRAM`: its files
+/// (includes, lookup tables, template and schema files) are found relative to
+/// the current directory, and only there and below (and in `--allow-dir`s),
+/// as for a `.xf` file in the current directory.
+pub(crate) fn load_program(
+    program: &str,
+    armor: &ArmorArgs,
+    options: &LoadOptions,
+) -> Result<Transform, String> {
+    if armor.given() {
+        return Err("error: --tags and --kibana are for Armor JSON configs; a transform given with -e names its own lookup and search\n".to_string());
+    }
+    Transform::from_source_with(
+        PROGRAM_NAME,
+        program,
+        Some(std::path::Path::new(".")),
+        options,
+    )
+    .map_err(|error| error.render())
 }
 
 /// `xf import armor CONFIG`: the `.xf` on stdout, or each problem on stderr (status 2).
@@ -366,12 +515,25 @@ fn default_threads() -> usize {
 /// would load it, an Armor config (`.json`) with `--tags` and `--kibana`.
 fn check(
     paths: &[PathBuf],
+    program: Option<&str>,
     armor: &ArmorArgs,
     files: &FileArgs,
     warnings: &WarningArgs,
 ) -> ExitCode {
     let options = &files.options(Limits::DEFAULT);
     let mut ok = true;
+    if let Some(program) = program {
+        match load_program(program, armor, options).and_then(|t| warnings.judge(t)) {
+            Ok(transform) => println!(
+                "{}",
+                summary(std::path::Path::new(PROGRAM_NAME), &transform)
+            ),
+            Err(problems) => {
+                eprint!("{problems}");
+                ok = false;
+            }
+        }
+    }
     for path in paths {
         #[cfg(feature = "serve")]
         if path.extension().is_some_and(|e| e == "xfp") {
@@ -465,7 +627,11 @@ fn validate(args: ValidateArgs) -> ExitCode {
         &format!("validate {quoted}\n"),
         folder.as_deref(),
     ) {
-        Ok(transform) => run(&transform.without_statement_names(), args.stream),
+        Ok(transform) => run(
+            &transform.without_statement_names(),
+            args.stream,
+            &TraceArgs::default(),
+        ),
         Err(error) => {
             eprint!("{}", error.render());
             ExitCode::from(2)
@@ -473,7 +639,7 @@ fn validate(args: ValidateArgs) -> ExitCode {
     }
 }
 
-fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
+fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
     if args.keep_batches && transform.format() == xf::compile::Format::Splunk {
         eprintln!("error: --keep-batches writes JSON arrays, which Splunk's HTTP Event Collector does not take; format splunk writes stacked events, which are a HEC batch");
         return ExitCode::from(2);
@@ -505,6 +671,13 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
         },
         None => None,
     };
+    let trace_out = match TraceOut::open(trace) {
+        Ok(out) => out.map(std::cell::RefCell::new),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let options = Options {
         keep_batches: args.keep_batches,
         strict: args.strict,
@@ -516,6 +689,10 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
         let _ = writeln!(stderr.lock(), "error: {failure}");
     };
     let mut stream = Stream::new(transform, output, dead_letter, report, options);
+    if let Some(out) = &trace_out {
+        // Traced records run on one thread, so their traces come in input order.
+        stream.trace_to(|position, trace| out.borrow_mut().write(position, trace));
+    }
     if let Some(now) = args.now {
         stream.fix_now(now);
     }
@@ -592,6 +769,9 @@ fn run(transform: &Transform, args: StreamArgs) -> ExitCode {
     }
     let stats = stream.stats;
     lost |= stats.lost > 0;
+    if let Some(out) = &trace_out {
+        out.borrow_mut().finish();
+    }
     if args.stats {
         let mut line = format!(
             "xf: {} read, {} written, {} dropped, {} failed",

@@ -123,6 +123,20 @@ impl HecParts {
         Ok(())
     }
 
+    /// The value a `hec` statement has set for a key, as the envelope would
+    /// hold it (`time` as HEC seconds), for traces; `None` when unset.
+    pub fn get(&self, slot: &HecSlot) -> Option<Value> {
+        let text = |text: &Option<String>| text.clone().map(Value::String);
+        match slot {
+            HecSlot::Time => self.time.map(Time::to_json),
+            HecSlot::Host => text(&self.host),
+            HecSlot::Source => text(&self.source),
+            HecSlot::Sourcetype => text(&self.sourcetype),
+            HecSlot::Index => text(&self.index),
+            HecSlot::Field(name) => self.fields.get(name).cloned(),
+        }
+    }
+
     /// Leaves a key out, as a `hec` statement whose value is missing or null
     /// does: whatever an earlier statement set for it goes, and for `time`
     /// the record's `startTime` is not used either.

@@ -295,6 +295,44 @@ impl Transform {
         apply::apply_in(&self.plan, record, context).map_err(|error| self.named(error))
     }
 
+    /// Like [`Transform::apply_in`], and also what the run did, statement by
+    /// statement: which ran, what each changed, what decided a `drop` or a
+    /// `when`, the error, the time each took ([`apply::Trace`], for `xf run
+    /// --trace` and the playground). The result is the same as
+    /// [`Transform::apply_in`] gives; only this call pays for the trace.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use xf::apply::{Context, TraceEnd};
+    ///
+    /// let transform = xf::Transform::from_source(
+    ///     "t.xf",
+    ///     "label seen = true\ndrop when severity < 3\n",
+    ///     None,
+    /// )?;
+    /// let (outcome, trace) = transform.apply_traced(json!({"severity": 1}), &Context::default());
+    /// assert!(outcome?.into_records().is_empty());
+    /// assert_eq!(trace.end, TraceEnd::Dropped);
+    /// assert_eq!(trace.steps[0].changes[0].path, "seen");
+    /// let decision = trace.steps[1].decision.as_ref().unwrap();
+    /// assert_eq!(decision.condition, "severity < 3");
+    /// assert_eq!(decision.reads[0].0, "severity");
+    /// println!("{}", trace.render()); // or trace.to_json()
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn apply_traced(
+        &self,
+        record: Value,
+        context: &apply::Context<'_>,
+    ) -> (Result<Outcome, RecordError>, apply::Trace) {
+        let (result, mut trace) = apply::apply_traced(&self.plan, record, context);
+        let result = result.map_err(|error| self.named(error));
+        if let Err(error) = &result {
+            trace.end = apply::TraceEnd::Failed(error.to_string());
+        }
+        (result, trace)
+    }
+
     /// The transform's `name`, if it has one.
     pub fn name(&self) -> Option<&str> {
         self.plan.name.as_deref()
@@ -364,7 +402,7 @@ impl Transform {
         }
         for step in &plan.steps {
             match step {
-                compile::Step::Drop(condition) => {
+                compile::Step::Drop { condition, .. } => {
                     let holds = match condition {
                         Some(condition) => condition.holds_plainly(record)?,
                         None => true,

@@ -12,6 +12,7 @@ mod functions;
 mod link;
 mod lookup;
 mod template;
+pub mod trace;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,7 @@ use crate::value::{kind_with_article, remove_all, Path};
 /// How a comparison judges two values; the constant-comparison warning says what it gives.
 pub(crate) use condition::compare;
 pub use error::{ErrorKind, Include, RecordError};
+pub use trace::{Change, Decision, Shown, Trace, TraceEnd, TraceStep};
 // The rendering rule of every template, installed in the environment when it is built.
 use expr::{evaluate, Scope};
 pub(crate) use template::{
@@ -91,6 +93,9 @@ struct Run<'p> {
     locals: Vec<Option<std::sync::Arc<Value>>>,
     /// The records `fan_out` has finished so far.
     fanned: Vec<Value>,
+    /// What a traced run ([`apply_traced`]) has seen so far; `None`
+    /// otherwise, and then checked once per statement and nothing more.
+    trace: Option<Box<trace::Tracer>>,
 }
 
 /// How much longer work may go on once a stop is seen: for all the records
@@ -131,20 +136,37 @@ pub fn apply(plan: &Plan, record: Value) -> Result<Outcome, RecordError> {
 /// Runs `plan` on one record, in `context`.
 pub fn apply_in<'p>(
     plan: &'p Plan,
-    mut record: Value,
+    record: Value,
     context: &Context<'p>,
 ) -> Result<Outcome, RecordError> {
-    if !record.is_object() {
-        return Err(RecordError::new(
-            ErrorKind::NotAnObject,
-            None,
-            format!(
-                "a record is a JSON object, not {}",
-                kind_with_article(&record)
-            ),
-        ));
-    }
-    let mut run = Run {
+    run_record(plan, record, &mut start(plan, context))
+}
+
+/// Runs `plan` on one record, in `context`, as [`apply_in`] does, and also
+/// says what the run did: which statements ran, what each changed, what
+/// decided a `drop` or a `when`, how long each took ([`Trace`]).
+pub fn apply_traced<'p>(
+    plan: &'p Plan,
+    record: Value,
+    context: &Context<'p>,
+) -> (Result<Outcome, RecordError>, Trace) {
+    let mut run = start(plan, context);
+    run.trace = Some(Box::default());
+    let result = run_record(plan, record, &mut run);
+    let mut trace = run.trace.take().map_or_else(Trace::default, |t| t.trace);
+    trace.end = match &result {
+        Ok(outcome @ (Outcome::Emit(_) | Outcome::Fanned(_))) => {
+            TraceEnd::Emitted(outcome.records())
+        }
+        Ok(Outcome::Dropped) => TraceEnd::Dropped,
+        Err(error) => TraceEnd::Failed(error.to_string()),
+    };
+    (result, trace)
+}
+
+/// The state a record's run begins with.
+fn start<'p>(plan: &'p Plan, context: &Context<'p>) -> Run<'p> {
+    Run {
         hec: HecParts::default(),
         removals: Vec::new(),
         now: context.now,
@@ -157,12 +179,30 @@ pub fn apply_in<'p>(
         stopping: None,
         locals: vec![None; plan.locals.len()],
         fanned: Vec::new(),
-    };
-    match whole(plan, &mut record, &mut run)? {
+        trace: None,
+    }
+}
+
+fn run_record<'p>(
+    plan: &'p Plan,
+    mut record: Value,
+    run: &mut Run<'p>,
+) -> Result<Outcome, RecordError> {
+    if !record.is_object() {
+        return Err(RecordError::new(
+            ErrorKind::NotAnObject,
+            None,
+            format!(
+                "a record is a JSON object, not {}",
+                kind_with_article(&record)
+            ),
+        ));
+    }
+    match whole(plan, &mut record, run)? {
         Flow::Drop => Ok(Outcome::Dropped),
         Flow::FannedOut if run.fanned.is_empty() => Ok(Outcome::Dropped),
-        Flow::FannedOut => Ok(Outcome::Fanned(run.fanned)),
-        Flow::Continue => Ok(Outcome::Emit(finish(plan, record, &mut run)?)),
+        Flow::FannedOut => Ok(Outcome::Fanned(std::mem::take(&mut run.fanned))),
+        Flow::Continue => Ok(Outcome::Emit(finish(plan, record, run)?)),
     }
 }
 
@@ -182,6 +222,9 @@ fn finish(plan: &Plan, mut record: Value, run: &mut Run<'_>) -> Result<Value, Re
 fn whole<'p>(plan: &'p Plan, record: &mut Value, run: &mut Run<'p>) -> Result<Flow, RecordError> {
     if let Some(events) = &plan.events {
         if !EventType::of(record).is_some_and(|t| events.contains(&t)) {
+            if let Some(tracer) = &mut run.trace {
+                tracer.events_filtered();
+            }
             return Ok(Flow::Drop);
         }
     }
@@ -227,7 +270,12 @@ fn steps<'p>(
                 ),
             ));
         }
-        match self::step(plan, step, &steps[at + 1..], record, run)? {
+        let flow = if run.trace.is_none() {
+            self::step(plan, step, &steps[at + 1..], record, run)?
+        } else {
+            trace::step(plan, step, &steps[at + 1..], record, run)?
+        };
+        match flow {
             Flow::Continue => {}
             ended => return Ok(ended),
         }
@@ -260,7 +308,11 @@ fn fan_out<'p>(
     let hec = std::mem::take(&mut run.hec);
     let removals = run.removals.clone();
     let locals = run.locals.clone();
-    for item in items {
+    let any = !items.is_empty();
+    for (at, item) in items.into_iter().enumerate() {
+        if let Some(tracer) = &mut run.trace {
+            tracer.item(at);
+        }
         let mut copy = record.clone();
         run.built(0, &copy, origin)?;
         run.hec = hec.clone();
@@ -284,6 +336,9 @@ fn fan_out<'p>(
                 run.fanned.push(finished);
             }
         }
+    }
+    if let Some(tracer) = &mut run.trace {
+        tracer.items_done(any);
     }
     Ok(Flow::FannedOut)
 }
@@ -312,7 +367,7 @@ fn step<'p>(
                     .map_err(|reason| fail(*origin, reason))?;
             }
         }
-        Step::Remove(ids) => {
+        Step::Remove { ids, .. } => {
             for path in ids.iter().map(|id| &plan.removals[*id]) {
                 // Once each: a `tag remove` in a loop marks its paths on every
                 // pass, and all are resolved against the final record anyway.
@@ -339,7 +394,7 @@ fn step<'p>(
                     .map_err(|reason| fail(*origin, reason))?;
             }
         }
-        Step::Drop(condition) => {
+        Step::Drop { condition, .. } => {
             let holds = match condition {
                 Some(condition) => condition::holds(plan, condition, record, run)?,
                 None => true,
@@ -363,6 +418,7 @@ fn step<'p>(
             condition,
             then,
             otherwise,
+            ..
         } => {
             let branch = if condition::holds(plan, condition, record, run)? {
                 then
@@ -493,14 +549,21 @@ fn for_each<'p>(
         .position(|key| key == name)
         .and_then(|at| Some((at, map.shift_remove(name)?)));
     let mut flow = Ok(Flow::Continue);
-    for item in items {
+    let any = !items.is_empty();
+    for (at, item) in items.into_iter().enumerate() {
         if let Value::Object(map) = &mut *record {
             map.insert(name.to_string(), item);
+        }
+        if let Some(tracer) = &mut run.trace {
+            tracer.item(at);
         }
         flow = steps(plan, body, record, run);
         if !matches!(flow, Ok(Flow::Continue)) {
             break;
         }
+    }
+    if let Some(tracer) = &mut run.trace {
+        tracer.items_done(any);
     }
     if let Value::Object(map) = record {
         match hidden {
@@ -632,7 +695,8 @@ fn step_origin(step: &Step) -> Option<Origin> {
         | Step::Fail { origin, .. }
         | Step::Let { origin, .. }
         | Step::Include { origin, .. } => Some(*origin),
-        Step::Remove(_) | Step::Drop(_) | Step::When { .. } => None,
+        // Their errors (over a limit, stopped) have always named no statement.
+        Step::Remove { .. } | Step::Drop { .. } | Step::When { .. } => None,
     }
 }
 

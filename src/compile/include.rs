@@ -73,7 +73,7 @@ impl Included {
 }
 
 impl Compiler<'_> {
-    pub(super) fn include(&mut self, file: &Spanned<String>, line: usize) -> Option<Step> {
+    pub(super) fn include(&mut self, file: &Spanned<String>, origin: Origin) -> Option<Step> {
         if self.over_limit {
             // One limit reported is enough; compiling on would only repeat it.
             return None;
@@ -129,10 +129,7 @@ impl Compiler<'_> {
         Some(Step::Include {
             plan,
             file: file.node.clone(),
-            origin: Origin {
-                statement: "include",
-                line,
-            },
+            origin,
         })
     }
 

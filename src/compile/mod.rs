@@ -120,13 +120,19 @@ pub struct Plan {
     pub warnings: Vec<Diagnostic>,
     /// The names of its local variables (`let`, and `any`/`all` items), by slot.
     pub locals: Vec<String>,
+    /// Its file's text, which [`Origin::span`]s point into (for traces).
+    pub source: Arc<str>,
 }
 
-/// Where a step came from, for record errors: `tag add` at line 12.
+/// Where a step came from, for record errors (`tag add` at line 12) and traces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
     pub statement: &'static str,
     pub line: usize,
+    /// The 1-based column (in characters) where the statement starts.
+    pub column: usize,
+    /// The statement's text in its file's source ([`Plan::source`]).
+    pub span: Span,
 }
 
 /// One step of a plan.
@@ -138,7 +144,7 @@ pub enum Step {
         origin: Origin,
     },
     /// `tag remove`: mark paths (by removal id) to remove at the end.
-    Remove(Vec<usize>),
+    Remove { ids: Vec<usize>, origin: Origin },
     /// `url`: a search link for the value at `from`, when there is one.
     Url {
         target: Path,
@@ -148,7 +154,13 @@ pub enum Step {
         search: usize,
         origin: Origin,
     },
-    Drop(Option<Cond>),
+    /// `drop`, or with a condition, `drop when …`.
+    Drop {
+        condition: Option<Cond>,
+        /// The condition's text in the source (empty without one), for traces.
+        text: Span,
+        origin: Origin,
+    },
     /// `let`: a local variable (by slot) gets a value, or becomes missing.
     Let {
         slot: usize,
@@ -157,8 +169,11 @@ pub enum Step {
     },
     When {
         condition: Cond,
+        /// The condition's text in the source, for traces.
+        text: Span,
         then: Vec<Step>,
         otherwise: Vec<Step>,
+        origin: Origin,
     },
     /// `hec KEY = …`: an envelope value of the Splunk HEC event.
     Hec {
@@ -167,10 +182,7 @@ pub enum Step {
         origin: Origin,
     },
     /// `validate`: the record as it is here must match a schema (by index in [`Plan::schemas`]).
-    Validate {
-        schema: usize,
-        origin: Origin,
-    },
+    Validate { schema: usize, origin: Origin },
     /// `append`: add an item to the array at a path (created when missing).
     Append {
         target: Path,
@@ -184,10 +196,7 @@ pub enum Step {
         origin: Origin,
     },
     /// `nest`: the record becomes the value at a path of a new, empty record.
-    Nest {
-        target: Path,
-        origin: Origin,
-    },
+    Nest { target: Path, origin: Origin },
     /// `for`: the body once per item of the array at `over`, the item bound to `name`.
     For {
         name: String,
@@ -205,10 +214,7 @@ pub enum Step {
         origin: Origin,
     },
     /// `fail`: the record becomes a record error with this message.
-    Fail {
-        message: Expr,
-        origin: Origin,
-    },
+    Fail { message: Expr, origin: Origin },
     /// `include`: another transform, compiled on its own, run here.
     Include {
         /// Shared by every `include` of the same file in one load.
@@ -304,6 +310,7 @@ pub fn compile(
             nesting: Nesting::default(),
             warnings: Vec::new(),
             locals: Vec::new(),
+            source: Arc::from(source),
         },
         load,
         over_limit: false,
@@ -529,7 +536,16 @@ impl Compiler<'_> {
 
     fn step(&mut self, statement: &Spanned<Statement>, in_block: bool) -> Option<Step> {
         let line = self.lines.line(statement.span.start);
-        let origin = |statement| Origin { statement, line };
+        let start = statement.span.start;
+        let line_start = self.source[..start].rfind('\n').map_or(0, |at| at + 1);
+        let column = self.source[line_start..start].chars().count() + 1;
+        let span = statement.span;
+        let origin = |statement| Origin {
+            statement,
+            line,
+            column,
+            span,
+        };
         match &statement.node {
             Statement::Name(_)
             | Statement::Format(_)
@@ -567,7 +583,10 @@ impl Compiler<'_> {
                     ids.push(self.plan.removals.len());
                     self.plan.removals.push(path);
                 }
-                Some(Step::Remove(ids))
+                Some(Step::Remove {
+                    ids,
+                    origin: origin("tag remove"),
+                })
             }
             Statement::Url { target, from, via } => Some(Step::Url {
                 target: target.node.clone(),
@@ -576,10 +595,14 @@ impl Compiler<'_> {
                 search: self.which_search(statement.span, via.as_ref())?,
                 origin: origin("url"),
             }),
-            Statement::Drop(condition) => Some(Step::Drop(match condition {
-                Some(condition) => Some(self.condition(condition, origin("drop"))?),
-                None => None,
-            })),
+            Statement::Drop(condition) => Some(Step::Drop {
+                condition: match condition {
+                    Some(condition) => Some(self.condition(condition, origin("drop"))?),
+                    None => None,
+                },
+                text: condition_text(self.source, statement.span, false),
+                origin: origin("drop"),
+            }),
             Statement::Let { name, value } => self.let_step(name, value, origin("let")),
             Statement::When {
                 condition,
@@ -591,11 +614,13 @@ impl Compiler<'_> {
                 let otherwise = self.steps(otherwise, true);
                 Some(Step::When {
                     condition: condition?,
+                    text: condition_text(self.source, statement.span, true),
                     then,
                     otherwise,
+                    origin: origin("when"),
                 })
             }
-            Statement::Hec { key, value } => self.hec(key, value, line),
+            Statement::Hec { key, value } => self.hec(key, value, origin("hec")),
             Statement::Validate(name) => Some(Step::Validate {
                 schema: self.schema(name)?,
                 origin: origin("validate"),
@@ -669,7 +694,7 @@ impl Compiler<'_> {
                 message: self.expr(message)?,
                 origin: origin("fail"),
             }),
-            Statement::Include(file) => self.include(file, line),
+            Statement::Include(file) => self.include(file, origin("include")),
         }
     }
 
@@ -751,7 +776,7 @@ impl Compiler<'_> {
         &mut self,
         key: &Spanned<HecKey>,
         value: &Spanned<ValueExpr>,
-        line: usize,
+        origin: Origin,
     ) -> Option<Step> {
         if self.plan.format != Format::Splunk {
             self.errors.push(
@@ -794,10 +819,7 @@ impl Compiler<'_> {
         Some(Step::Hec {
             slot,
             value: self.expr(value)?,
-            origin: Origin {
-                statement: "hec",
-                line,
-            },
+            origin,
         })
     }
 
@@ -1054,4 +1076,37 @@ pub(super) fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
             .min_by_key(|k| k.len().abs_diff(name.len()))
     };
     by_edits.or_else(by_start).copied()
+}
+
+/// Where the condition of a `drop when …` or `when … {` statement (at
+/// `statement`) is written: after its `when` keyword, to the statement's end
+/// (`drop`), or to the `{` that opens its block (`when`), the first one
+/// outside strings, brackets and comments. Empty for a plain `drop`.
+fn condition_text(source: &str, statement: Span, block: bool) -> Span {
+    let text = &source[statement.start..statement.end];
+    let Some(keyword) = text.find("when") else {
+        return Span::new(statement.end, statement.end);
+    };
+    let start = statement.start + keyword + "when".len();
+    if !block {
+        return Span::new(start, statement.end);
+    }
+    let bytes = source.as_bytes();
+    let (mut at, mut depth, mut in_string, mut in_comment) = (start, 0usize, false, false);
+    while at < statement.end {
+        match bytes[at] {
+            b'\n' if in_comment => in_comment = false,
+            _ if in_comment => {}
+            b'\\' if in_string => at += 1,
+            b'"' => in_string = !in_string,
+            _ if in_string => {}
+            b'#' => in_comment = true,
+            b'[' | b'(' => depth += 1,
+            b']' | b')' => depth = depth.saturating_sub(1),
+            b'{' if depth == 0 => return Span::new(start, at),
+            _ => {}
+        }
+        at += 1;
+    }
+    Span::new(start, statement.end)
 }

@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 pub use interruptible::Interruptible;
-pub use process::{in_record_work, parse_frame, Cut, Failure, Problem};
+pub use process::{in_record_work, parse_frame, Cut, Failure, Problem, Traced};
 
 use crate::read::{Framer, DEFAULT_MAX_RECORD};
 use crate::write::{DeadLetters, Position, Sink};
@@ -166,7 +166,12 @@ pub struct Stream<'t, W: Write, D: Write> {
     /// What `now()` gives, when fixed ([`Stream::fix_now`]).
     now: Option<i64>,
     first_lost: Option<Lost>,
+    /// Where each record's trace goes, when tracing ([`Stream::trace_to`]).
+    on_trace: Option<Box<OnTrace<'t>>>,
 }
+
+/// What [`Stream::trace_to`] gives each record's trace to.
+type OnTrace<'t> = dyn FnMut(&Position<'_>, &crate::apply::Trace) + 't;
 
 /// The first failed record whose dead letter could not be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +201,17 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             interrupt: None,
             now: None,
             first_lost: None,
+            on_trace: None,
         }
+    }
+
+    /// Traces every record ([`crate::Transform::apply_traced`]) and gives
+    /// each trace, with the record's position, to `on_trace`, in input order,
+    /// before the record's error line if it fails. A traced stream runs on
+    /// the calling thread alone, whatever [`Options::threads`] says, so that
+    /// traces come in order and are timed without other work in between.
+    pub fn trace_to(&mut self, on_trace: impl FnMut(&Position<'_>, &crate::apply::Trace) + 't) {
+        self.on_trace = Some(Box::new(on_trace));
     }
 
     /// Lets signal handlers stop the stream between records (see [`Interrupt`]).
@@ -238,7 +253,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
         input_name: &str,
         input: impl Read + Send + 'static,
     ) -> Result<Flow, StreamError> {
-        let result = if self.options.threads > 1 {
+        let result = if self.options.threads > 1 && self.on_trace.is_none() {
             parallel::run(self, input_name, input)
         } else {
             self.run_here(input_name, input)
@@ -309,7 +324,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                     });
                 }
             };
-            let flow = self.process(&frame, &mut failures);
+            let flow = self.process(input_name, &frame, &mut failures);
             self.report(input_name, failures.drain(..))?;
             self.sink.commit().map_err(StreamError::Output)?;
             if flow == Flow::Stop {
@@ -324,14 +339,32 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
         Ok(Flow::Continue)
     }
 
-    fn process(&mut self, frame: &crate::read::Frame<'_>, failures: &mut Vec<Failure>) -> Flow {
+    fn process(
+        &mut self,
+        input_name: &str,
+        frame: &crate::read::Frame<'_>,
+        failures: &mut Vec<Failure>,
+    ) -> Flow {
+        let mut traces = Vec::new();
         let mut results = process::Results {
             out: self.sink.buffer(),
             failures,
             stats: &mut self.stats,
             context: record_context(self.interrupt.as_ref(), self.now),
+            traces: self.on_trace.is_some().then_some(&mut traces),
         };
-        process::process(self.transform, &self.options, frame, &mut results)
+        let flow = process::process(self.transform, &self.options, frame, &mut results);
+        if let Some(on_trace) = &mut self.on_trace {
+            for traced in &traces {
+                let position = Position {
+                    input: input_name,
+                    line: traced.line,
+                    index: traced.index,
+                };
+                on_trace(&position, &traced.trace);
+            }
+        }
+        flow
     }
 
     /// After a stop request or a read error: every record already read is
@@ -345,7 +378,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     ) -> Result<Flow, StreamError> {
         let mut failures = Vec::new();
         while let Some(frame) = framer.next_buffered_frame() {
-            let flow = self.process(&frame, &mut failures);
+            let flow = self.process(input_name, &frame, &mut failures);
             self.report(input_name, failures.drain(..))?;
             if flow == Flow::Stop {
                 // `strict`: nothing after the failure is written, as at `-jN`.
@@ -359,6 +392,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 failures: &mut failures,
                 stats: &mut self.stats,
                 context: record_context(None, self.now),
+                traces: None,
             };
             process::cut(&self.options, &mut results, &frame, why);
             self.report(input_name, failures.drain(..))?;

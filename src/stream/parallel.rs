@@ -338,6 +338,7 @@ fn process_chunk(
             failures: &mut failures,
             stats: &mut stats,
             context: super::record_context(stop, now),
+            traces: None,
         };
         flow = if let Some(why) = info.cut {
             process::cut(options, &mut results, &frame, why)

@@ -81,6 +81,17 @@ pub struct Results<'a> {
     pub stats: &'a mut Stats,
     /// A stop request ends a record's work early (see [`crate::apply::Context`]).
     pub context: Context<'a>,
+    /// When set, each record is applied traced and its trace kept here.
+    pub traces: Option<&'a mut Vec<Traced>>,
+}
+
+/// The trace of one record, with where the record is in its input.
+#[derive(Debug, Clone)]
+pub struct Traced {
+    pub line: usize,
+    /// Its index in a top-level array (a batch), if it is an item of one.
+    pub index: Option<usize>,
+    pub trace: crate::apply::Trace,
 }
 
 /// Processes one frame. Returns [`Flow::Stop`] when `strict` and a record failed
@@ -346,7 +357,30 @@ fn record_outcome<'a>(
     results: &mut Results<'_>,
     flow: &mut Flow,
 ) -> Outcome {
-    match apply_guarded(transform, record, &results.context) {
+    // A traced record is located at once (its trace names its line); any
+    // other only when it fails.
+    let mut locate = Some(locate);
+    let located = match results.traces.is_some() {
+        true => locate.take().map(|locate| locate()),
+        false => None,
+    };
+    let result = match (results.traces.as_deref_mut(), located) {
+        (Some(traces), Some((line, _))) => {
+            let (result, trace) = guarded(|| transform.apply_traced(record, &results.context))
+                .unwrap_or_else(|error| {
+                    let end = crate::apply::TraceEnd::Failed(error.to_string());
+                    let trace = crate::apply::Trace {
+                        end,
+                        ..Default::default()
+                    };
+                    (Err(error), trace)
+                });
+            traces.push(Traced { line, index, trace });
+            result
+        }
+        _ => apply_guarded(transform, record, &results.context),
+    };
+    match result {
         Ok(Outcome::Dropped) => {
             results.stats.read += 1;
             results.stats.dropped += 1;
@@ -359,7 +393,10 @@ fn record_outcome<'a>(
             written
         }
         Err(error) => {
-            let (line, raw) = locate();
+            // One of the two is always there.
+            let (line, raw) = located
+                .or_else(|| locate.take().map(|locate| locate()))
+                .unwrap_or_default();
             *flow = fail(
                 options,
                 results,
@@ -393,15 +430,18 @@ fn apply_guarded(
     record: Value,
     context: &Context<'_>,
 ) -> Result<Outcome, RecordError> {
+    guarded(|| transform.apply_in(record, context)).and_then(|outcome| outcome)
+}
+
+/// Runs one record's `work`; a panic in it is the record's error.
+fn guarded<T>(work: impl FnOnce() -> T) -> Result<T, RecordError> {
     IN_RECORD.with(|flag| flag.set(true));
     // Nothing outlives a panic here but the transform, which applying never
     // changes, so no broken state can be seen after one.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        transform.apply_in(record, context)
-    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
     IN_RECORD.with(|flag| flag.set(false));
     match result {
-        Ok(outcome) => outcome,
+        Ok(done) => Ok(done),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -545,6 +585,7 @@ mod tests {
             failures: &mut failures,
             stats: &mut stats,
             context: Context::default(),
+            traces: None,
         };
         process(&transform, &Options::default(), &frame, &mut results);
         (failures, stats)
