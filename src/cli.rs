@@ -54,6 +54,8 @@ enum Command {
     #[cfg(feature = "serve")]
     #[command(subcommand)]
     Spool(crate::serve_cli::SpoolCommand),
+    #[cfg(feature = "serve")]
+    Playground(crate::playground::PlaygroundArgs),
     /// Print the .xf equivalent of another tool's config
     Import {
         /// Whose config it is
@@ -263,6 +265,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::serve_cli::serve(*args),
         #[cfg(feature = "serve")]
         Command::Spool(command) => crate::serve_cli::spool_command(command),
+        #[cfg(feature = "serve")]
+        Command::Playground(args) => crate::playground::playground(args),
     }
 }
 

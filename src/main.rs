@@ -2,6 +2,8 @@
 
 mod cli;
 #[cfg(feature = "serve")]
+mod playground;
+#[cfg(feature = "serve")]
 mod serve_cli;
 
 fn main() -> std::process::ExitCode {
