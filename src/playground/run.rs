@@ -400,29 +400,22 @@ mod tests {
     }
 
     #[test]
-    fn a_run_that_takes_too_long_stops() {
+    fn a_run_past_its_time_stops_between_records() {
         let bounds = Bounds {
-            run_time: Duration::from_millis(200),
-            limits: Limits {
-                record_millis: 60_000,
-                template_fuel: u64::MAX / 4,
-                ..Limits::DEFAULT
-            },
+            run_time: Duration::ZERO,
             ..Bounds::DEFAULT
         };
         let request = Request {
-            transform: "set a = \"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\"\n".into(),
+            transform: "set a = 1\n".into(),
             input: "{}\n".repeat(5),
             now: None,
         };
-        let started = std::time::Instant::now();
         let answer = run(&request, &shipped(), &bounds).unwrap();
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            started.elapsed()
+            answer["errors"].to_string().contains("limit of 0 s"),
+            "{answer}"
         );
-        assert!(answer["errors"].as_array().unwrap().len() >= 1, "{answer}");
+        assert!(answer["stats"]["read"].as_u64().unwrap() < 5, "{answer}");
     }
 
     #[test]
