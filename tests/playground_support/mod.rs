@@ -116,9 +116,35 @@ pub fn http(
     stream.write_all(request.as_bytes()).unwrap();
     // A server may answer (413) before it has read the whole body.
     let _ = stream.write_all(body);
+    // Read until the body is whole by its Content-Length: some servers
+    // (chromedriver) keep the connection open despite `Connection: close`.
     let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        if let Some(whole) = complete_length(&raw) {
+            if raw.len() >= whole {
+                break;
+            }
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => raw.extend_from_slice(&buffer[..read]),
+        }
+    }
     parse_answer(&raw)
+}
+
+/// The length of the whole answer, once its headers are in and name a Content-Length.
+fn complete_length(raw: &[u8]) -> Option<usize> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let length = head
+        .split("\r\n")
+        .find_map(|line| line.strip_prefix("content-length:"))?
+        .trim()
+        .parse::<usize>()
+        .ok()?;
+    Some(split + 4 + length)
 }
 
 fn parse_answer(raw: &[u8]) -> Answer {
