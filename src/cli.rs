@@ -61,6 +61,8 @@ enum Command {
     Test(crate::test_cli::TestArgs),
     /// Lay out .xf files in xf's one canonical layout (in place; `--check` only reports)
     Fmt(crate::fmt_cli::FmtArgs),
+    #[cfg(feature = "serve")]
+    Playground(crate::playground::PlaygroundArgs),
     /// Print the .xf equivalent of another tool's config
     Import {
         /// Whose config it is
@@ -394,6 +396,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::serve_cli::serve(*args),
         #[cfg(feature = "serve")]
         Command::Spool(command) => crate::serve_cli::spool_command(command),
+        #[cfg(feature = "serve")]
+        Command::Playground(args) => crate::playground::playground(args),
     }
 }
 

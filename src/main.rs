@@ -3,6 +3,8 @@
 mod cli;
 mod fmt_cli;
 #[cfg(feature = "serve")]
+mod playground;
+#[cfg(feature = "serve")]
 mod serve_cli;
 mod test_cli;
 

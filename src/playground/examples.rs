@@ -1,0 +1,150 @@
+//! What the page offers to pick: the shipped fixtures (vendors' documented
+//! payloads, `tests/fixtures/`) and the shipped transforms (`transforms/`),
+//! built into the binary so that the playground needs no checkout. The
+//! transforms' own files (includes, the tags table) are the loader of a
+//! transform written in the page, so a shipped one runs as it is.
+//! tests/playground.rs checks that these lists name every such file.
+
+use serde_json::{json, Value};
+
+/// Vendor payloads: (name, text).
+pub const FIXTURES: &[(&str, &str)] = &[
+    (
+        "armor/detection-only.json",
+        include_str!("../../tests/fixtures/armor/detection-only.json"),
+    ),
+    (
+        "armor/detection-with-events.json",
+        include_str!("../../tests/fixtures/armor/detection-with-events.json"),
+    ),
+    (
+        "armor/events-only.json",
+        include_str!("../../tests/fixtures/armor/events-only.json"),
+    ),
+    (
+        "cii/failed-check.json",
+        include_str!("../../tests/fixtures/cii/failed-check.json"),
+    ),
+    (
+        "cii/webhook-test.json",
+        include_str!("../../tests/fixtures/cii/webhook-test.json"),
+    ),
+    (
+        "datadog/signal-card-fraud.json",
+        include_str!("../../tests/fixtures/datadog/signal-card-fraud.json"),
+    ),
+    (
+        "datadog/signal-unexpected-ip.json",
+        include_str!("../../tests/fixtures/datadog/signal-unexpected-ip.json"),
+    ),
+    (
+        "datatheorem/hello-world.json",
+        include_str!("../../tests/fixtures/datatheorem/hello-world.json"),
+    ),
+    (
+        "datatheorem/policy-violation-resolved.json",
+        include_str!("../../tests/fixtures/datatheorem/policy-violation-resolved.json"),
+    ),
+    (
+        "queryai/detection-error.json",
+        include_str!("../../tests/fixtures/queryai/detection-error.json"),
+    ),
+    (
+        "queryai/detection-matched.json",
+        include_str!("../../tests/fixtures/queryai/detection-matched.json"),
+    ),
+    (
+        "queryai/test-message.json",
+        include_str!("../../tests/fixtures/queryai/test-message.json"),
+    ),
+];
+
+/// The shipped transforms and their files: (name, text).
+pub const TRANSFORMS: &[(&str, &str)] = &[
+    (
+        "armor-default.xf",
+        include_str!("../../transforms/armor-default.xf"),
+    ),
+    (
+        "armor-ocsf.xf",
+        include_str!("../../transforms/armor-ocsf.xf"),
+    ),
+    (
+        "armor-splunk-kinds.xf",
+        include_str!("../../transforms/armor-splunk-kinds.xf"),
+    ),
+    (
+        "armor-splunk.xf",
+        include_str!("../../transforms/armor-splunk.xf"),
+    ),
+    (
+        "armor-tags.csv",
+        include_str!("../../transforms/armor-tags.csv"),
+    ),
+    ("cii-ocsf.xf", include_str!("../../transforms/cii-ocsf.xf")),
+    (
+        "cii-splunk.xf",
+        include_str!("../../transforms/cii-splunk.xf"),
+    ),
+    (
+        "datadog-ocsf.xf",
+        include_str!("../../transforms/datadog-ocsf.xf"),
+    ),
+    (
+        "datadog-splunk.xf",
+        include_str!("../../transforms/datadog-splunk.xf"),
+    ),
+    (
+        "datatheorem-ocsf.xf",
+        include_str!("../../transforms/datatheorem-ocsf.xf"),
+    ),
+    (
+        "datatheorem-splunk.xf",
+        include_str!("../../transforms/datatheorem-splunk.xf"),
+    ),
+    (
+        "mixed-ocsf.xf",
+        include_str!("../../transforms/mixed-ocsf.xf"),
+    ),
+    (
+        "mixed-splunk.xf",
+        include_str!("../../transforms/mixed-splunk.xf"),
+    ),
+    (
+        "ocsf-finding.xf",
+        include_str!("../../transforms/ocsf-finding.xf"),
+    ),
+    (
+        "queryai-ocsf.xf",
+        include_str!("../../transforms/queryai-ocsf.xf"),
+    ),
+    (
+        "queryai-splunk.xf",
+        include_str!("../../transforms/queryai-splunk.xf"),
+    ),
+];
+
+/// `GET /api/examples`: `{"fixtures": [{name, text}], "transforms": [{name, text}]}`
+/// (transforms: the `.xf` files only; the others are files they read).
+pub fn list() -> Value {
+    let entries = |list: &[(&str, &str)], only_xf: bool| -> Vec<Value> {
+        list.iter()
+            .filter(|(name, _)| !only_xf || name.ends_with(".xf"))
+            .map(|(name, text)| json!({"name": name, "text": text}))
+            .collect()
+    };
+    json!({
+        "fixtures": entries(FIXTURES, false),
+        "transforms": entries(TRANSFORMS, true),
+    })
+}
+
+/// The loader of a transform written in the page: the shipped transforms'
+/// folder, in memory.
+pub fn shipped_files() -> xf::files::Memory {
+    let mut files = xf::files::Memory::new();
+    for (name, text) in TRANSFORMS {
+        files.insert(name, *text);
+    }
+    files
+}
