@@ -342,3 +342,39 @@ fn a_transform_reads_no_file_of_the_machine_unless_given_a_dir() {
         assert_eq!(run(&given, file)["loaded"], false, "{file}");
     }
 }
+
+/// Each `(N µs)` of a text trace as `(… µs)`.
+fn without_times(text: &str) -> String {
+    let times = regex::Regex::new(r"\(\d+ µs\)").unwrap();
+    times.replace_all(text, "(… µs)").into_owned()
+}
+
+#[test]
+fn the_trace_pane_shows_what_xf_run_trace_prints() {
+    let playground = Playground::start(&[]);
+    let transform = "drop when kind == \"noise\"\nset level = number(severity)\nwhen level >= 5 {\n  tag add priority = \"P1\"\n}\n";
+    let input = "{\"kind\": \"alert\", \"severity\": \"7\"}\n{\"kind\": \"noise\"}\n";
+    let answer = playground
+        .run(&json!({"transform": transform, "input": input}))
+        .json();
+    let traces = answer["trace"].as_array().expect("a trace per record");
+    assert_eq!(traces.len(), 2, "{answer}");
+    assert_eq!(traces[0]["record"], "input:1");
+    assert_eq!(traces[1]["record"], "input:2");
+    assert_eq!(traces[1]["end"], "dropped", "{}", traces[1]);
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("t.xf"), transform).unwrap();
+    fs::write(dir.path().join("input"), input).unwrap();
+    let (_, stderr, status) = xf(&["run", "t.xf", "input", "--trace"], dir.path());
+    assert_eq!(status, Some(0), "{stderr}");
+    let page: String = traces
+        .iter()
+        .map(|entry| {
+            let text = entry["text"].as_str().unwrap();
+            let body: String = text.lines().map(|line| format!("  {line}\n")).collect();
+            format!("record {}\n{body}\n", entry["record"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(without_times(&page), without_times(&stderr));
+}

@@ -219,6 +219,9 @@ fn an_author_types_a_mistake_sees_the_diagnostic_fixes_it_and_sees_the_output() 
     assert!(driver
         .script("return document.querySelector('#highlight .mark-error')")
         .is_null());
+    // The trace pane: the condition that kept the record, with the value it read.
+    let trace = driver.wait_for("#trace", "the trace", |text| text.contains("→ written"));
+    assert!(trace.contains("kept: severity == 8 is false"), "{trace}");
 
     // Another vendor's fixture, picked from the list.
     driver.script(

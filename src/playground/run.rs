@@ -243,10 +243,15 @@ fn problems(rendered: &str, diagnostics: &[Diagnostic], text: &str) -> Value {
     json!({"rendered": rendered, "items": items})
 }
 
+/// How many records' traces an answer carries (the rest of the run is not
+/// traced in the answer, though it still runs).
+pub const TRACED_RECORDS: usize = 100;
+
 /// The run itself: `xf run`'s stream over the input, its output kept (and
 /// bounded), its error lines collected.
 fn stream(transform: &Transform, request: &Request, bounds: &Bounds) -> Map<String, Value> {
     let errors = RefCell::new(Vec::new());
+    let traces = RefCell::new(Vec::new());
     let mut output = Bounded {
         text: Vec::new(),
         max: bounds.output,
@@ -261,6 +266,20 @@ fn stream(transform: &Transform, request: &Request, bounds: &Bounds) -> Map<Stri
         errors.borrow_mut().push(format!("error: {failure}"));
     };
     let mut stream = Stream::new(transform, &mut output, None::<io::Sink>, report, options);
+    // What each statement did, per record, as `xf run --trace` shows it: the
+    // first TRACED_RECORDS records' (each trace's values are already shortened).
+    stream.trace_to(|position, trace| {
+        let mut traces = traces.borrow_mut();
+        if traces.len() < TRACED_RECORDS {
+            let mut entry = Map::new();
+            entry.insert("record".into(), position.to_string().into());
+            entry.insert("text".into(), trace.render().into());
+            if let Value::Object(fields) = trace.to_json() {
+                entry.extend(fields);
+            }
+            traces.push(Value::Object(entry));
+        }
+    });
     if let Some(now) = request.now {
         stream.fix_now(now);
     }
@@ -295,6 +314,7 @@ fn stream(transform: &Transform, request: &Request, bounds: &Bounds) -> Map<Stri
     answer.insert("outputs".into(), outputs.into());
     answer.insert("output".into(), text.into());
     answer.insert("errors".into(), errors.into());
+    answer.insert("trace".into(), traces.into_inner().into());
     answer.insert("dropped".into(), stats.dropped.into());
     answer.insert(
         "stats".into(),

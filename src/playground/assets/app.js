@@ -150,7 +150,9 @@ function show(answer) {
   $("transform").title = marks.map((mark) => `${mark.line}:${mark.column}: ${mark.message}`).join("\n");
   if (answer.trace !== undefined) {
     $("trace-pane").hidden = false;
-    $("trace").textContent = JSON.stringify(answer.trace, null, 2);
+    $("trace").textContent = answer.trace.length === 0
+      ? "no record was traced"
+      : answer.trace.map((entry) => `record ${entry.record}\n${entry.text}`).join("\n\n");
   } else {
     $("trace-pane").hidden = true;
   }
