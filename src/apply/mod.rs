@@ -683,20 +683,9 @@ impl Run<'_> {
 /// The statement a step came from, when it has one of its own.
 fn step_origin(step: &Step) -> Option<Origin> {
     match step {
-        Step::Set { origin, .. }
-        | Step::Url { origin, .. }
-        | Step::Hec { origin, .. }
-        | Step::Validate { origin, .. }
-        | Step::Append { origin, .. }
-        | Step::Rename { origin, .. }
-        | Step::Nest { origin, .. }
-        | Step::For { origin, .. }
-        | Step::FanOut { origin, .. }
-        | Step::Fail { origin, .. }
-        | Step::Let { origin, .. }
-        | Step::Include { origin, .. } => Some(*origin),
         // Their errors (over a limit, stopped) have always named no statement.
         Step::Remove { .. } | Step::Drop { .. } | Step::When { .. } => None,
+        other => Some(other.origin()),
     }
 }
 

@@ -489,7 +489,7 @@ pub(super) fn step<'p>(
     run: &mut Run<'p>,
 ) -> Result<Flow, RecordError> {
     let started = Instant::now();
-    let origin = origin(step);
+    let origin = step.origin();
     let index = run
         .trace
         .as_mut()
@@ -695,27 +695,6 @@ fn read_by(
             read_by(plan, condition, record, run, items, reads);
             items.pop();
         }
-    }
-}
-
-/// Where a step's statement is written.
-fn origin(step: &Step) -> Origin {
-    match step {
-        Step::Set { origin, .. }
-        | Step::Remove { origin, .. }
-        | Step::Url { origin, .. }
-        | Step::Drop { origin, .. }
-        | Step::Let { origin, .. }
-        | Step::When { origin, .. }
-        | Step::Hec { origin, .. }
-        | Step::Validate { origin, .. }
-        | Step::Append { origin, .. }
-        | Step::Rename { origin, .. }
-        | Step::Nest { origin, .. }
-        | Step::For { origin, .. }
-        | Step::FanOut { origin, .. }
-        | Step::Fail { origin, .. }
-        | Step::Include { origin, .. } => *origin,
     }
 }
 

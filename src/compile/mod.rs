@@ -225,6 +225,29 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// Where the step's statement is written.
+    pub fn origin(&self) -> Origin {
+        match self {
+            Step::Set { origin, .. }
+            | Step::Remove { origin, .. }
+            | Step::Url { origin, .. }
+            | Step::Drop { origin, .. }
+            | Step::Let { origin, .. }
+            | Step::When { origin, .. }
+            | Step::Hec { origin, .. }
+            | Step::Validate { origin, .. }
+            | Step::Append { origin, .. }
+            | Step::Rename { origin, .. }
+            | Step::Nest { origin, .. }
+            | Step::For { origin, .. }
+            | Step::FanOut { origin, .. }
+            | Step::Fail { origin, .. }
+            | Step::Include { origin, .. } => *origin,
+        }
+    }
+}
+
 /// A compiled condition (patterns compiled).
 pub enum Cond {
     Or(Vec<Cond>),
