@@ -142,7 +142,7 @@ fn format_file(path: &Path, check: bool) -> Outcome {
         print_diff(&name, &source, &formatted);
         return Outcome::Changed;
     }
-    match write_atomically(path, &formatted) {
+    match xf::files::write_atomically(path, &formatted) {
         Ok(()) => Outcome::Changed,
         Err(error) => {
             eprintln!("error: {name}: not rewritten: {error}");
@@ -215,30 +215,4 @@ fn print_diff(name: &str, before: &str, after: &str) {
         .to_string();
     // A closed stdout only loses the listing: the exit status still says it.
     let _ = writeln!(out, "{name}: not formatted").and_then(|()| write!(out, "{text}"));
-}
-
-/// Replaces the file at `path` (or, for a symbolic link, the file it points
-/// at) by `text`: written to a new file beside it with the same permissions,
-/// then renamed over it, so a reader sees the old file or the new one, never
-/// half of either.
-fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
-    let path = std::fs::canonicalize(path)?;
-    let permissions = std::fs::metadata(&path)?.permissions();
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(".{name}.xf-fmt-{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)?;
-    let written = (|| {
-        file.write_all(text.as_bytes())?;
-        file.set_permissions(permissions)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
 }

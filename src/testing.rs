@@ -589,16 +589,18 @@ pub fn bless(folder: &Path, case: &Case, actual: &Actual) -> io::Result<Vec<Path
             }
         }
     }
+    // The new expectation first, then the old ones go: stopped in between, a
+    // case has two expectations (a failure that says so), never none.
+    let mut written = Vec::new();
+    for (file, text) in writes {
+        crate::files::write_atomically(&file, text)?;
+        written.push(file);
+    }
     for file in removes {
         match fs::remove_file(&file) {
             Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
             _ => {}
         }
-    }
-    let mut written = Vec::new();
-    for (file, text) in writes {
-        fs::write(&file, text)?;
-        written.push(file);
     }
     Ok(written)
 }
@@ -657,7 +659,7 @@ pub fn bless_warnings(folder: &Path, actual: &[String]) -> io::Result<()> {
     }
     let mut text = actual.join("\n");
     text.push('\n');
-    fs::write(path, text)
+    crate::files::write_atomically(&path, &text)
 }
 
 #[cfg(test)]

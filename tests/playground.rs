@@ -204,6 +204,11 @@ fn bad_bodies_get_clear_answers_not_a_panic() {
     let big = json!({"transform": "", "input": "x".repeat(3 << 20)}).to_string();
     let answer = post(big.as_bytes(), "application/json");
     assert_eq!(answer.status, 413, "{}", answer.body);
+    assert!(answer.json()["error"].as_str().unwrap().contains("limit"));
+    // A first line that is not JSON does not hide the records after it from the limit.
+    let answer =
+        playground.run(&json!({"transform": "", "input": format!("x\n{}", "{}\n".repeat(1001))}));
+    assert_eq!(answer.status, 413, "{}", answer.body);
     // Past the transform limit (256 KiB), and past 1,000 records.
     let answer = playground.run(&json!({"transform": "#".repeat(300 << 10), "input": ""}));
     assert_eq!(answer.status, 413);
@@ -242,6 +247,21 @@ fn a_request_for_another_host_is_refused() {
         b"",
     );
     assert_eq!(local.status, 200);
+}
+
+#[test]
+fn with_allow_remote_clients_name_the_playground_as_they_reach_it() {
+    // Listened on loopback here, but opened to others: a client on the
+    // network names the machine by its own address or name.
+    let playground = Playground::start(&["--allow-remote"]);
+    let answer = http(
+        &playground.address,
+        "GET",
+        "/",
+        &[("Host", "workstation.example:7878")],
+        b"",
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
 }
 
 #[test]

@@ -255,3 +255,28 @@ fn a_trace_file_that_cannot_be_opened_is_a_start_error() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("cannot open trace file"), "{stderr}");
 }
+
+/// A loop of loops runs on, but its trace stops growing at `MAX_STEPS`
+/// statements and counts the rest.
+#[test]
+fn a_trace_keeps_the_first_statements_and_counts_the_rest() {
+    use xf::apply::trace::MAX_STEPS;
+    let transform = Transform::from_source(
+        "loops.xf",
+        "for x in a {\n  for y in a {\n    set n = y\n  }\n}\n",
+        None,
+    )
+    .unwrap();
+    let record: Value = serde_json::json!({"a": vec![0; 150]});
+    let (result, trace) = transform.apply_traced(record, &Context::default());
+    assert!(result.is_ok());
+    // 1 outer for, 150 inner fors, 150 × 150 sets.
+    let ran = 1 + 150 + 150 * 150;
+    assert_eq!(trace.steps.len(), MAX_STEPS);
+    assert_eq!(trace.omitted, ran - MAX_STEPS);
+    assert!(trace.render().contains(&format!(
+        "… and {} more statements, not traced",
+        ran - MAX_STEPS
+    )));
+    assert_eq!(trace.to_json()["omitted"], ran - MAX_STEPS);
+}

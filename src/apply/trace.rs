@@ -37,9 +37,19 @@ pub struct Trace {
     /// The statements that ran, in the order they ran (a `when` before the
     /// statements of the branch it took, an `include` before its file's).
     pub steps: Vec<TraceStep>,
+    /// The statements that ran after the first [`MAX_STEPS`]: counted, not
+    /// traced, so that a loop of loops cannot fill memory with its trace.
+    pub omitted: usize,
     /// How the record's run ended.
     pub end: TraceEnd,
 }
+
+/// How many statements a record's trace shows; the rest are counted in
+/// [`Trace::omitted`].
+pub const MAX_STEPS: usize = 10_000;
+
+/// The index [`Tracer::open`] gives a statement past [`MAX_STEPS`].
+const OMITTED: usize = usize::MAX;
 
 /// How a traced record's run ended.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -261,6 +271,12 @@ impl Trace {
                 out.push_str(&format!("{indent}    error: {error}\n"));
             }
         }
+        if self.omitted > 0 {
+            out.push_str(&format!(
+                "… and {} more statements, not traced (a trace shows the first {MAX_STEPS})\n",
+                self.omitted
+            ));
+        }
         out.push_str(&match &self.end {
             TraceEnd::Emitted(1) => "→ written\n".to_string(),
             TraceEnd::Emitted(count) => format!("→ written as {count} records\n"),
@@ -280,6 +296,7 @@ impl Trace {
     ///             "decision": {"condition": "…", "holds": true, "outcome": "dropped",
     ///                          "reads": [{"name": "a", "value": …}]},  (drop and when only)
     ///             "error": "…" (only when it failed)}, …],
+    ///  "omitted": N (only past MAX_STEPS statements),
     ///  "end": "written" | "dropped" | "failed", "records": N (written), "error": "…" (failed)}
     /// ```
     ///
@@ -290,6 +307,9 @@ impl Trace {
         let steps: Vec<Value> = self.steps.iter().map(TraceStep::to_json).collect();
         let mut object = Map::new();
         object.insert("steps".into(), Value::Array(steps));
+        if self.omitted > 0 {
+            object.insert("omitted".into(), self.omitted.into());
+        }
         match &self.end {
             TraceEnd::Emitted(count) => {
                 object.insert("end".into(), "written".into());
@@ -397,7 +417,13 @@ pub(super) struct Tracer {
 
 impl Tracer {
     /// Starts the step of a statement (written at `origin` in `source`); its index.
+    /// Past [`MAX_STEPS`] the step is only counted, and the index given is
+    /// one [`Tracer::step`] finds nothing at.
     pub(super) fn open(&mut self, source: &str, origin: &Origin) -> usize {
+        if self.trace.steps.len() >= MAX_STEPS {
+            self.trace.omitted += 1;
+            return OMITTED;
+        }
         let text = source
             .get(origin.span.start..origin.span.end)
             .map_or(String::new(), |text| source_text(text, true));
@@ -494,6 +520,10 @@ pub(super) fn step<'p>(
         .trace
         .as_mut()
         .map_or(0, |tracer| tracer.open(&plan.source, &origin));
+    if index == OMITTED {
+        // Past the trace's limit: only run it (the statements inside are counted too).
+        return traced_work(plan, step, rest, record, run, index);
+    }
     let watched = watch(plan, step);
     let before: Vec<Option<Value>> = watched.iter().map(|w| w.read(record, run)).collect();
     let result = traced_work(plan, step, rest, record, run, index);
@@ -516,11 +546,12 @@ pub(super) fn step<'p>(
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if let Some(tracer) = run.trace.as_deref_mut() {
         // An error is the innermost failed statement's: those around it only pass it on.
-        let inner_failed = tracer
-            .trace
-            .steps
-            .get(index + 1..)
-            .is_some_and(|inner| inner.iter().any(|step| step.error.is_some()));
+        let inner_failed = result.is_err()
+            && tracer
+                .trace
+                .steps
+                .get(index + 1..)
+                .is_some_and(|inner| inner.iter().any(|step| step.error.is_some()));
         if let Some(traced) = tracer.step(index) {
             traced.changes = changes;
             traced.micros = micros;

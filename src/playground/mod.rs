@@ -49,11 +49,19 @@ struct App {
     files: Files,
     bounds: Bounds,
     /// The `Host` values requests may carry: the address as listened on,
-    /// and `localhost:PORT` for a loopback one.
-    hosts: Vec<String>,
+    /// and `localhost:PORT` for a loopback one (without `:80` on port 80);
+    /// `None` with `--allow-remote`, whose clients name it as they reach it.
+    hosts: Option<Vec<String>>,
     /// Runs at a time: each takes a blocking thread for up to its time limit.
     runs: tokio::sync::Semaphore,
+    /// Requests past the bodies read: at work or waiting for a run (more are
+    /// answered 503 rather than held in memory).
+    admitted: tokio::sync::Semaphore,
 }
+
+/// Runs at a time, and requests admitted at once (at work or waiting).
+const RUNS: usize = 2;
+const ADMITTED: usize = 8;
 
 pub fn playground(args: PlaygroundArgs) -> ExitCode {
     if !args.listen.ip().is_loopback() && !args.allow_remote {
@@ -90,7 +98,7 @@ pub fn playground(args: PlaygroundArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(serve(args.listen, files)) {
+    match runtime.block_on(serve(args.listen, files, args.allow_remote)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(problem) => {
             eprintln!("error: {problem}");
@@ -99,7 +107,7 @@ pub fn playground(args: PlaygroundArgs) -> ExitCode {
     }
 }
 
-async fn serve(listen: SocketAddr, files: Files) -> Result<(), String> {
+async fn serve(listen: SocketAddr, files: Files, allow_remote: bool) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
@@ -110,12 +118,21 @@ async fn serve(listen: SocketAddr, files: Files) -> Result<(), String> {
     if local.ip().is_loopback() {
         hosts.push(format!("localhost:{}", local.port()));
     }
+    if local.port() == 80 {
+        // Browsers leave the default port out of `Host`.
+        let without: Vec<String> = hosts
+            .iter()
+            .filter_map(|host| host.strip_suffix(":80").map(str::to_string))
+            .collect();
+        hosts.extend(without);
+    }
     let bounds = Bounds::DEFAULT;
     let app = Arc::new(App {
         files,
         bounds,
-        hosts,
-        runs: tokio::sync::Semaphore::new(2),
+        hosts: (!allow_remote).then_some(hosts),
+        runs: tokio::sync::Semaphore::new(RUNS),
+        admitted: tokio::sync::Semaphore::new(ADMITTED),
     });
     let router = Router::new()
         .route("/", get(|| async { asset("index.html") }))
@@ -150,7 +167,12 @@ async fn same_host(
         .headers()
         .get(header::HOST)
         .and_then(|host| host.to_str().ok());
-    if !host.is_some_and(|host| app.hosts.iter().any(|known| known == host)) {
+    let known = |host: &str| {
+        app.hosts
+            .as_ref()
+            .is_none_or(|hosts| hosts.iter().any(|known| known.eq_ignore_ascii_case(host)))
+    };
+    if !host.is_some_and(known) {
         return plain(
             StatusCode::MISDIRECTED_REQUEST,
             "this playground answers requests for its own address only\n",
@@ -227,7 +249,21 @@ async fn examples_list() -> Response {
 
 /// `POST /api/run`: JSON in (`{"transform", "input", "now"?}`), JSON out;
 /// 400 for a body that is not such an object, 413 past a limit.
-async fn run_request(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn run_request(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejected) if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refusal(Refusal::TooLarge(format!(
+                "the body is over the playground's limit of {} bytes",
+                app.bounds.body
+            )))
+        }
+        Err(rejected) => return refusal(Refusal::BadRequest(rejected.body_text())),
+    };
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|kind| kind.to_str().ok())
@@ -237,6 +273,14 @@ async fn run_request(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
             "the body must be sent as Content-Type: application/json".into(),
         ));
     }
+    let Ok(_admitted) = app.admitted.try_acquire() else {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"error": format!(
+                "{ADMITTED} runs are already at work or waiting; try again"
+            )}),
+        );
+    };
     let request = match run::parse_request(&body, &app.bounds) {
         Ok(request) => request,
         Err(refused) => return refusal(refused),

@@ -120,19 +120,31 @@ pub fn parse_request(body: &[u8], bounds: &Bounds) -> Result<Request, Refusal> {
     })
 }
 
-/// How many records `input` holds, as far as it is JSON (the stream reports
-/// what is not), stopping once past `max`.
+/// How many records `input` holds, stopping once past `max`: each value, each
+/// item of a top-level array, and each stretch that is not JSON, counted as
+/// one up to the end of its line, where the stream reads on (it reports
+/// such a stretch as one failed record).
 fn count_records(input: &str, max: usize) -> usize {
     let mut count = 0;
-    for value in serde_json::Deserializer::from_str(input).into_iter::<Value>() {
-        match value {
-            Ok(Value::Array(items)) => count += items.len().max(1),
-            Ok(_) => count += 1,
-            Err(_) => break,
+    let mut rest = input;
+    while count <= max {
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+        match values.next() {
+            None => break,
+            Some(Ok(Value::Array(items))) => count += items.len().max(1),
+            Some(Ok(_)) => count += 1,
+            Some(Err(_)) => {
+                count += 1;
+                let failed_at = values.byte_offset().min(rest.len());
+                // A line end is always a character boundary.
+                rest = match memchr::memchr(b'\n', &rest.as_bytes()[failed_at..]) {
+                    Some(at) => &rest[failed_at + at + 1..],
+                    None => "",
+                };
+                continue;
+            }
         }
-        if count > max {
-            break;
-        }
+        rest = &rest[values.byte_offset()..];
     }
     count
 }
@@ -243,9 +255,10 @@ fn problems(rendered: &str, diagnostics: &[Diagnostic], text: &str) -> Value {
     json!({"rendered": rendered, "items": items})
 }
 
-/// How many records' traces an answer carries (the rest of the run is not
-/// traced in the answer, though it still runs).
+/// How many records' traces an answer carries, and how much of their text
+/// at most (the rest of the run is not traced in the answer, though it runs).
 pub const TRACED_RECORDS: usize = 100;
+pub const TRACE_TEXT: usize = 1 << 20;
 
 /// The run itself: `xf run`'s stream over the input, its output kept (and
 /// bounded), its error lines collected.
@@ -268,12 +281,16 @@ fn stream(transform: &Transform, request: &Request, bounds: &Bounds) -> Map<Stri
     let mut stream = Stream::new(transform, &mut output, None::<io::Sink>, report, options);
     // What each statement did, per record, as `xf run --trace` shows it: the
     // first TRACED_RECORDS records' (each trace's values are already shortened).
-    stream.trace_to(|position, trace| {
-        let mut traces = traces.borrow_mut();
-        if traces.len() < TRACED_RECORDS {
+    let mut trace_text = 0;
+    let traces_ref = &traces;
+    stream.trace_to(move |position, trace| {
+        let mut traces = traces_ref.borrow_mut();
+        if traces.len() < TRACED_RECORDS && trace_text < TRACE_TEXT {
+            let text = trace.render();
+            trace_text += text.len();
             let mut entry = Map::new();
             entry.insert("record".into(), position.to_string().into());
-            entry.insert("text".into(), trace.render().into());
+            entry.insert("text".into(), text.into());
             if let Value::Object(fields) = trace.to_json() {
                 entry.extend(fields);
             }
@@ -359,6 +376,13 @@ struct Timer {
 impl Timer {
     fn start(interrupt: Interrupt, after: Duration) -> Timer {
         let (done, wait) = mpsc::channel::<()>();
+        if after.is_zero() {
+            // No time at all: stopped before the first record ends, not whenever
+            // the timer's thread first runs.
+            interrupt
+                .stop
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         std::thread::spawn(move || {
             if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(after) {
                 interrupt
@@ -402,6 +426,18 @@ mod tests {
             parse_request(long.to_string().as_bytes(), &bounds),
             Err(Refusal::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn what_is_not_json_counts_a_record_a_line_and_the_count_reads_on() {
+        assert_eq!(count_records("", 10), 0);
+        assert_eq!(count_records("{} [1, 2, 3] {}", 10), 5);
+        assert_eq!(count_records("x\n{}\n{}\n", 10), 3);
+        assert_eq!(count_records("{\"a\": 1\n{}\nnot json at all\n[]", 10), 4);
+        assert_eq!(count_records("é\u{1F600}\n{}", 10), 2);
+        // A bad first line does not hide the records after it from the limit.
+        let many = format!("x\n{}", "{}\n".repeat(2_000));
+        assert!(count_records(&many, 1_000) > 1_000);
     }
 
     #[test]

@@ -49,7 +49,14 @@ function classOf(scopes) {
 function markRanges(text) {
   const starts = [0];
   for (let at = 0; at < text.length; at++) if (text[at] === "\n") starts.push(at + 1);
-  const offset = (line, column) => Math.min(text.length, (starts[line - 1] ?? text.length) + column - 1);
+  // The server counts columns in characters (code points); a JS string index counts UTF-16 units.
+  const offset = (line, column) => {
+    let at = starts[line - 1] ?? text.length;
+    for (let left = column - 1; left > 0 && at < text.length && text[at] !== "\n"; left--) {
+      at += text.codePointAt(at) > 0xffff ? 2 : 1;
+    }
+    return Math.min(text.length, at);
+  };
   return marks.map((mark) => {
     const from = offset(mark.line, mark.column);
     let to = offset(mark.end_line, mark.end_column);
