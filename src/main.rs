@@ -2,6 +2,7 @@
 
 mod cli;
 mod fmt_cli;
+mod progress_cli;
 #[cfg(feature = "serve")]
 mod serve_cli;
 mod test_cli;
