@@ -772,17 +772,17 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
                     ),
                     None => (String::new(), "it"),
                 };
-                eprintln!(
+                progress.eprintln(&format!(
                     "error: cannot write dead-letter file {}: {error}; {count} failed record{plural} {are} not in it{from}, each reported above; every other record read was written, dropped or dead-lettered, and nothing after {after} was read",
                     path.display()
-                );
+                ));
                 lost = true;
                 break;
             }
             Err(StreamError::Output(error)) => {
-                eprintln!(
+                progress.eprintln(&format!(
                     "error: cannot write standard output: {error}; nothing after it was read"
-                );
+                ));
                 lost = true;
                 break;
             }
