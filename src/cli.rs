@@ -347,6 +347,8 @@ struct StreamArgs {
     /// The largest record kept, in MiB; a larger one is a record error
     #[arg(long, value_name = "MIB", default_value_t = xf::read::DEFAULT_MAX_RECORD / (1024 * 1024))]
     max_record_size: usize,
+    #[command(flatten)]
+    progress: crate::progress_cli::ProgressArgs,
 }
 
 pub fn main() -> ExitCode {
@@ -675,6 +677,22 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
         },
         None => None,
     };
+    let inputs = if args.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.inputs.clone()
+    };
+    let trace_on_stderr = trace
+        .trace
+        .as_ref()
+        .is_some_and(|path| path.as_os_str() == "-");
+    let show_progress = match args.progress.wanted(&args.inputs, trace_on_stderr) {
+        Ok(wanted) => wanted,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let trace_out = match TraceOut::open(trace) {
         Ok(out) => out.map(std::cell::RefCell::new),
         Err(error) => {
@@ -688,11 +706,16 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
         max_record: Some(args.max_record_size.saturating_mul(1024 * 1024)),
         threads: args.threads.map_or_else(default_threads, usize::from),
     };
-    let stderr = io::stderr();
-    let report = |failure: &xf::stream::Report<'_>| {
-        let _ = writeln!(stderr.lock(), "error: {failure}");
+    let progress = if show_progress {
+        crate::progress_cli::Progress::start(&inputs)
+    } else {
+        crate::progress_cli::Progress::off()
     };
+    let report = |failure: &xf::stream::Report<'_>| progress.eprintln(&format!("error: {failure}"));
     let mut stream = Stream::new(transform, output, dead_letter, report, options);
+    if let Some(live) = progress.live() {
+        stream.publish_to(live);
+    }
     if let Some(out) = &trace_out {
         // Traced records run on one thread, so their traces come in input order.
         stream.trace_to(|position, trace| out.borrow_mut().write(position, trace));
@@ -708,22 +731,20 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
         }
     };
     stream.set_interrupt(interrupt.clone());
-    let inputs = if args.inputs.is_empty() {
-        vec![PathBuf::from("-")]
-    } else {
-        args.inputs
-    };
     // Anything that kept a record from being written or dead-lettered.
     let mut lost = false;
     for input in &inputs {
         let stop = Arc::clone(&interrupt.stop);
         let result = if input.as_os_str() == "-" {
-            stream.run("stdin", interruptible(io::stdin(), stop))
+            stream.run("stdin", progress.count(interruptible(io::stdin(), stop)))
         } else {
             match open_input(input) {
-                Ok(file) => stream.run(&input.display().to_string(), interruptible(file, stop)),
+                Ok(file) => stream.run(
+                    &input.display().to_string(),
+                    progress.count(interruptible(file, stop)),
+                ),
                 Err(error) => {
-                    eprintln!("error: cannot open {}: {error}", input.display());
+                    progress.eprintln(&format!("error: cannot open {}: {error}", input.display()));
                     lost = true;
                     continue;
                 }
@@ -734,7 +755,7 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
             Ok(Flow::Stop) => break,
             // One unreadable input: the others still go through.
             Err(error @ StreamError::Input { .. }) => {
-                eprintln!("error: {error}");
+                progress.eprintln(&format!("error: {error}"));
                 lost = true;
             }
             Err(StreamError::DeadLetters(error)) => {
@@ -755,22 +776,24 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
                     ),
                     None => (String::new(), "it"),
                 };
-                eprintln!(
+                progress.eprintln(&format!(
                     "error: cannot write dead-letter file {}: {error}; {count} failed record{plural} {are} not in it{from}, each reported above; every other record read was written, dropped or dead-lettered, and nothing after {after} was read",
                     path.display()
-                );
+                ));
                 lost = true;
                 break;
             }
             Err(StreamError::Output(error)) => {
-                eprintln!(
+                progress.eprintln(&format!(
                     "error: cannot write standard output: {error}; nothing after it was read"
-                );
+                ));
                 lost = true;
                 break;
             }
         }
     }
+    // The bar off before the run's last lines (errors, --stats, a signal's).
+    progress.finish();
     let stats = stream.stats;
     lost |= stats.lost > 0;
     if let Some(out) = &trace_out {

@@ -2,6 +2,7 @@
 
 mod cli;
 mod fmt_cli;
+mod progress_cli;
 #[cfg(feature = "serve")]
 mod playground;
 #[cfg(feature = "serve")]

@@ -15,7 +15,7 @@ mod parallel;
 mod process;
 
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -72,6 +72,24 @@ impl Stats {
         self.dropped += other.dropped;
         self.failed += other.failed;
         self.lost += other.lost;
+    }
+}
+
+/// A stream's counts as another thread may read them while it runs (`xf run
+/// --progress`): published after each frame (a record, or a whole top-level
+/// array), three relaxed stores, so that watching costs the stream nothing more.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub read: AtomicU64,
+    pub dropped: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl LiveStats {
+    fn publish(&self, stats: &Stats) {
+        self.read.store(stats.read, Ordering::Relaxed);
+        self.dropped.store(stats.dropped, Ordering::Relaxed);
+        self.failed.store(stats.failed, Ordering::Relaxed);
     }
 }
 
@@ -168,6 +186,8 @@ pub struct Stream<'t, W: Write, D: Write> {
     first_lost: Option<Lost>,
     /// Where each record's trace goes, when tracing ([`Stream::trace_to`]).
     on_trace: Option<Box<OnTrace<'t>>>,
+    /// Where the counts are published as they change ([`Stream::publish_to`]).
+    live: Option<Arc<LiveStats>>,
 }
 
 /// What [`Stream::trace_to`] gives each record's trace to.
@@ -202,7 +222,14 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             now: None,
             first_lost: None,
             on_trace: None,
+            live: None,
         }
+    }
+
+    /// Publishes [`Stream::stats`] to `live` after every frame, at every
+    /// thread count, for a progress display to read.
+    pub fn publish_to(&mut self, live: Arc<LiveStats>) {
+        self.live = Some(live);
     }
 
     /// Traces every record ([`crate::Transform::apply_traced`]) and gives
@@ -441,6 +468,10 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                     });
                 }
             }
+        }
+        // Every frame, on every path (here, drain, parallel), ends with its report.
+        if let Some(live) = &self.live {
+            live.publish(&self.stats);
         }
         match broken {
             None => Ok(()),
