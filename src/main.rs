@@ -2,9 +2,9 @@
 
 mod cli;
 mod fmt_cli;
-mod progress_cli;
 #[cfg(feature = "serve")]
 mod playground;
+mod progress_cli;
 #[cfg(feature = "serve")]
 mod serve_cli;
 mod test_cli;
