@@ -240,10 +240,9 @@ fn redraw_thread(
     update();
     let thread = std::thread::Builder::new()
         .name("xf-progress".into())
-        .spawn(move || loop {
-            match stopped.recv_timeout(REDRAW) {
-                Err(RecvTimeoutError::Timeout) => update(),
-                _ => break,
+        .spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(REDRAW) {
+                update();
             }
         })
         // Without the thread the bar stays as first drawn; the run goes on.

@@ -243,3 +243,53 @@ fn sigint_clears_the_bar_before_the_signal_line() {
         "xf: stopped by signal 2 after 2 records; every record read was written whole or dead-lettered"
     );
 }
+
+/// Runs `command` (a shell command line) with a terminal as its standard
+/// streams, through util-linux's `script`; what the terminal got, or `None`
+/// where there is no `script`.
+fn on_a_terminal(command: &str, dir: &Path) -> Option<String> {
+    let typescript = dir.join("typescript");
+    let status = Command::new("script")
+        .args(["-qc", command])
+        .arg(&typescript)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .ok()?;
+    assert!(status.success(), "{command}");
+    Some(String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned())
+}
+
+#[test]
+fn on_a_terminal_the_bar_is_on_for_files_and_off_for_stdin() {
+    let (dir, transform, input) = setup(100);
+    let xf = assert_cmd::cargo::cargo_bin("xf");
+    let out = dir.path().join("out.ndjson");
+    let run = format!(
+        "{} run {} {} > {}",
+        xf.display(),
+        transform.display(),
+        input.display(),
+        out.display()
+    );
+    let Some(terminal) = on_a_terminal(&run, dir.path()) else {
+        eprintln!("no `script` here: the terminal default is not tested");
+        return;
+    };
+    assert!(terminal.contains(" records ("), "{terminal:?}");
+    assert!(
+        terminal.contains("xf: 100 records, "),
+        "the summary: {terminal:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 80);
+    let from_stdin = format!(
+        "{} run {} < {} > {}",
+        xf.display(),
+        transform.display(),
+        input.display(),
+        out.display()
+    );
+    let terminal = on_a_terminal(&from_stdin, dir.path()).unwrap();
+    assert!(!terminal.contains("records"), "{terminal:?}");
+    assert!(terminal.contains("error: stdin:6: fail (line 3): five is not allowed"));
+}
