@@ -48,13 +48,13 @@ impl Lint<'_> {
     fn statement(&mut self, statement: &Spanned<Statement>) {
         match &statement.node {
             Statement::Label { target, value } => self.label(target.span, value),
-            Statement::Drop(Some(condition)) => self.condition(condition),
+            Statement::Drop(Some(condition)) => self.condition(&condition.node),
             Statement::When {
                 condition,
                 then,
                 otherwise,
             } => {
-                self.condition(condition);
+                self.condition(&condition.node);
                 self.statements(then);
                 self.statements(otherwise);
             }

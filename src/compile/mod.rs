@@ -620,10 +620,14 @@ impl Compiler<'_> {
             }),
             Statement::Drop(condition) => Some(Step::Drop {
                 condition: match condition {
-                    Some(condition) => Some(self.condition(condition, origin("drop"))?),
+                    Some(condition) => Some(self.condition(&condition.node, origin("drop"))?),
                     None => None,
                 },
-                text: condition_text(self.source, statement.span, false),
+                text: condition
+                    .as_ref()
+                    .map_or(Span::new(statement.span.end, statement.span.end), |c| {
+                        c.span
+                    }),
                 origin: origin("drop"),
             }),
             Statement::Let { name, value } => self.let_step(name, value, origin("let")),
@@ -632,12 +636,13 @@ impl Compiler<'_> {
                 then,
                 otherwise,
             } => {
-                let condition = self.condition(condition, origin("when"));
+                let text = condition.span;
+                let condition = self.condition(&condition.node, origin("when"));
                 let then = self.steps(then, true);
                 let otherwise = self.steps(otherwise, true);
                 Some(Step::When {
                     condition: condition?,
-                    text: condition_text(self.source, statement.span, true),
+                    text,
                     then,
                     otherwise,
                     origin: origin("when"),
@@ -1099,37 +1104,4 @@ pub(super) fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
             .min_by_key(|k| k.len().abs_diff(name.len()))
     };
     by_edits.or_else(by_start).copied()
-}
-
-/// Where the condition of a `drop when …` or `when … {` statement (at
-/// `statement`) is written: after its `when` keyword, to the statement's end
-/// (`drop`), or to the `{` that opens its block (`when`), the first one
-/// outside strings, brackets and comments. Empty for a plain `drop`.
-fn condition_text(source: &str, statement: Span, block: bool) -> Span {
-    let text = &source[statement.start..statement.end];
-    let Some(keyword) = text.find("when") else {
-        return Span::new(statement.end, statement.end);
-    };
-    let start = statement.start + keyword + "when".len();
-    if !block {
-        return Span::new(start, statement.end);
-    }
-    let bytes = source.as_bytes();
-    let (mut at, mut depth, mut in_string, mut in_comment) = (start, 0usize, false, false);
-    while at < statement.end {
-        match bytes[at] {
-            b'\n' if in_comment => in_comment = false,
-            _ if in_comment => {}
-            b'\\' if in_string => at += 1,
-            b'"' => in_string = !in_string,
-            _ if in_string => {}
-            b'#' => in_comment = true,
-            b'[' | b'(' => depth += 1,
-            b']' | b')' => depth = depth.saturating_sub(1),
-            b'{' if depth == 0 => return Span::new(start, at),
-            _ => {}
-        }
-        at += 1;
-    }
-    Span::new(start, statement.end)
 }

@@ -52,9 +52,10 @@ pub enum Statement {
         from: Spanned<Path>,
         via: Option<Spanned<String>>,
     },
-    Drop(Option<Condition>),
+    /// The condition's span is its own text (the trace shows it).
+    Drop(Option<Spanned<Condition>>),
     When {
-        condition: Condition,
+        condition: Spanned<Condition>,
         then: Vec<Spanned<Statement>>,
         otherwise: Vec<Spanned<Statement>>,
     },
@@ -250,13 +251,17 @@ fn unspan_statement(statement: &mut Statement) {
             unspan(from);
             via.iter_mut().for_each(unspan);
         }
-        Statement::Drop(condition) => condition.iter_mut().for_each(unspan_condition),
+        Statement::Drop(condition) => condition.iter_mut().for_each(|condition| {
+            unspan(condition);
+            unspan_condition(&mut condition.node);
+        }),
         Statement::When {
             condition,
             then,
             otherwise,
         } => {
-            unspan_condition(condition);
+            unspan(condition);
+            unspan_condition(&mut condition.node);
             unspan_statements(then);
             unspan_statements(otherwise);
         }

@@ -169,11 +169,11 @@ fn statement(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<State
             via: parts.next().map(word),
         },
         Rule::drop_stmt => Statement::Drop(match parts.next() {
-            Some(p) => Some(condition(p, errors)?),
+            Some(p) => Some(spanned_condition(p, errors)?),
             None => None,
         }),
         Rule::when_stmt => {
-            let condition = condition(parts.next()?, errors)?;
+            let condition = spanned_condition(parts.next()?, errors)?;
             let then = statements(parts.next()?.into_inner(), errors);
             let otherwise = match parts.next() {
                 // `else when …`: a block holding that one statement.
@@ -454,6 +454,14 @@ fn hec_key(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Spanned
         }
     };
     Some(Spanned::new(key, span))
+}
+
+fn spanned_condition(
+    pair: Pair<'_, Rule>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Spanned<Condition>> {
+    let span = Span::from(pair.as_span());
+    Some(Spanned::new(condition(pair, errors)?, span))
 }
 
 fn condition(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Option<Condition> {
