@@ -500,13 +500,18 @@ fn with_final_newline(text: &str) -> String {
     text
 }
 
-/// NDJSON with each record pretty-printed (keys in their order), so that a
-/// diff shows one field a line; a line that is not JSON stays as it is.
+/// NDJSON with each record pretty-printed (keys in their order, numbers as
+/// written), so that a diff shows one field a line; a line that is not JSON
+/// stays as it is.
 pub fn pretty(ndjson: &str) -> String {
     let mut out = String::new();
     for line in ndjson.lines() {
         match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(value) => {
+            Ok(mut value) => {
+                // Numbers as the record has them (`1e400`, not serde_json's `1e+400`).
+                if crate::number::has_exponent(&value) {
+                    crate::number::restore_exponents(line, &mut value);
+                }
                 let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| line.into());
                 out.push_str(&text);
             }
@@ -701,6 +706,14 @@ mod tests {
         assert_eq!(
             pretty("{\"b\":1,\"a\":2}\nnope\n"),
             "{\n  \"b\": 1,\n  \"a\": 2\n}\nnope\n"
+        );
+    }
+
+    #[test]
+    fn pretty_keeps_numbers_as_written() {
+        assert_eq!(
+            pretty("{\"a\":1E2,\"b\":1e400,\"c\":0.10}\n"),
+            "{\n  \"a\": 1E2,\n  \"b\": 1e400,\n  \"c\": 0.10\n}\n"
         );
     }
 

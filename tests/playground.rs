@@ -398,3 +398,17 @@ fn the_trace_pane_shows_what_xf_run_trace_prints() {
         .collect();
     assert_eq!(without_times(&page), without_times(&stderr));
 }
+
+#[test]
+fn the_page_shows_numbers_as_written() {
+    let playground = Playground::start(&[]);
+    let answer = playground
+        .run(
+            &json!({"transform": "label big = 1e400\n", "input": "{\"id\": 18446744073709551617}"}),
+        )
+        .json();
+    assert_eq!(
+        answer["pretty"],
+        "{\n  \"id\": 18446744073709551617,\n  \"big\": 1e400\n}\n"
+    );
+}

@@ -329,6 +329,9 @@ fn stream(transform: &Transform, request: &Request, bounds: &Bounds) -> Map<Stri
         .collect();
     let mut answer = Map::new();
     answer.insert("outputs".into(), outputs.into());
+    // Pretty-printed here, where numbers keep what they were written as (the
+    // page's JavaScript would turn `1e400` into null and round big integers).
+    answer.insert("pretty".into(), xf::testing::pretty(&text).into());
     answer.insert("output".into(), text.into());
     answer.insert("errors".into(), errors.into());
     answer.insert("trace".into(), traces.into_inner().into());

@@ -145,7 +145,7 @@ function show(answer) {
   const loaded = answer.loaded;
   $("status").textContent = loaded ? "ok" : "the transform does not load";
   $("status").classList.toggle("failed", !loaded || answer.errors.length > 0);
-  $("output").textContent = answer.outputs.map((value) => JSON.stringify(value, null, 2)).join("\n");
+  $("output").textContent = answer.pretty;
   $("diagnostics").textContent = answer.diagnostics.rendered;
   $("warnings").textContent = answer.warnings.rendered;
   $("errors").textContent = answer.errors.join("\n");
