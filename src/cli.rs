@@ -543,7 +543,7 @@ fn check(
     for path in paths {
         #[cfg(feature = "serve")]
         if path.extension().is_some_and(|e| e == "xfp") {
-            match xf::serve::pipeline::load(path, options) {
+            match xf::serve::config::pipeline::load(path, options) {
                 Ok(loaded) => println!(
                     "{}: ok, pipeline with {} source(s) and {} destination(s)",
                     path.display(),

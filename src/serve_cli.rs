@@ -7,14 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::params;
-use xf::serve::auth::{self, Auth, Digest, KeyPlace, Scheme};
-use xf::serve::config::{self, BodyFormat, Destination, Source, MAX_TIMEOUT};
-use xf::serve::notice::NoticeConfig;
-use xf::serve::pipeline::{Loaded, ServerSettings};
+use xf::serve::config;
+use xf::serve::config::pipeline::{Loaded, ServerSettings};
+use xf::serve::config::reload;
+use xf::serve::deliver::destination::{self, BodyFormat, Destination, MAX_TIMEOUT};
+use xf::serve::deliver::notice::NoticeConfig;
+use xf::serve::queue::spool::{self, SpoolLimits};
 use xf::serve::queue::{NatsOptions, QueueChoice};
-use xf::serve::receive::BodyLimits;
-use xf::serve::spool::{self, SpoolLimits};
-use xf::serve::{reload, ConnectionLimits, Pipeline, Refused, ServeOptions};
+use xf::serve::receive::auth::{self, Auth, KeyPlace, Scheme};
+use xf::serve::receive::body::BodyLimits;
+use xf::serve::receive::digest::Digest;
+use xf::serve::receive::source::Source;
+use xf::serve::receive::ConnectionLimits;
+use xf::serve::{Pipeline, Refused, ServeOptions};
 use xf::LoadOptions;
 
 use crate::cli::{ArmorArgs, FileArgs, LimitArgs};
@@ -399,7 +404,7 @@ fn serve_options(args: &ServeArgs, mut file: ServerSettings) -> Result<ServeOpti
             args.tls_cert.clone().or(file.tls_cert),
             args.tls_key.clone().or(file.tls_key),
         ) {
-            (Some(cert), Some(key)) => Some(xf::serve::tls::TlsFiles { cert, key }),
+            (Some(cert), Some(key)) => Some(xf::serve::receive::tls::TlsFiles { cert, key }),
             (None, None) => None,
             _ => return Err("TLS needs both a certificate and its key (--tls-cert and --tls-key, or tls_cert and tls_key)".into()),
         },
@@ -409,7 +414,7 @@ fn serve_options(args: &ServeArgs, mut file: ServerSettings) -> Result<ServeOpti
             args.private_destinations
                 .iter()
                 .map(|text| {
-                    xf::serve::pipeline::parse_network(text).ok_or_else(|| {
+                    xf::serve::config::pipeline::parse_network(text).ok_or_else(|| {
                         format!("--private-destination {text}: not an address or a network")
                     })
                 })
@@ -538,7 +543,7 @@ fn load_pipeline(args: &ServeArgs) -> Result<Loaded, Refused> {
                 watched: Vec::new(),
             });
         }
-        return xf::serve::pipeline::load_watched(file, &options);
+        return xf::serve::config::pipeline::load_watched(file, &options);
     }
     let mut watched = named_files(args);
     match quick_start(args, &options) {
@@ -634,10 +639,12 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
         destination.concurrency = args.concurrency.max(1);
         destination.retry.max_attempts = args.max_attempts.clamp(1, 1_000_000);
         destination.retry.max_age =
-            Duration::from_secs(args.max_age.clamp(1, config::MAX_AGE_LIMIT));
-        destination.batch.max_records = args.batch_records.clamp(1, config::BATCH_RECORDS_LIMIT);
+            Duration::from_secs(args.max_age.clamp(1, destination::MAX_AGE_LIMIT));
+        destination.batch.max_records = args
+            .batch_records
+            .clamp(1, destination::BATCH_RECORDS_LIMIT);
         destination.batch.linger =
-            Duration::from_millis(args.batch_linger.min(config::LINGER_LIMIT_MS));
+            Duration::from_millis(args.batch_linger.min(destination::LINGER_LIMIT_MS));
     }
     if destinations.is_empty() {
         problems
@@ -654,7 +661,7 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
     if !problems.is_empty() {
         return Err(problems.join("\n"));
     }
-    let slot = xf::serve::auth::IssuerSlot::default();
+    let slot = xf::serve::receive::auth::IssuerSlot::default();
     let issuer = Arc::new(quick_issuer(args)?);
     let _ = slot.set(Arc::clone(&issuer));
     Ok(Loaded {
@@ -666,7 +673,7 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
                 path: "/".to_string(),
                 transform: Arc::new(transform),
                 auth: Arc::new(quick_auth(args, &slot)?.with_window_of("/")),
-                rates: Arc::new(xf::serve::rate::Rates::new(
+                rates: Arc::new(xf::serve::receive::rate::Rates::new(
                     args.rate_limit,
                     args.client_rate_limit,
                 )),
@@ -680,7 +687,7 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
 /// The quick start's token issuer: for `--auth oauth`, its one client
 /// (`--auth-user`) with the --auth secrets; tokens signed with a key made
 /// for this process.
-fn quick_issuer(args: &ServeArgs) -> Result<xf::serve::oauth::Issuer, String> {
+fn quick_issuer(args: &ServeArgs) -> Result<xf::serve::receive::oauth::Issuer, String> {
     let mut clients = std::collections::HashMap::new();
     if args.auth.as_deref() == Some("oauth") {
         let client = args
@@ -691,10 +698,12 @@ fn quick_issuer(args: &ServeArgs) -> Result<xf::serve::oauth::Issuer, String> {
         clients.insert(client, Digest::of_each(&secrets));
     }
     let allow = quick_allow(args)?;
-    Ok(
-        xf::serve::oauth::Issuer::new(None, xf::serve::oauth::DEFAULT_TOKEN_LIFETIME, clients)
-            .guarded_by((!allow.is_empty()).then_some(allow), args.client_rate_limit),
+    Ok(xf::serve::receive::oauth::Issuer::new(
+        None,
+        xf::serve::receive::oauth::DEFAULT_TOKEN_LIFETIME,
+        clients,
     )
+    .guarded_by((!allow.is_empty()).then_some(allow), args.client_rate_limit))
 }
 
 /// The --auth secrets, from the environment and files, none empty.
@@ -723,13 +732,16 @@ fn quick_allow(args: &ServeArgs) -> Result<Vec<ipnet::IpNet>, String> {
     args.allow
         .iter()
         .map(|text| {
-            xf::serve::pipeline::parse_network(text)
+            xf::serve::config::pipeline::parse_network(text)
                 .ok_or_else(|| format!("error: --allow {text}: not an address or a network"))
         })
         .collect()
 }
 
-fn quick_auth(args: &ServeArgs, issuer: &xf::serve::auth::IssuerSlot) -> Result<Auth, String> {
+fn quick_auth(
+    args: &ServeArgs,
+    issuer: &xf::serve::receive::auth::IssuerSlot,
+) -> Result<Auth, String> {
     let allow = quick_allow(args)?;
     let secrets = auth_secrets(args)?;
     let scheme = args.auth.as_deref().unwrap_or("none");
@@ -865,7 +877,7 @@ fn nats_spool_run(_: SpoolCommand) -> Result<(), String> {
 /// `xf spool … --queue nats://…`: the same commands on the JetStream queue.
 #[cfg(feature = "nats")]
 fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
-    use xf::serve::jetstream::{self, JetStream};
+    use xf::serve::queue::jetstream::{self, JetStream};
     let place = command.place();
     let url = place.queue.clone().unwrap_or_default();
     let mut options = NatsOptions::new(&url);
@@ -886,7 +898,7 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|error| format!("cannot start the async runtime: {error}"))?;
-    let text = |e: xf::serve::spool::SpoolError| e.to_string();
+    let text = |e: xf::serve::queue::spool::SpoolError| e.to_string();
     runtime.block_on(async {
         // Opened without touching the limits the servers set: only looked into.
         let queue = JetStream::look(&options).await.map_err(text)?;

@@ -73,7 +73,7 @@ fn pipeline_diagnostics_render_as_snapshotted() {
     assert!(files.len() >= 7);
     for path in files {
         let name = format!("pipeline-{}", path.file_stem().unwrap().to_string_lossy());
-        let rendered = match xf::serve::pipeline::load(&path, &xf::LoadOptions::default()) {
+        let rendered = match xf::serve::config::pipeline::load(&path, &xf::LoadOptions::default()) {
             Ok(_) => panic!("{} loaded, but it is there to fail", path.display()),
             Err(rendered) => rendered,
         };

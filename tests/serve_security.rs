@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::{get, metric, post, post_with_head, send_raw, Server, Sink};
-use xf::serve::auth::{standard_webhooks_key, standard_webhooks_signature};
+use xf::serve::receive::auth::{standard_webhooks_key, standard_webhooks_signature};
 
 const SECOND: Duration = Duration::from_secs(1);
 const BODY: &[u8] = br#"{"severity": 5, "description": "Task Scheduler Entries Modified"}"#;
@@ -486,11 +486,11 @@ fn destinations_get_credentials_and_verifiable_signatures() {
             for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
                 headers.insert(name, header(attempt, name).parse().unwrap());
             }
-            let receiver = xf::serve::auth::Auth::new(
+            let receiver = xf::serve::receive::auth::Auth::new(
                 Vec::new(),
-                xf::serve::auth::Scheme::StandardWebhooks {
+                xf::serve::receive::auth::Scheme::StandardWebhooks {
                     keys: vec![standard_webhooks_key(secret).unwrap()],
-                    tolerance: xf::serve::auth::DEFAULT_TOLERANCE,
+                    tolerance: xf::serve::receive::auth::DEFAULT_TOLERANCE,
                 },
             );
             receiver
@@ -1066,7 +1066,8 @@ fn redirects_are_never_followed() {
 #[test]
 fn refusing_a_secret_takes_no_time_that_tells_how_close_it_was() {
     use std::time::Instant;
-    use xf::serve::auth::{Auth, Digest, Scheme};
+    use xf::serve::receive::auth::{Auth, Scheme};
+    use xf::serve::receive::digest::Digest;
     let secret = "s".repeat(64);
     let auth = Auth::new(
         Vec::new(),

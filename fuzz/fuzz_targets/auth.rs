@@ -9,10 +9,10 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use xf::serve::auth::{
-    standard_webhooks_key, standard_webhooks_signature, Auth, Digest, KeyPlace, Scheme,
-    DEFAULT_TOLERANCE,
+use xf::serve::receive::auth::{
+    standard_webhooks_key, standard_webhooks_signature, Auth, KeyPlace, Scheme, DEFAULT_TOLERANCE,
 };
+use xf::serve::receive::digest::Digest;
 
 const NAMES: [&str; 6] = [
     "authorization",
@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn token_request(headers: &HeaderMap, body: &[u8]) {
-    use xf::serve::oauth::Issuer;
+    use xf::serve::receive::oauth::Issuer;
     let mut clients = std::collections::HashMap::new();
     clients.insert("cii".to_string(), vec![Digest::of(b"s3cret")]);
     let issuer = Issuer::new(Some(b"fuzz key"), Duration::from_secs(60), clients);

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xf::serve::receive::{decode, records, BodyLimits};
+use xf::serve::receive::body::{decode, records, BodyLimits};
 
 fuzz_target!(|data: &[u8]| {
     let limits = BodyLimits {

@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("p{}.xfp", std::process::id()));
     if std::fs::write(&path, text).is_ok() {
-        let _ = xf::serve::pipeline::load(&path, &xf::LoadOptions::default());
+        let _ = xf::serve::config::pipeline::load(&path, &xf::LoadOptions::default());
     }
 });

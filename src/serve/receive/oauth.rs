@@ -24,7 +24,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::auth::Digest;
+use super::digest::Digest;
 
 /// How long a token xf issues is valid, by default: 15 minutes.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);

@@ -1,6 +1,6 @@
 //! The durable queue records wait in between receipt and delivery, as an
 //! interface: what the server and its delivery workers ask of it. The
-//! embedded SQLite spool ([`super::spool::Spool`]) implements it; a queue on
+//! embedded SQLite spool ([`spool::Spool`]) implements it; a queue on
 //! a server of its own (NATS JetStream, for several instances) can too,
 //! with the same semantics: `store` returns once the records are durable,
 //! `fetch` leases due records to one worker, `settle` says what became of
@@ -14,7 +14,11 @@ use std::sync::Arc;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::spool::{
+#[cfg(feature = "nats")]
+pub mod jetstream;
+pub mod spool;
+
+use spool::{
     DeadRecord, Fetch, Fetched, NewRecord, Overview, Settle, Spool, SpoolError, SpoolLimits,
 };
 

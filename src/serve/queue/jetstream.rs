@@ -30,10 +30,10 @@ use async_nats::jetstream::{self, consumer, stream};
 use async_nats::HeaderMap;
 use futures_util::StreamExt;
 
-use super::queue::{NatsOptions, Pending, Queue};
 use super::spool::{
     now_ms, DeadRecord, Depth, Fetch, Fetched, Leased, NewRecord, Overview, Settle, SpoolError,
 };
+use super::{NatsOptions, Pending, Queue};
 
 /// How long a fetch that found nothing waits at the server for one record.
 const LONG_POLL: Duration = Duration::from_secs(1);

@@ -27,18 +27,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::auth::{self, Auth, Digest, IssuerSlot, KeyPlace, Scheme};
-use super::config::{
-    self, BodyFormat, Destination, Source, BATCH_BYTES_LIMIT, BATCH_RECORDS_LIMIT, LINGER_LIMIT_MS,
-    MAX_AGE_LIMIT, MAX_TIMEOUT,
-};
-use super::oauth;
-use super::queue::NatsOptions;
-use super::rate::Rates;
-use super::token::{ClientAuth, TokenSource};
-use super::{Pipeline, Refused};
+use super::{self as config, Pipeline, Refused};
 use crate::compile::EventType;
 use crate::diagnostic::{self, Code, Diagnostic, Span};
+use crate::serve::deliver::destination::{
+    BodyFormat, Destination, BATCH_BYTES_LIMIT, BATCH_RECORDS_LIMIT, LINGER_LIMIT_MS,
+    MAX_AGE_LIMIT, MAX_TIMEOUT,
+};
+use crate::serve::deliver::token::{ClientAuth, TokenSource};
+use crate::serve::queue::NatsOptions;
+use crate::serve::receive::auth::{self, Auth, IssuerSlot, KeyPlace, Scheme};
+use crate::serve::receive::digest::Digest;
+use crate::serve::receive::oauth;
+use crate::serve::receive::rate::Rates;
+use crate::serve::receive::source::Source;
 use crate::syntax::pipeline::{
     parse_pipeline, Declaration, Section, Setting, Value, ValueKind, Word,
 };

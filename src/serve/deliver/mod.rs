@@ -7,6 +7,11 @@
 //! until it answers again, so an outage costs few requests and few of each
 //! record's attempts, and the queue drains at full speed once it is back.
 
+pub mod destination;
+pub mod guard;
+pub mod notice;
+pub mod token;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,12 +21,12 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify, Semaphore};
 
-use super::config::{BodyFormat, Destination, Retry};
-use super::metrics::{self, Metrics};
-use super::notice::Notices;
-use super::queue::Queue;
-use super::spool::{now_ms, DeadRecord, Fetch, Leased, Settle, SpoolError};
+use crate::serve::metrics::{self, Metrics};
+use crate::serve::queue::spool::{now_ms, DeadRecord, Fetch, Leased, Settle, SpoolError};
+use crate::serve::queue::Queue;
 use crate::write::Framing;
+use destination::{BodyFormat, Destination, Retry};
+use notice::Notices;
 
 /// The header that carries a record's id on every attempt: an idempotency key
 /// for the receiver. A batch carries its records' ids, comma-separated.
@@ -383,7 +388,9 @@ fn signature_headers(
         .map_or(0, |since| since.as_secs() as i64);
     let signatures: Vec<String> = keys
         .iter()
-        .map(|key| super::auth::standard_webhooks_signature(key, &id, timestamp, body))
+        .map(|key| {
+            crate::serve::receive::auth::standard_webhooks_signature(key, &id, timestamp, body)
+        })
         .collect();
     vec![
         ("webhook-id", id),

@@ -10,8 +10,8 @@ use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::json;
 
-use super::config::Destination;
-use super::metrics::Metrics;
+use super::destination::Destination;
+use crate::serve::metrics::Metrics;
 
 /// Where notices go.
 #[derive(Debug, Clone)]

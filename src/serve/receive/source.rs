@@ -1,0 +1,21 @@
+//! A source: where webhooks are received, who may send them, and the
+//! transform they go through.
+
+use std::sync::Arc;
+
+use super::auth::Auth;
+use super::rate::Rates;
+use crate::Transform;
+
+/// Where webhooks are received.
+pub struct Source {
+    /// Its name in the pipeline (`default` in the quick start), for `from`.
+    pub name: String,
+    /// The URL path (`/` in the quick start).
+    pub path: String,
+    pub transform: Arc<Transform>,
+    /// Who may send: its address allow-list and authentication ([`super::auth`]).
+    pub auth: Arc<Auth>,
+    /// How many requests it takes per second, in all and per client address.
+    pub rates: Arc<Rates>,
+}

@@ -1,0 +1,701 @@
+//! What the server answers: a webhook's way through it (admit → read the
+//! body → transform → store → answer), the OAuth token endpoint, and the
+//! health, readiness and metrics pages.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::config::Pipeline;
+use super::deliver::destination::Destination;
+use super::metrics;
+use super::queue::spool::{self, DeadRecord, NewRecord, SpoolError};
+use super::receive::body::{self as receive, Refusal};
+use super::receive::{auth, oauth, rate};
+use super::receive::{delivery_id, header_text, Peer, MAX_HEAD_BYTES};
+use super::App;
+use crate::apply::Outcome;
+
+pub(crate) async fn ready(State(app): State<Arc<App>>) -> Response {
+    if app.draining.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    }
+    let (records, bytes) = app.spool.usage();
+    (
+        StatusCode::OK,
+        format!("ready: {records} records, {bytes} bytes spooled\n"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    let pipeline = app.pipeline();
+    let depths = app.spool.depths();
+    let overview = app.spool.overview().await.ok();
+    let now = spool::now_ms();
+    for destination in &pipeline.destinations {
+        let labels = metrics::destination(&destination.name);
+        let (records, _) = depths.get(&*destination.name).copied().unwrap_or_default();
+        app.metrics
+            .queue_depth
+            .get_or_create(&labels)
+            .set(records as i64);
+        let oldest = overview
+            .as_ref()
+            .and_then(|o| {
+                o.queued
+                    .iter()
+                    .find(|(name, _)| **name == *destination.name)
+            })
+            .and_then(|(_, depth)| depth.oldest_ms);
+        let age = oldest.map(|at| (now - at).max(0) / 1000).unwrap_or(0);
+        app.metrics.oldest_age.get_or_create(&labels).set(age);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{body}\n"),
+    )
+        .into_response()
+}
+
+/// What one accepted body came to.
+struct Prepared {
+    records: Vec<NewRecord>,
+    dead: Vec<DeadRecord>,
+    ids: Vec<Arc<str>>,
+    received: u64,
+    emitted: u64,
+    dropped: u64,
+    failed: u64,
+}
+
+/// `POST /oauth/token`: xf as the authorization server of its `auth oauth`
+/// sources (RFC 6749 §4.4, client credentials). Not there (404) when no
+/// source takes OAuth clients.
+pub(crate) async fn token_request(State(app): State<Arc<App>>, request: Request) -> Response {
+    let issuer = Arc::clone(&app.pipeline().issuer);
+    if !issuer.has_clients() {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": "no source takes OAuth clients"}),
+        );
+    }
+    let peer = request
+        .extensions()
+        .get::<Peer>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |peer| peer.0);
+    match issuer.admits(peer) {
+        Ok(()) => {}
+        Err(None) => {
+            return json_response(
+                StatusCode::FORBIDDEN,
+                json!({"error": "access_denied", "error_description": "this address may not ask for tokens"}),
+            )
+        }
+        Err(Some(wait)) => return rate_limited(&app, "/oauth/token", wait),
+    }
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        app.body_timeout,
+        axum::body::to_bytes(body, oauth::MAX_TOKEN_REQUEST),
+    )
+    .await;
+    let Ok(Ok(bytes)) = read else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_request", "error_description": "the body could not be read (at most 16 KiB)"}),
+        );
+    };
+    let answer = issuer.token(
+        header_text(&parts.headers, header::AUTHORIZATION),
+        header_text(&parts.headers, header::CONTENT_TYPE),
+        &bytes,
+        SystemTime::now(),
+    );
+    if answer.status != 200 {
+        // One of RFC 6749's few error codes: a label of bounded values.
+        let reason = match answer.body["error"].as_str() {
+            Some("invalid_client") => "invalid_client",
+            Some("unsupported_grant_type") => "unsupported_grant_type",
+            Some("server_error") => "server_error",
+            _ => "invalid_request",
+        };
+        app.metrics
+            .refused
+            .get_or_create(&metrics::refusal("/oauth/token", reason))
+            .inc();
+    }
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = json_response(status, answer.body);
+    let headers = response.headers_mut();
+    // RFC 6749 §5.1: a token is never cached.
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    if answer.challenge {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"xf\", charset=\"UTF-8\""),
+        );
+    }
+    response
+}
+
+/// Every request not to `/healthz`, `/readyz` or `/metrics`: a webhook for a
+/// source, through its steps in order. Each step either hands the next one
+/// what it needs or answers the request itself (a refusal, with nothing kept).
+pub(crate) async fn receive_request(State(app): State<Arc<App>>, request: Request) -> Response {
+    let started = Instant::now();
+    let pipeline = app.pipeline();
+    let step = async {
+        let (source, request) = admit(&app, &pipeline, request)?;
+        let (parts, bytes) = read_body(&app, &source, request).await?;
+        let admitted = authenticate(&app, &source, &parts.headers, &bytes)?;
+        let mut prepared = transform(&app, &pipeline, &source, &parts.headers, bytes).await?;
+        store(&app, &source, &mut prepared).await?;
+        Ok::<_, Response>(answer(&app, &source, started, prepared, admitted))
+    };
+    match step.await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+/// The source a request was admitted to.
+struct Admission {
+    /// Its index in the pipeline's sources.
+    index: usize,
+    path: String,
+    labels: metrics::Labels,
+    auth: Arc<auth::Auth>,
+    rates: Arc<rate::Rates>,
+}
+
+/// Step 1, on the head alone: the source, the method, the head's size, the
+/// client's rate, its credentials, and whether the server still takes requests.
+fn admit(
+    app: &App,
+    pipeline: &Pipeline,
+    request: Request,
+) -> Result<(Admission, Request), Response> {
+    let path = request.uri().path().to_string();
+    let Some(index) = pipeline.sources.iter().position(|s| s.path == path) else {
+        return Err(json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no source receives at {path}")}),
+        ));
+    };
+    if request.method() != Method::POST {
+        let mut response = json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "a webhook is sent with POST"}),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return Err(response);
+    }
+    let labels = metrics::source(&path);
+    app.metrics.requests.get_or_create(&labels).inc();
+    // hyper refuses more than 100 headers, and a head beyond its read buffer
+    // (about twice this); this is the exact, documented limit.
+    let head_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + request.uri().to_string().len();
+    if head_bytes > MAX_HEAD_BYTES {
+        app.metrics
+            .refused
+            .get_or_create(&metrics::refusal(&path, "head_too_large"))
+            .inc();
+        return Err(json_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            json!({"error": format!("the request's headers are over {MAX_HEAD_BYTES} bytes")}),
+        ));
+    }
+    let source = Admission {
+        index,
+        auth: Arc::clone(&pipeline.sources[index].auth),
+        rates: Arc::clone(&pipeline.sources[index].rates),
+        path,
+        labels,
+    };
+    let peer = request
+        .extensions()
+        .get::<Peer>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |peer| peer.0);
+    // Per address before authenticating (guessing secrets is slow too); per
+    // source once authenticated (a flood of strangers uses up no one's allowance).
+    if let Err(wait) = source.rates.check_client(peer) {
+        return Err(rate_limited(app, &source.path, wait));
+    }
+    if let Err(refused) = source
+        .auth
+        .check_head(peer, request.headers(), request.uri().query())
+    {
+        return Err(refused_by_auth(app, &source.path, &refused));
+    }
+    if !source.auth.needs_body() {
+        if let Err(wait) = source.rates.check_source() {
+            return Err(rate_limited(app, &source.path, wait));
+        }
+    }
+    if app.draining.load(Ordering::SeqCst) {
+        return Err(unavailable(
+            app,
+            &source.path,
+            "stopping",
+            "the server is stopping",
+            1,
+        ));
+    }
+    Ok((source, request))
+}
+
+/// A refusal of the body: counted, and answered with its status.
+fn refuse(app: &App, source: &Admission, refusal: Refusal) -> Response {
+    app.metrics
+        .refused
+        .get_or_create(&metrics::refusal(&source.path, refusal.reason()))
+        .inc();
+    json_response(
+        StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST),
+        refusal.body(),
+    )
+}
+
+/// Step 2: the body, whole, within the size and time limits.
+async fn read_body(
+    app: &App,
+    source: &Admission,
+    request: Request,
+) -> Result<(axum::http::request::Parts, axum::body::Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    if let Err(refusal) =
+        receive::check_media_type(header_text(&parts.headers, header::CONTENT_TYPE))
+    {
+        return Err(refuse(app, source, refusal));
+    }
+    let too_large = || Refusal::TooLarge(format!("the body is over {} bytes", app.limits.max_body));
+    let declared =
+        header_text(&parts.headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > app.limits.max_body as u64) {
+        return Err(refuse(app, source, too_large()));
+    }
+    let read = tokio::time::timeout(
+        app.body_timeout,
+        axum::body::to_bytes(body, app.limits.max_body),
+    );
+    match read.await {
+        Ok(Ok(bytes)) => Ok((parts, bytes)),
+        Ok(Err(error)) => {
+            let over_limit = error
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            if over_limit {
+                return Err(refuse(app, source, too_large()));
+            }
+            app.metrics
+                .refused
+                .get_or_create(&metrics::refusal(&source.path, "unreadable_body"))
+                .inc();
+            Err(json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "the body could not be read (cut short or badly chunked)"}),
+            ))
+        }
+        Err(_) => {
+            app.metrics
+                .refused
+                .get_or_create(&metrics::refusal(&source.path, "body_timeout"))
+                .inc();
+            Err(json_response(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"error": format!("the body did not arrive within {} s", app.body_timeout.as_secs())}),
+            ))
+        }
+    }
+}
+
+/// Step 3: a signature over the body as received (before any decoding), the
+/// source's rate once the sender is known, and a Standard Webhooks message
+/// id against the replay window.
+fn authenticate(
+    app: &App,
+    source: &Admission,
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+) -> Result<Option<Admitted>, Response> {
+    let message = match source.auth.check_body(headers, bytes, SystemTime::now()) {
+        Ok(message) => message,
+        Err(refused) => return Err(refused_by_auth(app, &source.path, &refused)),
+    };
+    if source.auth.needs_body() {
+        if let Err(wait) = source.rates.check_source() {
+            return Err(rate_limited(app, &source.path, wait));
+        }
+    }
+    let Some(id) = message else {
+        return Ok(None);
+    };
+    match source.auth.admit(&id, SystemTime::now()) {
+        auth::Admission::New => Ok(Some(Admitted {
+            auth: Arc::clone(&source.auth),
+            id,
+            accepted: false,
+        })),
+        auth::Admission::InFlight => {
+            let mut response = json_response(
+                StatusCode::CONFLICT,
+                json!({"error": "a message with this webhook-id is being received; retry"}),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+            Err(response)
+        }
+        auth::Admission::Duplicate => {
+            app.metrics
+                .refused
+                .get_or_create(&metrics::refusal(&source.path, "duplicate"))
+                .inc();
+            // Accepted before: the sender may stop retrying, and nothing is kept twice.
+            Err(json_response(
+                StatusCode::OK,
+                json!({"records": 0, "ids": [], "duplicate": true}),
+            ))
+        }
+    }
+}
+
+/// Step 4: the body decoded and split into records, each transformed and
+/// addressed to the destinations that want it.
+async fn transform(
+    app: &App,
+    pipeline: &Arc<Pipeline>,
+    source: &Admission,
+    headers: &axum::http::HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Result<Prepared, Response> {
+    let encoding = header_text(headers, header::CONTENT_ENCODING).map(str::to_string);
+    let limits = app.limits;
+    let index = source.index;
+    let source_path: Arc<str> = Arc::from(source.path.as_str());
+    let delivery = delivery_id(headers);
+    let work_pipeline = Arc::clone(pipeline);
+    // Transforming is CPU work (up to a record's time limit): off the async threads.
+    let prepared = tokio::task::spawn_blocking(move || {
+        let decoded = receive::decode(encoding.as_deref(), &bytes, &limits)?;
+        let body = decoded.as_deref().unwrap_or(&bytes);
+        let records = receive::records(body, &limits)?;
+        Ok::<_, Refusal>(prepare(
+            &work_pipeline,
+            index,
+            &source_path,
+            delivery.as_deref(),
+            records,
+        ))
+    })
+    .await;
+    match prepared {
+        Ok(Ok(prepared)) => Ok(prepared),
+        Ok(Err(refusal)) => Err(refuse(app, source, refusal)),
+        Err(error) => {
+            tracing::error!(%error, "the work on a body ended abnormally");
+            Err(json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "the body could not be processed; nothing of it was kept"}),
+            ))
+        }
+    }
+}
+
+/// Step 5: the records and dead letters stored durably (synced), and the
+/// delivery workers of their destinations woken.
+async fn store(app: &App, source: &Admission, prepared: &mut Prepared) -> Result<(), Response> {
+    let path = &source.path;
+    let records = std::mem::take(&mut prepared.records);
+    let dead = std::mem::take(&mut prepared.dead);
+    let mut destinations: Vec<Arc<str>> = Vec::new();
+    for record in &records {
+        if !destinations.contains(&record.destination) {
+            destinations.push(Arc::clone(&record.destination));
+        }
+    }
+    match app.spool.store(records, dead).await {
+        Ok(()) => {}
+        Err(SpoolError::Full(why)) => {
+            tracing::warn!(source = %path, %why, "the spool is full: refusing (503)");
+            return Err(unavailable(
+                app,
+                path,
+                "spool_full",
+                &format!("the spool is full ({why}); retry later"),
+                5,
+            ));
+        }
+        Err(error) => {
+            tracing::error!(source = %path, %error, "cannot store records: refusing (503)");
+            return Err(unavailable(
+                app,
+                path,
+                "storage",
+                "the records could not be stored; retry later",
+                1,
+            ));
+        }
+    }
+    if let Ok(wakes) = app.wakes.read() {
+        for name in &destinations {
+            if let Some(wake) = wakes.get(&**name) {
+                wake.notify_one();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Step 6: counted, and answered 200 with the records' ids.
+fn answer(
+    app: &App,
+    source: &Admission,
+    started: Instant,
+    prepared: Prepared,
+    admitted: Option<Admitted>,
+) -> Response {
+    let labels = &source.labels;
+    let m = &app.metrics;
+    m.records_received
+        .get_or_create(labels)
+        .inc_by(prepared.received);
+    m.transformed.get_or_create(labels).inc_by(prepared.emitted);
+    m.dropped.get_or_create(labels).inc_by(prepared.dropped);
+    if prepared.failed > 0 {
+        m.dead_lettered
+            .get_or_create(&metrics::destination("-"))
+            .inc_by(prepared.failed);
+    }
+    m.accept_seconds
+        .get_or_create(labels)
+        .observe(started.elapsed().as_secs_f64());
+    if let Some(mut admitted) = admitted {
+        admitted.accepted = true;
+    }
+    let ids: Vec<&str> = prepared.ids.iter().map(|id| &**id).collect();
+    json_response(
+        StatusCode::OK,
+        json!({
+            "records": prepared.received,
+            "ids": ids,
+            "dropped": prepared.dropped,
+            "dead_lettered": prepared.failed,
+        }),
+    )
+}
+
+/// A Standard Webhooks message being received: when the request ends, its id
+/// is kept for the replay window if it was accepted, else forgotten (so that
+/// the sender's retry is taken), whichever way the request ends.
+struct Admitted {
+    auth: Arc<auth::Auth>,
+    id: String,
+    accepted: bool,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.auth.settle(&self.id, self.accepted, SystemTime::now());
+    }
+}
+
+/// 429 with Retry-After: over a rate limit; nothing of the request is kept.
+fn rate_limited(app: &App, path: &str, wait: Duration) -> Response {
+    app.metrics
+        .refused
+        .get_or_create(&metrics::refusal(path, "rate_limited"))
+        .inc();
+    let seconds = rate::retry_after(wait);
+    let mut response = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"error": format!("over this source's rate limit; retry in {seconds} s")}),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    response
+}
+
+/// 401 (with its challenge) or 403, in words that name no secret; nothing of
+/// the request is kept.
+fn refused_by_auth(app: &App, path: &str, refused: &auth::Refused) -> Response {
+    let reason = if refused.status == StatusCode::FORBIDDEN {
+        "forbidden"
+    } else {
+        "unauthorized"
+    };
+    app.metrics
+        .refused
+        .get_or_create(&metrics::refusal(path, reason))
+        .inc();
+    let mut response = json_response(refused.status, json!({ "error": refused.reason }));
+    if let Some(challenge) = refused.challenge {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static(challenge),
+        );
+    }
+    response
+}
+
+fn unavailable(
+    app: &App,
+    path: &str,
+    reason: &'static str,
+    message: &str,
+    retry_after: u64,
+) -> Response {
+    app.metrics
+        .refused
+        .get_or_create(&metrics::refusal(path, reason))
+        .inc();
+    let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": message }));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    response
+}
+
+/// A record's id: derived from the sender's delivery id when there is one,
+/// so that a retry of the request gives its records the ids they had (and a
+/// queue that de-duplicates by id, JetStream, keeps them once); else new.
+fn record_id(source_path: &str, delivery: Option<&str>, index: usize) -> Arc<str> {
+    let Some(delivery) = delivery else {
+        return Arc::from(uuid::Uuid::now_v7().to_string());
+    };
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [
+        source_path.as_bytes(),
+        delivery.as_bytes(),
+        &index.to_be_bytes(),
+    ] {
+        hash.update(&(part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash.finish().as_ref()[..16]);
+    Arc::from(uuid::Uuid::new_v8(bytes).to_string())
+}
+
+/// Transforms a body's records and addresses the results to destinations.
+fn prepare(
+    pipeline: &Pipeline,
+    source: usize,
+    source_path: &Arc<str>,
+    delivery: Option<&str>,
+    records: Vec<receive::Received>,
+) -> Prepared {
+    let source_name = pipeline.sources[source].name.as_str();
+    let transform = &pipeline.sources[source].transform;
+    let now = spool::now_ms();
+    let mut prepared = Prepared {
+        records: Vec::new(),
+        dead: Vec::new(),
+        ids: Vec::with_capacity(records.len()),
+        received: records.len() as u64,
+        emitted: 0,
+        dropped: 0,
+        failed: 0,
+    };
+    for (index, received) in records.into_iter().enumerate() {
+        let id = record_id(source_path, delivery, index);
+        prepared.ids.push(Arc::clone(&id));
+        // Subscriptions are judged on the record as received (the output may be a HEC envelope).
+        let mut wanted: Vec<&Arc<Destination>> = Vec::new();
+        for destination in &pipeline.destinations {
+            match destination.wants(source_name, &received.record) {
+                Ok(true) => wanted.push(destination),
+                Ok(false) => {}
+                Err(error) => prepared.dead.push(DeadRecord {
+                    destination: Some(Arc::clone(&destination.name)),
+                    record_id: Arc::clone(&id),
+                    source: Arc::clone(source_path),
+                    received_ms: now,
+                    reason: format!("the destination's `when` failed: {error}"),
+                    attempts: "[]".to_string(),
+                    body: received.raw.clone(),
+                }),
+            }
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            transform.apply_once(received.record)
+        }))
+        .unwrap_or_else(|_| {
+            Err(crate::RecordError::new(
+                crate::apply::ErrorKind::Internal,
+                None,
+                "the transform panicked on this record (a bug in xf)",
+            ))
+        });
+        // Each record made of it is stored once per destination that wants
+        // it; those `fan_out` made have ids of their own, derived from the
+        // record's (`ID-1`, `ID-2`, …), so that a retried request repeats them.
+        let mut store = |record_id: Arc<str>, value: &Value| {
+            let body = serde_json::to_vec(value).unwrap_or_default();
+            for destination in &wanted {
+                prepared.records.push(NewRecord {
+                    destination: Arc::clone(&destination.name),
+                    record_id: Arc::clone(&record_id),
+                    source: Arc::clone(source_path),
+                    body: body.clone(),
+                });
+            }
+        };
+        match outcome {
+            Ok(Outcome::Emit(value)) => {
+                store(Arc::clone(&id), &value);
+                prepared.emitted += 1;
+            }
+            Ok(Outcome::Fanned(values)) => {
+                for (k, value) in values.iter().enumerate() {
+                    store(Arc::from(format!("{id}-{}", k + 1)), value);
+                }
+                prepared.emitted += 1;
+            }
+            Ok(Outcome::Dropped) => prepared.dropped += 1,
+            Err(error) => {
+                prepared.failed += 1;
+                prepared.dead.push(DeadRecord {
+                    destination: None,
+                    record_id: id,
+                    source: Arc::clone(source_path),
+                    received_ms: now,
+                    reason: error.to_string(),
+                    attempts: "[]".to_string(),
+                    body: received.raw,
+                });
+            }
+        }
+    }
+    prepared
+}
