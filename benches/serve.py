@@ -113,8 +113,8 @@ def quantile(text, name, q):
     return float("inf")
 
 
-def start_xf(spool, sink_port, port, body_format="json"):
-    args = [XF, "serve", "--format", body_format, "--listen", f"127.0.0.1:{port}", "--spool", spool,
+def start_xf(xf, spool, sink_port, port, body_format="json"):
+    args = [xf, "serve", "--format", body_format, "--listen", f"127.0.0.1:{port}", "--spool", spool,
             "--transform", os.path.join(REPO, "transforms", "armor-splunk.xf"),
             "--to", f"http://127.0.0.1:{sink_port}/hec", "--private-destination", "127.0.0.1", "--concurrency", "16",
             "--spool-max-records", "100000000", "--spool-max-bytes", str(64 << 30)]
@@ -123,9 +123,39 @@ def start_xf(spool, sink_port, port, body_format="json"):
     return proc
 
 
-def wrk(port, connections, seconds):
+def start_peer(command, sink_port, port):
+    """Another server on the same load: `command` with {port} and {sink} replaced."""
+    proc = subprocess.Popen(command.format(port=port, sink=sink_port), shell=True,
+                            stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+    wait_port(port, timeout=120)
+    return proc
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process and its threads so far (/proc/PID/stat), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pid(proc):
+    """The server's own pid: the child of the shell a --peer-cmd runs in, if any."""
+    try:
+        children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+        if children and os.path.basename(os.readlink(f"/proc/{proc.pid}/exe")) in ("sh", "bash", "dash"):
+            return int(children[0])
+    except OSError:
+        pass
+    return proc.pid
+
+
+def wrk(port, connections, seconds, delay_ms=0):
+    """wrk at full speed, or, with delay_ms, each connection waiting that long
+    before each request (a paced load of about connections * 1000 / delay_ms a second)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT)
+        if delay_ms:
+            f.write(f"delay = function() return {delay_ms} end\n")
         script = f.name
     env = dict(os.environ, XF_BODY=BODY)
     out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s",
@@ -139,6 +169,67 @@ def wrk(port, connections, seconds):
             "seconds": float(duration), "p50": float(p50), "p99": float(p99), "p999": float(p999)}
 
 
+def one_run(name, start, connections, seconds, delay_ms, is_xf):
+    """One server under one load: accepted/s, latencies, delivery, CPU per record, peak RSS."""
+    work = tempfile.mkdtemp(prefix="xf-bench-")
+    sink_port, port = free_port(), free_port()
+    sink = subprocess.Popen([SINK, str(sink_port)])
+    wait_port(sink_port)
+    server = start(work, sink_port, port)
+    pid = server_pid(server)
+    try:
+        time.sleep(0.5)
+        cpu_before = cpu_seconds(pid)
+        result = wrk(port, connections, seconds, delay_ms)
+        load_end = time.time()
+        accepted = result["requests"] - result["non2xx"] - result["errors"]
+        delivered_at_end = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"]
+        # Let the queue drain, then read what was delivered.
+        end = time.time() + 120
+        while time.time() < end:
+            delivered = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"]
+            if delivered >= accepted:
+                break
+            time.sleep(0.05)
+        drained = time.time() - load_end
+        # What the server does once it is idle again (timers, checkpoints) is counted too.
+        time.sleep(1)
+        cpu = cpu_seconds(pid) - cpu_before
+        metrics = get(f"http://127.0.0.1:{port}/metrics") if is_xf else ""
+        return {
+            "server": name,
+            "connections": connections,
+            "accepted/s": accepted / result["seconds"],
+            "refused": result["non2xx"] + result["errors"],
+            "p50 ms": result["p50"], "p99 ms": result["p99"], "p99.9 ms": result["p999"],
+            "delivered": f"{delivered}/{accepted}",
+            "backlog at end": max(0, accepted - delivered_at_end),
+            "drained in s": drained,
+            "e2e p50 ms": quantile(metrics, "xf_end_to_end_seconds", 0.5) * 1000 if is_xf else float("nan"),
+            "e2e p99 ms": quantile(metrics, "xf_end_to_end_seconds", 0.99) * 1000 if is_xf else float("nan"),
+            "CPU µs/record": cpu / max(accepted, 1) * 1e6,
+            "peak RSS MiB": rss_mib(pid, "VmHWM"),
+        }
+    finally:
+        if is_xf:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+        else:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+        sink.kill()
+        sink.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def print_table(rows):
+    keys = list(rows[0].keys())
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(f"{row[k]:.1f}" if isinstance(row[k], float) else str(row[k]) for k in keys) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=15)
@@ -148,58 +239,44 @@ def main():
                     help="webhooks/s while the destination is down (0: wrk at full speed)")
     ap.add_argument("--skip-up", action="store_true", help="only the destination-down run")
     ap.add_argument("--format", default="json", help="the destination's body format: json (one record a request), hec, ndjson, array")
+    ap.add_argument("--xf", action="append", default=[],
+                    help="an xf binary to measure (repeat to compare builds, run one after the other "
+                         "per load); default: this repository's release build, built first")
+    ap.add_argument("--peer-cmd", default=None,
+                    help="another server to measure on the same load: a shell command with {port} (where "
+                         "it listens for the webhooks) and {sink} (the destination's port) in it")
+    ap.add_argument("--paced", type=int, default=0,
+                    help="instead of wrk at full speed, about this many webhooks/s (wrk with a delay per "
+                         "request on 100 connections); shows end-to-end latency and the backlog at the end")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "xf", "--example", "sink"],
-                   cwd=REPO, check=True)
-    print(f"xf serve benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+    builds = args.xf or [XF]
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "sink"]
+                   + ([] if args.xf else ["--bin", "xf"]), cwd=REPO, check=True)
+    print(f"xf serve benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
           f"body {os.path.getsize(BODY)} bytes, {args.seconds} s per run, destination format {args.format}")
+    servers = [(xf, lambda work, sink_port, port, xf=xf: start_xf(xf, os.path.join(work, "spool"), sink_port,
+                                                                   port, args.format), True) for xf in builds]
+    if args.peer_cmd:
+        servers.append(("peer", lambda work, sink_port, port: start_peer(args.peer_cmd, sink_port, port), False))
     rows = []
-    for connections in [] if args.skip_up else [int(c) for c in args.connections.split(",")]:
-        work = tempfile.mkdtemp(prefix="xf-bench-")
-        sink_port, port = free_port(), free_port()
-        sink = subprocess.Popen([SINK, str(sink_port)])
-        wait_port(sink_port)
-        xf = start_xf(os.path.join(work, "spool"), sink_port, port, args.format)
-        try:
-            result = wrk(port, connections, args.seconds)
-            accepted = result["requests"] - result["non2xx"] - result["errors"]
-            # Let the queue drain, then read what was delivered.
-            end = time.time() + 120
-            while time.time() < end:
-                delivered = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"]
-                if delivered >= accepted:
-                    break
-                time.sleep(0.2)
-            metrics = get(f"http://127.0.0.1:{port}/metrics")
-            rows.append({
-                "connections": connections,
-                "accepted/s": accepted / result["seconds"],
-                "refused": result["non2xx"] + result["errors"],
-                "p50 ms": result["p50"], "p99 ms": result["p99"], "p99.9 ms": result["p999"],
-                "delivered": f"{delivered}/{accepted}",
-                "e2e p50 ms": quantile(metrics, "xf_end_to_end_seconds", 0.5) * 1000,
-                "e2e p99 ms": quantile(metrics, "xf_end_to_end_seconds", 0.99) * 1000,
-                "peak RSS MiB": rss_mib(xf.pid, "VmHWM"),
-            })
-        finally:
-            xf.send_signal(signal.SIGTERM)
-            xf.wait(timeout=60)
-            sink.kill()
-            sink.wait()
-            shutil.rmtree(work, ignore_errors=True)
+    if args.paced:
+        connections = 100
+        delay_ms = max(1, round(connections * 1000 / args.paced))
+        loads = [(connections, delay_ms)]
+    else:
+        loads = [] if args.skip_up else [(int(c), 0) for c in args.connections.split(",")]
+    for connections, delay_ms in loads:
+        for name, start, is_xf in servers:
+            rows.append(one_run(name, start, connections, args.seconds, delay_ms, is_xf))
     if rows:
-        keys = list(rows[0].keys())
-        print("| " + " | ".join(keys) + " |")
-        print("|" + "---|" * len(keys))
-        for row in rows:
-            print("| " + " | ".join(f"{row[k]:.1f}" if isinstance(row[k], float) else str(row[k]) for k in keys) + " |")
+        print_table(rows)
 
     if args.down_seconds > 0:
         work = tempfile.mkdtemp(prefix="xf-bench-")
         sink_port, port = free_port(), free_port()
-        xf = start_xf(os.path.join(work, "spool"), sink_port, port, args.format)  # nothing listens there yet
+        xf = start_xf(builds[-1], os.path.join(work, "spool"), sink_port, port, args.format)  # nothing listens there yet
         how = f"{args.down_rate} webhooks/s" if args.down_rate else "load at 16 connections"
         print(f"\ndestination down for {args.down_seconds} s under {how}:")
         try:
