@@ -403,6 +403,10 @@ impl Workers {
         for (_, task) in self.running.drain(..) {
             let _ = task.await;
         }
+        // What the workers settled is written before the queue is let go.
+        if let Err(error) = self.app.spool.flush().await {
+            tracing::error!(%error, "cannot write the last settled records");
+        }
     }
 
     async fn restart(&mut self) {

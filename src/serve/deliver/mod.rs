@@ -252,8 +252,13 @@ impl Worker {
                 .unwrap_or(false);
             let requests = if probing {
                 1
-            } else {
+            } else if destination.format.batches() {
                 permits.available_permits() + 1
+            } else {
+                // One record a request: a fetch per free slot would cost a
+                // round trip to the queue per record. One fetch leases as many
+                // as may be in flight at once; they go out as slots free.
+                destination.concurrency.max(1)
             };
             let fetch = Fetch {
                 max_records: requests.saturating_mul(per_request),

@@ -128,6 +128,9 @@ pub trait Queue: Send + Sync {
         dead: Vec<DeadRecord>,
     ) -> Pending<'a, ()>;
 
+    /// Waits until every settle sent before is written (at a stop).
+    fn flush(&self) -> Pending<'_, ()>;
+
     /// Marks a destination disabled (after a 410) or enabled again.
     fn set_disabled<'a>(&'a self, destination: &'a str, disabled: bool) -> Pending<'a, ()>;
 
@@ -160,6 +163,10 @@ impl Queue for Spool {
         dead: Vec<DeadRecord>,
     ) -> Pending<'a, ()> {
         Box::pin(Spool::settle(self, destination, settles, dead))
+    }
+
+    fn flush(&self) -> Pending<'_, ()> {
+        Box::pin(Spool::flush(self))
     }
 
     fn set_disabled<'a>(&'a self, destination: &'a str, disabled: bool) -> Pending<'a, ()> {

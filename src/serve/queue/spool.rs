@@ -172,6 +172,13 @@ pub enum SpoolError {
 
 type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
 
+/// What became of leased records of one destination, to be written.
+struct Settlement {
+    destination: Arc<str>,
+    settles: Vec<Settle>,
+    dead: Vec<DeadRecord>,
+}
+
 enum Command {
     Store {
         records: Vec<NewRecord>,
@@ -183,10 +190,10 @@ enum Command {
         fetch: Fetch,
         reply: Reply<Fetched>,
     },
-    Settle {
-        destination: Arc<str>,
-        settles: Vec<Settle>,
-        dead: Vec<DeadRecord>,
+    /// Not answered: written with the next group (see [`Spool::settle`]).
+    Settle(Settlement),
+    /// Answered once everything sent before it is written.
+    Flush {
         reply: Reply<()>,
     },
     SetDisabled {
@@ -289,6 +296,7 @@ impl Spool {
             leased: HashMap::new(),
             wal: dir.join(format!("{FILE_NAME}-wal")),
             wal_checked: std::time::Instant::now(),
+            unwritten: Vec::new(),
         };
         let refresher = commands.clone();
         std::thread::Builder::new()
@@ -384,19 +392,34 @@ impl Spool {
     }
 
     /// Records what became of leased records; `dead` are written beside.
+    ///
+    /// Returns once the spool thread has it, before it is written: the
+    /// worker that settles need not wait for a transaction (nor be woken by
+    /// its end), and settles are written with the next group, many in one.
+    /// Leases are let go once written, so a fetch in between never hands out
+    /// a settled record again; a write that fails is tried again with the
+    /// next group. Nothing is lost by not waiting: a settle is written with
+    /// `synchronous = NORMAL` anyway, so a crash before it is written means
+    /// one more delivery, as a crash before the settle was sent does.
+    /// [`Spool::flush`] waits for every settle sent before it.
     pub async fn settle(
         &self,
         destination: &Arc<str>,
         settles: Vec<Settle>,
         dead: Vec<DeadRecord>,
     ) -> Result<(), SpoolError> {
-        self.ask(|reply| Command::Settle {
-            destination: Arc::clone(destination),
-            settles,
-            dead,
-            reply,
-        })
-        .await
+        self.commands
+            .send(Command::Settle(Settlement {
+                destination: Arc::clone(destination),
+                settles,
+                dead,
+            }))
+            .map_err(|_| SpoolError::Closed)
+    }
+
+    /// Waits until everything sent to the spool before is written (at a stop).
+    pub async fn flush(&self) -> Result<(), SpoolError> {
+        self.ask(|reply| Command::Flush { reply }).await
     }
 
     /// Marks a destination disabled (after a 410) or enabled again.
@@ -508,6 +531,8 @@ struct Worker {
     leased: HashMap<String, HashSet<i64>>,
     wal: PathBuf,
     wal_checked: std::time::Instant,
+    /// Settlements whose group failed: tried again before the next one.
+    unwritten: Vec<Settlement>,
 }
 
 /// What one command's work in a transaction leaves to do after the commit.
@@ -527,6 +552,9 @@ impl Worker {
                     Ok(command) => group.push(command),
                     Err(_) => break,
                 }
+            }
+            if !self.unwritten.is_empty() {
+                self.write_unwritten();
             }
             self.run_group(group);
             self.keep_log_small();
@@ -554,6 +582,42 @@ impl Worker {
         }
     }
 
+    /// Settlements a failed group had: in a transaction of their own, so
+    /// that one that cannot be written does not hold up the stores after it.
+    fn write_unwritten(&mut self) {
+        let unwritten = std::mem::take(&mut self.unwritten);
+        let result = (|| -> rusqlite::Result<()> {
+            let transaction = self.connection.transaction()?;
+            for settlement in &unwritten {
+                settle(&transaction, &settlement.settles, &settlement.dead)?;
+            }
+            transaction.commit()
+        })();
+        match result {
+            Ok(()) => {
+                for settlement in &unwritten {
+                    self.let_go(settlement);
+                }
+                if let Err(error) = refresh(&self.connection, &self.usage, &self.depths) {
+                    tracing::error!(%error, "cannot read the spool's queue sizes");
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot write settled records; trying again");
+                self.unwritten = unwritten;
+            }
+        }
+    }
+
+    /// Lets go of the leases of a settlement once it is written.
+    fn let_go(&mut self, settlement: &Settlement) {
+        if let Some(leased) = self.leased.get_mut(&*settlement.destination) {
+            for settle in &settlement.settles {
+                leased.remove(&settle.seq());
+            }
+        }
+    }
+
     fn run_group(&mut self, group: Vec<Command>) {
         let full = group.iter().any(Command::syncs);
         if self.synchronous_full != Some(full) {
@@ -570,12 +634,28 @@ impl Worker {
         let mut changed = false;
         // Leases taken and let go in this group: undone and kept if it fails.
         let mut new_leases: Vec<(String, i64)> = Vec::new();
-        let mut settled: Vec<(Arc<str>, i64)> = Vec::new();
+        // Settlements first, and kept whatever happens to the group: nobody
+        // waits for them, so a failed group must not lose them.
+        let mut settled: Vec<Settlement> = Vec::new();
+        let mut group: Vec<Command> = group
+            .into_iter()
+            .filter_map(|command| match command {
+                Command::Settle(settlement) => {
+                    settled.push(settlement);
+                    None
+                }
+                other => Some(other),
+            })
+            .collect();
+        changed |= !settled.is_empty();
         let mut done = Vec::with_capacity(group.len());
         let mut failed: Option<String> = None;
         let result = (|| -> rusqlite::Result<()> {
             let transaction = self.connection.transaction()?;
-            for command in group {
+            for settlement in &settled {
+                settle(&transaction, &settlement.settles, &settlement.dead)?;
+            }
+            for command in group.drain(..) {
                 // A failing command fails the whole group: nobody hears "stored" for
                 // what was rolled back.
                 match command {
@@ -598,17 +678,12 @@ impl Worker {
                             lease(&transaction, &destination, wanted, leased, &mut new_leases)?;
                         done.push(Done::Fetched(reply, fetched));
                     }
-                    Command::Settle {
-                        destination,
-                        settles,
-                        dead,
-                        reply,
-                    } => {
-                        settled.extend(settles.iter().map(|s| (Arc::clone(&destination), s.seq())));
-                        changed = true;
-                        settle(&transaction, &settles, &dead)?;
-                        done.push(Done::Unit(reply));
+                    // Taken out above; were one left, it is written all the same.
+                    Command::Settle(settlement) => {
+                        settle(&transaction, &settlement.settles, &settlement.dead)?;
+                        settled.push(settlement);
                     }
+                    Command::Flush { reply } => done.push(Done::Unit(reply)),
                     Command::SetDisabled {
                         destination,
                         disabled,
@@ -650,10 +725,8 @@ impl Worker {
         }
         match failed {
             None => {
-                for (destination, seq) in settled {
-                    if let Some(leased) = self.leased.get_mut(&*destination) {
-                        leased.remove(&seq);
-                    }
+                for settlement in &settled {
+                    self.let_go(settlement);
                 }
                 if changed {
                     if let Err(error) = refresh(&self.connection, &self.usage, &self.depths) {
@@ -678,6 +751,8 @@ impl Worker {
                 }
             }
             Some(message) => {
+                tracing::error!(error = %message, "a spool transaction failed");
+                self.unwritten.extend(settled);
                 for (destination, seq) in new_leases {
                     if let Some(leased) = self.leased.get_mut(&destination) {
                         leased.remove(&seq);
