@@ -677,6 +677,7 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
                     args.rate_limit,
                     args.client_rate_limit,
                 )),
+                counters: std::sync::OnceLock::new(),
             }],
             destinations: destinations.into_iter().map(Arc::new).collect(),
             watched: Vec::new(),

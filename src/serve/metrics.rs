@@ -186,6 +186,49 @@ impl Metrics {
     }
 }
 
+/// What every accepted request of one source counts, looked up once: a
+/// family's lookup hashes its labels and takes a lock each time.
+#[derive(Clone)]
+pub struct SourceCounters {
+    pub requests: Counter,
+    pub records_received: Counter,
+    pub transformed: Counter,
+    pub dropped: Counter,
+    pub accept_seconds: Histogram,
+}
+
+/// What every delivery to one destination counts, looked up once.
+#[derive(Clone)]
+pub struct DestinationCounters {
+    pub delivered: Counter,
+    pub attempt_seconds: Histogram,
+    pub end_to_end_seconds: Histogram,
+}
+
+impl Metrics {
+    /// The counters of the source at `path`.
+    pub fn source_counters(&self, path: &str) -> SourceCounters {
+        let labels = source(path);
+        SourceCounters {
+            requests: self.requests.get_or_create(&labels).clone(),
+            records_received: self.records_received.get_or_create(&labels).clone(),
+            transformed: self.transformed.get_or_create(&labels).clone(),
+            dropped: self.dropped.get_or_create(&labels).clone(),
+            accept_seconds: self.accept_seconds.get_or_create(&labels).clone(),
+        }
+    }
+
+    /// The counters of the destination `name`.
+    pub fn destination_counters(&self, name: &str) -> DestinationCounters {
+        let labels = destination(name);
+        DestinationCounters {
+            delivered: self.delivered.get_or_create(&labels).clone(),
+            attempt_seconds: self.attempt_seconds.get_or_create(&labels).clone(),
+            end_to_end_seconds: self.end_to_end_seconds.get_or_create(&labels).clone(),
+        }
+    }
+}
+
 /// Labels for a source.
 pub fn source(path: &str) -> Labels {
     vec![("source", path.to_string())]

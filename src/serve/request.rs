@@ -185,7 +185,7 @@ struct Admission {
     /// Its index in the pipeline's sources.
     index: usize,
     path: String,
-    labels: metrics::Labels,
+    counters: metrics::SourceCounters,
     auth: Arc<auth::Auth>,
     rates: Arc<rate::Rates>,
 }
@@ -214,8 +214,11 @@ fn admit(
             .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         return Err(response);
     }
-    let labels = metrics::source(&path);
-    app.metrics.requests.get_or_create(&labels).inc();
+    let counters = pipeline.sources[index]
+        .counters
+        .get_or_init(|| app.metrics.source_counters(&path))
+        .clone();
+    counters.requests.inc();
     // hyper refuses more than 100 headers, and a head beyond its read buffer
     // (about twice this); this is the exact, documented limit.
     let head_bytes: usize = request
@@ -223,7 +226,7 @@ fn admit(
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum::<usize>()
-        + request.uri().to_string().len();
+        + shown_length(request.uri());
     if head_bytes > MAX_HEAD_BYTES {
         app.metrics
             .refused
@@ -239,7 +242,7 @@ fn admit(
         auth: Arc::clone(&pipeline.sources[index].auth),
         rates: Arc::clone(&pipeline.sources[index].rates),
         path,
-        labels,
+        counters,
     };
     let peer = request
         .extensions()
@@ -271,6 +274,20 @@ fn admit(
         ));
     }
     Ok((source, request))
+}
+
+/// The length of a URI as written, without writing it anywhere.
+fn shown_length(uri: &axum::http::Uri) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.0 += text.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = write!(count, "{uri}");
+    count.0
 }
 
 /// A refusal of the body: counted, and answered with its status.
@@ -500,20 +517,18 @@ fn answer(
     prepared: Prepared,
     admitted: Option<Admitted>,
 ) -> Response {
-    let labels = &source.labels;
-    let m = &app.metrics;
-    m.records_received
-        .get_or_create(labels)
-        .inc_by(prepared.received);
-    m.transformed.get_or_create(labels).inc_by(prepared.emitted);
-    m.dropped.get_or_create(labels).inc_by(prepared.dropped);
+    let counters = &source.counters;
+    counters.records_received.inc_by(prepared.received);
+    counters.transformed.inc_by(prepared.emitted);
+    counters.dropped.inc_by(prepared.dropped);
     if prepared.failed > 0 {
-        m.dead_lettered
+        app.metrics
+            .dead_lettered
             .get_or_create(&metrics::destination("-"))
             .inc_by(prepared.failed);
     }
-    m.accept_seconds
-        .get_or_create(labels)
+    counters
+        .accept_seconds
         .observe(started.elapsed().as_secs_f64());
     if let Some(mut admitted) = admitted {
         admitted.accepted = true;
@@ -624,7 +639,10 @@ fn record_id(source_path: &str, delivery: Option<&str>, index: usize) -> Arc<str
         fastrand::fill(&mut random);
         let millis = u64::try_from(spool::now_ms()).unwrap_or(0);
         let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
-        return Arc::from(id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()) as &str);
+        return Arc::from(
+            id.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()) as &str,
+        );
     };
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     for part in [

@@ -628,6 +628,7 @@ impl Reader<'_> {
                         Arc::new(auth.with_window_of(&at.text))
                     },
                     rates: Arc::new(Rates::new(source_rate, client_rate)),
+                    counters: std::sync::OnceLock::new(),
                 })
             }
             Err(error) => {

@@ -206,6 +206,7 @@ impl Worker {
         let name = &destination.name;
         let health = Arc::new(Mutex::new(Health::default()));
         let permits = Arc::new(Semaphore::new(destination.concurrency.max(1)));
+        let counters = Arc::new(self.metrics.destination_counters(name));
         let per_request = if destination.format.batches() {
             destination.batch.max_records.max(1)
         } else {
@@ -309,6 +310,7 @@ impl Worker {
                     notices: Arc::clone(&self.notices),
                     health: Arc::clone(&health),
                     disabled: Arc::clone(&self.disabled),
+                    counters: Arc::clone(&counters),
                 };
                 let task = tokio::spawn(async move {
                     request.send(group).await;
@@ -426,12 +428,15 @@ struct Request {
     notices: Arc<Notices>,
     health: Arc<Mutex<Health>>,
     disabled: Arc<Disabled>,
+    /// The destination's counters of every delivery, looked up once.
+    counters: Arc<metrics::DestinationCounters>,
 }
 
 impl Request {
     async fn send(self, records: Vec<Leased>) {
         let destination = &self.destination;
-        let labels = metrics::destination(&destination.name);
+        // For what happens rarely: retries, dead letters, a disabled destination.
+        let labels = || metrics::destination(&destination.name);
         let now = now_ms();
         // Records past their age are not sent: they are dead, with their history.
         let max_age = destination.retry.max_age.as_millis() as i64;
@@ -452,7 +457,7 @@ impl Request {
         if !expired.is_empty() {
             self.metrics
                 .dead_lettered
-                .get_or_create(&labels)
+                .get_or_create(&labels())
                 .inc_by(expired.len() as u64);
         }
         if records.is_empty() {
@@ -462,9 +467,8 @@ impl Request {
         let ids: Vec<&str> = records.iter().map(|r| r.record_id.as_str()).collect();
         let started = Instant::now();
         let verdict = self.attempt(&records, &ids.join(",")).await;
-        self.metrics
+        self.counters
             .attempt_seconds
-            .get_or_create(&labels)
             .observe(started.elapsed().as_secs_f64());
         let attempt_text = match &verdict {
             Verdict::Delivered => "delivered".to_string(),
@@ -475,11 +479,8 @@ impl Request {
         let at = now_ms();
         match &verdict {
             Verdict::Delivered => {
-                self.metrics
-                    .delivered
-                    .get_or_create(&labels)
-                    .inc_by(records.len() as u64);
-                let e2e = self.metrics.end_to_end_seconds.get_or_create(&labels);
+                self.counters.delivered.inc_by(records.len() as u64);
+                let e2e = &self.counters.end_to_end_seconds;
                 for record in &records {
                     e2e.observe((at - record.received_ms).max(0) as f64 / 1000.0);
                     settles.push(Settle::Delivered(record.seq));
@@ -516,12 +517,12 @@ impl Request {
                 }
                 self.metrics
                     .retried
-                    .get_or_create(&labels)
+                    .get_or_create(&labels())
                     .inc_by((records.len() - dead) as u64);
                 if dead > 0 {
                     self.metrics
                         .dead_lettered
-                        .get_or_create(&labels)
+                        .get_or_create(&labels())
                         .inc_by(dead as u64);
                 }
                 self.failing(&attempt_text, *after).await;
@@ -535,10 +536,10 @@ impl Request {
                     });
                 }
                 let count = records.len() as u64;
-                self.metrics.failed.get_or_create(&labels).inc_by(count);
+                self.metrics.failed.get_or_create(&labels()).inc_by(count);
                 self.metrics
                     .dead_lettered
-                    .get_or_create(&labels)
+                    .get_or_create(&labels())
                     .inc_by(count);
                 // A refusal of these records says nothing of the destination's health.
             }
@@ -546,7 +547,7 @@ impl Request {
                 tracing::error!(destination = %destination.name, answer = %attempt_text,
                     "the destination answered 410 Gone: disabled until `xf spool enable`");
                 self.disabled.gone();
-                self.metrics.disabled.get_or_create(&labels).set(1);
+                self.metrics.disabled.get_or_create(&labels()).set(1);
                 // Lost if not written: after a restart or reload the destination would take records again.
                 until_written(
                     &destination.name,

@@ -1,10 +1,11 @@
 //! A source: where webhooks are received, who may send them, and the
 //! transform they go through.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::auth::Auth;
 use super::rate::Rates;
+use crate::serve::metrics::SourceCounters;
 use crate::Transform;
 
 /// Where webhooks are received.
@@ -18,4 +19,6 @@ pub struct Source {
     pub auth: Arc<Auth>,
     /// How many requests it takes per second, in all and per client address.
     pub rates: Arc<Rates>,
+    /// Its counters in `/metrics`, looked up at its first request.
+    pub counters: OnceLock<SourceCounters>,
 }
