@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::config::Pipeline;
 use super::deliver::destination::Destination;
 use super::metrics;
-use super::queue::spool::{self, DeadRecord, NewRecord, SpoolError};
+use super::queue::spool::{self, Arriving, DeadRecord, NewRecord, SpoolError};
 use super::receive::body::{self as receive, Refusal};
 use super::receive::{auth, oauth, rate};
 use super::receive::{delivery_id, header_text, Peer, MAX_HEAD_BYTES};
@@ -170,9 +170,12 @@ pub(crate) async fn receive_request(State(app): State<Arc<App>>, request: Reques
     let step = async {
         let (source, request) = admit(&app, &pipeline, request)?;
         let (parts, bytes) = read_body(&app, &source, request).await?;
+        // From here to its store takes microseconds: the queue may wait for it
+        // (not while a slow sender is still sending the body).
+        let arriving = app.spool.arriving();
         let admitted = authenticate(&app, &source, &parts.headers, &bytes)?;
         let mut prepared = transform(&app, &pipeline, &source, &parts.headers, bytes).await?;
-        store(&app, &source, &mut prepared).await?;
+        store(&app, &source, &mut prepared, arriving).await?;
         Ok::<_, Response>(answer(&app, &source, started, prepared, admitted))
     };
     match step.await {
@@ -466,7 +469,12 @@ async fn transform(
 
 /// Step 5: the records and dead letters stored durably (synced), and the
 /// delivery workers of their destinations woken.
-async fn store(app: &App, source: &Admission, prepared: &mut Prepared) -> Result<(), Response> {
+async fn store(
+    app: &App,
+    source: &Admission,
+    prepared: &mut Prepared,
+    arriving: Arriving,
+) -> Result<(), Response> {
     let path = &source.path;
     let records = std::mem::take(&mut prepared.records);
     let dead = std::mem::take(&mut prepared.dead);
@@ -476,6 +484,7 @@ async fn store(app: &App, source: &Admission, prepared: &mut Prepared) -> Result
             destinations.push(Arc::clone(&record.destination));
         }
     }
+    drop(arriving);
     match app.spool.store(records, dead).await {
         Ok(()) => {}
         Err(SpoolError::Full(why)) => {

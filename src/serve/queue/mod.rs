@@ -19,7 +19,8 @@ pub mod jetstream;
 pub mod spool;
 
 use spool::{
-    DeadRecord, Fetch, Fetched, NewRecord, Overview, Settle, Spool, SpoolError, SpoolLimits,
+    Arriving, DeadRecord, Fetch, Fetched, NewRecord, Overview, Settle, Spool, SpoolError,
+    SpoolLimits,
 };
 
 /// Where records wait: the embedded spool in a folder, or a JetStream server.
@@ -131,6 +132,12 @@ pub trait Queue: Send + Sync {
     /// Waits until every settle sent before is written (at a stop).
     fn flush(&self) -> Pending<'_, ()>;
 
+    /// Says that a request is on its way to a store while the answer is
+    /// held, for a queue that gathers stores into one sync.
+    fn arriving(&self) -> Arriving {
+        Arriving::untracked()
+    }
+
     /// Marks a destination disabled (after a 410) or enabled again.
     fn set_disabled<'a>(&'a self, destination: &'a str, disabled: bool) -> Pending<'a, ()>;
 
@@ -167,6 +174,10 @@ impl Queue for Spool {
 
     fn flush(&self) -> Pending<'_, ()> {
         Box::pin(Spool::flush(self))
+    }
+
+    fn arriving(&self) -> Arriving {
+        Spool::arriving(self)
     }
 
     fn set_disabled<'a>(&'a self, destination: &'a str, disabled: bool) -> Pending<'a, ()> {

@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +35,11 @@ const WAL_LIMIT: u64 = 32 << 20;
 
 /// At most this many commands go into one transaction.
 const GROUP_COMMIT_MAX: usize = 512;
+
+/// How long a group with a store may wait for requests on their way to a
+/// store of their own, at most, and in steps of how long (see [`Worker::run`]).
+const GATHER_MAX: Duration = Duration::from_micros(1000);
+const GATHER_STEP: Duration = Duration::from_micros(250);
 
 /// How much the spool may hold before it refuses new records (503).
 #[derive(Debug, Clone, Copy)]
@@ -172,6 +177,24 @@ pub enum SpoolError {
 
 type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
 
+/// A request on its way to a store, while it is held ([`Spool::arriving`]).
+pub struct Arriving(Option<Arc<AtomicUsize>>);
+
+impl Arriving {
+    /// For a queue that does not gather stores.
+    pub fn untracked() -> Arriving {
+        Arriving(None)
+    }
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        if let Some(count) = &self.0 {
+            count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// What became of leased records of one destination, to be written.
 struct Settlement {
     destination: Arc<str>,
@@ -272,6 +295,8 @@ pub struct Spool {
     limits: SpoolLimits,
     /// Per destination: (records, bytes) queued, for metrics.
     depths: Arc<Mutex<HashMap<String, (u64, u64)>>>,
+    /// Requests admitted and not yet at their store.
+    arriving: Arc<AtomicUsize>,
 }
 
 impl Spool {
@@ -288,6 +313,7 @@ impl Spool {
         let depths = Arc::new(Mutex::new(HashMap::new()));
         refresh(&connection, &usage, &depths)?;
         let (commands, receiver) = mpsc::unbounded_channel();
+        let arriving = Arc::new(AtomicUsize::new(0));
         let worker = Worker {
             connection,
             usage: Arc::clone(&usage),
@@ -297,6 +323,7 @@ impl Spool {
             wal: dir.join(format!("{FILE_NAME}-wal")),
             wal_checked: std::time::Instant::now(),
             unwritten: Vec::new(),
+            arriving: Arc::clone(&arriving),
         };
         let refresher = commands.clone();
         std::thread::Builder::new()
@@ -330,6 +357,7 @@ impl Spool {
             usage,
             limits,
             depths,
+            arriving,
         })
     }
 
@@ -415,6 +443,13 @@ impl Spool {
                 dead,
             }))
             .map_err(|_| SpoolError::Closed)
+    }
+
+    /// Says that a request is on its way to a store, until the answer is
+    /// dropped: a group that syncs waits a little for it (see [`Worker::run`]).
+    pub fn arriving(&self) -> Arriving {
+        self.arriving.fetch_add(1, Ordering::Relaxed);
+        Arriving(Some(Arc::clone(&self.arriving)))
     }
 
     /// Waits until everything sent to the spool before is written (at a stop).
@@ -533,6 +568,8 @@ struct Worker {
     wal_checked: std::time::Instant,
     /// Settlements whose group failed: tried again before the next one.
     unwritten: Vec<Settlement>,
+    /// Requests on their way to a store ([`Spool::arriving`]).
+    arriving: Arc<AtomicUsize>,
 }
 
 /// What one command's work in a transaction leaves to do after the commit.
@@ -547,11 +584,29 @@ impl Worker {
     fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Command>) {
         while let Some(first) = receiver.blocking_recv() {
             let mut group = vec![first];
-            while group.len() < GROUP_COMMIT_MAX {
-                match receiver.try_recv() {
-                    Ok(command) => group.push(command),
-                    Err(_) => break,
-                }
+            let take_waiting =
+                |group: &mut Vec<Command>, receiver: &mut mpsc::UnboundedReceiver<Command>| {
+                    while group.len() < GROUP_COMMIT_MAX {
+                        match receiver.try_recv() {
+                            Ok(command) => group.push(command),
+                            Err(_) => break,
+                        }
+                    }
+                };
+            take_waiting(&mut group, &mut receiver);
+            // A sync costs as much for one store as for many. While requests
+            // are on their way to a store (read, transformed: microseconds),
+            // a group that syncs waits for them a little, in short sleeps
+            // (nothing wakes this thread for each one that comes), up to
+            // GATHER_MAX: under load one sync takes several times the records.
+            let started = std::time::Instant::now();
+            while group.iter().any(Command::syncs)
+                && self.arriving.load(Ordering::Relaxed) > 0
+                && group.len() < GROUP_COMMIT_MAX
+                && started.elapsed() + GATHER_STEP <= GATHER_MAX
+            {
+                std::thread::sleep(GATHER_STEP);
+                take_waiting(&mut group, &mut receiver);
             }
             if !self.unwritten.is_empty() {
                 self.write_unwritten();
