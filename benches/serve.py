@@ -12,10 +12,23 @@ share its cores):
                (tests/fixtures/armor/detection-only.json) for --seconds at 16 and
                at 256 connections
 
-It prints, per connection count: accepted webhooks/s, accept latency p50, p99
-and p99.9 (wrk), records delivered by the end and end-to-end latency from
-receipt to delivery (p50 and p99, from xf's histogram: bucket upper bounds),
-and xf's peak RSS. Then (--down-seconds, default 60) the same load at 16
+It prints, per server and connection count: accepted webhooks/s, accept
+latency p50, p99 and p99.9 (wrk), records delivered and the backlog left
+undelivered when the load ended (and how long it took to drain),
+end-to-end latency from receipt to delivery (p50 and p99, from xf's
+histogram: bucket upper bounds), xf's CPU time per accepted record (user +
+system from /proc/PID/stat, from the start of the load until everything is
+delivered plus one idle second) and its peak RSS.
+
+  --xf OLD --xf NEW   measure several builds, one after the other on each load
+                      (compare builds in one run: this machine is shared and noisy)
+  --peer-cmd CMD      another server on the same load and destination: a shell
+                      command with {port} and {sink} in it
+  --paced RATE        instead of wrk at full speed, about RATE webhooks/s on 200
+                      connections (each waits before each request; the wait is
+                      set from a 3-second probe's latency)
+
+Then (--down-seconds, default 60) the same load at 16
 connections with the destination down: RSS sampled every few seconds, to show
 that the backlog grows on disk, not in memory, and the time the backlog takes
 to drain once the destination is back. With --down-rate N the load while down
@@ -169,25 +182,37 @@ def wrk(port, connections, seconds, delay_ms=0):
             "seconds": float(duration), "p50": float(p50), "p99": float(p99), "p999": float(p999)}
 
 
-def one_run(name, start, connections, seconds, delay_ms, is_xf):
-    """One server under one load: accepted/s, latencies, delivery, CPU per record, peak RSS."""
+def one_run(name, start, connections, seconds, cycle_ms, is_xf):
+    """One server under one load: accepted/s, latencies, delivery, CPU per record, peak RSS.
+    cycle_ms: 0 for wrk at full speed, else the time between two requests of one connection."""
     work = tempfile.mkdtemp(prefix="xf-bench-")
     sink_port, port = free_port(), free_port()
     sink = subprocess.Popen([SINK, str(sink_port)])
     wait_port(sink_port)
     server = start(work, sink_port, port)
     pid = server_pid(server)
+    delay_ms = 0
     try:
         time.sleep(0.5)
+        if cycle_ms:
+            probe = wrk(port, connections, 3, max(1, round(cycle_ms)))
+            delay_ms = max(1, round(cycle_ms - probe["p50"]))
+            time.sleep(2)
+        # What the probe sent (paced runs) is delivered before this and not counted.
+        while True:
+            before = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"]
+            time.sleep(0.2)
+            if json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"] == before:
+                break
         cpu_before = cpu_seconds(pid)
         result = wrk(port, connections, seconds, delay_ms)
         load_end = time.time()
         accepted = result["requests"] - result["non2xx"] - result["errors"]
-        delivered_at_end = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"]
+        delivered_at_end = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"] - before
         # Let the queue drain, then read what was delivered.
         end = time.time() + 120
         while time.time() < end:
-            delivered = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"]
+            delivered = json.loads(get(f"http://127.0.0.1:{sink_port}/count"))["records"] - before
             if delivered >= accepted:
                 break
             time.sleep(0.05)
@@ -262,9 +287,12 @@ def main():
         servers.append(("peer", lambda work, sink_port, port: start_peer(args.peer_cmd, sink_port, port), False))
     rows = []
     if args.paced:
-        connections = 100
-        delay_ms = max(1, round(connections * 1000 / args.paced))
-        loads = [(connections, delay_ms)]
+        # Each connection waits `delay` before each request: its cycle is the
+        # delay plus the answer's latency. The delay is set so that the cycle
+        # gives the rate asked for, with the latency of a short first run.
+        connections = 200
+        cycle_ms = connections * 1000 / args.paced
+        loads = [(connections, cycle_ms)]
     else:
         loads = [] if args.skip_up else [(int(c), 0) for c in args.connections.split(",")]
     for connections, delay_ms in loads:
