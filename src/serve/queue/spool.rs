@@ -894,59 +894,75 @@ fn lease(
     new_leases: &mut Vec<(String, i64)>,
 ) -> rusqlite::Result<Fetched> {
     let now = now_ms();
-    // Leased records are due too: ask for enough to skip them.
+    // First which records to lease, from the rows' sizes alone: the records
+    // in flight are due too and are skipped, and a batch that lingers takes
+    // none; neither is worth reading a body for (a batching destination is
+    // asked after every store while it lingers).
     let mut select = transaction.prepare_cached(
-        "SELECT seq, record_id, received_ms, attempts, attempt_log, body FROM queue
+        "SELECT seq, received_ms, length(body) FROM queue
          WHERE destination = ?1 AND due_ms <= ?2 ORDER BY due_ms, seq LIMIT ?3",
     )?;
+    // Leased records are due too: ask for enough to skip them.
     let limit = fetch
         .max_records
         .saturating_add(leased.len())
         .saturating_add(1)
         .min(i64::MAX as usize) as i64;
-    let mut records = Vec::new();
+    let mut chosen: Vec<i64> = Vec::new();
+    let mut oldest: Option<i64> = None;
     let mut bytes = 0usize;
     let mut more_due = false;
-    let rows = select.query_map(params![destination, now, limit], |row| {
-        Ok(Leased {
-            seq: row.get(0)?,
-            record_id: row.get(1)?,
-            received_ms: row.get(2)?,
-            attempts: row.get::<_, i64>(3)? as u32,
-            attempt_log: row.get(4)?,
-            body: row.get(5)?,
-        })
-    })?;
-    for row in rows {
-        let row = row?;
-        if leased.contains(&row.seq) {
+    let mut rows = select.query(params![destination, now, limit])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        if leased.contains(&seq) {
             continue;
         }
+        let size = row.get::<_, i64>(2)?.max(0) as usize;
         // The first record is always taken, however large, so that it can go out alone.
-        if records.len() == fetch.max_records
-            || (!records.is_empty() && bytes + row.body.len() > fetch.max_bytes)
+        if chosen.len() == fetch.max_records
+            || (!chosen.is_empty() && bytes + size > fetch.max_bytes)
         {
             more_due = true;
             break;
         }
-        bytes += row.body.len();
-        records.push(row);
+        bytes += size;
+        let received_ms: i64 = row.get(1)?;
+        oldest = Some(oldest.map_or(received_ms, |o| o.min(received_ms)));
+        chosen.push(seq);
     }
+    drop(rows);
     let lingering = !fetch.linger.is_zero()
-        && !records.is_empty()
+        && !chosen.is_empty()
         && !more_due
-        && records.len() < fetch.batch_records
-        && records
-            .iter()
-            .map(|r| r.received_ms)
-            .min()
-            .is_some_and(|oldest| now - oldest < fetch.linger.as_millis() as i64);
+        && chosen.len() < fetch.batch_records
+        && oldest.is_some_and(|oldest| now - oldest < fetch.linger.as_millis() as i64);
     if lingering {
-        let oldest = records.iter().map(|r| r.received_ms).min().unwrap_or(now);
+        let oldest = oldest.unwrap_or(now);
         return Ok(Fetched {
             records: Vec::new(),
             next_due_ms: Some(oldest.saturating_add(fetch.linger.as_millis() as i64)),
         });
+    }
+    let mut read = transaction.prepare_cached(
+        "SELECT record_id, received_ms, attempts, attempt_log, body FROM queue WHERE seq = ?1",
+    )?;
+    let mut records = Vec::with_capacity(chosen.len());
+    for seq in chosen {
+        let record = read
+            .query_row(params![seq], |row| {
+                Ok(Leased {
+                    seq,
+                    record_id: row.get(0)?,
+                    received_ms: row.get(1)?,
+                    attempts: row.get::<_, i64>(2)? as u32,
+                    attempt_log: row.get(3)?,
+                    body: row.get(4)?,
+                })
+            })
+            .optional()?;
+        // Read in the same transaction as the row above: always there.
+        records.extend(record);
     }
     for record in &records {
         leased.insert(record.seq);
