@@ -896,3 +896,16 @@ fn fixed_now(text: &str) -> Result<i64, String> {
     };
     xf::value::Time::from_value(&value).map(|time| time.millis())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own checks of the whole command tree, in the features this is
+    /// built with (CI builds all): two arguments of one subcommand with one
+    /// name (`xf spool purge --queue`, issue 28) fail here, not at a user's prompt.
+    #[test]
+    fn the_command_tree_passes_clap_s_checks() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -214,13 +214,13 @@ pub enum SpoolCommand {
         #[arg(long, value_name = "NAME")]
         to: Option<String>,
     },
-    /// Delete dead letters (or, with --queue, queued records)
+    /// Delete dead letters (or, with --queued, queued records)
     Purge {
         #[command(flatten)]
         place: SpoolPlace,
-        /// Delete queued records instead of dead letters
+        /// Delete queued records instead of dead letters (`--queue` names a JetStream server)
         #[arg(long)]
-        queue: bool,
+        queued: bool,
         /// Only this destination's
         #[arg(long, value_name = "NAME")]
         destination: Option<String>,
@@ -970,12 +970,12 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                 }
             }
             SpoolCommand::Purge {
-                queue: records,
+                queued,
                 destination,
                 ..
             } => {
                 let deleted = queue
-                    .purge(!records, destination.as_deref())
+                    .purge(!queued, destination.as_deref())
                     .await
                     .map_err(text)?;
                 eprintln!("{deleted} record(s) deleted");
@@ -1095,11 +1095,11 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
         }
         SpoolCommand::Purge {
             place,
-            queue,
+            queued,
             destination,
         } => {
             let connection = open(&place)?;
-            let table = if queue { "queue" } else { "dead" };
+            let table = if queued { "queue" } else { "dead" };
             let deleted = connection
                 .execute(
                     &format!("DELETE FROM {table} WHERE ?1 IS NULL OR destination = ?1"),

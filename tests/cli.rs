@@ -675,3 +675,72 @@ fn fan_out_makes_one_record_per_item_within_max_outputs() {
         "{err}"
     );
 }
+
+/// The subcommands a help text lists under `Commands:` (but `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// The long options a help text lists under `Options:`, as often as listed.
+fn long_options(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| *line != "Options:")
+        .filter_map(|line| {
+            let line = line.trim_start();
+            if !line.starts_with('-') {
+                return None;
+            }
+            let at = line.find("--")?;
+            let name: String = line[at..]
+                .chars()
+                .take_while(|c| !matches!(c, ' ' | '<' | '[' | '=' | ','))
+                .collect();
+            Some(name)
+        })
+        .collect()
+}
+
+/// Issue 28: `xf spool purge --help` listed `--queue` twice (the JetStream
+/// server and "delete queued records"), and the README's
+/// `xf spool purge --spool DIR --queue` could not run. Every subcommand's
+/// help, from `xf --help` down, prints, and names each option once.
+#[test]
+fn every_subcommand_s_help_prints_and_names_each_option_once() {
+    let mut pending = vec![Vec::<String>::new()];
+    let mut seen = Vec::new();
+    while let Some(path) = pending.pop() {
+        let output = xf().args(&path).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        let shown = format!("xf {} --help", path.join(" "));
+        assert!(
+            output.status.success(),
+            "{shown}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut options = long_options(&help);
+        assert!(options.contains(&"--help".to_string()), "{shown}: {help}");
+        options.sort();
+        let count = options.len();
+        options.dedup();
+        assert_eq!(options.len(), count, "{shown} lists an option twice: {help}");
+        for name in subcommands(&help) {
+            let mut deeper = path.clone();
+            deeper.push(name);
+            pending.push(deeper);
+        }
+        seen.push(path.join(" "));
+    }
+    assert!(seen.iter().any(|path| path == "spool purge"), "{seen:?}");
+    // Both of purge's meanings have their own name now.
+    let help = xf().args(["spool", "purge", "--help"]).output().unwrap();
+    let options = long_options(&String::from_utf8_lossy(&help.stdout));
+    assert!(options.contains(&"--queued".to_string()), "{options:?}");
+    assert!(options.contains(&"--queue".to_string()), "{options:?}");
+}
