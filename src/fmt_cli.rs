@@ -172,15 +172,12 @@ fn format_stdin(check: bool) -> Outcome {
         print_diff("<stdin>", &source, &formatted);
         return Outcome::Changed;
     }
-    let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(formatted.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) if formatted == source => Outcome::Unchanged,
-        Ok(()) => Outcome::Changed,
+    // A reader that went away (`xf fmt - | head`) ends it quietly, as it ends `xf run`.
+    match crate::cli::print_stdout(&formatted) {
+        Ok(_) if formatted == source => Outcome::Unchanged,
+        Ok(_) => Outcome::Changed,
         Err(error) => {
-            eprintln!("error: standard output: {error}");
+            eprintln!("error: {error}");
             Outcome::Failed
         }
     }

@@ -17,7 +17,7 @@ use xf::serve::spool::{self, SpoolLimits};
 use xf::serve::{reload, ConnectionLimits, Pipeline, Refused, ServeOptions};
 use xf::LoadOptions;
 
-use crate::cli::{ArmorArgs, FileArgs, LimitArgs};
+use crate::cli::{print_stdout, ArmorArgs, FileArgs, LimitArgs};
 
 /// Receive webhooks, transform them, spool them durably and deliver them
 #[derive(clap::Args)]
@@ -828,6 +828,14 @@ fn open(place: &SpoolPlace) -> Result<rusqlite::Connection, String> {
     spool::open_database(&path).map_err(|e| e.to_string())
 }
 
+/// `xf spool stats`' answer: indented JSON, and a line end.
+fn pretty(stats: &serde_json::Value) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(stats).unwrap_or_default()
+    )
+}
+
 /// `xf spool stats`' queues and dead letters, as JSON.
 fn overview_json(
     overview: &spool::Overview,
@@ -920,7 +928,7 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                     "dead_letters": dead,
                     "disabled": overview.disabled,
                 });
-                println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
+                print_stdout(&pretty(&stats))?;
             }
             SpoolCommand::List {
                 dead,
@@ -952,7 +960,9 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                             .unwrap_or_default();
                     }
                     line["record"] = record;
-                    println!("{line}");
+                    if !print_stdout(&format!("{line}\n"))? {
+                        break;
+                    }
                 }
             }
             SpoolCommand::Replay {
@@ -1007,10 +1017,7 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
                 "dead_letters": dead,
                 "disabled": overview.disabled,
             });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&stats).unwrap_or_default()
-            );
+            print_stdout(&pretty(&stats))?;
         }
         SpoolCommand::List {
             place,
@@ -1053,7 +1060,9 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
                     line["attempt_log"] = serde_json::from_str(&log).unwrap_or_default();
                 }
                 line["record"] = record;
-                println!("{line}");
+                if !print_stdout(&format!("{line}\n"))? {
+                    break;
+                }
             }
         }
         SpoolCommand::Replay {

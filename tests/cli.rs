@@ -676,6 +676,89 @@ fn fan_out_makes_one_record_per_item_within_max_outputs() {
     );
 }
 
+/// The write end of a pipe whose reader is already gone, as a child's
+/// stdout: `xf … | head -0` without the race of who goes first.
+fn closed_pipe() -> Stdio {
+    let mut reader = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+    let writer = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
+    Stdio::from(writer)
+}
+
+/// Runs xf with `input` on stdin and a stdout nobody reads: (exit code, stderr).
+fn run_into_closed_pipe(args: &[&OsStr], input: &[u8]) -> (Option<i32>, String) {
+    let mut child = xf()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input);
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Issue 28: every subcommand that answers on stdout ends as `xf run` does
+/// when its reader has gone away: no panic, no message, its usual status
+/// (`xf check` still says, by its status, whether every file loaded).
+#[test]
+fn every_command_ends_quietly_when_its_reader_has_gone() {
+    let (dir, unformatted) = transform("label   ok=true\n");
+    let broken = dir.path().join("broken.xf");
+    std::fs::write(&broken, "format xml\n").unwrap();
+    let pipeline = dir.path().join("p.xfp");
+    std::fs::write(
+        &pipeline,
+        "source s at \"/in\" {\n  transform \"t.xf\"\n  auth none\n}\ndestination d {\n  uri \"https://siem.example.com/in\"\n}\n",
+    )
+    .unwrap();
+    let armor = repo("tests/fixtures/armor/transform-config.json");
+    let transforms = repo("transforms");
+    let records = b"{\"a\": 1}\n{\"a\": 2}\n";
+    // (arguments, exit status, what stderr starts with: its only text)
+    let cases: Vec<(Vec<&OsStr>, i32, &str)> = vec![
+        (vec!["run".as_ref(), unformatted.as_os_str()], 0, ""),
+        (vec!["check".as_ref(), unformatted.as_os_str()], 0, ""),
+        (vec!["check".as_ref(), "-e".as_ref(), "label a = 1".as_ref()], 0, ""),
+        (
+            vec!["check".as_ref(), unformatted.as_os_str(), broken.as_os_str()],
+            2,
+            "error[E0101]: unknown format `xml`",
+        ),
+        (vec!["check".as_ref(), pipeline.as_os_str()], 0, ""),
+        (vec!["fmt".as_ref(), "-".as_ref()], 0, ""),
+        (vec!["fmt".as_ref(), "--check".as_ref(), unformatted.as_os_str()], 1, ""),
+        (vec!["import".as_ref(), "armor".as_ref(), armor.as_os_str()], 0, ""),
+        (vec!["test".as_ref(), transforms.as_os_str()], 0, ""),
+        (vec!["--help".as_ref()], 0, ""),
+        (vec!["spool".as_ref(), "--help".as_ref()], 0, ""),
+        (vec!["--version".as_ref()], 0, ""),
+    ];
+    for (args, expected, said) in cases {
+        let stdin: &[u8] = if args[0] == "fmt" {
+            b"label   ok=true\n"
+        } else {
+            records
+        };
+        let (status, stderr) = run_into_closed_pipe(&args, stdin);
+        let shown: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+        let shown = shown.join(" ");
+        assert_eq!(status, Some(expected), "xf {shown}: {stderr}");
+        assert!(stderr.starts_with(said), "xf {shown}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.to_lowercase().contains("pipe"),
+            "xf {shown}: {stderr}"
+        );
+        if said.is_empty() {
+            assert_eq!(stderr, "", "xf {shown}");
+        }
+    }
+}
+
 /// The subcommands a help text lists under `Commands:` (but `help`).
 fn subcommands(help: &str) -> Vec<String> {
     help.lines()
