@@ -772,6 +772,19 @@ fn oauth_tokens_from_xf_itself() {
         br#"{"grant_type": "client_credentials"}"#,
     );
     assert_eq!(status, 200, "{answer}");
+    // Issue 28: Basic for one client and the body's id and secret for
+    // another gave the Basic client a token; RFC 6749 §2.3 allows one method.
+    let mut basic_and_form = vec![("Authorization", basic.as_str())];
+    basic_and_form.extend(form);
+    let (status, answer) = post(
+        server.address,
+        "/oauth/token",
+        &basic_and_form,
+        b"grant_type=client_credentials&client_id=cii&client_secret=cii-secret",
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("\"invalid_request\""), "{answer}");
+    assert!(!answer.contains("access_token"), "{answer}");
     // RFC 6749's errors, and nothing of the secret echoed.
     let wrong = format!(
         "Basic {}",

@@ -144,15 +144,23 @@ impl Issuer {
             scheme.eq_ignore_ascii_case("basic").then_some(rest.trim())
         });
         // RFC 6749 §2.3.1: the id and secret are form-encoded, then Basic-encoded.
-        let credentials = match basic {
-            Some(encoded) => base64::engine::general_purpose::STANDARD
+        let from_basic = basic.map(|encoded| {
+            base64::engine::general_purpose::STANDARD
                 .decode(encoded)
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok())
                 .and_then(|text| {
                     let (id, secret) = text.split_once(':')?;
                     Some((form_decode(id), form_decode(secret)))
-                }),
+                })
+        });
+        if let Some(basic) = &from_basic {
+            if let Err(description) = one_method(basic.as_ref(), &params) {
+                return TokenAnswer::error(400, "invalid_request", description, false);
+            }
+        }
+        let credentials = match from_basic {
+            Some(credentials) => credentials,
             None => match (params.get("client_id"), params.get("client_secret")) {
                 (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
                 _ => None,
@@ -250,6 +258,25 @@ impl TokenAnswer {
             body: json!({"error": error, "error_description": description}),
             challenge,
         }
+    }
+}
+
+/// RFC 6749 §2.3: "The client MUST NOT use more than one authentication
+/// method in each request." With HTTP Basic (`basic`: its id and secret, if
+/// it decodes), a `client_secret` among the parameters is a second method,
+/// and a `client_id` there may only name the Basic client (§3.2.1 lets a
+/// client name itself so). Whichever client would win, the request is refused.
+fn one_method(
+    basic: Option<&(String, String)>,
+    params: &HashMap<String, String>,
+) -> Result<(), &'static str> {
+    if params.contains_key("client_secret") {
+        return Err("the client authenticates twice (HTTP Basic and client_secret): use one method");
+    }
+    match (basic, params.get("client_id")) {
+        (Some((id, _)), Some(named)) if named == id => Ok(()),
+        (_, Some(_)) => Err("client_id names another client than HTTP Basic: use one method"),
+        (_, None) => Ok(()),
     }
 }
 
@@ -482,5 +509,43 @@ mod tests {
         );
         let answer = issuer.token(Some(&basic), None, b"grant_type=client_credentials", now);
         assert!(answer.challenge);
+    }
+
+    /// RFC 6749 §2.3: one authentication method per request; Basic with a
+    /// body `client_id` naming the same client is one.
+    #[test]
+    fn two_client_authentications_are_an_invalid_request() {
+        let mut clients = HashMap::new();
+        clients.insert("cii".to_string(), vec![Digest::of(b"s3cret")]);
+        clients.insert("other".to_string(), vec![Digest::of(b"0ther")]);
+        let issuer = Issuer::new(Some(b"a key of the test"), Duration::from_secs(60), clients);
+        let now = SystemTime::now();
+        let basic = |pair: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        };
+        let cases: [(&str, &[u8], u16); 6] = [
+            ("cii:s3cret", b"grant_type=client_credentials&client_id=other&client_secret=0ther", 400),
+            ("cii:s3cret", b"grant_type=client_credentials&client_secret=s3cret", 400),
+            ("cii:s3cret", b"grant_type=client_credentials&client_id=other", 400),
+            ("not base64", b"grant_type=client_credentials&client_id=cii&client_secret=s3cret", 400),
+            ("cii:s3cret", b"grant_type=client_credentials&client_id=cii", 200),
+            ("cii:s3cret", b"grant_type=client_credentials", 200),
+        ];
+        for (pair, body, status) in cases {
+            let authorization = if pair == "not base64" {
+                "Basic !!!".to_string()
+            } else {
+                basic(pair)
+            };
+            let answer = issuer.token(Some(&authorization), None, body, now);
+            assert_eq!(answer.status, status, "{pair} {}: {}", String::from_utf8_lossy(body), answer.body);
+            if status == 400 {
+                assert_eq!(answer.body["error"], "invalid_request");
+                assert!(answer.body.get("access_token").is_none());
+            }
+        }
     }
 }
