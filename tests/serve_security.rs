@@ -883,6 +883,56 @@ fn jwts_of_another_issuer_checked_against_a_jwks_file() {
     assert_eq!(delivered_after_a_moment(&sink, 1), 1);
 }
 
+/// Issue 28: a JWKS of symmetric (`oct`) keys only can authenticate nobody
+/// (HMAC is never taken for another issuer's tokens), and passed `xf check`.
+/// Refused at load, as an empty key set is: by `xf check` and by `xf serve`,
+/// with the same message, at the JWKS file's place in the pipeline.
+#[test]
+fn a_jwks_of_symmetric_keys_only_is_refused_at_load() {
+    let setup = Setup::new();
+    setup.file(
+        "keys.json",
+        r#"{"keys": [{"kty": "oct", "kid": "h1", "alg": "HS256", "k": "c2VjcmV0LWtleS1vZi10aGUtdGVzdA"}]}"#,
+    );
+    setup.file(
+        "p.xfp",
+        "spool \"spool\"\nsource s at \"/in\" {\n    transform \"t.xf\"\n    auth jwt jwks \"keys.json\" issuer \"https://issuer.example\" audience \"xf\"\n}\n\
+         destination d {\n    uri \"https://siem.example.com/in\"\n}\n",
+    );
+    let pipeline = setup.dir.path().join("p.xfp");
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .arg("check")
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .arg("serve")
+        .arg(&pipeline)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that started (the old behaviour) is stopped, and fails below.
+    let started = std::time::Instant::now();
+    while serve.try_wait().unwrap().is_none() && started.elapsed() < 20 * SECOND {
+        std::thread::sleep(SECOND / 20);
+    }
+    let _ = serve.kill();
+    let serve = serve.wait_with_output().unwrap();
+    for (what, output) in [("xf check", &check), ("xf serve", &serve)] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains("the JWKS document holds only symmetric (`oct`) keys"),
+            "{what}: {stderr}"
+        );
+        // At the file's name in the pipeline: line 4, column 19.
+        assert!(stderr.contains("p.xfp:4:19"), "{what}: {stderr}");
+    }
+    assert!(check.stdout.is_empty());
+}
+
 /// OAuth client credentials for a destination: the token fetched from the
 /// token endpoint (a test server) and reused, fetched anew after a 401 and
 /// the request tried again at once, and a failing token endpoint a

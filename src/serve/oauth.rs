@@ -354,6 +354,20 @@ impl Jwks {
         if keys.keys.is_empty() {
             return Err("the JWKS document holds no key".into());
         }
+        // HMAC is never accepted for another issuer's tokens (`accepts`):
+        // a set of symmetric keys only would let nobody in, silently.
+        let symmetric = |jwk: &jsonwebtoken::jwk::Jwk| {
+            matches!(
+                jwk.algorithm,
+                jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)
+            )
+        };
+        if keys.keys.iter().all(symmetric) {
+            return Err(
+                "the JWKS document holds only symmetric (`oct`) keys, which xf never accepts for another issuer's tokens: it needs the issuer's public keys (RSA, EC or OKP)"
+                    .into(),
+            );
+        }
         Ok(Jwks {
             keys,
             issuer,
@@ -509,6 +523,20 @@ mod tests {
         );
         let answer = issuer.token(Some(&basic), None, b"grant_type=client_credentials", now);
         assert!(answer.challenge);
+    }
+
+    #[test]
+    fn a_jwks_of_symmetric_keys_only_is_refused() {
+        let oct = r#"{"kty": "oct", "kid": "h", "alg": "HS256", "k": "c2VjcmV0LWtleS1vZi10aGUtdGVzdA"}"#;
+        let ec = r#"{"kty": "EC", "crv": "P-256", "kid": "e", "x": "WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis", "y": "y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE"}"#;
+        let new = |keys: &str| Jwks::new(&format!(r#"{{"keys": [{keys}]}}"#), "i".into(), "a".into());
+        let refused = new(oct).unwrap_err();
+        assert!(refused.contains("only symmetric (`oct`) keys"), "{refused}");
+        assert!(new(&format!("{oct}, {oct}")).is_err());
+        assert!(new("").is_err());
+        // One public key among them is enough: the symmetric ones are skipped.
+        assert!(new(ec).is_ok());
+        assert!(new(&format!("{oct}, {ec}")).is_ok());
     }
 
     /// RFC 6749 §2.3: one authentication method per request; Basic with a
