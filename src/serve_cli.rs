@@ -62,7 +62,7 @@ pub struct ServeArgs {
     /// The transform for bodies POSTed to `/`: a .xf file, or an Armor transform config (.json)
     #[arg(long, value_name = "FILE")]
     transform: Option<PathBuf>,
-    /// How senders to `/` authenticate: none, basic, bearer, api_key, standard_webhooks or github.
+    /// How senders to `/` authenticate: none, basic, bearer, api_key, standard_webhooks, github or oauth.
     /// Without it, anyone may send, so the server listens only on a loopback address
     #[arg(long, value_name = "SCHEME")]
     auth: Option<String>,
@@ -317,9 +317,22 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     match runtime.block_on(xf::serve::serve(options, load)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprint!("{}", as_error(error));
             ExitCode::from(2)
         }
+    }
+}
+
+/// A reason `xf::serve::serve` gives, as printed: a refused pipeline's
+/// problems say `error…` themselves (rendered diagnostics, `error:
+/// destination …`); any other reason (an address in use) gets the `error: `
+/// every refusal starts with, once.
+fn as_error(reason: String) -> String {
+    let reason = with_newline(reason);
+    if reason.starts_with("error:") || reason.starts_with("error[") {
+        reason
+    } else {
+        format!("error: {reason}")
     }
 }
 
@@ -780,7 +793,7 @@ fn quick_auth(args: &ServeArgs, issuer: &xf::serve::auth::IssuerSlot) -> Result<
         "github" => Scheme::GitHub(auth::github_keys(&secrets)),
         other => {
             return Err(format!(
-                "error: --auth {other}: the schemes are none, basic, bearer, api_key, standard_webhooks, github"
+                "error: --auth {other}: the schemes are none, basic, bearer, api_key, standard_webhooks, github, oauth"
             ))
         }
     };

@@ -883,6 +883,57 @@ fn jwts_of_another_issuer_checked_against_a_jwks_file() {
     assert_eq!(delivered_after_a_moment(&sink, 1), 1);
 }
 
+/// Issue 28: a refused start said `error: error: destination …`, and
+/// `xf serve --help` left `oauth` out of `--auth`'s schemes (the quick start
+/// takes it, as the README says).
+#[test]
+fn refusals_say_error_once_and_the_help_names_every_quick_start_scheme() {
+    let setup = Setup::new();
+    let transform = setup.file("t.xf", "label via = \"xf\"\n");
+    for to in ["http://10.0.0.1/", "http://127.0.0.1:9/"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--spool"])
+            .arg(setup.spool())
+            .args(["--transform", &transform, "--to", to, "--auth", "none"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.starts_with("error: destination `"), "{stderr}");
+        assert!(!stderr.contains("error: error"), "{stderr}");
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let auth = help
+        .split("--auth <SCHEME>")
+        .nth(1)
+        .and_then(|rest| rest.split("\n      --").next())
+        .unwrap_or_else(|| panic!("{help}"));
+    let bogus = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--spool"])
+        .arg(setup.spool())
+        .args(["--transform", &transform, "--to", "https://siem.example.com/"])
+        .args(["--auth", "bogus", "--auth-secret-env", "PATH"])
+        .output()
+        .unwrap();
+    let refused = String::from_utf8_lossy(&bogus.stderr);
+    for scheme in [
+        "none",
+        "basic",
+        "bearer",
+        "api_key",
+        "standard_webhooks",
+        "github",
+        "oauth",
+    ] {
+        assert!(auth.contains(scheme), "{scheme}: {auth}");
+        assert!(refused.contains(scheme), "{scheme}: {refused}");
+    }
+}
+
 /// Issue 28: a JWKS of symmetric (`oct`) keys only can authenticate nobody
 /// (HMAC is never taken for another issuer's tokens), and passed `xf check`.
 /// Refused at load, as an empty key set is: by `xf check` and by `xf serve`,
