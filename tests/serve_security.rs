@@ -430,6 +430,11 @@ fn smuggling_and_traversal_attempts_are_refused_whole() {
         format!("POST / HTTP/1.1\r\nHost: {address}\r\n{many}Content-Length: 2\r\n\r\n{{}}");
     let (status, _) = send_raw(address, request.as_bytes());
     assert_eq!(status, 431);
+    // A URI alone over the limit is 414 (hyper's answer, documented so; issue 28).
+    let long = format!("/?q={}", "x".repeat(70 * 1024));
+    let request = format!("POST {long} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\n\r\n{{}}");
+    let (status, _) = send_raw(address, request.as_bytes());
+    assert_eq!(status, 414);
     assert_eq!(delivered_after_a_moment(&sink, 0), 0);
 }
 
