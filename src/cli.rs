@@ -738,7 +738,9 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
         threads: args.threads.map_or_else(default_threads, usize::from),
     };
     let progress = if show_progress {
-        crate::progress_cli::Progress::start(&inputs)
+        // Traced records run on the calling thread whatever -j says.
+        let one_thread = options.threads == 1 || trace_out.is_some();
+        crate::progress_cli::Progress::start(&inputs, one_thread)
     } else {
         crate::progress_cli::Progress::off()
     };
