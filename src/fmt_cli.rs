@@ -112,7 +112,8 @@ fn format_dir(dir: &Path, check: bool) -> Outcome {
             match entry.file_type() {
                 Ok(kind) if kind.is_dir() && !hidden => pending.push(path),
                 Ok(kind)
-                    if !kind.is_dir() && path.extension().is_some_and(|e| e == "xf" || e == "xfp") =>
+                    if !kind.is_dir()
+                        && path.extension().is_some_and(|e| e == "xf" || e == "xfp") =>
                 {
                     if kind.is_file() || path.is_file() {
                         files.push(path);

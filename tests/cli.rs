@@ -723,16 +723,32 @@ fn every_command_ends_quietly_when_its_reader_has_gone() {
     let cases: Vec<(Vec<&OsStr>, i32, &str)> = vec![
         (vec!["run".as_ref(), unformatted.as_os_str()], 0, ""),
         (vec!["check".as_ref(), unformatted.as_os_str()], 0, ""),
-        (vec!["check".as_ref(), "-e".as_ref(), "label a = 1".as_ref()], 0, ""),
         (
-            vec!["check".as_ref(), unformatted.as_os_str(), broken.as_os_str()],
+            vec!["check".as_ref(), "-e".as_ref(), "label a = 1".as_ref()],
+            0,
+            "",
+        ),
+        (
+            vec![
+                "check".as_ref(),
+                unformatted.as_os_str(),
+                broken.as_os_str(),
+            ],
             2,
             "error[E0101]: unknown format `xml`",
         ),
         (vec!["check".as_ref(), pipeline.as_os_str()], 0, ""),
         (vec!["fmt".as_ref(), "-".as_ref()], 0, ""),
-        (vec!["fmt".as_ref(), "--check".as_ref(), unformatted.as_os_str()], 1, ""),
-        (vec!["import".as_ref(), "armor".as_ref(), armor.as_os_str()], 0, ""),
+        (
+            vec!["fmt".as_ref(), "--check".as_ref(), unformatted.as_os_str()],
+            1,
+            "",
+        ),
+        (
+            vec!["import".as_ref(), "armor".as_ref(), armor.as_os_str()],
+            0,
+            "",
+        ),
         (vec!["test".as_ref(), transforms.as_os_str()], 0, ""),
         (vec!["--help".as_ref()], 0, ""),
         (vec!["spool".as_ref(), "--help".as_ref()], 0, ""),
@@ -812,7 +828,11 @@ fn every_subcommand_s_help_prints_and_names_each_option_once() {
         options.sort();
         let count = options.len();
         options.dedup();
-        assert_eq!(options.len(), count, "{shown} lists an option twice: {help}");
+        assert_eq!(
+            options.len(),
+            count,
+            "{shown} lists an option twice: {help}"
+        );
         for name in subcommands(&help) {
             let mut deeper = path.clone();
             deeper.push(name);

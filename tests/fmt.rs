@@ -477,7 +477,11 @@ fn pipeline_files_are_formatted_by_the_same_rules() {
     let pipeline = dir.path().join("p.xfp");
     std::fs::write(&pipeline, &input).unwrap();
     std::fs::write(dir.path().join("t.xf"), "set  x=1\n").unwrap();
-    let check = xf().args(["fmt", "--check"]).arg(dir.path()).output().unwrap();
+    let check = xf()
+        .args(["fmt", "--check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(check.stdout).unwrap();
     assert_eq!(check.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("p.xfp: not formatted"), "{stdout}");
@@ -519,7 +523,10 @@ fn a_pipeline_file_that_does_not_parse_is_reported_at_its_line_and_left_as_it_wa
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("bad.xfp:3:"), "{stderr}");
-    assert!(stderr.contains("not formatted, it does not parse"), "{stderr}");
+    assert!(
+        stderr.contains("not formatted, it does not parse"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
     assert!(matches!(format_pipeline(text), Err(FormatError::Syntax(_))));
 }
@@ -550,5 +557,8 @@ fn every_pipeline_file_formats_soundly_and_the_examples_are_formatted() {
         }
         checked += 1;
     }
-    assert!(checked >= 5, "expected the repository's .xfp files, found {checked}");
+    assert!(
+        checked >= 5,
+        "expected the repository's .xfp files, found {checked}"
+    );
 }

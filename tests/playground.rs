@@ -440,7 +440,9 @@ fn a_closed_stdout_does_not_stop_the_playground() {
         .strip_prefix("xf playground: http://")
         .and_then(|rest| rest.strip_suffix('/'))
         .map(str::to_string);
-    let answer = address.as_deref().map(|address| http(address, "GET", "/", &[], b""));
+    let answer = address
+        .as_deref()
+        .map(|address| http(address, "GET", "/", &[], b""));
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(answer.map(|a| a.status), Some(200), "stderr: {line:?}");

@@ -306,7 +306,11 @@ fn with_one_thread_and_files_the_reads_redraw_the_bar_and_xf_stays_one_thread() 
     let transform = dir.path().join("t.xf");
     std::fs::write(&transform, "label ok = true\n").unwrap();
     let input = dir.path().join("in.ndjson");
-    std::fs::write(&input, "{\"n\":1,\"text\":\"some words\"}\n".repeat(400_000)).unwrap();
+    std::fs::write(
+        &input,
+        "{\"n\":1,\"text\":\"some words\"}\n".repeat(400_000),
+    )
+    .unwrap();
     let mut child = Command::cargo_bin("xf")
         .unwrap()
         .args(args(&transform, &input, &["-j", "1", "--progress"]))

@@ -432,7 +432,8 @@ fn smuggling_and_traversal_attempts_are_refused_whole() {
     assert_eq!(status, 431);
     // A URI alone over the limit is 414 (hyper's answer, documented so; issue 28).
     let long = format!("/?q={}", "x".repeat(70 * 1024));
-    let request = format!("POST {long} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\n\r\n{{}}");
+    let request =
+        format!("POST {long} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\n\r\n{{}}");
     let (status, _) = send_raw(address, request.as_bytes());
     assert_eq!(status, 414);
     assert_eq!(delivered_after_a_moment(&sink, 0), 0);
@@ -920,7 +921,12 @@ fn refusals_say_error_once_and_the_help_names_every_quick_start_scheme() {
     let bogus = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
         .args(["serve", "--listen", "127.0.0.1:0", "--spool"])
         .arg(setup.spool())
-        .args(["--transform", &transform, "--to", "https://siem.example.com/"])
+        .args([
+            "--transform",
+            &transform,
+            "--to",
+            "https://siem.example.com/",
+        ])
         .args(["--auth", "bogus", "--auth-secret-env", "PATH"])
         .output()
         .unwrap();

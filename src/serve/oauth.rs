@@ -271,7 +271,9 @@ fn one_method(
     params: &HashMap<String, String>,
 ) -> Result<(), &'static str> {
     if params.contains_key("client_secret") {
-        return Err("the client authenticates twice (HTTP Basic and client_secret): use one method");
+        return Err(
+            "the client authenticates twice (HTTP Basic and client_secret): use one method",
+        );
     }
     match (basic, params.get("client_id")) {
         (Some((id, _)), Some(named)) if named == id => Ok(()),
@@ -527,9 +529,11 @@ mod tests {
 
     #[test]
     fn a_jwks_of_symmetric_keys_only_is_refused() {
-        let oct = r#"{"kty": "oct", "kid": "h", "alg": "HS256", "k": "c2VjcmV0LWtleS1vZi10aGUtdGVzdA"}"#;
+        let oct =
+            r#"{"kty": "oct", "kid": "h", "alg": "HS256", "k": "c2VjcmV0LWtleS1vZi10aGUtdGVzdA"}"#;
         let ec = r#"{"kty": "EC", "crv": "P-256", "kid": "e", "x": "WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis", "y": "y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE"}"#;
-        let new = |keys: &str| Jwks::new(&format!(r#"{{"keys": [{keys}]}}"#), "i".into(), "a".into());
+        let new =
+            |keys: &str| Jwks::new(&format!(r#"{{"keys": [{keys}]}}"#), "i".into(), "a".into());
         let refused = new(oct).unwrap_err();
         assert!(refused.contains("only symmetric (`oct`) keys"), "{refused}");
         assert!(new(&format!("{oct}, {oct}")).is_err());
@@ -555,11 +559,31 @@ mod tests {
             )
         };
         let cases: [(&str, &[u8], u16); 6] = [
-            ("cii:s3cret", b"grant_type=client_credentials&client_id=other&client_secret=0ther", 400),
-            ("cii:s3cret", b"grant_type=client_credentials&client_secret=s3cret", 400),
-            ("cii:s3cret", b"grant_type=client_credentials&client_id=other", 400),
-            ("not base64", b"grant_type=client_credentials&client_id=cii&client_secret=s3cret", 400),
-            ("cii:s3cret", b"grant_type=client_credentials&client_id=cii", 200),
+            (
+                "cii:s3cret",
+                b"grant_type=client_credentials&client_id=other&client_secret=0ther",
+                400,
+            ),
+            (
+                "cii:s3cret",
+                b"grant_type=client_credentials&client_secret=s3cret",
+                400,
+            ),
+            (
+                "cii:s3cret",
+                b"grant_type=client_credentials&client_id=other",
+                400,
+            ),
+            (
+                "not base64",
+                b"grant_type=client_credentials&client_id=cii&client_secret=s3cret",
+                400,
+            ),
+            (
+                "cii:s3cret",
+                b"grant_type=client_credentials&client_id=cii",
+                200,
+            ),
             ("cii:s3cret", b"grant_type=client_credentials", 200),
         ];
         for (pair, body, status) in cases {
@@ -569,7 +593,13 @@ mod tests {
                 basic(pair)
             };
             let answer = issuer.token(Some(&authorization), None, body, now);
-            assert_eq!(answer.status, status, "{pair} {}: {}", String::from_utf8_lossy(body), answer.body);
+            assert_eq!(
+                answer.status,
+                status,
+                "{pair} {}: {}",
+                String::from_utf8_lossy(body),
+                answer.body
+            );
             if status == 400 {
                 assert_eq!(answer.body["error"], "invalid_request");
                 assert!(answer.body.get("access_token").is_none());
