@@ -8,12 +8,12 @@
 //! times a second. Who redraws depends on whether xf runs on threads anyway:
 //! if it does (`-j` over 1, or an input that is not a regular file, read on a
 //! thread of its own), a thread of the bar's own; if not, the thread that
-//! reads the input, at its next read once a tenth of a second has passed. A
-//! second thread costs a single-threaded run even while it sleeps: glibc's
-//! `malloc` and `free` take their locked paths once a process has two
-//! threads, and xf allocates for every value it reads (the bar's own thread
-//! cost `-j 1` about 2 %; the reads' redraws cost nothing measurable: see
-//! the README, `--progress`). The bar never touches standard output, record
+//! reads the input, at its next read once a tenth of a second has passed. On
+//! the system allocator a second thread costs a single-threaded run even
+//! while it sleeps: glibc's `malloc` and `free` take their locked paths once
+//! a process has two threads, and xf allocates for every value it reads (the
+//! bar's own thread cost `-j 1` about 2 %; the reads' redraws cost nothing
+//! measurable: see the README, `--progress`). The bar never touches standard output, record
 //! error lines are printed with the bar lifted ([`Progress::eprintln`]), and
 //! [`Progress::finish`] clears it and prints one summary line, on every way
 //! out of a run (its end, an error, a signal).
