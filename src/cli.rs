@@ -479,8 +479,13 @@ fn import_armor(path: &std::path::Path, armor: &ArmorArgs) -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            print!("{xf}");
-            ExitCode::SUCCESS
+            match print_stdout(&xf) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Err(error) => {
             eprint!("{}", error.render());
@@ -528,12 +533,12 @@ fn check(
 ) -> ExitCode {
     let options = &files.options(Limits::DEFAULT);
     let mut ok = true;
+    // Each file is checked whatever becomes of standard output: the exit
+    // status is the verdict, also when the reader of the lines went away.
+    let mut out = Lines::default();
     if let Some(program) = program {
         match load_program(program, armor, options).and_then(|t| warnings.judge(t)) {
-            Ok(transform) => println!(
-                "{}",
-                summary(std::path::Path::new(PROGRAM_NAME), &transform)
-            ),
+            Ok(transform) => out.print(&summary(std::path::Path::new(PROGRAM_NAME), &transform)),
             Err(problems) => {
                 eprint!("{problems}");
                 ok = false;
@@ -544,12 +549,12 @@ fn check(
         #[cfg(feature = "serve")]
         if path.extension().is_some_and(|e| e == "xfp") {
             match xf::serve::config::pipeline::load(path, options) {
-                Ok(loaded) => println!(
+                Ok(loaded) => out.print(&format!(
                     "{}: ok, pipeline with {} source(s) and {} destination(s)",
                     path.display(),
                     loaded.pipeline.sources.len(),
                     loaded.pipeline.destinations.len()
-                ),
+                )),
                 Err(problems) => {
                     eprint!("{problems}");
                     ok = false;
@@ -561,17 +566,43 @@ fn check(
             .map_err(|error| error.render())
             .and_then(|transform| warnings.judge(transform));
         match loaded {
-            Ok(transform) => println!("{}", summary(path, &transform)),
+            Ok(transform) => out.print(&summary(path, &transform)),
             Err(problems) => {
                 eprint!("{problems}");
                 ok = false;
             }
         }
     }
-    if ok {
+    if ok && !out.failed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    }
+}
+
+/// Lines of a command that goes on after its reader has gone (`xf check`):
+/// printed while standard output takes them, then no more ([`print_stdout`]).
+#[derive(Default)]
+struct Lines {
+    stopped: bool,
+    /// A write error other than a closed pipe (said on stderr).
+    failed: bool,
+}
+
+impl Lines {
+    fn print(&mut self, line: &str) {
+        if self.stopped {
+            return;
+        }
+        match print_stdout(&format!("{line}\n")) {
+            Ok(true) => {}
+            Ok(false) => self.stopped = true,
+            Err(error) => {
+                eprintln!("error: {error}");
+                self.stopped = true;
+                self.failed = true;
+            }
+        }
     }
 }
 
@@ -707,7 +738,9 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
         threads: args.threads.map_or_else(default_threads, usize::from),
     };
     let progress = if show_progress {
-        crate::progress_cli::Progress::start(&inputs)
+        // Traced records run on the calling thread whatever -j says.
+        let one_thread = options.threads == 1 || trace_out.is_some();
+        crate::progress_cli::Progress::start(&inputs, one_thread)
     } else {
         crate::progress_cli::Progress::off()
     };
@@ -832,6 +865,25 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
     }
 }
 
+/// Prints what a command answers on standard output (`xf check`'s lines,
+/// `xf spool list`'s records, `xf import`'s `.xf`, …), flushed at once.
+/// `Ok(false)`: the reader has gone away (`xf spool list | head -1`), which
+/// ends the printing quietly, as a closed output ends `xf run`
+/// ([`Stream::output_closed`]): nothing more is worth printing, and it is
+/// no error. `Err`: any other write error, as the message to print.
+/// (`println!` would panic on either.)
+pub(crate) fn print_stdout(text: &str) -> Result<bool, String> {
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(error) => Err(format!("cannot write standard output: {error}")),
+    }
+}
+
 /// Whether xf was started with standard output closed (`xf run … >&-`).
 /// Before `main`, Rust's runtime puts /dev/null in place of a closed standard
 /// descriptor, so records written would vanish unseen; and a /dev/null given
@@ -895,4 +947,17 @@ fn fixed_now(text: &str) -> Result<i64, String> {
         Err(_) => serde_json::Value::from(text),
     };
     xf::value::Time::from_value(&value).map(|time| time.millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own checks of the whole command tree, in the features this is
+    /// built with (CI builds all): two arguments of one subcommand with one
+    /// name (`xf spool purge --queue`, issue 28) fail here, not at a user's prompt.
+    #[test]
+    fn the_command_tree_passes_clap_s_checks() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,6 +1,6 @@
-//! `xf fmt [--check] [PATH…]`: the canonical layout of `.xf` files
-//! ([`xf::syntax::format`]), written in place, to stdout for `-`, or, with
-//! `--check`, only reported as a diff.
+//! `xf fmt [--check] [PATH…]`: the canonical layout of `.xf` transforms and
+//! `.xfp` pipeline files ([`xf::syntax::format`]), written in place, to
+//! stdout for `-`, or, with `--check`, only reported as a diff.
 //!
 //! Exit statuses: 0 every file is (now) formatted; 1 with `--check`, some
 //! file would change; 2 some file could not be read, parsed, formatted or
@@ -10,7 +10,7 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use xf::syntax::format::{format, FormatError};
+use xf::syntax::format::{format, format_pipeline, FormatError};
 
 /// The arguments of `xf fmt`.
 #[derive(clap::Args)]
@@ -18,9 +18,30 @@ pub(crate) struct FmtArgs {
     /// Write nothing: list each file whose layout would change, with a diff, and exit 1 if any would
     #[arg(long)]
     check: bool,
-    /// .xf files, or directories to format every *.xf under; `-` reads standard input and writes
-    /// standard output [default: the current directory]
+    /// Read standard input (`-`) as a pipeline file (.xfp) rather than a transform
+    #[arg(long)]
+    pipeline: bool,
+    /// .xf and .xfp files, or directories to format every *.xf and *.xfp under; `-` reads standard
+    /// input and writes standard output [default: the current directory]
     paths: Vec<PathBuf>,
+}
+
+/// Which grammar a file is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Transform,
+    Pipeline,
+}
+
+impl Kind {
+    /// A `.xfp` is a pipeline file; any other file named is a transform.
+    fn of(path: &Path) -> Kind {
+        if path.extension().is_some_and(|e| e == "xfp") {
+            Kind::Pipeline
+        } else {
+            Kind::Transform
+        }
+    }
 }
 
 /// What became of one file.
@@ -42,7 +63,12 @@ pub(crate) fn fmt(args: FmtArgs) -> ExitCode {
     let mut worst = Outcome::Unchanged;
     for path in &paths {
         let outcome = if path.as_os_str() == "-" {
-            format_stdin(args.check)
+            let kind = if args.pipeline {
+                Kind::Pipeline
+            } else {
+                Kind::Transform
+            };
+            format_stdin(kind, args.check)
         } else if path.is_dir() {
             format_dir(path, args.check)
         } else {
@@ -57,8 +83,8 @@ pub(crate) fn fmt(args: FmtArgs) -> ExitCode {
     }
 }
 
-/// Every `*.xf` under `dir`, in name order; hidden directories (`.git`) and
-/// symbolic links to directories are not entered.
+/// Every `*.xf` and `*.xfp` under `dir`, in name order; hidden directories
+/// (`.git`) and symbolic links to directories are not entered.
 fn format_dir(dir: &Path, check: bool) -> Outcome {
     let mut files = Vec::new();
     let mut failed = false;
@@ -85,7 +111,10 @@ fn format_dir(dir: &Path, check: bool) -> Outcome {
             let hidden = entry.file_name().to_string_lossy().starts_with('.');
             match entry.file_type() {
                 Ok(kind) if kind.is_dir() && !hidden => pending.push(path),
-                Ok(kind) if !kind.is_dir() && path.extension().is_some_and(|e| e == "xf") => {
+                Ok(kind)
+                    if !kind.is_dir()
+                        && path.extension().is_some_and(|e| e == "xf" || e == "xfp") =>
+                {
                     if kind.is_file() || path.is_file() {
                         files.push(path);
                     }
@@ -111,13 +140,6 @@ fn format_dir(dir: &Path, check: bool) -> Outcome {
 }
 
 fn format_file(path: &Path, check: bool) -> Outcome {
-    if path.extension().is_some_and(|e| e == "xfp") {
-        eprintln!(
-            "error: {}: not formatted: xf fmt lays out .xf transforms, not pipeline files",
-            path.display()
-        );
-        return Outcome::Failed;
-    }
     let source = match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -132,7 +154,7 @@ fn format_file(path: &Path, check: bool) -> Outcome {
         }
     };
     let name = path.display().to_string();
-    let Some(formatted) = formatted(&name, &source) else {
+    let Some(formatted) = formatted(Kind::of(path), &name, &source) else {
         return Outcome::Failed;
     };
     if formatted == source {
@@ -153,7 +175,7 @@ fn format_file(path: &Path, check: bool) -> Outcome {
 
 /// `xf fmt -`: standard input formatted to standard output (with `--check`,
 /// only the diff).
-fn format_stdin(check: bool) -> Outcome {
+fn format_stdin(kind: Kind, check: bool) -> Outcome {
     let mut source = String::new();
     if io::stdin().is_terminal() {
         eprintln!("xf fmt: reading a transform from the terminal; end it with Ctrl-D");
@@ -162,7 +184,7 @@ fn format_stdin(check: bool) -> Outcome {
         eprintln!("error: standard input: {error}");
         return Outcome::Failed;
     }
-    let Some(formatted) = formatted("<stdin>", &source) else {
+    let Some(formatted) = formatted(kind, "<stdin>", &source) else {
         return Outcome::Failed;
     };
     if check {
@@ -172,23 +194,24 @@ fn format_stdin(check: bool) -> Outcome {
         print_diff("<stdin>", &source, &formatted);
         return Outcome::Changed;
     }
-    let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(formatted.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) if formatted == source => Outcome::Unchanged,
-        Ok(()) => Outcome::Changed,
+    // A reader that went away (`xf fmt - | head`) ends it quietly, as it ends `xf run`.
+    match crate::cli::print_stdout(&formatted) {
+        Ok(_) if formatted == source => Outcome::Unchanged,
+        Ok(_) => Outcome::Changed,
         Err(error) => {
-            eprintln!("error: standard output: {error}");
+            eprintln!("error: {error}");
             Outcome::Failed
         }
     }
 }
 
 /// The formatted text, or `None` after reporting why there is none.
-fn formatted(name: &str, source: &str) -> Option<String> {
-    match format(source) {
+fn formatted(kind: Kind, name: &str, source: &str) -> Option<String> {
+    let result = match kind {
+        Kind::Transform => format(source),
+        Kind::Pipeline => format_pipeline(source),
+    };
+    match result {
         Ok(text) => Some(text),
         Err(FormatError::Syntax(diagnostics)) => {
             eprint!("{}", xf::diagnostic::render(name, source, &diagnostics));

@@ -4,8 +4,16 @@
 //!
 //! The stream only publishes its counts ([`LiveStats`], after each frame) and
 //! the inputs count the bytes they hand over (one atomic add per read, which
-//! is a buffer of input, not a record); a thread of its own reads them ten
-//! times a second and redraws. The bar never touches standard output, record
+//! is a buffer of input, not a record); the bar is redrawn from them ten
+//! times a second. Who redraws depends on whether xf runs on threads anyway:
+//! if it does (`-j` over 1, or an input that is not a regular file, read on a
+//! thread of its own), a thread of the bar's own; if not, the thread that
+//! reads the input, at its next read once a tenth of a second has passed. On
+//! the system allocator a second thread costs a single-threaded run even
+//! while it sleeps: glibc's `malloc` and `free` take their locked paths once
+//! a process has two threads, and xf allocates for every value it reads (the
+//! bar's own thread cost `-j 1` about 2 %; the reads' redraws cost nothing
+//! measurable: see the README, `--progress`). The bar never touches standard output, record
 //! error lines are printed with the bar lifted ([`Progress::eprintln`]), and
 //! [`Progress::finish`] clears it and prints one summary line, on every way
 //! out of a run (its end, an error, a signal).
@@ -66,7 +74,10 @@ pub(crate) struct Progress {
 struct Shown {
     bar: ProgressBar,
     counts: Arc<Counts>,
+    /// The redrawing thread, if the bar has one (else the reads redraw it).
     redraw: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    /// Whether the reads redraw the bar.
+    by_reads: bool,
 }
 
 /// What the bar shows, written by the stream and its inputs.
@@ -138,7 +149,10 @@ impl Progress {
 
     /// Starts the bar for these inputs: with a known total (every input a
     /// regular file), a bar with the time left; otherwise a spinner.
-    pub(crate) fn start(inputs: &[PathBuf]) -> Progress {
+    /// `one_thread`: whether the stream runs on the calling thread only (`-j
+    /// 1`, or `--trace`); with regular files only, the reads then redraw the
+    /// bar, and xf stays one thread (see the module's documentation).
+    pub(crate) fn start(inputs: &[PathBuf], one_thread: bool) -> Progress {
         let total = total_size(inputs);
         let target = if io::stderr().is_terminal() {
             ProgressDrawTarget::stderr_with_hz(REDRAW_HZ)
@@ -163,12 +177,19 @@ impl Progress {
             started: Some(Instant::now()),
             ..Counts::default()
         });
-        let redraw = redraw_thread(bar.clone(), Arc::clone(&counts));
+        let by_reads = one_thread && total.is_some();
+        redraw(&bar, &counts);
+        let redraw = if by_reads {
+            None
+        } else {
+            redraw_thread(bar.clone(), Arc::clone(&counts))
+        };
         Progress {
             shown: RefCell::new(Some(Shown {
                 bar,
                 counts,
                 redraw,
+                by_reads,
             })),
         }
     }
@@ -181,12 +202,18 @@ impl Progress {
             .map(|shown| Arc::clone(&shown.counts.live))
     }
 
-    /// The input, counting the bytes read from it when the bar is shown.
+    /// The input, counting the bytes read from it when the bar is shown (and
+    /// redrawing the bar, when the reads do).
     pub(crate) fn count(&self, input: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
         match &*self.shown.borrow() {
             Some(shown) => Box::new(Counted {
                 input,
                 bytes: Arc::clone(&shown.counts.bytes),
+                redraws: shown.by_reads.then(|| Redraws {
+                    bar: shown.bar.clone(),
+                    counts: Arc::clone(&shown.counts),
+                    last: Instant::now(),
+                }),
             }),
             None => input,
         }
@@ -226,23 +253,24 @@ impl Drop for Progress {
     }
 }
 
+/// Draws the bar with the counts as they are now.
+fn redraw(bar: &ProgressBar, counts: &Counts) {
+    bar.set_message(counts.message());
+    bar.set_position(counts.bytes.load(Ordering::Relaxed));
+    bar.tick();
+}
+
 /// Reads the counts and redraws, until its sender is dropped.
 fn redraw_thread(
     bar: ProgressBar,
     counts: Arc<Counts>,
 ) -> Option<(mpsc::Sender<()>, JoinHandle<()>)> {
     let (stop, stopped) = mpsc::channel::<()>();
-    let update = move || {
-        bar.set_message(counts.message());
-        bar.set_position(counts.bytes.load(Ordering::Relaxed));
-        bar.tick();
-    };
-    update();
     let thread = std::thread::Builder::new()
         .name("xf-progress".into())
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(REDRAW) {
-                update();
+                redraw(&bar, &counts);
             }
         })
         // Without the thread the bar stays as first drawn; the run goes on.
@@ -267,12 +295,28 @@ fn total_size(inputs: &[PathBuf]) -> Option<u64> {
 struct Counted {
     input: Box<dyn Read + Send>,
     bytes: Arc<AtomicU64>,
+    /// When the reads redraw the bar: what they need.
+    redraws: Option<Redraws>,
+}
+
+/// The bar as a reading thread redraws it: at a read, once [`REDRAW`] has
+/// passed since it last did (a read is a buffer of input: 64 KiB of a file).
+struct Redraws {
+    bar: ProgressBar,
+    counts: Arc<Counts>,
+    last: Instant,
 }
 
 impl Read for Counted {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.input.read(buf)?;
         self.bytes.fetch_add(read as u64, Ordering::Relaxed);
+        if let Some(redraws) = &mut self.redraws {
+            if redraws.last.elapsed() >= REDRAW {
+                redraws.last = Instant::now();
+                redraw(&redraws.bar, &redraws.counts);
+            }
+        }
         Ok(read)
     }
 }

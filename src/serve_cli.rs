@@ -22,7 +22,7 @@ use xf::serve::receive::ConnectionLimits;
 use xf::serve::{Pipeline, Refused, ServeOptions};
 use xf::LoadOptions;
 
-use crate::cli::{ArmorArgs, FileArgs, LimitArgs};
+use crate::cli::{print_stdout, ArmorArgs, FileArgs, LimitArgs};
 
 /// Receive webhooks, transform them, spool them durably and deliver them
 #[derive(clap::Args)]
@@ -67,7 +67,7 @@ pub struct ServeArgs {
     /// The transform for bodies POSTed to `/`: a .xf file, or an Armor transform config (.json)
     #[arg(long, value_name = "FILE")]
     transform: Option<PathBuf>,
-    /// How senders to `/` authenticate: none, basic, bearer, api_key, standard_webhooks or github.
+    /// How senders to `/` authenticate: none, basic, bearer, api_key, standard_webhooks, github or oauth.
     /// Without it, anyone may send, so the server listens only on a loopback address
     #[arg(long, value_name = "SCHEME")]
     auth: Option<String>,
@@ -219,13 +219,13 @@ pub enum SpoolCommand {
         #[arg(long, value_name = "NAME")]
         to: Option<String>,
     },
-    /// Delete dead letters (or, with --queue, queued records)
+    /// Delete dead letters (or, with --queued, queued records)
     Purge {
         #[command(flatten)]
         place: SpoolPlace,
-        /// Delete queued records instead of dead letters
+        /// Delete queued records instead of dead letters (`--queue` names a JetStream server)
         #[arg(long)]
-        queue: bool,
+        queued: bool,
         /// Only this destination's
         #[arg(long, value_name = "NAME")]
         destination: Option<String>,
@@ -322,9 +322,22 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     match runtime.block_on(xf::serve::serve(options, load)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprint!("{}", as_error(error));
             ExitCode::from(2)
         }
+    }
+}
+
+/// A reason `xf::serve::serve` gives, as printed: a refused pipeline's
+/// problems say `error…` themselves (rendered diagnostics, `error:
+/// destination …`); any other reason (an address in use) gets the `error: `
+/// every refusal starts with, once.
+fn as_error(reason: String) -> String {
+    let reason = with_newline(reason);
+    if reason.starts_with("error:") || reason.starts_with("error[") {
+        reason
+    } else {
+        format!("error: {reason}")
     }
 }
 
@@ -793,7 +806,7 @@ fn quick_auth(
         "github" => Scheme::GitHub(auth::github_keys(&secrets)),
         other => {
             return Err(format!(
-                "error: --auth {other}: the schemes are none, basic, bearer, api_key, standard_webhooks, github"
+                "error: --auth {other}: the schemes are none, basic, bearer, api_key, standard_webhooks, github, oauth"
             ))
         }
     };
@@ -839,6 +852,14 @@ fn open(place: &SpoolPlace) -> Result<rusqlite::Connection, String> {
         return Err(format!("{} holds no spool", folder.display()));
     }
     spool::open_database(&path).map_err(|e| e.to_string())
+}
+
+/// `xf spool stats`' answer: indented JSON, and a line end.
+fn pretty(stats: &serde_json::Value) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(stats).unwrap_or_default()
+    )
 }
 
 /// `xf spool stats`' queues and dead letters, as JSON.
@@ -933,7 +954,7 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                     "dead_letters": dead,
                     "disabled": overview.disabled,
                 });
-                println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
+                print_stdout(&pretty(&stats))?;
             }
             SpoolCommand::List {
                 dead,
@@ -965,7 +986,9 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                             .unwrap_or_default();
                     }
                     line["record"] = record;
-                    println!("{line}");
+                    if !print_stdout(&format!("{line}\n"))? {
+                        break;
+                    }
                 }
             }
             SpoolCommand::Replay {
@@ -983,12 +1006,12 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                 }
             }
             SpoolCommand::Purge {
-                queue: records,
+                queued,
                 destination,
                 ..
             } => {
                 let deleted = queue
-                    .purge(!records, destination.as_deref())
+                    .purge(!queued, destination.as_deref())
                     .await
                     .map_err(text)?;
                 eprintln!("{deleted} record(s) deleted");
@@ -1020,10 +1043,7 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
                 "dead_letters": dead,
                 "disabled": overview.disabled,
             });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&stats).unwrap_or_default()
-            );
+            print_stdout(&pretty(&stats))?;
         }
         SpoolCommand::List {
             place,
@@ -1066,7 +1086,9 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
                     line["attempt_log"] = serde_json::from_str(&log).unwrap_or_default();
                 }
                 line["record"] = record;
-                println!("{line}");
+                if !print_stdout(&format!("{line}\n"))? {
+                    break;
+                }
             }
         }
         SpoolCommand::Replay {
@@ -1108,11 +1130,11 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
         }
         SpoolCommand::Purge {
             place,
-            queue,
+            queued,
             destination,
         } => {
             let connection = open(&place)?;
-            let table = if queue { "queue" } else { "dead" };
+            let table = if queued { "queue" } else { "dead" };
             let deleted = connection
                 .execute(
                     &format!("DELETE FROM {table} WHERE ?1 IS NULL OR destination = ?1"),

@@ -675,3 +675,175 @@ fn fan_out_makes_one_record_per_item_within_max_outputs() {
         "{err}"
     );
 }
+
+/// The write end of a pipe whose reader is already gone, as a child's
+/// stdout: `xf … | head -0` without the race of who goes first.
+fn closed_pipe() -> Stdio {
+    let mut reader = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+    let writer = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
+    Stdio::from(writer)
+}
+
+/// Runs xf with `input` on stdin and a stdout nobody reads: (exit code, stderr).
+fn run_into_closed_pipe(args: &[&OsStr], input: &[u8]) -> (Option<i32>, String) {
+    let mut child = xf()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input);
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Issue 28: every subcommand that answers on stdout ends as `xf run` does
+/// when its reader has gone away: no panic, no message, its usual status
+/// (`xf check` still says, by its status, whether every file loaded).
+#[test]
+fn every_command_ends_quietly_when_its_reader_has_gone() {
+    let (dir, unformatted) = transform("label   ok=true\n");
+    let broken = dir.path().join("broken.xf");
+    std::fs::write(&broken, "format xml\n").unwrap();
+    let pipeline = dir.path().join("p.xfp");
+    std::fs::write(
+        &pipeline,
+        "source s at \"/in\" {\n  transform \"t.xf\"\n  auth none\n}\ndestination d {\n  uri \"https://siem.example.com/in\"\n}\n",
+    )
+    .unwrap();
+    let armor = repo("tests/fixtures/armor/transform-config.json");
+    let transforms = repo("transforms");
+    let records = b"{\"a\": 1}\n{\"a\": 2}\n";
+    // (arguments, exit status, what stderr starts with: its only text)
+    let cases: Vec<(Vec<&OsStr>, i32, &str)> = vec![
+        (vec!["run".as_ref(), unformatted.as_os_str()], 0, ""),
+        (vec!["check".as_ref(), unformatted.as_os_str()], 0, ""),
+        (
+            vec!["check".as_ref(), "-e".as_ref(), "label a = 1".as_ref()],
+            0,
+            "",
+        ),
+        (
+            vec![
+                "check".as_ref(),
+                unformatted.as_os_str(),
+                broken.as_os_str(),
+            ],
+            2,
+            "error[E0101]: unknown format `xml`",
+        ),
+        (vec!["check".as_ref(), pipeline.as_os_str()], 0, ""),
+        (vec!["fmt".as_ref(), "-".as_ref()], 0, ""),
+        (
+            vec!["fmt".as_ref(), "--check".as_ref(), unformatted.as_os_str()],
+            1,
+            "",
+        ),
+        (
+            vec!["import".as_ref(), "armor".as_ref(), armor.as_os_str()],
+            0,
+            "",
+        ),
+        (vec!["test".as_ref(), transforms.as_os_str()], 0, ""),
+        (vec!["--help".as_ref()], 0, ""),
+        (vec!["spool".as_ref(), "--help".as_ref()], 0, ""),
+        (vec!["--version".as_ref()], 0, ""),
+    ];
+    for (args, expected, said) in cases {
+        let stdin: &[u8] = if args[0] == "fmt" {
+            b"label   ok=true\n"
+        } else {
+            records
+        };
+        let (status, stderr) = run_into_closed_pipe(&args, stdin);
+        let shown: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+        let shown = shown.join(" ");
+        assert_eq!(status, Some(expected), "xf {shown}: {stderr}");
+        assert!(stderr.starts_with(said), "xf {shown}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.to_lowercase().contains("pipe"),
+            "xf {shown}: {stderr}"
+        );
+        if said.is_empty() {
+            assert_eq!(stderr, "", "xf {shown}");
+        }
+    }
+}
+
+/// The subcommands a help text lists under `Commands:` (but `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// The long options a help text lists under `Options:`, as often as listed.
+fn long_options(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| *line != "Options:")
+        .filter_map(|line| {
+            let line = line.trim_start();
+            if !line.starts_with('-') {
+                return None;
+            }
+            let at = line.find("--")?;
+            let name: String = line[at..]
+                .chars()
+                .take_while(|c| !matches!(c, ' ' | '<' | '[' | '=' | ','))
+                .collect();
+            Some(name)
+        })
+        .collect()
+}
+
+/// Issue 28: `xf spool purge --help` listed `--queue` twice (the JetStream
+/// server and "delete queued records"), and the README's
+/// `xf spool purge --spool DIR --queue` could not run. Every subcommand's
+/// help, from `xf --help` down, prints, and names each option once.
+#[test]
+fn every_subcommand_s_help_prints_and_names_each_option_once() {
+    let mut pending = vec![Vec::<String>::new()];
+    let mut seen = Vec::new();
+    while let Some(path) = pending.pop() {
+        let output = xf().args(&path).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        let shown = format!("xf {} --help", path.join(" "));
+        assert!(
+            output.status.success(),
+            "{shown}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut options = long_options(&help);
+        assert!(options.contains(&"--help".to_string()), "{shown}: {help}");
+        options.sort();
+        let count = options.len();
+        options.dedup();
+        assert_eq!(
+            options.len(),
+            count,
+            "{shown} lists an option twice: {help}"
+        );
+        for name in subcommands(&help) {
+            let mut deeper = path.clone();
+            deeper.push(name);
+            pending.push(deeper);
+        }
+        seen.push(path.join(" "));
+    }
+    assert!(seen.iter().any(|path| path == "spool purge"), "{seen:?}");
+    // Both of purge's meanings have their own name now.
+    let help = xf().args(["spool", "purge", "--help"]).output().unwrap();
+    let options = long_options(&String::from_utf8_lossy(&help.stdout));
+    assert!(options.contains(&"--queued".to_string()), "{options:?}");
+    assert!(options.contains(&"--queue".to_string()), "{options:?}");
+}

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use assert_cmd::cargo::CommandCargoExt;
 use proptest::prelude::*;
 use xf::syntax::ast::without_spans;
-use xf::syntax::format::{format, FormatError};
+use xf::syntax::format::{format, format_pipeline, FormatError};
 
 fn xf() -> Command {
     Command::cargo_bin("xf").unwrap()
@@ -451,18 +451,114 @@ fn edge_cases() {
     }
 }
 
+/// Every `.xfp` under `dir`.
+fn xfp_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            xfp_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "xfp") {
+            found.push(path);
+        }
+    }
+}
+
+/// Issue 28: `xf fmt` lays out `.xfp` pipeline files too, by the same rules
+/// (a section is a block); `xf fmt --pipeline -` for an editor's buffer.
 #[test]
-fn a_pipeline_file_is_refused_by_name() {
+fn pipeline_files_are_formatted_by_the_same_rules() {
+    let input = std::fs::read_to_string(repo("tests/cases/fmt/pipeline.in.xfp")).unwrap();
+    let expected = std::fs::read_to_string(repo("tests/cases/fmt/pipeline.out.xfp")).unwrap();
+    assert_eq!(format_pipeline(&input).unwrap(), expected);
+    assert_eq!(format_pipeline(&expected).unwrap(), expected);
+
+    // A directory of both kinds: each is listed, then formatted in place.
     let dir = tempfile::tempdir().unwrap();
     let pipeline = dir.path().join("p.xfp");
-    std::fs::write(&pipeline, "listen   \"127.0.0.1:8080\"\n").unwrap();
-    let out = xf().arg("fmt").arg(&pipeline).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
-        .contains("not pipeline files"));
+    std::fs::write(&pipeline, &input).unwrap();
+    std::fs::write(dir.path().join("t.xf"), "set  x=1\n").unwrap();
+    let check = xf()
+        .args(["fmt", "--check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(check.stdout).unwrap();
+    assert_eq!(check.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("p.xfp: not formatted"), "{stdout}");
+    assert!(stdout.contains("t.xf: not formatted"), "{stdout}");
+    assert!(stdout.contains("\n+  tolerance 300\n"), "a diff: {stdout}");
+    let write = xf().arg("fmt").arg(dir.path()).output().unwrap();
+    assert_eq!(write.status.code(), Some(0), "{write:?}");
+    assert_eq!(std::fs::read_to_string(&pipeline).unwrap(), expected);
     assert_eq!(
-        std::fs::read_to_string(&pipeline).unwrap(),
-        "listen   \"127.0.0.1:8080\"\n"
+        std::fs::read_to_string(dir.path().join("t.xf")).unwrap(),
+        "set x = 1\n"
+    );
+
+    // Standard input, as a pipeline with --pipeline (as a transform, it does not parse).
+    let out = assert_cmd::Command::cargo_bin("xf")
+        .unwrap()
+        .args(["fmt", "--pipeline", "-"])
+        .write_stdin(input.clone())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+    let out = assert_cmd::Command::cargo_bin("xf")
+        .unwrap()
+        .args(["fmt", "-"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn a_pipeline_file_that_does_not_parse_is_reported_at_its_line_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.xfp");
+    let text = "listen   \"127.0.0.1:8080\"\nsource s at \"/in\" {\n  transform = = \"t.xf\"\n}\n";
+    std::fs::write(&bad, text).unwrap();
+    let out = xf().arg("fmt").arg(&bad).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.xfp:3:"), "{stderr}");
+    assert!(
+        stderr.contains("not formatted, it does not parse"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
+    assert!(matches!(format_pipeline(text), Err(FormatError::Syntax(_))));
+}
+
+/// Every pipeline file of the repository that parses formats to the same
+/// settings and to itself; the shipped examples are formatted (CI checks them too).
+#[test]
+fn every_pipeline_file_formats_soundly_and_the_examples_are_formatted() {
+    let mut files = Vec::new();
+    for root in ["examples", "tests"] {
+        xfp_files(&repo(root), &mut files);
+    }
+    let mut checked = 0;
+    for path in files {
+        let source = std::fs::read_to_string(&path).unwrap();
+        if xf::syntax::pipeline::parse_pipeline(&source).is_err() {
+            continue;
+        }
+        let name = path.display();
+        let formatted = format_pipeline(&source).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            format_pipeline(&formatted).unwrap(),
+            formatted,
+            "{name}: formatting twice changes the text"
+        );
+        if path.starts_with(repo("examples")) {
+            assert_eq!(formatted, source, "{name}: run xf fmt");
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "expected the repository's .xfp files, found {checked}"
     );
 }

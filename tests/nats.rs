@@ -142,6 +142,28 @@ fn spool(nats: &Nats, args: &[&str]) -> (String, String, bool) {
     )
 }
 
+/// `xf spool ARGS… --queue URL` with a stdout whose reader is already gone:
+/// its exit status and stderr (issue 28: a listing ends quietly then).
+fn spool_into_closed_pipe(nats: &Nats, args: &[&str]) -> (Option<i32>, String) {
+    let mut reader = Command::new("true")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let closed = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_xf"))
+        .arg("spool")
+        .args(args)
+        .args(["--queue", &nats.url()])
+        .stdout(closed)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 fn stats(nats: &Nats) -> Value {
     let (out, err, ok) = spool(nats, &["stats"]);
     assert!(ok, "xf spool stats: {err}");
@@ -469,6 +491,10 @@ fn a_down_destination_catches_up_and_poison_records_end_in_the_dead_letter_strea
     let stats = stats(&nats);
     assert_eq!(stats["dead_letters"][0]["destination"], "tickets");
     assert_eq!(stats["dead_letters"][0]["records"], poison.len());
+    assert_eq!(
+        spool_into_closed_pipe(&nats, &["list", "--dead"]),
+        (Some(0), String::new())
+    );
     // Replayed, they are tried again (and die again: the destination still refuses them).
     let (_, err, ok) = spool(&nats, &["replay"]);
     assert!(ok && err.contains("3 dead letter(s) queued again"), "{err}");
@@ -517,6 +543,13 @@ fn a_stream_at_its_limits_refuses_with_503_and_drops_nothing() {
     }
     assert_eq!(statuses, [200, 200, 200, 200, 200, 503, 503, 503]);
     assert_eq!(stats(&nats)["records"], 5);
+    for args in [&["stats"][..], &["list"]] {
+        assert_eq!(
+            spool_into_closed_pipe(&nats, args),
+            (Some(0), String::new()),
+            "{args:?}"
+        );
+    }
     let (_, text) = get(server.address, "/metrics");
     assert_eq!(
         metric(&text, "xf_refused_requests_total", "reason=\"spool_full\""),

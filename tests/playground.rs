@@ -412,3 +412,38 @@ fn the_page_shows_numbers_as_written() {
         "{\n  \"id\": 18446744073709551617,\n  \"big\": 1e400\n}\n"
     );
 }
+
+/// Issue 28: with nothing reading its standard output, the playground still
+/// starts (no panic on the closed pipe) and says its address on stderr.
+#[test]
+fn a_closed_stdout_does_not_stop_the_playground() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let closed = {
+        let mut reader = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+        let writer = reader.stdin.take().unwrap();
+        reader.wait().unwrap();
+        Stdio::from(writer)
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xf"))
+        .args(["playground", "--listen", "127.0.0.1:0"])
+        .stdout(closed)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("xf playground: http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .map(str::to_string);
+    let answer = address
+        .as_deref()
+        .map(|address| http(address, "GET", "/", &[], b""));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer.map(|a| a.status), Some(200), "stderr: {line:?}");
+}

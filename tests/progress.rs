@@ -293,3 +293,48 @@ fn on_a_terminal_the_bar_is_on_for_files_and_off_for_stdin() {
     assert!(!terminal.contains("records"), "{terminal:?}");
     assert!(terminal.contains("error: stdin:6: fail (line 3): five is not allowed"));
 }
+
+/// Issue 28: with the bar on, a single-threaded run (`-j 1`, files) cost
+/// some 2-6 %: the bar's redrawing thread made the process multi-threaded,
+/// and glibc's malloc and free take their locks from then on. There the
+/// reads redraw the bar instead: xf stays one thread, and the bar still
+/// moves while the run goes on.
+#[cfg(target_os = "linux")]
+#[test]
+fn with_one_thread_and_files_the_reads_redraw_the_bar_and_xf_stays_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let transform = dir.path().join("t.xf");
+    std::fs::write(&transform, "label ok = true\n").unwrap();
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(
+        &input,
+        "{\"n\":1,\"text\":\"some words\"}\n".repeat(400_000),
+    )
+    .unwrap();
+    let mut child = Command::cargo_bin("xf")
+        .unwrap()
+        .args(args(&transform, &input, &["-j", "1", "--progress"]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        BufReader::new(stderr).read_to_string(&mut text).unwrap();
+        text
+    });
+    // Counted while the run goes on (it takes well over a second in a debug build).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let threads = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .map(|tasks| tasks.count())
+        .ok();
+    let status = child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert!(status.success(), "{stderr:?}");
+    assert_eq!(threads, Some(1), "xf ran on more than one thread");
+    let draws = stderr.matches(ERASE).count();
+    assert!(draws >= 3, "the bar was drawn {draws} times: {stderr:?}");
+    assert!(stderr.ends_with("records/s), 0 failed\n"), "{stderr:?}");
+}

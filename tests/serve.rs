@@ -327,6 +327,51 @@ fn a_refusal_is_dead_lettered_with_its_attempts_and_can_be_replayed() {
     assert_eq!(sink.received()[1].answered, 200);
 }
 
+/// Issue 28: `xf spool stats | head` panicked on the closed pipe. Each
+/// listing ends quietly, as `xf run` does, when its reader has gone away.
+#[test]
+fn spool_listings_end_quietly_when_their_reader_has_gone() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    // The first record refused for good (a dead letter), the second kept queued.
+    sink.script([Answer::Status(400)]);
+    sink.otherwise(Answer::Status(503));
+    let server = setup.relay(LABEL, &[&sink], &[]);
+    assert_eq!(post(server.address, "/", &[], br#"{"a": 1}"#).0, 200);
+    sink.wait_for(10 * SECOND, "the refusal", |r| !r.is_empty());
+    assert_eq!(post(server.address, "/", &[], br#"{"a": 2}"#).0, 200);
+    sink.wait_for(10 * SECOND, "a try of the second", |r| r.len() >= 2);
+    std::thread::sleep(Duration::from_millis(300));
+    for args in [&["stats"][..], &["list"], &["list", "--dead"]] {
+        // Each has something to print…
+        let (printed, said, ok) = setup.spool_command(args);
+        assert!(ok && !printed.is_empty(), "{args:?}: {said}");
+        // …and nowhere to print it.
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+            .arg("spool")
+            .args(args)
+            .arg("--spool")
+            .arg(setup.spool())
+            .stdout(support::closed_pipe())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+    // The README's `xf spool purge --spool DIR --queued` (it was `--queue`,
+    // which also names a JetStream server, so it could not run).
+    let (_, said, ok) = setup.spool_command(&["purge", "--queued"]);
+    assert!(ok, "{said}");
+    assert_eq!(said, "1 record(s) deleted\n");
+    let (_, said, ok) = setup.spool_command(&["purge"]);
+    assert!(ok, "{said}");
+    assert_eq!(said, "1 record(s) deleted\n");
+    let (stats, _, _) = setup.spool_command(&["stats"]);
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["dead_letters"], serde_json::json!([]), "{stats}");
+}
+
 #[test]
 fn a_410_disables_the_destination_until_it_is_enabled() {
     let setup = Setup::new();

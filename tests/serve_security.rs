@@ -430,6 +430,12 @@ fn smuggling_and_traversal_attempts_are_refused_whole() {
         format!("POST / HTTP/1.1\r\nHost: {address}\r\n{many}Content-Length: 2\r\n\r\n{{}}");
     let (status, _) = send_raw(address, request.as_bytes());
     assert_eq!(status, 431);
+    // A URI alone over the limit is 414 (hyper's answer, documented so; issue 28).
+    let long = format!("/?q={}", "x".repeat(70 * 1024));
+    let request =
+        format!("POST {long} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\n\r\n{{}}");
+    let (status, _) = send_raw(address, request.as_bytes());
+    assert_eq!(status, 414);
     assert_eq!(delivered_after_a_moment(&sink, 0), 0);
 }
 
@@ -772,6 +778,19 @@ fn oauth_tokens_from_xf_itself() {
         br#"{"grant_type": "client_credentials"}"#,
     );
     assert_eq!(status, 200, "{answer}");
+    // Issue 28: Basic for one client and the body's id and secret for
+    // another gave the Basic client a token; RFC 6749 §2.3 allows one method.
+    let mut basic_and_form = vec![("Authorization", basic.as_str())];
+    basic_and_form.extend(form);
+    let (status, answer) = post(
+        server.address,
+        "/oauth/token",
+        &basic_and_form,
+        b"grant_type=client_credentials&client_id=cii&client_secret=cii-secret",
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("\"invalid_request\""), "{answer}");
+    assert!(!answer.contains("access_token"), "{answer}");
     // RFC 6749's errors, and nothing of the secret echoed.
     let wrong = format!(
         "Basic {}",
@@ -868,6 +887,112 @@ fn jwts_of_another_issuer_checked_against_a_jwks_file() {
     let forged = jsonwebtoken::encode(&header, &claims, &forged_key).unwrap();
     assert_eq!(send(&format!("Bearer {forged}")), 401);
     assert_eq!(delivered_after_a_moment(&sink, 1), 1);
+}
+
+/// Issue 28: a refused start said `error: error: destination …`, and
+/// `xf serve --help` left `oauth` out of `--auth`'s schemes (the quick start
+/// takes it, as the README says).
+#[test]
+fn refusals_say_error_once_and_the_help_names_every_quick_start_scheme() {
+    let setup = Setup::new();
+    let transform = setup.file("t.xf", "label via = \"xf\"\n");
+    for to in ["http://10.0.0.1/", "http://127.0.0.1:9/"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--spool"])
+            .arg(setup.spool())
+            .args(["--transform", &transform, "--to", to, "--auth", "none"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.starts_with("error: destination `"), "{stderr}");
+        assert!(!stderr.contains("error: error"), "{stderr}");
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let auth = help
+        .split("--auth <SCHEME>")
+        .nth(1)
+        .and_then(|rest| rest.split("\n      --").next())
+        .unwrap_or_else(|| panic!("{help}"));
+    let bogus = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--spool"])
+        .arg(setup.spool())
+        .args([
+            "--transform",
+            &transform,
+            "--to",
+            "https://siem.example.com/",
+        ])
+        .args(["--auth", "bogus", "--auth-secret-env", "PATH"])
+        .output()
+        .unwrap();
+    let refused = String::from_utf8_lossy(&bogus.stderr);
+    for scheme in [
+        "none",
+        "basic",
+        "bearer",
+        "api_key",
+        "standard_webhooks",
+        "github",
+        "oauth",
+    ] {
+        assert!(auth.contains(scheme), "{scheme}: {auth}");
+        assert!(refused.contains(scheme), "{scheme}: {refused}");
+    }
+}
+
+/// Issue 28: a JWKS of symmetric (`oct`) keys only can authenticate nobody
+/// (HMAC is never taken for another issuer's tokens), and passed `xf check`.
+/// Refused at load, as an empty key set is: by `xf check` and by `xf serve`,
+/// with the same message, at the JWKS file's place in the pipeline.
+#[test]
+fn a_jwks_of_symmetric_keys_only_is_refused_at_load() {
+    let setup = Setup::new();
+    setup.file(
+        "keys.json",
+        r#"{"keys": [{"kty": "oct", "kid": "h1", "alg": "HS256", "k": "c2VjcmV0LWtleS1vZi10aGUtdGVzdA"}]}"#,
+    );
+    setup.file(
+        "p.xfp",
+        "spool \"spool\"\nsource s at \"/in\" {\n    transform \"t.xf\"\n    auth jwt jwks \"keys.json\" issuer \"https://issuer.example\" audience \"xf\"\n}\n\
+         destination d {\n    uri \"https://siem.example.com/in\"\n}\n",
+    );
+    let pipeline = setup.dir.path().join("p.xfp");
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .arg("check")
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+        .arg("serve")
+        .arg(&pipeline)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that started (the old behaviour) is stopped, and fails below.
+    let started = std::time::Instant::now();
+    while serve.try_wait().unwrap().is_none() && started.elapsed() < 20 * SECOND {
+        std::thread::sleep(SECOND / 20);
+    }
+    let _ = serve.kill();
+    let serve = serve.wait_with_output().unwrap();
+    for (what, output) in [("xf check", &check), ("xf serve", &serve)] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains("the JWKS document holds only symmetric (`oct`) keys"),
+            "{what}: {stderr}"
+        );
+        // At the file's name in the pipeline: line 4, column 19.
+        assert!(stderr.contains("p.xfp:4:19"), "{what}: {stderr}");
+    }
+    assert!(check.stdout.is_empty());
 }
 
 /// OAuth client credentials for a destination: the token fetched from the

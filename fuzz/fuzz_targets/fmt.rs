@@ -1,11 +1,12 @@
-//! `xf fmt` on any text: it never panics, and on text that parses, its
-//! output parses to the same statements and is its own layout
-//! (`format(format(x)) == format(x)`).
+//! `xf fmt` on any text, as a transform and as a pipeline file: it never
+//! panics, and on text that parses, its output parses to the same statements
+//! (settings) and is its own layout (`format(format(x)) == format(x)`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use xf::syntax::ast::without_spans;
-use xf::syntax::format::{format, FormatError};
+use xf::syntax::format::{format, format_pipeline, FormatError};
+use xf::syntax::pipeline::parse_pipeline;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -23,5 +24,20 @@ fuzz_target!(|data: &[u8]| {
             assert!(!diagnostics.is_empty());
         }
         Err(FormatError::Internal(what)) => panic!("internal error on parsable text: {what}"),
+    }
+    // The same text as a pipeline file (format_pipeline compares the settings itself).
+    match format_pipeline(text) {
+        Ok(formatted) => {
+            assert_eq!(
+                format_pipeline(&formatted).expect("formats again"),
+                formatted,
+                "not idempotent"
+            );
+        }
+        Err(FormatError::Syntax(diagnostics)) => {
+            assert!(parse_pipeline(text).is_err());
+            assert!(!diagnostics.is_empty());
+        }
+        Err(FormatError::Internal(what)) => panic!("internal error on a parsable pipeline: {what}"),
     }
 });

@@ -146,7 +146,12 @@ async fn serve(listen: SocketAddr, files: Files, allow_remote: bool) -> Result<(
             same_host,
         ))
         .with_state(app);
-    println!("xf playground: http://{local}/");
+    // The address on standard output (for a script to read), or, when
+    // nothing reads that any more, where the person at the terminal sees it.
+    let address = format!("xf playground: http://{local}/\n");
+    if !matches!(crate::cli::print_stdout(&address), Ok(true)) {
+        eprint!("{address}");
+    }
     eprintln!("(Ctrl-C stops it)");
     axum::serve(listener, router)
         .with_graceful_shutdown(async {

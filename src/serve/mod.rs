@@ -351,7 +351,7 @@ impl Workers {
             for (name, depth) in &overview.queued {
                 if !pipeline.destinations.iter().any(|d| *d.name == **name) {
                     tracing::warn!(destination = %name, records = depth.records,
-                        "records are queued for a destination the pipeline no longer has: they wait until it comes back (or `xf spool purge --queue --destination`)");
+                        "records are queued for a destination the pipeline no longer has: they wait until it comes back (or `xf spool purge --queued --destination`)");
                 }
             }
         }

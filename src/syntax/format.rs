@@ -30,12 +30,18 @@
 //! output is parsed again and must give the same statements (spans aside) as
 //! the input; when it does not, [`format()`] refuses with
 //! [`FormatError::Internal`] rather than returning a changed transform.
+//!
+//! Pipeline files (`.xfp`, [`format_pipeline`]) are written in the same
+//! grammar (settings and `kind name { … }` sections in place of statements)
+//! and laid out by the same rules: a section is a block. Their safety net
+//! compares the settings, the sections and each `when` condition's statements.
 
 use pest::iterators::Pair;
 use pest::Parser as _;
 
-use super::ast::without_spans;
+use super::ast::{without_spans, Spanned, Statement};
 use super::parser::{Rule, XfParser};
+use super::pipeline::{self, Declaration};
 use crate::diagnostic::Diagnostic;
 
 /// Why a source could not be formatted.
@@ -70,7 +76,35 @@ impl std::error::Error for FormatError {}
 /// again gives it unchanged.
 pub fn format(source: &str) -> Result<String, FormatError> {
     let original = super::parse(source).map_err(FormatError::Syntax)?;
-    let mut pairs = XfParser::parse(Rule::file, source)
+    let formatted = lay_out(source, Rule::file)?;
+    let reparsed = super::parse(&formatted).map_err(not_parsing)?;
+    if without_spans(reparsed) != without_spans(original) {
+        return Err(FormatError::Internal(
+            "the formatted text parses to other statements than the source".into(),
+        ));
+    }
+    Ok(formatted)
+}
+
+/// The canonical layout of a pipeline file (`.xfp`): the layout of
+/// [`format()`], a section's `{ … }` indented as a block. The result parses to
+/// the same settings, sections and conditions as `source`, and formatting it
+/// again gives it unchanged.
+pub fn format_pipeline(source: &str) -> Result<String, FormatError> {
+    let original = pipeline::parse_pipeline(source).map_err(FormatError::Syntax)?;
+    let formatted = lay_out(source, Rule::pipeline)?;
+    let reparsed = pipeline::parse_pipeline(&formatted).map_err(not_parsing)?;
+    if pipeline_shape(reparsed, &formatted) != pipeline_shape(original, source) {
+        return Err(FormatError::Internal(
+            "the formatted text parses to other settings than the source".into(),
+        ));
+    }
+    Ok(formatted)
+}
+
+/// `source` (which parses as `rule`) laid out again.
+fn lay_out(source: &str, rule: Rule) -> Result<String, FormatError> {
+    let mut pairs = XfParser::parse(rule, source)
         .map_err(|error| FormatError::Internal(format!("the source parsed once only: {error}")))?;
     let file = pairs
         .next()
@@ -78,21 +112,37 @@ pub fn format(source: &str) -> Result<String, FormatError> {
     let mut tokens = Vec::new();
     collect(file, source, &mut tokens).map_err(FormatError::Internal)?;
     let tokens = canonical_commas(tokens);
-    let formatted = layout(&tokens, line_end(source));
-    let reparsed = super::parse(&formatted).map_err(|diagnostics| {
-        FormatError::Internal(format!(
-            "the formatted text does not parse: {}",
-            diagnostics
-                .first()
-                .map_or("no diagnostic", |d| d.message.as_str())
-        ))
-    })?;
-    if without_spans(reparsed) != without_spans(original) {
-        return Err(FormatError::Internal(
-            "the formatted text parses to other statements than the source".into(),
-        ));
+    Ok(layout(&tokens, line_end(source)))
+}
+
+fn not_parsing(diagnostics: Vec<Diagnostic>) -> FormatError {
+    FormatError::Internal(format!(
+        "the formatted text does not parse: {}",
+        diagnostics
+            .first()
+            .map_or("no diagnostic", |d| d.message.as_str())
+    ))
+}
+
+/// What a pipeline file says, wherever it says it: its declarations without
+/// positions, and each `when` condition's statements as `xf serve` compiles
+/// them (`drop when not (CONDITION)`), in order.
+type PipelineShape = (Vec<Declaration>, Vec<Option<Vec<Spanned<Statement>>>>);
+
+fn pipeline_shape(declarations: Vec<Declaration>, source: &str) -> PipelineShape {
+    let mut conditions = Vec::new();
+    for declaration in &declarations {
+        let settings = match declaration {
+            Declaration::Setting(setting) => std::slice::from_ref(setting),
+            Declaration::Section(section) => &section.settings[..],
+        };
+        for span in settings.iter().filter_map(|setting| setting.condition) {
+            let condition = source.get(span.start..span.end).unwrap_or_default();
+            let statements = super::parse(&format!("drop when not ({condition})\n")).ok();
+            conditions.push(statements.map(without_spans));
+        }
     }
-    Ok(formatted)
+    (pipeline::without_spans(declarations), conditions)
 }
 
 /// What a token is, as far as its spacing and indentation go.
@@ -223,7 +273,7 @@ fn between<'a>(mut text: &'a str, rule: Rule, tokens: &mut Vec<Token<'a>>) -> Re
 
 fn bracket(rule: Rule, c: char) -> Result<Bracket, String> {
     match rule {
-        Rule::block => Ok(Bracket::Block),
+        Rule::block | Rule::section => Ok(Bracket::Block),
         Rule::array | Rule::object | Rule::build_array | Rule::build_object => Ok(Bracket::Items),
         Rule::call | Rule::operand_call | Rule::quantified => Ok(Bracket::Call),
         Rule::not_expr => Ok(Bracket::Group),

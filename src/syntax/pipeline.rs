@@ -100,6 +100,37 @@ pub fn parse_pipeline(source: &str) -> Result<Vec<Declaration>, Vec<Diagnostic>>
     }
 }
 
+/// The declarations with every position reset, to compare what two texts
+/// say (`xf fmt`'s safety net). A `when` keeps only that it has a condition.
+pub fn without_spans(mut declarations: Vec<Declaration>) -> Vec<Declaration> {
+    for declaration in &mut declarations {
+        match declaration {
+            Declaration::Setting(setting) => unspan_setting(setting),
+            Declaration::Section(section) => {
+                section.span = Span::default();
+                section.kind.span = Span::default();
+                section.name.span = Span::default();
+                if let Some(at) = &mut section.at {
+                    at.span = Span::default();
+                }
+                section.settings.iter_mut().for_each(unspan_setting);
+            }
+        }
+    }
+    declarations
+}
+
+fn unspan_setting(setting: &mut Setting) {
+    setting.span = Span::default();
+    setting.name.span = Span::default();
+    for value in setting.values.iter_mut().chain(setting.assigned.as_mut()) {
+        value.span = Span::default();
+    }
+    if let Some(condition) = &mut setting.condition {
+        *condition = Span::default();
+    }
+}
+
 fn section(pair: Pair<'_, Rule>, errors: &mut Vec<Diagnostic>) -> Section {
     let span = Span::from(pair.as_span());
     let mut inner = pair.into_inner();

@@ -367,6 +367,15 @@ pub fn spool(dir: &Path, args: &[&str]) -> (String, String, bool) {
     )
 }
 
+/// The write end of a pipe whose reader is already gone, as a child's
+/// stdout: `xf … | head -0` without the race of who goes first.
+pub fn closed_pipe() -> Stdio {
+    let mut reader = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+    let writer = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
+    Stdio::from(writer)
+}
+
 /// A blocking HTTP/1.1 POST on a fresh connection: status and body. Written
 /// on std's TcpStream so that a test can also send what no client library
 /// would (a wrong length, a half body).

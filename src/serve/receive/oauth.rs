@@ -144,15 +144,23 @@ impl Issuer {
             scheme.eq_ignore_ascii_case("basic").then_some(rest.trim())
         });
         // RFC 6749 §2.3.1: the id and secret are form-encoded, then Basic-encoded.
-        let credentials = match basic {
-            Some(encoded) => base64::engine::general_purpose::STANDARD
+        let from_basic = basic.map(|encoded| {
+            base64::engine::general_purpose::STANDARD
                 .decode(encoded)
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok())
                 .and_then(|text| {
                     let (id, secret) = text.split_once(':')?;
                     Some((form_decode(id), form_decode(secret)))
-                }),
+                })
+        });
+        if let Some(basic) = &from_basic {
+            if let Err(description) = one_method(basic.as_ref(), &params) {
+                return TokenAnswer::error(400, "invalid_request", description, false);
+            }
+        }
+        let credentials = match from_basic {
+            Some(credentials) => credentials,
             None => match (params.get("client_id"), params.get("client_secret")) {
                 (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
                 _ => None,
@@ -253,6 +261,27 @@ impl TokenAnswer {
     }
 }
 
+/// RFC 6749 §2.3: "The client MUST NOT use more than one authentication
+/// method in each request." With HTTP Basic (`basic`: its id and secret, if
+/// it decodes), a `client_secret` among the parameters is a second method,
+/// and a `client_id` there may only name the Basic client (§3.2.1 lets a
+/// client name itself so). Whichever client would win, the request is refused.
+fn one_method(
+    basic: Option<&(String, String)>,
+    params: &HashMap<String, String>,
+) -> Result<(), &'static str> {
+    if params.contains_key("client_secret") {
+        return Err(
+            "the client authenticates twice (HTTP Basic and client_secret): use one method",
+        );
+    }
+    match (basic, params.get("client_id")) {
+        (Some((id, _)), Some(named)) if named == id => Ok(()),
+        (_, Some(_)) => Err("client_id names another client than HTTP Basic: use one method"),
+        (_, None) => Ok(()),
+    }
+}
+
 /// A token request's parameters: a form (RFC 6749's), or a JSON object of strings.
 fn parameters(
     content_type: Option<&str>,
@@ -326,6 +355,20 @@ impl Jwks {
             serde_json::from_str(document).map_err(|e| format!("not a JWKS document: {e}"))?;
         if keys.keys.is_empty() {
             return Err("the JWKS document holds no key".into());
+        }
+        // HMAC is never accepted for another issuer's tokens (`accepts`):
+        // a set of symmetric keys only would let nobody in, silently.
+        let symmetric = |jwk: &jsonwebtoken::jwk::Jwk| {
+            matches!(
+                jwk.algorithm,
+                jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)
+            )
+        };
+        if keys.keys.iter().all(symmetric) {
+            return Err(
+                "the JWKS document holds only symmetric (`oct`) keys, which xf never accepts for another issuer's tokens: it needs the issuer's public keys (RSA, EC or OKP)"
+                    .into(),
+            );
         }
         Ok(Jwks {
             keys,
@@ -482,5 +525,85 @@ mod tests {
         );
         let answer = issuer.token(Some(&basic), None, b"grant_type=client_credentials", now);
         assert!(answer.challenge);
+    }
+
+    #[test]
+    fn a_jwks_of_symmetric_keys_only_is_refused() {
+        let oct =
+            r#"{"kty": "oct", "kid": "h", "alg": "HS256", "k": "c2VjcmV0LWtleS1vZi10aGUtdGVzdA"}"#;
+        let ec = r#"{"kty": "EC", "crv": "P-256", "kid": "e", "x": "WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis", "y": "y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE"}"#;
+        let new =
+            |keys: &str| Jwks::new(&format!(r#"{{"keys": [{keys}]}}"#), "i".into(), "a".into());
+        let refused = new(oct).unwrap_err();
+        assert!(refused.contains("only symmetric (`oct`) keys"), "{refused}");
+        assert!(new(&format!("{oct}, {oct}")).is_err());
+        assert!(new("").is_err());
+        // One public key among them is enough: the symmetric ones are skipped.
+        assert!(new(ec).is_ok());
+        assert!(new(&format!("{oct}, {ec}")).is_ok());
+    }
+
+    /// RFC 6749 §2.3: one authentication method per request; Basic with a
+    /// body `client_id` naming the same client is one.
+    #[test]
+    fn two_client_authentications_are_an_invalid_request() {
+        let mut clients = HashMap::new();
+        clients.insert("cii".to_string(), vec![Digest::of(b"s3cret")]);
+        clients.insert("other".to_string(), vec![Digest::of(b"0ther")]);
+        let issuer = Issuer::new(Some(b"a key of the test"), Duration::from_secs(60), clients);
+        let now = SystemTime::now();
+        let basic = |pair: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        };
+        let cases: [(&str, &[u8], u16); 6] = [
+            (
+                "cii:s3cret",
+                b"grant_type=client_credentials&client_id=other&client_secret=0ther",
+                400,
+            ),
+            (
+                "cii:s3cret",
+                b"grant_type=client_credentials&client_secret=s3cret",
+                400,
+            ),
+            (
+                "cii:s3cret",
+                b"grant_type=client_credentials&client_id=other",
+                400,
+            ),
+            (
+                "not base64",
+                b"grant_type=client_credentials&client_id=cii&client_secret=s3cret",
+                400,
+            ),
+            (
+                "cii:s3cret",
+                b"grant_type=client_credentials&client_id=cii",
+                200,
+            ),
+            ("cii:s3cret", b"grant_type=client_credentials", 200),
+        ];
+        for (pair, body, status) in cases {
+            let authorization = if pair == "not base64" {
+                "Basic !!!".to_string()
+            } else {
+                basic(pair)
+            };
+            let answer = issuer.token(Some(&authorization), None, body, now);
+            assert_eq!(
+                answer.status,
+                status,
+                "{pair} {}: {}",
+                String::from_utf8_lossy(body),
+                answer.body
+            );
+            if status == 400 {
+                assert_eq!(answer.body["error"], "invalid_request");
+                assert!(answer.body.get("access_token").is_none());
+            }
+        }
     }
 }
