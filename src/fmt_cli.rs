@@ -195,7 +195,7 @@ fn format_stdin(kind: Kind, check: bool) -> Outcome {
         return Outcome::Changed;
     }
     // A reader that went away (`xf fmt - | head`) ends it quietly, as it ends `xf run`.
-    match crate::cli::print_stdout(&formatted) {
+    match crate::shared_cli::print_stdout(&formatted) {
         Ok(_) if formatted == source => Outcome::Unchanged,
         Ok(_) => Outcome::Changed,
         Err(error) => {

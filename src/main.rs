@@ -7,6 +7,7 @@ mod playground;
 mod progress_cli;
 #[cfg(feature = "serve")]
 mod serve_cli;
+mod shared_cli;
 mod test_cli;
 
 fn main() -> std::process::ExitCode {

@@ -22,7 +22,7 @@ use xf::serve::receive::ConnectionLimits;
 use xf::serve::{Pipeline, Refused, ServeOptions};
 use xf::LoadOptions;
 
-use crate::cli::{print_stdout, ArmorArgs, FileArgs, LimitArgs};
+use crate::shared_cli::{load_transform, print_stdout, ArmorArgs, FileArgs, LimitArgs};
 
 /// Receive webhooks, transform them, spool them durably and deliver them
 #[derive(clap::Args)]
@@ -590,7 +590,7 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
     let Some(path) = &args.transform else {
         return Err("error: give a pipeline file, or --transform FILE with --to URL (see `xf serve --help`)".to_string());
     };
-    let transform = crate::cli::load_transform(path, &args.armor, options)
+    let transform = load_transform(path, &args.armor, options)
         .map_err(|problems| problems.trim_end().to_string())?;
     let mut problems = Vec::new();
     let mut headers = Vec::new();

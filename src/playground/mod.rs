@@ -149,7 +149,7 @@ async fn serve(listen: SocketAddr, files: Files, allow_remote: bool) -> Result<(
     // The address on standard output (for a script to read), or, when
     // nothing reads that any more, where the person at the terminal sees it.
     let address = format!("xf playground: http://{local}/\n");
-    if !matches!(crate::cli::print_stdout(&address), Ok(true)) {
+    if !matches!(crate::shared_cli::print_stdout(&address), Ok(true)) {
         eprint!("{address}");
     }
     eprintln!("(Ctrl-C stops it)");
