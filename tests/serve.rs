@@ -950,3 +950,33 @@ fn records_a_fan_out_makes_get_ids_of_their_own_that_a_retry_repeats() {
     assert_eq!(again, twice);
     assert!(server.terminate().success());
 }
+
+/// A body of many records is transformed partly on the request's own task
+/// (for at most a moment) and the rest on the blocking pool: every record is
+/// answered, in the body's order, and delivered with its id.
+#[test]
+fn a_body_of_many_records_is_answered_and_delivered_whole_and_in_order() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let server = setup.relay(LABEL, &[&sink], &["--format", "ndjson"]);
+    const COUNT: usize = 3000;
+    let body: String = (0..COUNT).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    let (status, answer) = post(server.address, "/", &[], body.as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    let sent = ids(&answer);
+    assert_eq!(sent.len(), COUNT);
+    sink.wait_for(30 * SECOND, "every record", |_| {
+        sink.delivered().len() >= COUNT
+    });
+    let delivered: std::collections::HashMap<String, Value> =
+        sink.delivered().into_iter().collect();
+    assert_eq!(delivered.len(), COUNT, "each record once");
+    for (n, id) in sent.iter().enumerate() {
+        let record = &delivered[id];
+        assert_eq!(
+            record["n"], n,
+            "the id answered at {n} names record {record}"
+        );
+        assert_eq!(record["l"], "x");
+    }
+}

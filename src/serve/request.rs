@@ -416,6 +416,15 @@ fn authenticate(
 /// pool, so that no async worker is held for long.
 const TRANSFORM_IN_PLACE_MAX: usize = 64 << 10;
 
+/// How long a body's records are transformed on its task, at most (checked
+/// between records): what is left then goes to the blocking pool, so that a
+/// body of many records, or a transform that works hard, holds no async
+/// worker (which accepts, reads and delivers for everyone) for long.
+const TRANSFORM_IN_PLACE_BUDGET: Duration = Duration::from_micros(500);
+
+/// A body's records, numbered, not yet transformed.
+type Remaining = std::iter::Enumerate<std::vec::IntoIter<receive::Received>>;
+
 /// Step 4: the body decoded and split into records, each transformed and
 /// addressed to the destinations that want it.
 async fn transform(
@@ -436,25 +445,73 @@ async fn transform(
             let encoding = encoding.trim();
             encoding.is_empty() || encoding.eq_ignore_ascii_case("identity")
         });
-    let work = move |pipeline: &Pipeline| {
+    let read = move || {
         let decoded = receive::decode(encoding.as_deref(), &bytes, &limits)?;
         let body = decoded.as_deref().unwrap_or(&bytes);
-        let records = receive::records(body, &limits)?;
-        Ok::<_, Refusal>(prepare(
-            pipeline,
-            index,
-            &source_path,
-            delivery.as_deref(),
-            records,
-        ))
+        receive::records(body, &limits)
     };
-    let prepared = if in_place {
-        Ok(work(pipeline))
-    } else {
+    let finish = {
         let pipeline = Arc::clone(pipeline);
-        tokio::task::spawn_blocking(move || work(&pipeline)).await
+        let source_path = Arc::clone(&source_path);
+        let delivery = delivery.clone();
+        move |mut remaining: Remaining, mut prepared: Prepared| {
+            let delivery = delivery.as_deref();
+            prepare(
+                &pipeline,
+                index,
+                &source_path,
+                delivery,
+                &mut remaining,
+                &mut prepared,
+                None,
+            );
+            prepared
+        }
     };
-    match prepared {
+    let done = if in_place {
+        // A panic outside a record's own guard ends this request with a 500, as
+        // it would on the blocking pool, not the connection.
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read().map(|records| {
+                let mut prepared = Prepared::new(records.len());
+                let mut remaining = records.into_iter().enumerate();
+                let until = Instant::now() + TRANSFORM_IN_PLACE_BUDGET;
+                let delivery = delivery.as_deref();
+                prepare(
+                    pipeline,
+                    index,
+                    &source_path,
+                    delivery,
+                    &mut remaining,
+                    &mut prepared,
+                    Some(until),
+                );
+                (remaining, prepared)
+            })
+        }));
+        match started {
+            Ok(Ok((remaining, prepared))) if remaining.len() == 0 => Ok(Ok(prepared)),
+            Ok(Ok((remaining, prepared))) => {
+                tokio::task::spawn_blocking(move || Ok(finish(remaining, prepared))).await
+            }
+            Ok(Err(refusal)) => Ok(Err(refusal)),
+            Err(_) => {
+                tracing::error!("the work on a body panicked (a bug in xf)");
+                return Err(json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "the body could not be processed; nothing of it was kept"}),
+                ));
+            }
+        }
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let records = read()?;
+            let prepared = Prepared::new(records.len());
+            Ok(finish(records.into_iter().enumerate(), prepared))
+        })
+        .await
+    };
+    match done {
         Ok(Ok(prepared)) => Ok(prepared),
         Ok(Err(refusal)) => Err(refuse(app, source, refusal)),
         Err(error) => {
@@ -667,27 +724,35 @@ fn record_id(source_path: &str, delivery: Option<&str>, index: usize) -> Arc<str
     Arc::from(uuid::Uuid::new_v8(bytes).to_string())
 }
 
-/// Transforms a body's records and addresses the results to destinations.
+impl Prepared {
+    fn new(records: usize) -> Prepared {
+        Prepared {
+            records: Vec::new(),
+            dead: Vec::new(),
+            ids: Vec::with_capacity(records),
+            received: records as u64,
+            emitted: 0,
+            dropped: 0,
+            failed: 0,
+        }
+    }
+}
+
+/// Transforms a body's records and addresses the results to destinations:
+/// all of them, or, with `until`, those it gets to before then (at least one).
 fn prepare(
     pipeline: &Pipeline,
     source: usize,
     source_path: &Arc<str>,
     delivery: Option<&str>,
-    records: Vec<receive::Received>,
-) -> Prepared {
+    remaining: &mut Remaining,
+    prepared: &mut Prepared,
+    until: Option<Instant>,
+) {
     let source_name = pipeline.sources[source].name.as_str();
     let transform = &pipeline.sources[source].transform;
     let now = spool::now_ms();
-    let mut prepared = Prepared {
-        records: Vec::new(),
-        dead: Vec::new(),
-        ids: Vec::with_capacity(records.len()),
-        received: records.len() as u64,
-        emitted: 0,
-        dropped: 0,
-        failed: 0,
-    };
-    for (index, received) in records.into_iter().enumerate() {
+    for (index, received) in remaining.by_ref() {
         let id = record_id(source_path, delivery, index);
         prepared.ids.push(Arc::clone(&id));
         // Subscriptions are judged on the record as received (the output may be a HEC envelope).
@@ -756,6 +821,8 @@ fn prepare(
                 });
             }
         }
+        if until.is_some_and(|until| Instant::now() >= until) {
+            break;
+        }
     }
-    prepared
 }

@@ -204,10 +204,8 @@ mod tests {
     fn destination(when: &str) -> Destination {
         let source = format!("drop when not ({when})\n");
         let filter = Transform::from_source("when", &source, None).unwrap();
-        let mut destination = Destination::new(
-            "d",
-            crate::serve::config::parse_uri("http://127.0.0.1:1/").unwrap(),
-        );
+        let mut destination =
+            Destination::new("d", reqwest::Url::parse("http://127.0.0.1:1/").unwrap());
         destination.filter = Some(Arc::new(filter));
         destination
     }

@@ -294,13 +294,42 @@ impl Worker {
                 continue;
             }
             let mut permit = Some(permit);
-            for group in split(&destination, fetched.records) {
+            let mut groups = split(&destination, fetched.records).into_iter();
+            while let Some(group) = groups.next() {
                 let permit = match permit.take() {
                     Some(permit) => permit,
-                    None => match Arc::clone(&permits).acquire_owned().await {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
+                    None => {
+                        // Leased ahead of a free slot: sent only if, once one is
+                        // free, the destination is still to be sent to (no stop,
+                        // not disabled, not failing); else let go for a later fetch.
+                        let acquired = tokio::select! {
+                            permit = Arc::clone(&permits).acquire_owned() => permit.ok(),
+                            _ = self.stop.changed() => None,
+                        };
+                        let failing = health.lock().is_ok_and(|h| {
+                            h.consecutive_failures > 0
+                                || h.paused_until.is_some_and(|until| until > Instant::now())
+                        });
+                        match acquired {
+                            Some(permit)
+                                if !*self.stop.borrow() && !self.disabled.is_on() && !failing =>
+                            {
+                                permit
+                            }
+                            _ => {
+                                let released: Vec<Settle> = std::iter::once(group)
+                                    .chain(groups)
+                                    .flatten()
+                                    .map(|record| Settle::Release(record.seq))
+                                    .collect();
+                                until_written(name, "let go of records", || {
+                                    self.spool.settle(name, released.clone(), Vec::new())
+                                })
+                                .await;
+                                break;
+                            }
+                        }
+                    }
                 };
                 let request = Request {
                     destination: Arc::clone(&destination),

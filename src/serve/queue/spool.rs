@@ -575,6 +575,8 @@ struct Worker {
 /// What one command's work in a transaction leaves to do after the commit.
 enum Done {
     Unit(Reply<()>),
+    /// Written, unless settlements of a failed group are still waiting.
+    Flushed(Reply<()>),
     Fetched(Reply<Fetched>, Fetched),
     Overview(Reply<Overview>, Overview),
     Disabled(Reply<Vec<String>>, Vec<String>),
@@ -738,7 +740,7 @@ impl Worker {
                         settle(&transaction, &settlement.settles, &settlement.dead)?;
                         settled.push(settlement);
                     }
-                    Command::Flush { reply } => done.push(Done::Unit(reply)),
+                    Command::Flush { reply } => done.push(Done::Flushed(reply)),
                     Command::SetDisabled {
                         destination,
                         disabled,
@@ -793,6 +795,15 @@ impl Worker {
                         Done::Unit(reply) => {
                             let _ = reply.send(Ok(()));
                         }
+                        Done::Flushed(reply) => {
+                            let _ = reply.send(if self.unwritten.is_empty() {
+                                Ok(())
+                            } else {
+                                Err(SpoolError::Unavailable(
+                                    "settled records could not be written".to_string(),
+                                ))
+                            });
+                        }
                         Done::Fetched(reply, fetched) => {
                             let _ = reply.send(Ok(fetched));
                         }
@@ -820,7 +831,7 @@ impl Worker {
                 };
                 for item in done {
                     match item {
-                        Done::Unit(reply) => {
+                        Done::Unit(reply) | Done::Flushed(reply) => {
                             let _ = reply.send(Err(error()));
                         }
                         Done::Fetched(reply, _) => {
