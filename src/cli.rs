@@ -339,6 +339,23 @@ fn quiet_panics_in_records() {
     }));
 }
 
+/// The addresses a pipeline's destinations, token endpoints and error
+/// webhook may not reach (the request forgery guard, with the pipeline's
+/// `private_destinations`), as `xf serve` says them when it refuses to start.
+#[cfg(feature = "serve")]
+fn refused_addresses(loaded: &xf::serve::config::pipeline::Loaded) -> Vec<String> {
+    use xf::serve::deliver::guard;
+    let allowed = loaded.settings.private_destinations.clone();
+    let guard = guard::Guard::new(allowed.unwrap_or_default());
+    let mut problems = guard::refused_destinations(&guard, &loaded.pipeline.destinations);
+    if let Some(webhook) = &loaded.settings.error_webhook {
+        if let Err(refused) = guard.check_uri(webhook) {
+            problems.push(format!("error: the error webhook: {refused}"));
+        }
+    }
+    problems
+}
+
 /// How messages name a transform given with `-e`.
 pub(crate) const PROGRAM_NAME: &str = "<-e>";
 
@@ -456,12 +473,21 @@ fn check(
         #[cfg(feature = "serve")]
         if path.extension().is_some_and(|e| e == "xfp") {
             match xf::serve::config::pipeline::load(path, options) {
-                Ok(loaded) => out.print(&format!(
-                    "{}: ok, pipeline with {} source(s) and {} destination(s)",
-                    path.display(),
-                    loaded.pipeline.sources.len(),
-                    loaded.pipeline.destinations.len()
-                )),
+                Ok(loaded) => {
+                    // What `xf serve` refuses at start, refused here too, in its words.
+                    let problems = refused_addresses(&loaded);
+                    if problems.is_empty() {
+                        out.print(&format!(
+                            "{}: ok, pipeline with {} source(s) and {} destination(s)",
+                            path.display(),
+                            loaded.pipeline.sources.len(),
+                            loaded.pipeline.destinations.len()
+                        ));
+                    } else {
+                        eprintln!("{}", problems.join("\n"));
+                        ok = false;
+                    }
+                }
                 Err(problems) => {
                     eprint!("{problems}");
                     ok = false;

@@ -980,3 +980,49 @@ fn a_body_of_many_records_is_answered_and_delivered_whole_and_in_order() {
         assert_eq!(record["l"], "x");
     }
 }
+
+/// `xf check` runs the load-time rules `xf serve` runs: a destination, a
+/// token endpoint or an error webhook at an address the request forgery
+/// guard refuses fails both, in the same words, unless the pipeline allows it.
+#[test]
+fn check_refuses_what_serve_refuses_at_start_in_the_same_words() {
+    let setup = Setup::new();
+    setup.file("t.xf", LABEL);
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+            .args(args)
+            .arg(setup.dir.path().join("p.xfp"))
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    for (settings, uri, why) in [
+        ("", "http://10.0.0.1/hec", "10.0.0.1 is"),
+        ("", "http://169.254.169.254/latest", "169.254.169.254 is"),
+        ("", "http://127.0.0.1:9/", "127.0.0.1 is"),
+        (
+            "error_webhook \"http://[::1]:9/notices\"",
+            "https://siem.example.com/",
+            "error: the error webhook: ::1 is",
+        ),
+    ] {
+        setup.write_pipeline(settings, uri);
+        let (check, said) = run(&["check"]);
+        assert_eq!(check, Some(2), "xf check on {uri}: {said}");
+        assert!(said.contains(why), "{said}");
+        let line = said.lines().find(|l| l.contains(why)).unwrap().to_string();
+        let (serve, refused) = run(&["serve", "--listen", "127.0.0.1:0"]);
+        assert_eq!(serve, Some(2), "xf serve on {uri}: {refused}");
+        assert!(
+            refused.contains(&line),
+            "serve said {refused:?}, check said {line:?}"
+        );
+    }
+    // Allowed in the pipeline: both take it.
+    setup.write_pipeline("private_destinations \"10.0.0.0/8\"", "http://10.0.0.1/hec");
+    let (check, said) = run(&["check"]);
+    assert_eq!(check, Some(0), "{said}");
+}

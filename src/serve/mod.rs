@@ -250,24 +250,7 @@ fn guarded(load: LoadPipeline, guard: guard::Guard, tls: Option<Arc<tls::Tls>>) 
         if let Some(tls) = &tls {
             pipeline.watched.extend(tls.files());
         }
-        let problems: Vec<String> = pipeline
-            .destinations
-            .iter()
-            .flat_map(|destination| {
-                // Its token endpoint too: a literal address never reaches the resolver.
-                let token_url = destination.oauth.as_ref().map(|t| &t.token_url);
-                std::iter::once(&destination.uri)
-                    .chain(token_url)
-                    .map(move |uri| (destination, uri))
-            })
-            .filter_map(|(destination, uri)| {
-                let refused = guard.check_uri(uri).err()?;
-                Some(format!(
-                    "error: destination `{}`: {refused}",
-                    destination.name
-                ))
-            })
-            .collect();
+        let problems = guard::refused_destinations(&guard, &pipeline.destinations);
         if !problems.is_empty() {
             return Err(Refused {
                 problems: problems.join("\n"),

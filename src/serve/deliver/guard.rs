@@ -57,6 +57,32 @@ impl Guard {
     }
 }
 
+/// The load-time rule, one for `xf serve` (at start and every reload) and
+/// `xf check`: each destination's URI and OAuth token endpoint whose address
+/// the guard refuses, as the lines to print. Names are left to the resolver.
+pub fn refused_destinations(
+    guard: &Guard,
+    destinations: &[Arc<super::destination::Destination>],
+) -> Vec<String> {
+    destinations
+        .iter()
+        .flat_map(|destination| {
+            // Its token endpoint too: a literal address never reaches the resolver.
+            let token_url = destination.oauth.as_ref().map(|t| &t.token_url);
+            std::iter::once(&destination.uri)
+                .chain(token_url)
+                .map(move |uri| (destination, uri))
+        })
+        .filter_map(|(destination, uri)| {
+            let refused = guard.check_uri(uri).err()?;
+            Some(format!(
+                "error: destination `{}`: {refused}",
+                destination.name
+            ))
+        })
+        .collect()
+}
+
 /// What kind of address that is not public `address` is; `None` for a public one.
 fn not_public(address: IpAddr) -> Option<&'static str> {
     match address {
