@@ -1026,3 +1026,61 @@ fn check_refuses_what_serve_refuses_at_start_in_the_same_words() {
     let (check, said) = run(&["check"]);
     assert_eq!(check, Some(0), "{said}");
 }
+
+/// Which content types a source takes, as the README lists them: the body is
+/// read as JSON under any of them; anything that says it is something else
+/// is refused with 415 and kept nowhere.
+#[test]
+fn content_types_are_taken_or_refused_as_the_readme_says() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let server = setup.relay(LABEL, &[&sink], &[]);
+    let a = server.address;
+    let taken = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.github+json",
+        "application/cloudevents+json",
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/jsonl",
+        "application/x-jsonlines",
+        "text/json",
+        "text/plain",
+        "text/plain; charset=utf-8",
+    ];
+    for content_type in taken {
+        let (status, answer) = post(a, "/", &[("Content-Type", content_type)], b"{\"a\":1}");
+        assert_eq!(status, 200, "{content_type}: {answer}");
+    }
+    // No Content-Type at all (the helper would add one): by hand.
+    {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(a).unwrap();
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\nContent-Length: 7\r\n\r\n{{\"a\":1}}"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let refused = [
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "text/html",
+        "application/octet-stream",
+    ];
+    for content_type in refused {
+        let (status, answer) = post(a, "/", &[("Content-Type", content_type)], b"{\"a\":1}");
+        assert_eq!(status, 415, "{content_type}: {answer}");
+    }
+    // Only what was taken arrives.
+    sink.wait_for(10 * SECOND, "the records taken", |_| {
+        sink.delivered().len() >= taken.len() + 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.delivered().len(), taken.len() + 1);
+}
