@@ -52,6 +52,9 @@ enum Command {
         files: FileArgs,
         #[command(flatten)]
         warnings: WarningArgs,
+        /// Pipelines: a network destinations may reach although it is not public, as `xf serve --private-destination` (repeatable) [default: the pipeline's `private_destinations`]
+        #[arg(long = "private-destination", value_name = "NETWORK")]
+        private_destinations: Vec<String>,
     },
     #[cfg(feature = "serve")]
     Serve(Box<crate::serve_cli::ServeArgs>),
@@ -310,7 +313,13 @@ pub fn main() -> ExitCode {
             armor,
             files,
             warnings,
-        } => check(&transforms, program.as_deref(), &armor, &files, &warnings),
+            private_destinations,
+        } => check(
+            &transforms,
+            program.as_deref(),
+            (&armor, &files, &warnings),
+            &private_destinations,
+        ),
         Command::Test(args) => crate::test_cli::test(args),
         Command::Fmt(args) => crate::fmt_cli::fmt(args),
         Command::Import {
@@ -343,11 +352,37 @@ fn quiet_panics_in_records() {
 /// webhook may not reach (the request forgery guard, with the pipeline's
 /// `private_destinations`), as `xf serve` says them when it refuses to start.
 #[cfg(feature = "serve")]
-fn refused_addresses(loaded: &xf::serve::config::pipeline::Loaded) -> Vec<String> {
+fn refused_addresses(
+    loaded: &xf::serve::config::pipeline::Loaded,
+    flags: &[String],
+) -> Vec<String> {
+    use xf::serve::config::pipeline::parse_network;
     use xf::serve::deliver::guard;
-    let allowed = loaded.settings.private_destinations.clone();
-    let guard = guard::Guard::new(allowed.unwrap_or_default());
-    let mut problems = guard::refused_destinations(&guard, &loaded.pipeline.destinations);
+    let mut problems = Vec::new();
+    // As `xf serve`: the flags if any are given, else the pipeline's setting.
+    let allowed = if flags.is_empty() {
+        loaded
+            .settings
+            .private_destinations
+            .clone()
+            .unwrap_or_default()
+    } else {
+        let mut allowed = Vec::new();
+        for text in flags {
+            match parse_network(text) {
+                Some(network) => allowed.push(network),
+                None => problems.push(format!(
+                    "error: --private-destination {text}: not an address or a network"
+                )),
+            }
+        }
+        allowed
+    };
+    let guard = guard::Guard::new(allowed);
+    problems.extend(guard::refused_destinations(
+        &guard,
+        &loaded.pipeline.destinations,
+    ));
     if let Some(webhook) = &loaded.settings.error_webhook {
         if let Err(refused) = guard.check_uri(webhook) {
             problems.push(format!("error: the error webhook: {refused}"));
@@ -451,9 +486,8 @@ fn default_threads() -> usize {
 fn check(
     paths: &[PathBuf],
     program: Option<&str>,
-    armor: &ArmorArgs,
-    files: &FileArgs,
-    warnings: &WarningArgs,
+    (armor, files, warnings): (&ArmorArgs, &FileArgs, &WarningArgs),
+    private_destinations: &[String],
 ) -> ExitCode {
     let options = &files.options(Limits::DEFAULT);
     let mut ok = true;
@@ -475,7 +509,7 @@ fn check(
             match xf::serve::config::pipeline::load(path, options) {
                 Ok(loaded) => {
                     // What `xf serve` refuses at start, refused here too, in its words.
-                    let problems = refused_addresses(&loaded);
+                    let problems = refused_addresses(&loaded, private_destinations);
                     if problems.is_empty() {
                         out.print(&format!(
                             "{}: ok, pipeline with {} source(s) and {} destination(s)",

@@ -13,7 +13,7 @@
 //! - [`queue`]: where accepted records wait (the embedded SQLite spool, or JetStream);
 //! - [`deliver`]: one worker per destination, its answers judged, failures noticed;
 //! - [`config`]: the pipeline file that assembles sources and destinations, and its reload;
-//! - [`request`] is one webhook's way through them, step by step;
+//! - `request.rs` is one webhook's way through them, step by step;
 //! - [`metrics`] is what `GET /metrics` shows, counted by every stage.
 
 pub mod config;

@@ -381,13 +381,21 @@ fn authenticate(
             return Err(rate_limited(app, &source.path, wait));
         }
     }
-    let Some(id) = message else {
-        return Ok(None);
+    // A Standard Webhooks message id is kept for the scheme's replay window;
+    // a sender's other delivery id (GitHub's `X-GitHub-Delivery`,
+    // `Idempotency-Key`) for DELIVERY_ID_WINDOW, so that a redelivery within
+    // it is kept once on the embedded spool too, as JetStream's duplicate
+    // window keeps it once there.
+    let (id, window) = match (message, delivery_id(headers)) {
+        (Some(id), _) => (id, None),
+        (None, Some(delivery)) => (format!("delivery {delivery}"), Some(DELIVERY_ID_WINDOW)),
+        (None, None) => return Ok(None),
     };
     match source.auth.admit(&id, SystemTime::now()) {
         auth::Admission::New => Ok(Some(Admitted {
             auth: Arc::clone(&source.auth),
             id,
+            window,
             accepted: false,
         })),
         auth::Admission::InFlight => {
@@ -631,14 +639,28 @@ fn answer(
 struct Admitted {
     auth: Arc<auth::Auth>,
     id: String,
+    /// How long it is kept once accepted; `None`: the scheme's replay window.
+    window: Option<Duration>,
     accepted: bool,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.auth.settle(&self.id, self.accepted, SystemTime::now());
+        let now = SystemTime::now();
+        match self.window {
+            None => self.auth.settle(&self.id, self.accepted, now),
+            Some(window) => self
+                .auth
+                .settle_within(&self.id, self.accepted, now, window),
+        }
     }
 }
+
+/// How long a sender's delivery id (`X-GitHub-Delivery`, `Idempotency-Key`)
+/// is remembered once its request was accepted: a redelivery within it is
+/// answered 200 as a duplicate and kept nowhere. Two minutes, JetStream's
+/// default duplicate window.
+pub const DELIVERY_ID_WINDOW: Duration = Duration::from_secs(120);
 
 /// 429 with Retry-After: over a rate limit; nothing of the request is kept.
 fn rate_limited(app: &App, path: &str, wait: Duration) -> Response {

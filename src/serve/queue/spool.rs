@@ -446,7 +446,7 @@ impl Spool {
     }
 
     /// Says that a request is on its way to a store, until the answer is
-    /// dropped: a group that syncs waits a little for it (see [`Worker::run`]).
+    /// dropped: a group that syncs waits a little for it (up to `GATHER_MAX`).
     pub fn arriving(&self) -> Arriving {
         self.arriving.fetch_add(1, Ordering::Relaxed);
         Arriving(Some(Arc::clone(&self.arriving)))

@@ -314,6 +314,11 @@ impl Auth {
             .settle(id, accepted.then(|| now + self.seen_for()));
     }
 
+    /// [`Auth::settle`] with a window of its own (a sender's delivery id).
+    pub fn settle_within(&self, id: &str, accepted: bool, now: SystemTime, window: Duration) {
+        self.seen.settle(id, accepted.then(|| now + window));
+    }
+
     /// How long an id is remembered: a message older than the tolerance is
     /// refused by its timestamp, so twice the tolerance covers every replay.
     fn seen_for(&self) -> Duration {
