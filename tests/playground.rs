@@ -432,9 +432,10 @@ fn a_closed_stdout_does_not_stop_the_playground() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    // Kept open to the end: what the playground writes after the address
+    // must find a reader (a closed stderr is another test's matter).
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    stderr.read_line(&mut line).unwrap();
     let address = line
         .trim()
         .strip_prefix("xf playground: http://")
@@ -445,5 +446,6 @@ fn a_closed_stdout_does_not_stop_the_playground() {
         .map(|address| http(address, "GET", "/", &[], b""));
     let _ = child.kill();
     let _ = child.wait();
+    drop(stderr);
     assert_eq!(answer.map(|a| a.status), Some(200), "stderr: {line:?}");
 }

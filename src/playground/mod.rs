@@ -149,10 +149,12 @@ async fn serve(listen: SocketAddr, files: Files, allow_remote: bool) -> Result<(
     // The address on standard output (for a script to read), or, when
     // nothing reads that any more, where the person at the terminal sees it.
     let address = format!("xf playground: http://{local}/\n");
+    // Written, not `eprint!`: a closed stderr (its reader gone) must not stop the server.
+    let mut stderr = std::io::stderr();
     if !matches!(crate::shared_cli::print_stdout(&address), Ok(true)) {
-        eprint!("{address}");
+        let _ = std::io::Write::write_all(&mut stderr, address.as_bytes());
     }
-    eprintln!("(Ctrl-C stops it)");
+    let _ = std::io::Write::write_all(&mut stderr, b"(Ctrl-C stops it)\n");
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
