@@ -35,6 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve import BODY, REPO, SINK, WRK_SCRIPT, free_port, get, wait_port  # noqa: E402
 
 XF = os.path.join(REPO, "target", "release", "xf")
+# The xf binary measured: this repository's release build, or --xf PATH.
+XF_BUILD = [XF]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -46,7 +48,7 @@ def cpu_seconds(pid):
 
 
 def start_xf(port, sink_port, queue_args, log):
-    args = [XF, "serve", "--listen", f"127.0.0.1:{port}", *queue_args,
+    args = [XF_BUILD[0], "serve", "--listen", f"127.0.0.1:{port}", *queue_args,
             "--transform", os.path.join(REPO, "transforms", "armor-splunk.xf"),
             "--to", f"http://127.0.0.1:{sink_port}/hec", "--private-destination", "127.0.0.1",
             "--concurrency", "16", "--spool-max-records", "100000000", "--spool-max-bytes", str(4 << 30)]
@@ -143,7 +145,11 @@ def main():
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", type=int, default=24, help="in all, split over the instances")
     ap.add_argument("--instances", default="1,2,3")
+    ap.add_argument("--xf", default=None, help="an xf binary (built with --features nats) to measure instead "
+                                              "of this repository's release build")
     args = ap.parse_args()
+    if args.xf:
+        XF_BUILD[0] = args.xf
     for program, package in (("wrk", "wrk"), ("nats-server", "nats-server")):
         if not shutil.which(program):
             subprocess.run(["apt-get", "install", "-y", package], check=True, capture_output=True)
