@@ -356,36 +356,17 @@ fn refused_addresses(
     loaded: &xf::serve::config::pipeline::Loaded,
     flags: &[String],
 ) -> Vec<String> {
-    use xf::serve::config::pipeline::parse_network;
     use xf::serve::deliver::guard;
-    let mut problems = Vec::new();
-    // As `xf serve`: the flags if any are given, else the pipeline's setting.
-    let allowed = if flags.is_empty() {
-        loaded
-            .settings
-            .private_destinations
-            .clone()
-            .unwrap_or_default()
-    } else {
-        let mut allowed = Vec::new();
-        for text in flags {
-            match parse_network(text) {
-                Some(network) => allowed.push(network),
-                None => problems.push(format!(
-                    "error: --private-destination {text}: not an address or a network"
-                )),
-            }
-        }
-        allowed
+    let pipeline = loaded.settings.private_destinations.clone();
+    let allowed = match crate::shared_cli::private_networks(flags, pipeline) {
+        Ok(allowed) => allowed,
+        Err(problem) => return vec![format!("error: {problem}")],
     };
     let guard = guard::Guard::new(allowed);
-    problems.extend(guard::refused_destinations(
-        &guard,
-        &loaded.pipeline.destinations,
-    ));
+    let mut problems = guard::refused_destinations(&guard, &loaded.pipeline.destinations);
     if let Some(webhook) = &loaded.settings.error_webhook {
-        if let Err(refused) = guard.check_uri(webhook) {
-            problems.push(format!("error: the error webhook: {refused}"));
+        if let Err(refused) = guard::check_error_webhook(&guard, webhook) {
+            problems.push(format!("error: {refused}"));
         }
     }
     problems

@@ -421,18 +421,10 @@ fn serve_options(args: &ServeArgs, mut file: ServerSettings) -> Result<ServeOpti
             (None, None) => None,
             _ => return Err("TLS needs both a certificate and its key (--tls-cert and --tls-key, or tls_cert and tls_key)".into()),
         },
-        private_destinations: if args.private_destinations.is_empty() {
-            file.private_destinations.unwrap_or_default()
-        } else {
-            args.private_destinations
-                .iter()
-                .map(|text| {
-                    xf::serve::config::pipeline::parse_network(text).ok_or_else(|| {
-                        format!("--private-destination {text}: not an address or a network")
-                    })
-                })
-                .collect::<Result<_, _>>()?
-        },
+        private_destinations: crate::shared_cli::private_networks(
+            &args.private_destinations,
+            file.private_destinations,
+        )?,
         queue,
         spool_limits,
         body_limits: BodyLimits {

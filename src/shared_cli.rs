@@ -94,6 +94,26 @@ impl ArmorArgs {
     }
 }
 
+/// The networks destinations may reach although they are not public, for
+/// `xf serve` and `xf check`: the `--private-destination` flags if any are
+/// given, else the pipeline's `private_destinations`.
+#[cfg(feature = "serve")]
+pub(crate) fn private_networks(
+    flags: &[String],
+    pipeline: Option<Vec<ipnet::IpNet>>,
+) -> Result<Vec<ipnet::IpNet>, String> {
+    if flags.is_empty() {
+        return Ok(pipeline.unwrap_or_default());
+    }
+    flags
+        .iter()
+        .map(|text| {
+            xf::serve::config::pipeline::parse_network(text)
+                .ok_or_else(|| format!("--private-destination {text}: not an address or a network"))
+        })
+        .collect()
+}
+
 /// The transform of `xf run` and `xf serve --transform`: a `.xf`, or an
 /// Armor transform config (`.json`) with `--tags` and `--kibana`. Its
 /// problems as the text to print, each line ending in a newline.

@@ -88,9 +88,7 @@ impl App {
 pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), String> {
     let guard = guard::Guard::new(options.private_destinations.clone());
     if let Some(webhook) = &options.notices.webhook {
-        guard
-            .check_uri(webhook)
-            .map_err(|refused| format!("the error webhook: {refused}"))?;
+        guard::check_error_webhook(&guard, webhook)?;
     }
     let tls = match &options.tls {
         Some(files) => Some(Arc::new(tls::Tls::load(files.clone())?)),

@@ -170,11 +170,13 @@ pub(crate) async fn receive_request(State(app): State<Arc<App>>, request: Reques
     let step = async {
         let (source, request) = admit(&app, &pipeline, request)?;
         let (parts, bytes) = read_body(&app, &source, request).await?;
+        let delivery = delivery_id(&parts.headers);
         // From here to its store takes microseconds: the queue may wait for it
         // (not while a slow sender is still sending the body).
         let arriving = app.spool.arriving();
-        let admitted = authenticate(&app, &source, &parts.headers, &bytes)?;
-        let mut prepared = transform(&app, &pipeline, &source, &parts.headers, bytes).await?;
+        let admitted = authenticate(&app, &source, &parts.headers, &bytes, delivery.as_deref())?;
+        let mut prepared =
+            transform(&app, &pipeline, &source, &parts.headers, bytes, delivery).await?;
         store(&app, &source, &mut prepared, arriving).await?;
         Ok::<_, Response>(answer(&app, &source, started, prepared, admitted))
     };
@@ -371,6 +373,7 @@ fn authenticate(
     source: &Admission,
     headers: &axum::http::HeaderMap,
     bytes: &[u8],
+    delivery: Option<&str>,
 ) -> Result<Option<Admitted>, Response> {
     let message = match source.auth.check_body(headers, bytes, SystemTime::now()) {
         Ok(message) => message,
@@ -386,7 +389,7 @@ fn authenticate(
     // `Idempotency-Key`) for DELIVERY_ID_WINDOW, so that a redelivery within
     // it is kept once on the embedded spool too, as JetStream's duplicate
     // window keeps it once there.
-    let (id, window) = match (message, delivery_id(headers)) {
+    let (id, window) = match (message, delivery) {
         (Some(id), _) => (id, None),
         (None, Some(delivery)) => (format!("delivery {delivery}"), Some(DELIVERY_ID_WINDOW)),
         (None, None) => return Ok(None),
@@ -445,12 +448,12 @@ async fn transform(
     source: &Admission,
     headers: &axum::http::HeaderMap,
     bytes: axum::body::Bytes,
+    delivery: Option<String>,
 ) -> Result<Prepared, Response> {
     let encoding = header_text(headers, header::CONTENT_ENCODING).map(str::to_string);
     let limits = app.limits;
     let index = source.index;
     let source_path: Arc<str> = Arc::from(source.path.as_str());
-    let delivery = delivery_id(headers);
     // Not compressed, and small: cheaper here than a hand-off.
     let in_place = bytes.len() <= TRANSFORM_IN_PLACE_MAX
         && encoding.as_deref().is_none_or(|encoding| {

@@ -57,6 +57,13 @@ impl Guard {
     }
 }
 
+/// The error webhook's URL, checked as a destination's is: refused with why.
+pub fn check_error_webhook(guard: &Guard, uri: &reqwest::Url) -> Result<(), String> {
+    guard
+        .check_uri(uri)
+        .map_err(|refused| format!("the error webhook: {refused}"))
+}
+
 /// The load-time rule, one for `xf serve` (at start and every reload) and
 /// `xf check`: each destination's URI and OAuth token endpoint whose address
 /// the guard refuses, as the lines to print. Names are left to the resolver.
