@@ -3,6 +3,7 @@
 NATS JetStream, and one instance on the embedded spool, under the same load.
 
 One command:  python3 benches/nats.py        (builds what it needs; nats-server and wrk from Debian)
+The fleet:    python3 benches/nats.py --cluster   (see benches/nats_cluster.py)
 
 What runs, all on this machine (so the load generator, the instances,
 nats-server and the destination share its cores: on 2 cores, adding
@@ -147,9 +148,25 @@ def main():
     ap.add_argument("--instances", default="1,2,3")
     ap.add_argument("--xf", default=None, help="an xf binary (built with --features nats) to measure instead "
                                               "of this repository's release build")
+    ap.add_argument("--cluster", action="store_true",
+                    help="the fleet: 3 nats nodes, 3 instances, a paced load with failures (nats_cluster.py)")
+    ap.add_argument("--minutes", type=float, default=10, help="--cluster: how long the load runs")
+    ap.add_argument("--rate", type=int, default=100, help="--cluster: records per second sent")
+    ap.add_argument("--kill-every", type=int, default=60, help="--cluster: seconds between failures")
+    ap.add_argument("--restart-after", type=int, default=30, help="--cluster: a killed process comes back after")
+    ap.add_argument("--ack-wait", type=int, default=10, help="--cluster: the pipeline's queue_ack_wait")
+    ap.add_argument("--nats-server", default=None,
+                    help="--cluster: the nats-server binary (default: .ci/venv's current one, else the PATH's)")
     args = ap.parse_args()
     if args.xf:
         XF_BUILD[0] = args.xf
+    if args.cluster:
+        from nats_cluster import nats_server_binary, run_cluster
+        if not args.xf:
+            subprocess.run(["cargo", "build", "--release", "--quiet", "--features", "nats", "--bin", "xf"],
+                           cwd=REPO, check=True)
+        sys.exit(run_cluster(XF_BUILD[0], nats_server_binary(args.nats_server), args.minutes, args.rate,
+                             args.kill_every, args.restart_after, args.ack_wait))
     for program, package in (("wrk", "wrk"), ("nats-server", "nats-server")):
         if not shutil.which(program):
             subprocess.run(["apt-get", "install", "-y", package], check=True, capture_output=True)

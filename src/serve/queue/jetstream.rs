@@ -20,7 +20,7 @@
 //! and records in flight get progress acks: a record whose instance dies is
 //! delivered again, by another instance, after the ack wait.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
 use std::future::IntoFuture;
 use std::sync::{Arc, Mutex, Weak};
@@ -37,6 +37,10 @@ use super::{NatsOptions, Pending, Queue};
 
 /// How long a fetch that found nothing waits at the server for one record.
 const LONG_POLL: Duration = Duration::from_secs(1);
+
+/// How long past a pull's own wait its answer may take before the pull is
+/// given up and sent again (see `Inner::take`).
+const PULL_GRACE: Duration = Duration::from_secs(2);
 
 /// How often the sizes `depths` and `usage` answer with are read.
 const REFRESH: Duration = Duration::from_secs(2);
@@ -180,6 +184,8 @@ struct Inner {
     consumers: tokio::sync::Mutex<HashMap<Arc<str>, consumer::PullConsumer>>,
     leases: Mutex<HashMap<u64, Lease>>,
     known: Mutex<Known>,
+    /// Destinations whose last pull went unanswered (logged once).
+    unanswered: Mutex<HashSet<String>>,
 }
 
 /// The queue on a JetStream server (or cluster); cheap to clone.
@@ -303,6 +309,7 @@ impl JetStream {
                 consumers: tokio::sync::Mutex::new(HashMap::new()),
                 leases: Mutex::new(HashMap::new()),
                 known: Mutex::new(Known::default()),
+                unanswered: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -657,13 +664,26 @@ impl Inner {
         Ok(consumer)
     }
 
-    /// Takes what the server sends for one pull request.
+    /// Takes what the server sends for one pull request, until it says the
+    /// pull is done or the pull's deadline passes.
+    ///
+    /// A pull must never wait without a deadline: a pull request the server
+    /// never answers is an ordinary event in a cluster. nats-server 2.9 does
+    /// not answer a pull sent while the consumer has no leader (a node was
+    /// lost and the election is under way), and a pull sent just before the
+    /// client reconnects to another node is lost with the connection. In
+    /// async-nats 0.45 a fetch without `expires` has no deadline of its own
+    /// (its `Batch` sets a timer only from `expires`), so it waited forever
+    /// and the destination's delivery stopped for good (issue 29). Each pull
+    /// here ends at its deadline, and the next fetch sends a new one.
     async fn take(
         &self,
+        destination: &str,
         consumer: &consumer::PullConsumer,
         most: usize,
         wait: Option<Duration>,
     ) -> Result<Vec<jetstream::Message>, SpoolError> {
+        let deadline = tokio::time::Instant::now() + wait.unwrap_or_default() + PULL_GRACE;
         let mut batch = match wait {
             Some(wait) => consumer
                 .batch()
@@ -680,17 +700,48 @@ impl Inner {
                 .map_err(|error| unavailable("fetch", error))?,
         };
         let mut messages = Vec::new();
-        while let Some(message) = batch.next().await {
-            match message {
-                Ok(message) => messages.push(message),
-                Err(error) => {
+        let mut answered = false;
+        loop {
+            match tokio::time::timeout_at(deadline, batch.next()).await {
+                Ok(Some(Ok(message))) => {
+                    answered = true;
+                    messages.push(message);
+                }
+                Ok(Some(Err(error))) => {
                     // What was received is leased already: keep it, report the rest later.
                     tracing::debug!(%error, "a fetch ended early");
+                    answered = true;
                     break;
                 }
+                Ok(None) => {
+                    answered = true;
+                    break;
+                }
+                // Records the server sends to this pull from now on are not
+                // taken: they go to another pull after the ack wait.
+                Err(_elapsed) => break,
             }
         }
+        self.note_pull(destination, answered);
         Ok(messages)
+    }
+
+    /// Logs once when a destination's pulls stop being answered, and once
+    /// when they are answered again: not on every try.
+    fn note_pull(&self, destination: &str, answered: bool) {
+        let mut unanswered = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
+        if answered {
+            if unanswered.remove(destination) {
+                tracing::info!(destination, "JetStream answers this destination's pulls again");
+            }
+        } else if unanswered.insert(destination.to_string()) {
+            tracing::warn!(
+                destination,
+                grace_ms = PULL_GRACE.as_millis() as u64,
+                "JetStream did not answer a pull for this destination in time (a node lost, \
+                 its consumer without a leader, or a reconnect): asking again until it does"
+            );
+        }
     }
 
     fn lease(&self, messages: Vec<jetstream::Message>) -> Vec<Leased> {
@@ -734,11 +785,13 @@ impl Inner {
         let consumer = self.consumer(destination).await?;
         let most = fetch.max_records.clamp(1, 10_000);
         let linger = (fetch.linger > Duration::ZERO && most > 1).then_some(fetch.linger);
-        let mut messages = self.take(&consumer, most, linger).await?;
+        let mut messages = self.take(destination, &consumer, most, linger).await?;
         if messages.is_empty() {
             // Nothing now: wait at the server for the next record, whichever
             // instance stores it.
-            messages = self.take(&consumer, 1, Some(LONG_POLL)).await?;
+            messages = self
+                .take(destination, &consumer, 1, Some(LONG_POLL))
+                .await?;
         }
         let records = self.lease(messages);
         Ok(Fetched {
