@@ -196,7 +196,7 @@ async fn open_queue(
             )),
         },
         #[cfg(feature = "nats")]
-        queue::QueueChoice::Nats(options) => match queue::jetstream::JetStream::open(options).await
+        queue::QueueChoice::Nats(options) => match queue::jetstream::Reaching::start(options).await
         {
             Ok(queue) => Ok(Arc::new(queue)),
             Err(error) => Err(format!("cannot open the queue on JetStream: {error}")),

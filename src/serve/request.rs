@@ -26,6 +26,13 @@ pub(crate) async fn ready(State(app): State<Arc<App>>) -> Response {
     if app.draining.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
     }
+    if let Err(why) = app.spool.ready() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the queue {why}\n"),
+        )
+            .into_response();
+    }
     let (records, bytes) = app.spool.usage();
     (
         StatusCode::OK,
@@ -557,6 +564,16 @@ async fn store(
         }
     }
     drop(arriving);
+    if app.spool.ready().is_err() {
+        // The queue logs when it is lost and when it is back: not each refusal.
+        return Err(unavailable(
+            app,
+            path,
+            "queue_unavailable",
+            "the queue cannot be reached; retry later",
+            5,
+        ));
+    }
     match app.spool.store(records, dead).await {
         Ok(()) => {}
         Err(SpoolError::Full(why)) => {

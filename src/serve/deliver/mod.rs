@@ -216,6 +216,14 @@ impl Worker {
             if *self.stop.borrow() {
                 break;
             }
+            if !self.disabled.is_on() && self.spool.disabled_elsewhere(name) {
+                tracing::warn!(destination = %name, "disabled by another instance (a 410 there): `xf spool enable` turns it back on everywhere");
+                self.disabled.on.store(true, Ordering::SeqCst);
+                self.metrics
+                    .disabled
+                    .get_or_create(&metrics::destination(name))
+                    .set(1);
+            }
             if self.disabled.is_on() {
                 // `xf spool enable` turns it back on, from outside the server.
                 self.pause(Duration::from_secs(2)).await;
@@ -275,6 +283,12 @@ impl Worker {
                     Duration::ZERO
                 },
             };
+            if self.spool.ready().is_err() {
+                // The queue logs when it is lost and when it is back: not each try.
+                drop(permit);
+                self.pause(Duration::from_secs(1)).await;
+                continue;
+            }
             let fetched = match self.spool.fetch(name, fetch).await {
                 Ok(fetched) => fetched,
                 Err(error) => {

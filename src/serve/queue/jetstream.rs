@@ -23,7 +23,8 @@
 use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
 use std::future::IntoFuture;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -41,6 +42,9 @@ const LONG_POLL: Duration = Duration::from_secs(1);
 /// How long past a pull's own wait its answer may take before the pull is
 /// given up and sent again (see `Inner::take`).
 const PULL_GRACE: Duration = Duration::from_secs(2);
+
+/// The most the attempt logs of waiting records take on the server.
+const ATTEMPTS_MAX_BYTES: i64 = 64 << 20;
 
 /// How often the sizes `depths` and `usage` answer with are read.
 const REFRESH: Duration = Duration::from_secs(2);
@@ -68,6 +72,7 @@ pub struct Names {
     pub records_stream: String,
     pub dead_stream: String,
     pub disabled_stream: String,
+    pub attempts_stream: String,
     prefix: String,
 }
 
@@ -77,6 +82,7 @@ impl Names {
             records_stream: format!("{prefix}-records"),
             dead_stream: format!("{prefix}-dead"),
             disabled_stream: format!("{prefix}-disabled"),
+            attempts_stream: format!("{prefix}-attempts"),
             prefix: prefix.to_string(),
         }
     }
@@ -98,6 +104,15 @@ impl Names {
 
     fn disabled_subject(&self, destination: &str) -> String {
         format!("{}.disabled.{}", self.prefix, token(destination))
+    }
+
+    /// The attempt log of the record at `seq` of the records stream, for `destination`.
+    fn attempts_subject(&self, destination: &str, seq: u64) -> String {
+        format!("{}.attempts.{}.{seq}", self.prefix, token(destination))
+    }
+
+    fn attempts_wildcard(&self) -> String {
+        format!("{}.attempts.>", self.prefix)
     }
 
     fn disabled_wildcard(&self) -> String {
@@ -171,6 +186,8 @@ struct Lease {
 struct Known {
     depths: HashMap<String, (u64, u64)>,
     usage: (u64, u64),
+    /// The destinations disabled, by any instance.
+    disabled: HashSet<String>,
 }
 
 struct Inner {
@@ -180,6 +197,9 @@ struct Inner {
     records: stream::Stream,
     dead: stream::Stream,
     disabled: stream::Stream,
+    /// Each retried record's attempt log, kept while it waits (see `Inner::settle`);
+    /// `None` when only looking (`xf spool`).
+    attempts: Option<stream::Stream>,
     ack_wait: Duration,
     consumers: tokio::sync::Mutex<HashMap<Arc<str>, consumer::PullConsumer>>,
     leases: Mutex<HashMap<u64, Lease>>,
@@ -203,7 +223,7 @@ impl JetStream {
     /// Connects, creates the streams and limits that are missing (or
     /// updates their limits), and starts the tasks that keep leases alive and
     /// sizes known.
-    pub async fn open(options: &NatsOptions) -> Result<JetStream, SpoolError> {
+    pub async fn open(options: &NatsOptions) -> Result<JetStream, OpenError> {
         let (client, context) = connect(options).await?;
         let names = Names::new(&options.prefix);
         let storage = |name: &str, subjects: Vec<String>, retention| stream::Config {
@@ -253,7 +273,31 @@ impl JetStream {
             },
         )
         .await?;
-        let queue = JetStream::with(client, context, names, records, dead, disabled, options);
+        // A record's attempt log while it waits for its next attempt, on a
+        // subject of its own (one message each: the last log). Messages are
+        // immutable, and the next attempt may be any instance's: the log
+        // goes with the queue, not with the instance that made the attempt.
+        let attempts = ensure_stream(
+            &context,
+            stream::Config {
+                max_messages_per_subject: 1,
+                max_bytes: ATTEMPTS_MAX_BYTES,
+                max_messages: -1,
+                // Past its limit, the oldest logs go: a record keeps its count
+                // (JetStream's) and loses only the history.
+                discard: stream::DiscardPolicy::Old,
+                ..storage(
+                    &names.attempts_stream,
+                    vec![names.attempts_wildcard()],
+                    stream::RetentionPolicy::Limits,
+                )
+            },
+        )
+        .await?;
+        let mut queue = JetStream::with(client, context, names, records, dead, disabled, options);
+        if let Some(inner) = Arc::get_mut(&mut queue.inner) {
+            inner.attempts = Some(attempts);
+        }
         queue.inner.refresh().await;
         tokio::spawn(keep_leases(Arc::downgrade(&queue.inner)));
         tokio::spawn(keep_known(Arc::downgrade(&queue.inner)));
@@ -263,7 +307,7 @@ impl JetStream {
     /// Connects to a queue the servers made, to look into it (`xf spool`):
     /// nothing is created or changed.
     pub async fn look(options: &NatsOptions) -> Result<JetStream, SpoolError> {
-        let (client, context) = connect(options).await?;
+        let (client, context) = connect(options).await.map_err(|e| e.error)?;
         let names = Names::new(&options.prefix);
         let missing = |what: &str, error: &dyn std::fmt::Display| {
             SpoolError::Unavailable(format!(
@@ -305,6 +349,7 @@ impl JetStream {
                 records,
                 dead,
                 disabled,
+                attempts: None,
                 ack_wait: options.ack_wait.max(Duration::from_secs(1)),
                 consumers: tokio::sync::Mutex::new(HashMap::new()),
                 leases: Mutex::new(HashMap::new()),
@@ -458,12 +503,23 @@ impl JetStream {
 /// Connects with the options' credentials and TLS.
 async fn connect(
     options: &NatsOptions,
-) -> Result<(async_nats::Client, jetstream::Context), SpoolError> {
+) -> Result<(async_nats::Client, jetstream::Context), OpenError> {
+    let connected_before = Arc::new(AtomicBool::new(false));
     let mut connect = async_nats::ConnectOptions::new()
         .name(concat!("xf/", env!("CARGO_PKG_VERSION")))
         .connection_timeout(Duration::from_secs(5))
         // Reconnects without end: records wait in the senders' retries meanwhile (503).
-        .max_reconnects(None);
+        .max_reconnects(None)
+        // Once per change of state, not per try: the client reconnects by itself.
+        // (The first connection is logged by whoever opens the queue.)
+        .event_callback(move |event| {
+            let again = match event {
+                async_nats::Event::Connected => connected_before.swap(true, Ordering::SeqCst),
+                _ => false,
+            };
+            async move { log_event(event, again) }
+        });
+
     if let (Some(user), Some(password)) = (&options.user, &options.password) {
         connect = connect.user_and_password(user.clone(), password.clone());
     }
@@ -471,10 +527,12 @@ async fn connect(
         connect = connect.token(token.clone());
     }
     if let Some(creds) = &options.creds {
-        connect = connect
-            .credentials_file(creds)
-            .await
-            .map_err(|error| unavailable(&format!("the creds file {}", creds.display()), error))?;
+        connect = connect.credentials_file(creds).await.map_err(|error| {
+            OpenError::lasting(unavailable(
+                &format!("the creds file {}", creds.display()),
+                error,
+            ))
+        })?;
     }
     if let Some(ca) = &options.ca_file {
         connect = connect.add_root_certificates(ca.clone()).require_tls(true);
@@ -483,26 +541,78 @@ async fn connect(
         connect = connect.require_tls(true);
     }
     let urls: Vec<&str> = options.url.split(',').map(str::trim).collect();
-    let client = connect
-        .connect(urls.as_slice())
-        .await
-        .map_err(|error| unavailable(&options.shown_url(), error))?;
+    let client = connect.connect(urls.as_slice()).await.map_err(|error| {
+        use async_nats::ConnectErrorKind as Kind;
+        // A server that answered and refused (credentials, TLS) stays
+        // refused until the configuration changes; one that did not
+        // answer may yet.
+        let lasting = matches!(
+            error.kind(),
+            Kind::Authentication | Kind::AuthorizationViolation | Kind::Tls | Kind::ServerParse
+        ) || error.to_string().contains("certificate");
+        OpenError {
+            error: unavailable(&options.shown_url(), error),
+            lasting,
+        }
+    })?;
     let context = jetstream::new(client.clone());
     Ok((client, context))
+}
+
+/// What the NATS client says happened to its connection, logged once each.
+fn log_event(event: async_nats::Event, again: bool) {
+    match event {
+        async_nats::Event::Disconnected => tracing::warn!(
+            "lost the connection to NATS: reconnecting (/readyz and webhooks answer 503 meanwhile)"
+        ),
+        async_nats::Event::Connected if again => tracing::info!("connected to NATS again"),
+        async_nats::Event::LameDuckMode => {
+            tracing::info!("the NATS server is shutting down (lame duck mode): moving to another")
+        }
+        _ => {}
+    }
+}
+
+/// Why the queue could not be opened, and whether trying again may help.
+#[derive(Debug)]
+pub struct OpenError {
+    pub error: SpoolError,
+    /// Trying again cannot help until the configuration changes (wrong
+    /// credentials, an untrusted certificate, a stream larger than the
+    /// server may store): `xf serve` exits rather than waits.
+    pub lasting: bool,
+}
+
+impl OpenError {
+    fn lasting(error: SpoolError) -> OpenError {
+        OpenError {
+            error,
+            lasting: true,
+        }
+    }
+}
+
+impl From<SpoolError> for OpenError {
+    /// A server that did not answer, or a cluster still electing its leaders.
+    fn from(error: SpoolError) -> OpenError {
+        OpenError {
+            error,
+            lasting: false,
+        }
+    }
 }
 
 /// Creates the stream, or updates the limits of the one there.
 async fn ensure_stream(
     context: &jetstream::Context,
     config: stream::Config,
-) -> Result<stream::Stream, SpoolError> {
+) -> Result<stream::Stream, OpenError> {
     let name = config.name.clone();
     match context.get_stream(&name).await {
         Ok(mut existing) => {
-            let info = existing
-                .info()
-                .await
-                .map_err(|error| unavailable(&format!("read stream {name}"), error))?;
+            let info = existing.info().await.map_err(|error| {
+                OpenError::from(unavailable(&format!("read stream {name}"), error))
+            })?;
             let current = &info.config;
             if current.max_bytes != config.max_bytes
                 || current.max_messages != config.max_messages
@@ -514,17 +624,23 @@ async fn ensure_stream(
                 updated.max_messages = config.max_messages;
                 updated.duplicate_window = config.duplicate_window;
                 updated.num_replicas = config.num_replicas;
-                context
-                    .update_stream(updated)
-                    .await
-                    .map_err(|error| unavailable(&format!("update stream {name}"), error))?;
+                context.update_stream(updated).await.map_err(|error| {
+                    OpenError::from(unavailable(&format!("update stream {name}"), error))
+                })?;
             }
             Ok(existing)
         }
         Err(_) => {
             let bytes = config.max_bytes;
             context.create_stream(config).await.map_err(|error| {
-                let hint = if error.to_string().contains("10047") {
+                // Not enough storage on the server, or a stream of another
+                // configuration or with the same subjects there: the
+                // operator must change one side.
+                let text = error.to_string();
+                let lasting = ["10047", "10058", "10065"]
+                    .iter()
+                    .any(|code| text.contains(code));
+                let hint = if text.contains("10047") {
                     format!(
                         " (its limit of {bytes} bytes, spool_max_bytes, is more than the server \
                          may store: lower it, or raise the server's jetstream max_file_store)"
@@ -532,7 +648,10 @@ async fn ensure_stream(
                 } else {
                     String::new()
                 };
-                unavailable(&format!("create stream {name}{hint}"), error)
+                OpenError {
+                    error: unavailable(&format!("create stream {name}{hint}"), error),
+                    lasting,
+                }
             })
         }
     }
@@ -650,16 +769,24 @@ impl Inner {
             max_ack_pending: 20_000,
             ..Default::default()
         };
-        let consumer = self
+        let what = || format!("the consumer of destination `{destination}`");
+        let mut consumer: consumer::PullConsumer = self
             .records
-            .get_or_create_consumer(&name, config)
+            .get_or_create_consumer(&name, config.clone())
             .await
-            .map_err(|error| {
-                unavailable(
-                    &format!("the consumer of destination `{destination}`"),
-                    error,
-                )
-            })?;
+            .map_err(|error| unavailable(&what(), error))?;
+        // Made by an earlier start (or another instance) with another ack
+        // wait: the one configured now applies to every instance.
+        if consumer.cached_info().config.ack_wait != self.ack_wait {
+            let before = consumer.cached_info().config.ack_wait;
+            consumer = self
+                .records
+                .update_consumer(config)
+                .await
+                .map_err(|error| unavailable(&format!("update {}", what()), error))?;
+            tracing::info!(destination = %destination, before_s = before.as_secs_f64(),
+                now_s = self.ack_wait.as_secs_f64(), "the consumer's ack wait is updated");
+        }
         consumers.insert(Arc::clone(destination), consumer.clone());
         Ok(consumer)
     }
@@ -732,7 +859,10 @@ impl Inner {
         let mut unanswered = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
         if answered {
             if unanswered.remove(destination) {
-                tracing::info!(destination, "JetStream answers this destination's pulls again");
+                tracing::info!(
+                    destination,
+                    "JetStream answers this destination's pulls again"
+                );
             }
         } else if unanswered.insert(destination.to_string()) {
             tracing::warn!(
@@ -765,7 +895,7 @@ impl Inner {
                 record_id,
                 received_ms,
                 attempts,
-                // The history of earlier attempts stays with the instance that made them.
+                // Read from the attempts stream for a record tried before (`fetch`).
                 attempt_log: "[]".to_string(),
                 body: message.payload.to_vec(),
             });
@@ -793,7 +923,10 @@ impl Inner {
                 .take(destination, &consumer, 1, Some(LONG_POLL))
                 .await?;
         }
-        let records = self.lease(messages);
+        let mut records = self.lease(messages);
+        for record in records.iter_mut().filter(|record| record.attempts > 0) {
+            record.attempt_log = self.attempt_log(destination, record.seq as u64).await;
+        }
         Ok(Fetched {
             next_due_ms: records.is_empty().then(now_ms),
             records,
@@ -837,6 +970,26 @@ impl Inner {
         if !letters.is_empty() {
             self.publish_dead(letters).await?;
         }
+        // A retry's log first: the next attempt, at any instance, reads it.
+        let mut logs = Vec::new();
+        let mut done_with_log = Vec::new();
+        for settle in &settles {
+            match settle {
+                Settle::Retry {
+                    seq, attempt_log, ..
+                } => logs.push((*seq as u64, attempt_log.clone())),
+                Settle::Delivered(seq) | Settle::Dead { seq, .. } => {
+                    let leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(lease) = leases.get(&(*seq as u64)) {
+                        if lease.message.info().is_ok_and(|info| info.delivered > 1) {
+                            done_with_log.push(*seq as u64);
+                        }
+                    }
+                }
+                Settle::Release(_) => {}
+            }
+        }
+        self.keep_attempt_logs(destination, logs).await?;
         for settle in settles {
             let (seq, kind) = match settle {
                 Settle::Delivered(seq) => (seq, jetstream::AckKind::Ack),
@@ -871,7 +1024,59 @@ impl Inner {
         self.client
             .flush()
             .await
-            .map_err(|error| unavailable("acknowledge", error))
+            .map_err(|error| unavailable("acknowledge", error))?;
+        self.forget_attempt_logs(destination, done_with_log).await;
+        Ok(())
+    }
+
+    /// Stores the attempt logs of records to be tried again.
+    async fn keep_attempt_logs(
+        &self,
+        destination: &str,
+        logs: Vec<(u64, String)>,
+    ) -> Result<(), SpoolError> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        let mut acks = Vec::with_capacity(logs.len());
+        for (seq, log) in logs {
+            let subject = self.names.attempts_subject(destination, seq);
+            acks.push(
+                self.publish(subject, HeaderMap::new(), log.into_bytes())
+                    .await?,
+            );
+        }
+        self.confirm(acks).await
+    }
+
+    /// Removes the attempt logs of records delivered or dead (a dead letter
+    /// carries its log). Missed removals cost only space, bounded by the
+    /// stream's limits.
+    async fn forget_attempt_logs(&self, destination: &str, seqs: Vec<u64>) {
+        let Some(attempts) = &self.attempts else {
+            return;
+        };
+        for seq in seqs {
+            let subject = self.names.attempts_subject(destination, seq);
+            if let Err(error) = attempts.purge().filter(subject).await {
+                tracing::debug!(%error, "cannot remove an attempt log");
+            }
+        }
+    }
+
+    /// The attempt log of a record tried before: `[]` when there is none
+    /// (made before this version, or lost to the stream's limits).
+    async fn attempt_log(&self, destination: &str, seq: u64) -> String {
+        let Some(attempts) = &self.attempts else {
+            return "[]".to_string();
+        };
+        let subject = self.names.attempts_subject(destination, seq);
+        match attempts.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => {
+                String::from_utf8(message.payload.to_vec()).unwrap_or_else(|_| "[]".to_string())
+            }
+            Err(_) => "[]".to_string(),
+        }
     }
 
     /// A work-queue stream removes a record when its consumer acks it; but
@@ -1089,12 +1294,22 @@ async fn keep_known(inner: Weak<Inner>) {
         };
         inner.remove_acked().await;
         inner.refresh().await;
+        // A 410 at one instance disables the destination at every one.
+        if let Ok(disabled) = inner.disabled().await {
+            inner
+                .known
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .disabled = disabled.into_iter().collect();
+        }
     }
 }
 
 impl Queue for JetStream {
     fn store(&self, records: Vec<NewRecord>, dead: Vec<DeadRecord>) -> Pending<'_, ()> {
         Box::pin(async move {
+            // Refused at once while reconnecting, rather than after a publish's timeout.
+            self.ready().map_err(SpoolError::Unavailable)?;
             self.inner.publish_records(records).await?;
             if !dead.is_empty() {
                 self.inner.publish_dead(dead).await?;
@@ -1148,6 +1363,186 @@ impl Queue for JetStream {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .usage
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        match self.inner.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            _ => Err("the connection to NATS is lost: reconnecting".to_string()),
+        }
+    }
+
+    fn disabled_elsewhere(&self, destination: &str) -> bool {
+        self.inner
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .disabled
+            .contains(destination)
+    }
+}
+
+/// The JetStream queue as `xf serve` holds it: opened in the background
+/// while NATS cannot be reached, so that an instance started before its
+/// queue, or while a cluster elects its leaders, waits for it instead of
+/// exiting. Until then every operation answers
+/// [`SpoolError::Unavailable`]: `/readyz` and webhooks get 503 (with
+/// Retry-After), and nothing is accepted that was not stored.
+pub struct Reaching {
+    queue: Arc<OnceLock<JetStream>>,
+    /// Why it is not reached yet (for `/readyz`).
+    waiting: Arc<Mutex<String>>,
+}
+
+/// How long the first retries wait, and the most any waits.
+const REACH_FIRST: Duration = Duration::from_millis(250);
+const REACH_MOST: Duration = Duration::from_secs(10);
+
+impl Reaching {
+    /// Tries once now; a lasting refusal (credentials, TLS, storage) is an
+    /// error for the caller, anything else is tried again with backoff
+    /// until it succeeds, logged once when it starts and once when it ends.
+    pub async fn start(options: &NatsOptions) -> Result<Reaching, SpoolError> {
+        let reaching = Reaching {
+            queue: Arc::new(OnceLock::new()),
+            waiting: Arc::new(Mutex::new(String::new())),
+        };
+        match JetStream::open(options).await {
+            Ok(queue) => {
+                let _ = reaching.queue.set(queue);
+            }
+            Err(OpenError {
+                error,
+                lasting: true,
+            }) => return Err(error),
+            Err(OpenError { error, .. }) => {
+                tracing::warn!(
+                    queue = %options.shown_url(),
+                    %error,
+                    "cannot reach the JetStream queue: trying again until it answers \
+                     (/readyz and webhooks answer 503 meanwhile)"
+                );
+                *reaching.waiting.lock().unwrap_or_else(|p| p.into_inner()) = error.to_string();
+                tokio::spawn(keep_reaching(
+                    options.clone(),
+                    Arc::downgrade(&reaching.queue),
+                    Arc::clone(&reaching.waiting),
+                ));
+            }
+        }
+        Ok(reaching)
+    }
+
+    fn queue(&self) -> Result<&JetStream, SpoolError> {
+        self.queue.get().ok_or_else(|| {
+            let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            SpoolError::Unavailable(format!("not reached yet ({waiting})"))
+        })
+    }
+}
+
+async fn keep_reaching(
+    options: NatsOptions,
+    queue: Weak<OnceLock<JetStream>>,
+    waiting: Arc<Mutex<String>>,
+) {
+    let mut pause = REACH_FIRST;
+    let mut refused_logged = false;
+    loop {
+        tokio::time::sleep(pause.mul_f64(0.75 + fastrand::f64() * 0.5)).await;
+        pause = (pause * 2).min(REACH_MOST);
+        let Some(slot) = queue.upgrade() else {
+            return;
+        };
+        match JetStream::open(&options).await {
+            Ok(opened) => {
+                tracing::info!(queue = %options.shown_url(), "reached the JetStream queue: ready");
+                let _ = slot.set(opened);
+                return;
+            }
+            Err(OpenError { error, lasting }) => {
+                if lasting && !refused_logged {
+                    refused_logged = true;
+                    tracing::error!(queue = %options.shown_url(), %error,
+                        "NATS answers, and refuses: trying again until its configuration or xf's changes");
+                }
+                *waiting.lock().unwrap_or_else(|p| p.into_inner()) = error.to_string();
+            }
+        }
+    }
+}
+
+impl Queue for Reaching {
+    fn store(&self, records: Vec<NewRecord>, dead: Vec<DeadRecord>) -> Pending<'_, ()> {
+        match self.queue() {
+            Ok(queue) => queue.store(records, dead),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn fetch<'a>(&'a self, destination: &'a Arc<str>, fetch: Fetch) -> Pending<'a, Fetched> {
+        match self.queue() {
+            Ok(queue) => queue.fetch(destination, fetch),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn settle<'a>(
+        &'a self,
+        destination: &'a Arc<str>,
+        settles: Vec<Settle>,
+        dead: Vec<DeadRecord>,
+    ) -> Pending<'a, ()> {
+        match self.queue() {
+            Ok(queue) => queue.settle(destination, settles, dead),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn flush(&self) -> Pending<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn set_disabled<'a>(&'a self, destination: &'a str, disabled: bool) -> Pending<'a, ()> {
+        match self.queue() {
+            Ok(queue) => queue.set_disabled(destination, disabled),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn disabled(&self) -> Pending<'_, Vec<String>> {
+        match self.queue() {
+            Ok(queue) => queue.disabled(),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn overview(&self) -> Pending<'_, Overview> {
+        match self.queue() {
+            Ok(queue) => queue.overview(),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn depths(&self) -> HashMap<String, (u64, u64)> {
+        self.queue().map(|queue| queue.depths()).unwrap_or_default()
+    }
+
+    fn usage(&self) -> (u64, u64) {
+        self.queue().map(|queue| queue.usage()).unwrap_or_default()
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        match self.queue() {
+            Ok(queue) => queue.ready(),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    fn disabled_elsewhere(&self, destination: &str) -> bool {
+        self.queue()
+            .map(|queue| queue.disabled_elsewhere(destination))
+            .unwrap_or(false)
     }
 }
 

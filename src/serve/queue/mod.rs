@@ -152,6 +152,19 @@ pub trait Queue: Send + Sync {
 
     /// Records and bytes queued in all, as last known (no I/O).
     fn usage(&self) -> (u64, u64);
+
+    /// Whether records can be stored now (no I/O): `Err` says why not (a
+    /// queue on a server not reached yet, or whose connection is lost), and
+    /// `/readyz` and the receiver answer 503 meanwhile.
+    fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether the destination was disabled elsewhere, as last known (no
+    /// I/O): by another instance sharing the queue, after a 410 there.
+    fn disabled_elsewhere(&self, _destination: &str) -> bool {
+        false
+    }
 }
 
 impl Queue for Spool {
