@@ -869,13 +869,10 @@ fn open_input(path: &std::path::Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// `--now`: a time as `epoch_ms()` reads one (epoch s/ms/µs/ns, or RFC 3339), in epoch ms.
-fn fixed_now(text: &str) -> Result<i64, String> {
-    let value = match text.parse::<i64>() {
-        Ok(number) => serde_json::Value::from(number),
-        Err(_) => serde_json::Value::from(text),
-    };
-    xf::value::Time::from_value(&value).map(|time| time.millis())
+/// `--now`: a time as `epoch_ms()` reads one (epoch s/ms/µs/ns, or RFC 3339), in epoch ms;
+/// `xf test --now` and a test case's `CASE.now` read it the same way.
+pub(crate) fn fixed_now(text: &str) -> Result<i64, String> {
+    xf::testing::parse_now(text)
 }
 
 #[cfg(test)]
