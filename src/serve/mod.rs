@@ -13,7 +13,8 @@
 //! - [`queue`]: where accepted records wait (the embedded SQLite spool, or JetStream);
 //! - [`deliver`]: one worker per destination, its answers judged, failures noticed;
 //! - [`config`]: the pipeline file that assembles sources and destinations, and its reload;
-//! - `request.rs` is one webhook's way through them, step by step;
+//! - `request.rs` is one webhook's way through them, step by step, and [`route`] one
+//!   record's, from its transform to its destinations' queues;
 //! - [`metrics`] is what `GET /metrics` shows, counted by every stage.
 
 pub mod config;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod queue;
 pub mod receive;
 mod request;
+pub mod route;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

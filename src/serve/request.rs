@@ -13,14 +13,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::config::Pipeline;
-use super::deliver::destination::Destination;
 use super::metrics;
 use super::queue::spool::{self, Arriving, DeadRecord, NewRecord, SpoolError};
 use super::receive::body::{self as receive, Refusal};
 use super::receive::{auth, oauth, rate};
 use super::receive::{delivery_id, header_text, Peer, MAX_HEAD_BYTES};
+use super::route::{route, Arrival, Routed};
 use super::App;
-use crate::apply::Outcome;
 
 pub(crate) async fn ready(State(app): State<Arc<App>>) -> Response {
     if app.draining.load(Ordering::SeqCst) {
@@ -778,77 +777,22 @@ fn prepare(
     prepared: &mut Prepared,
     until: Option<Instant>,
 ) {
-    let source_name = pipeline.sources[source].name.as_str();
-    let transform = &pipeline.sources[source].transform;
     let now = spool::now_ms();
     for (index, received) in remaining.by_ref() {
         let id = record_id(source_path, delivery, index);
         prepared.ids.push(Arc::clone(&id));
-        // Subscriptions are judged on the record as received (the output may be a HEC envelope).
-        let mut wanted: Vec<&Arc<Destination>> = Vec::new();
-        for destination in &pipeline.destinations {
-            match destination.wants(source_name, &received.record) {
-                Ok(true) => wanted.push(destination),
-                Ok(false) => {}
-                Err(error) => prepared.dead.push(DeadRecord {
-                    destination: Some(Arc::clone(&destination.name)),
-                    record_id: Arc::clone(&id),
-                    source: Arc::clone(source_path),
-                    received_ms: now,
-                    reason: format!("the destination's `when` failed: {error}"),
-                    attempts: "[]".to_string(),
-                    body: received.raw.clone(),
-                }),
-            }
-        }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            transform.apply_once(received.record)
-        }))
-        .unwrap_or_else(|_| {
-            Err(crate::RecordError::new(
-                crate::apply::ErrorKind::Internal,
-                None,
-                "the transform panicked on this record (a bug in xf)",
-            ))
-        });
-        // Each record made of it is stored once per destination that wants
-        // it; those `fan_out` made have ids of their own, derived from the
-        // record's (`ID-1`, `ID-2`, …), so that a retried request repeats them.
-        let mut store = |record_id: Arc<str>, value: &Value| {
-            let body = serde_json::to_vec(value).unwrap_or_default();
-            for destination in &wanted {
-                prepared.records.push(NewRecord {
-                    destination: Arc::clone(&destination.name),
-                    record_id: Arc::clone(&record_id),
-                    source: Arc::clone(source_path),
-                    body: body.clone(),
-                });
-            }
+        let arrival = Arrival {
+            source,
+            source_path,
+            id: &id,
+            received_ms: now,
+            record: received.record,
+            raw: received.raw,
         };
-        match outcome {
-            Ok(Outcome::Emit(value)) => {
-                store(Arc::clone(&id), &value);
-                prepared.emitted += 1;
-            }
-            Ok(Outcome::Fanned(values)) => {
-                for (k, value) in values.iter().enumerate() {
-                    store(Arc::from(format!("{id}-{}", k + 1)), value);
-                }
-                prepared.emitted += 1;
-            }
-            Ok(Outcome::Dropped) => prepared.dropped += 1,
-            Err(error) => {
-                prepared.failed += 1;
-                prepared.dead.push(DeadRecord {
-                    destination: None,
-                    record_id: id,
-                    source: Arc::clone(source_path),
-                    received_ms: now,
-                    reason: error.to_string(),
-                    attempts: "[]".to_string(),
-                    body: received.raw,
-                });
-            }
+        match route(pipeline, arrival, &mut prepared.records, &mut prepared.dead) {
+            Routed::Emitted => prepared.emitted += 1,
+            Routed::Dropped => prepared.dropped += 1,
+            Routed::Failed => prepared.failed += 1,
         }
         if until.is_some_and(|until| Instant::now() >= until) {
             break;
