@@ -364,6 +364,7 @@ fn refused_addresses(
     };
     let guard = guard::Guard::new(allowed);
     let mut problems = guard::refused_destinations(&guard, &loaded.pipeline.destinations);
+    problems.extend(guard::refused_key_sets(&guard, &loaded.pipeline.sources));
     if let Some(webhook) = &loaded.settings.error_webhook {
         if let Err(refused) = guard::check_error_webhook(&guard, webhook) {
             problems.push(format!("error: {refused}"));

@@ -74,6 +74,9 @@ pub(crate) struct App {
     wakes: RwLock<HashMap<String, Arc<Notify>>>,
     /// Set when a stop began: new requests are refused (503).
     draining: AtomicBool,
+    /// What sources fetch their issuers' key sets with: the deliveries'
+    /// client (through the request forgery guard, no redirects).
+    client: reqwest::Client,
 }
 
 impl App {
@@ -115,6 +118,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
         body_timeout: options.connections.body_timeout,
         wakes: RwLock::new(HashMap::new()),
         draining: AtomicBool::new(false),
+        client: client.clone(),
     });
     let listener = receive::listen(options.listen)
         .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
@@ -250,7 +254,8 @@ fn guarded(load: LoadPipeline, guard: guard::Guard, tls: Option<Arc<tls::Tls>>) 
         if let Some(tls) = &tls {
             pipeline.watched.extend(tls.files());
         }
-        let problems = guard::refused_destinations(&guard, &pipeline.destinations);
+        let mut problems = guard::refused_destinations(&guard, &pipeline.destinations);
+        problems.extend(guard::refused_key_sets(&guard, &pipeline.sources));
         if !problems.is_empty() {
             return Err(Refused {
                 problems: problems.join("\n"),

@@ -167,7 +167,7 @@ pub(crate) async fn receive_request(State(app): State<Arc<App>>, request: Reques
     let started = Instant::now();
     let pipeline = app.pipeline();
     let step = async {
-        let (source, request) = admit(&app, &pipeline, request)?;
+        let (source, request) = admit(&app, &pipeline, request).await?;
         let (parts, bytes) = read_body(&app, &source, request).await?;
         let delivery = delivery_id(&parts.headers);
         // From here to its store takes microseconds: the queue may wait for it
@@ -199,7 +199,7 @@ struct Admission {
 // A step's Err is the answer itself, made once per request on its way out:
 // boxing it would allocate for nothing.
 #[allow(clippy::result_large_err)]
-fn admit(
+async fn admit(
     app: &App,
     pipeline: &Pipeline,
     request: Request,
@@ -260,6 +260,10 @@ fn admit(
     if let Err(wait) = source.rates.check_client(peer) {
         return Err(rate_limited(app, &source.path, wait));
     }
+    source
+        .auth
+        .refresh_keys(&app.client, peer, request.headers())
+        .await;
     if let Err(refused) = source
         .auth
         .check_head(peer, request.headers(), request.uri().query())
@@ -684,16 +688,22 @@ fn rate_limited(app: &App, path: &str, wait: Duration) -> Response {
 /// 401 (with its challenge) or 403, in words that name no secret; nothing of
 /// the request is kept.
 fn refused_by_auth(app: &App, path: &str, refused: &auth::Refused) -> Response {
-    let reason = if refused.status == StatusCode::FORBIDDEN {
-        "forbidden"
-    } else {
-        "unauthorized"
+    let reason = match refused.status {
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::SERVICE_UNAVAILABLE => "keys_unavailable",
+        _ => "unauthorized",
     };
     app.metrics
         .refused
         .get_or_create(&metrics::refusal(path, reason))
         .inc();
     let mut response = json_response(refused.status, json!({ "error": refused.reason }));
+    if refused.status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry = crate::serve::receive::jwks::RETRY_INTERVAL.as_secs();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(retry));
+    }
     if let Some(challenge) = refused.challenge {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
