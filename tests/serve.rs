@@ -319,6 +319,14 @@ fn a_refusal_is_dead_lettered_with_its_attempts_and_can_be_replayed() {
     assert_eq!(dead["destination"], sink.url().as_str());
     assert!(dead["reason"].as_str().unwrap().contains("400"), "{dead}");
     assert_eq!(dead["attempts"].as_array().unwrap().len(), 1);
+    // A dry run says what a replay would do, and does nothing.
+    let (_, said, ok) = setup.spool_command(&["replay", "--dry-run"]);
+    assert!(ok, "{said}");
+    assert_eq!(
+        said,
+        "1 dead letter(s) would be queued again (dry run: nothing was changed)\n"
+    );
+    assert_eq!(setup.spool_command(&["list", "--dead"]).0, list);
     // Replayed beside the running server: delivered this time, with the same id.
     let (_, said, ok) = setup.spool_command(&["replay"]);
     assert!(ok, "{said}");
