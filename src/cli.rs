@@ -364,6 +364,7 @@ fn refused_addresses(
     };
     let guard = guard::Guard::new(allowed);
     let mut problems = guard::refused_destinations(&guard, &loaded.pipeline.destinations);
+    problems.extend(guard::refused_key_sets(&guard, &loaded.pipeline.sources));
     if let Some(webhook) = &loaded.settings.error_webhook {
         if let Err(refused) = guard::check_error_webhook(&guard, webhook) {
             problems.push(format!("error: {refused}"));
@@ -869,13 +870,10 @@ fn open_input(path: &std::path::Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// `--now`: a time as `epoch_ms()` reads one (epoch s/ms/µs/ns, or RFC 3339), in epoch ms.
-fn fixed_now(text: &str) -> Result<i64, String> {
-    let value = match text.parse::<i64>() {
-        Ok(number) => serde_json::Value::from(number),
-        Err(_) => serde_json::Value::from(text),
-    };
-    xf::value::Time::from_value(&value).map(|time| time.millis())
+/// `--now`: a time as `epoch_ms()` reads one (epoch s/ms/µs/ns, or RFC 3339), in epoch ms;
+/// `xf test --now` and a test case's `CASE.now` read it the same way.
+pub(crate) fn fixed_now(text: &str) -> Result<i64, String> {
+    xf::testing::parse_now(text)
 }
 
 #[cfg(test)]

@@ -116,6 +116,9 @@ pub enum Code {
     /// A template calls a function that does not exist, and that it does not
     /// define as a macro or variable (`{{ rnage(3) }}`).
     UnknownTemplateFunction,
+    /// A template uses `~` (`{{ a ~ "/" ~ b }}`), which writes a boolean or
+    /// null as minijinja spells it (`True`, `None`), not as xf renders it.
+    TemplateConcat,
     // E04xx: Splunk HEC
     /// A `hec` statement in a transform whose format is not `splunk`.
     HecWithoutSplunk,
@@ -202,6 +205,7 @@ impl Code {
             Code::UnknownFilter => "E0304",
             Code::UnknownTest => "E0305",
             Code::UnknownTemplateFunction => "E0306",
+            Code::TemplateConcat => "E0307",
             Code::HecWithoutSplunk => "E0401",
             Code::UnknownHecKey => "E0402",
             Code::HecValue => "E0403",

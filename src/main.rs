@@ -6,6 +6,8 @@ mod fmt_cli;
 mod playground;
 mod progress_cli;
 #[cfg(feature = "serve")]
+mod replay_cli;
+#[cfg(feature = "serve")]
 mod serve_cli;
 mod shared_cli;
 mod test_cli;

@@ -208,16 +208,26 @@ pub enum SpoolCommand {
         #[arg(long, value_name = "N", default_value_t = 100)]
         limit: u64,
     },
-    /// Queue dead letters again, to their own destination or to --to
+    /// Queue dead letters again, to their own destination or to --to; with --transform, run the records the transform failed on through the pipeline's current transforms
     Replay {
         #[command(flatten)]
         place: SpoolPlace,
         /// Only the dead letters of this destination
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "transform")]
         destination: Option<String>,
         /// Queue them for this destination instead of their own
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "transform")]
         to: Option<String>,
+        /// The records the transform failed on, each through its source's transform in PIPELINE (loaded as xf serve loads it): what they make is queued for the destinations that want it, what still fails stays dead with its new reason
+        #[arg(long, value_name = "PIPELINE")]
+        transform: Option<PathBuf>,
+        /// Show what would be replayed, and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        files: FileArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Delete dead letters (or, with --queued, queued records)
     Purge {
@@ -908,6 +918,15 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
     options.ca_file = place.queue_ca_file.clone();
     options.tls = url.starts_with("tls://");
     options.prefix = place.queue_prefix.clone();
+    let through = match &command {
+        SpoolCommand::Replay {
+            transform: Some(pipeline),
+            files,
+            limits,
+            ..
+        } => Some(load_for_replay(pipeline, files, limits)?),
+        _ => None,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -983,6 +1002,34 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                     }
                 }
             }
+            SpoolCommand::Replay { dry_run, .. } if through.is_some() => {
+                if let Some(pipeline) = &through {
+                    crate::replay_cli::replay_jetstream(&queue, pipeline, dry_run).await?;
+                }
+            }
+            SpoolCommand::Replay {
+                destination,
+                dry_run: true,
+                ..
+            } => {
+                // Counted, not moved: what `replay` would queue again.
+                let (mut moved, mut left) = (0, 0);
+                for (name, count) in &overview.dead {
+                    match name {
+                        None => left += count,
+                        Some(name) if destination.as_ref().is_none_or(|d| d == name) => {
+                            moved += count
+                        }
+                        Some(_) => {}
+                    }
+                }
+                eprintln!("{moved} dead letter(s) would be queued again (dry run: nothing was changed)");
+                if left > 0 {
+                    eprintln!(
+                        "{left} record(s) the transform failed on stay: `xf spool replay --transform PIPELINE` runs them through the current transforms"
+                    );
+                }
+            }
             SpoolCommand::Replay {
                 destination, to, ..
             } => {
@@ -993,7 +1040,7 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
                 eprintln!("{moved} dead letter(s) queued again");
                 if left > 0 {
                     eprintln!(
-                        "{left} record(s) the transform failed on stay: `xf spool list --dead` shows them, to send again once the transform is fixed"
+                        "{left} record(s) the transform failed on stay: `xf spool replay --transform PIPELINE` runs them through the current transforms"
                     );
                 }
             }
@@ -1021,6 +1068,28 @@ fn nats_spool_run(command: SpoolCommand) -> Result<(), String> {
         }
         Ok(())
     })
+}
+
+/// The pipeline `xf spool replay --transform` routes through, loaded as
+/// `xf serve` loads it (its secrets too: run it with the server's environment).
+fn load_for_replay(path: &Path, files: &FileArgs, limits: &LimitArgs) -> Result<Pipeline, String> {
+    // A transform named here by mistake would fail to parse as a pipeline, in less helpful words.
+    if path.extension().is_some_and(|e| e == "xf") || xf::Transform::is_armor_config(path) {
+        return Err(format!(
+            "--transform names the pipeline file (.xfp) whose sources' transforms the records run through, not a transform ({})",
+            path.display()
+        ));
+    }
+    match xf::serve::config::pipeline::load(path, &files.options(limits.limits())) {
+        Ok(loaded) => Ok(loaded.pipeline),
+        Err(problems) => {
+            eprint!("{problems}");
+            Err(format!(
+                "{} does not load: nothing was replayed",
+                path.display()
+            ))
+        }
+    }
 }
 
 fn spool_run(command: SpoolCommand) -> Result<(), String> {
@@ -1085,8 +1154,22 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
         }
         SpoolCommand::Replay {
             place,
+            transform: Some(pipeline),
+            dry_run,
+            files,
+            limits,
+            ..
+        } => {
+            let pipeline = load_for_replay(&pipeline, &files, &limits)?;
+            let mut connection = open(&place)?;
+            crate::replay_cli::replay_sqlite(&mut connection, &pipeline, dry_run)?;
+        }
+        SpoolCommand::Replay {
+            place,
             destination,
             to,
+            dry_run,
+            ..
         } => {
             let mut connection = open(&place)?;
             let transaction = connection.transaction().map_err(sql)?;
@@ -1112,11 +1195,19 @@ fn spool_run(command: SpoolCommand) -> Result<(), String> {
                     |r| r.get(0),
                 )
                 .map_err(sql)?;
-            transaction.commit().map_err(sql)?;
-            eprintln!("{moved} dead letter(s) queued again");
+            if dry_run {
+                // Rolled back: the same statements tell what would be done.
+                drop(transaction);
+                eprintln!(
+                    "{moved} dead letter(s) would be queued again (dry run: nothing was changed)"
+                );
+            } else {
+                transaction.commit().map_err(sql)?;
+                eprintln!("{moved} dead letter(s) queued again");
+            }
             if left > 0 {
                 eprintln!(
-                    "{left} record(s) the transform failed on stay: `xf spool list --dead` shows them, to send again once the transform is fixed"
+                    "{left} record(s) the transform failed on stay: `xf spool replay --transform PIPELINE` runs them through the current transforms"
                 );
             }
         }

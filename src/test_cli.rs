@@ -13,9 +13,11 @@ use std::time::Instant;
 use xf::testing::{self, Case, Suite};
 use xf::Transform;
 
+use crate::shared_cli::ArmorArgs;
+
 #[derive(clap::Args)]
 pub(crate) struct TestArgs {
-    /// .xf files, .tests folders, or directories searched for .xf files with a .tests folder [default: .]
+    /// .xf files, Armor configs (.json), .tests folders, or directories searched for them [default: .]
     paths: Vec<PathBuf>,
     /// Only the cases whose name (`transform/case`) contains TEXT
     #[arg(long, value_name = "TEXT")]
@@ -29,6 +31,11 @@ pub(crate) struct TestArgs {
     /// A .xf without a .tests folder is a failure (for CI: every transform carries tests)
     #[arg(long)]
     require_tests: bool,
+    /// What now() gives in every case without its own CASE.now: RFC 3339 or epoch ms [default: 2025-11-24T16:00:00Z]
+    #[arg(long, value_name = "TIME", value_parser = crate::cli::fixed_now)]
+    now: Option<i64>,
+    #[command(flatten)]
+    armor: ArmorArgs,
 }
 
 /// What the cases came to, across transforms.
@@ -56,6 +63,11 @@ pub(crate) fn test(args: TestArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // As `xf run` refuses them for a .xf: options nothing would read are a mistake.
+    if args.armor.given() && !suites.iter().any(Suite::is_armor_config) {
+        eprintln!("error: --tags and --kibana are for Armor JSON configs, and none was found among the transforms to test");
+        return ExitCode::from(2);
+    }
     let mut runner = Runner {
         colour: std::io::stdout().is_terminal(),
         args: &args,
@@ -136,7 +148,7 @@ impl<W: Write> Runner<'_, W> {
         for stray in &folder.strays {
             if self.selected(&name, &testing::stem(stray)) {
                 let file = stray.file_name().unwrap_or_default().to_string_lossy();
-                let why = format!("{} is no case's file: a case has CASE.input.json or CASE.input.ndjson, and CASE.output.ndjson, CASE.error.txt or CASE.dropped; beside them only {}, README*, NOTICE* and LICENSE*", stray.display(), testing::WARNINGS_FILE);
+                let why = format!("{} is no case's file: a case has CASE.input.json or CASE.input.ndjson, and CASE.output.ndjson, CASE.error.txt or CASE.dropped, and may have CASE.now; beside them only {}, README*, NOTICE* and LICENSE*", stray.display(), testing::WARNINGS_FILE);
                 self.record(&format!("{name}/{file}"), None, Verdict::Failed(why));
             }
         }
@@ -177,9 +189,15 @@ impl<W: Write> Runner<'_, W> {
         }
     }
 
-    /// The transform as `xf run` loads it, or its problems on stderr (status 2).
+    /// The transform as `xf run` loads it (an Armor config with `--tags` and
+    /// `--kibana`), or its problems on stderr (status 2).
     fn load(&mut self, suite: &Suite) -> Option<Transform> {
-        match Transform::from_path(&suite.transform) {
+        let loaded = Transform::from_path_or_armor(
+            &suite.transform,
+            &self.args.armor.options(),
+            &xf::LoadOptions::default(),
+        );
+        match loaded {
             Ok(transform) => Some(transform),
             Err(error) => {
                 let _ = self.out.flush();
@@ -216,7 +234,8 @@ impl<W: Write> Runner<'_, W> {
     }
 
     fn judge_case(&self, transform: &Transform, folder: &Path, case: &Case) -> Verdict {
-        let actual = match testing::run_case(transform, case) {
+        let now = self.args.now.unwrap_or(testing::TEST_NOW);
+        let actual = match testing::run_case(transform, case, now) {
             Ok(actual) => actual,
             Err(broken) => return Verdict::Failed(broken),
         };

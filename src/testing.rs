@@ -2,13 +2,15 @@
 //! runs them (the same [`Stream`], one thread, a fixed clock) and compared
 //! with what they expect. The stage after write: it drives the stream.
 //!
-//! Layout: `name.xf` has its cases in the folder `name.tests/` beside it. A
+//! Layout: `name.xf` (or an Armor transform config, `name.json`) has its
+//! cases in the folder `name.tests/` beside it. A
 //! case is the files sharing a stem there: one input (`CASE.input.json`, one
 //! JSON document, or `CASE.input.ndjson`, one record a line) and what it
 //! expects: `CASE.output.ndjson` (the exact output, one record a line),
 //! `CASE.error.txt` (the record-error lines, as `xf run` prints them after
 //! `error: `; beside an output file when some records of the input fail), or
-//! an empty `CASE.dropped` (every record dropped). `warnings.txt` holds the
+//! an empty `CASE.dropped` (every record dropped); `CASE.now` may fix the
+//! case's clock (one RFC 3339 time). `warnings.txt` holds the
 //! transform's expected warnings, one `warning[CODE]: message` a line;
 //! `README*`, `NOTICE*` and `LICENSE*` files are left alone. Any other file is
 //! a mistake, reported, so that a misnamed case never silently goes unrun.
@@ -35,7 +37,8 @@ const DIFF_CONTEXT: usize = 3;
 /// right, only longer than it need be (for two large, very different outputs).
 const DIFF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// A transform and the folder its tests are in (which may not exist).
+/// A transform (a `.xf`, or an Armor transform config `.json`) and the
+/// folder its tests are in (which may not exist).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suite {
     pub transform: PathBuf,
@@ -46,6 +49,11 @@ impl Suite {
     fn of(transform: PathBuf) -> Suite {
         let folder = transform.with_extension("tests");
         Suite { transform, folder }
+    }
+
+    /// Whether the transform is an Armor transform config (`.json`).
+    pub fn is_armor_config(&self) -> bool {
+        Transform::is_armor_config(&self.transform)
     }
 
     /// The transform's file stem, which case names start with (`cii-splunk`).
@@ -61,39 +69,65 @@ impl Suite {
     }
 }
 
-/// The suites that `paths` name: a `.xf` file, a `.tests` folder (its
-/// transform beside it) or a directory, searched below for `.xf` files
-/// (hidden folders, folders with a `CACHEDIR.TAG` such as Cargo's `target`,
-/// and symlinks to folders are skipped). Sorted, each once.
+/// The suites that `paths` name: a `.xf` file, an Armor transform config
+/// (`.json`), a `.tests` folder (its transform beside it) or a directory,
+/// searched below for `.xf` files and for `.json` files that have a tests
+/// folder (most JSON files are no transform; hidden folders, folders with a
+/// `CACHEDIR.TAG` such as Cargo's `target`, and symlinks to folders are
+/// skipped). Sorted, each once. A tests folder with both a `.xf` and a
+/// `.json` beside it is an error: whose cases they are would be a guess.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Suite>, String> {
     let mut suites = Vec::new();
     for path in paths {
         let metadata = fs::metadata(path)
             .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
         if metadata.is_dir() && path.extension().is_some_and(|e| e == "tests") {
-            let transform = path.with_extension("xf");
-            if !transform.is_file() {
-                return Err(format!(
-                    "{} is a tests folder without its transform: there is no {}",
-                    path.display(),
-                    transform.display()
-                ));
-            }
-            suites.push(Suite::of(transform));
+            suites.push(Suite::of(owner(path)?));
         } else if metadata.is_dir() {
             search(path, &mut suites)?;
-        } else if path.extension().is_some_and(|e| e == "xf") {
+        } else if path.extension().is_some_and(|e| e == "xf") || Transform::is_armor_config(path) {
             suites.push(Suite::of(path.clone()));
         } else {
             return Err(format!(
-                "{}: not a .xf file, a .tests folder or a directory",
+                "{}: not a .xf file, an Armor config (.json), a .tests folder or a directory",
                 path.display()
             ));
         }
     }
     suites.sort_by(|a, b| a.transform.cmp(&b.transform));
     suites.dedup();
+    for pair in suites.windows(2) {
+        if pair[0].folder == pair[1].folder {
+            return Err(ambiguous(&pair[0].folder));
+        }
+    }
     Ok(suites)
+}
+
+/// The transform a tests folder belongs to: `NAME.xf` or `NAME.json` beside it, not both.
+fn owner(folder: &Path) -> Result<PathBuf, String> {
+    let xf = folder.with_extension("xf");
+    let json = folder.with_extension("json");
+    match (xf.is_file(), json.is_file()) {
+        (true, false) => Ok(xf),
+        (false, true) => Ok(json),
+        (true, true) => Err(ambiguous(folder)),
+        (false, false) => Err(format!(
+            "{} is a tests folder without its transform: there is no {} or {}",
+            folder.display(),
+            xf.display(),
+            json.display()
+        )),
+    }
+}
+
+fn ambiguous(folder: &Path) -> String {
+    format!(
+        "{} is the tests folder of both {} and {}: rename one of them",
+        folder.display(),
+        folder.with_extension("xf").display(),
+        folder.with_extension("json").display()
+    )
 }
 
 fn search(dir: &Path, suites: &mut Vec<Suite>) -> Result<(), String> {
@@ -121,7 +155,11 @@ fn search(dir: &Path, suites: &mut Vec<Suite>) -> Result<(), String> {
         let extension = path.extension();
         if kind.is_dir() && extension.is_none_or(|e| e != "tests") {
             search(&path, suites)?;
-        } else if !kind.is_dir() && extension.is_some_and(|e| e == "xf") && path.is_file() {
+        } else if kind.is_dir() || !path.is_file() {
+            continue;
+        } else if extension.is_some_and(|e| e == "xf")
+            || (Transform::is_armor_config(&path) && path.with_extension("tests").is_dir())
+        {
             suites.push(Suite::of(path));
         }
     }
@@ -134,6 +172,7 @@ const INPUT_NDJSON: &str = ".input.ndjson";
 const OUTPUT: &str = ".output.ndjson";
 const ERROR: &str = ".error.txt";
 const DROPPED: &str = ".dropped";
+const NOW: &str = ".now";
 /// The file of the transform's expected warnings, in its tests folder.
 pub const WARNINGS_FILE: &str = "warnings.txt";
 
@@ -146,6 +185,8 @@ pub struct Case {
     pub output: Option<PathBuf>,
     pub error: Option<PathBuf>,
     pub dropped: Option<PathBuf>,
+    /// The file fixing the case's clock, one RFC 3339 time (`CASE.now`).
+    pub now: Option<PathBuf>,
 }
 
 impl Case {
@@ -197,7 +238,7 @@ pub fn read_folder(folder: &Path) -> io::Result<Folder> {
         {
             continue;
         }
-        let kinds = [INPUT_JSON, INPUT_NDJSON, OUTPUT, ERROR, DROPPED];
+        let kinds = [INPUT_JSON, INPUT_NDJSON, OUTPUT, ERROR, DROPPED, NOW];
         let Some((stem, kind)) = kinds.iter().find_map(|kind| {
             name.strip_suffix(kind)
                 .filter(|stem| !stem.is_empty())
@@ -220,6 +261,7 @@ pub fn read_folder(folder: &Path) -> io::Result<Folder> {
             INPUT_JSON | INPUT_NDJSON => case.inputs.push(path),
             OUTPUT => case.output = Some(path),
             ERROR => case.error = Some(path),
+            NOW => case.now = Some(path),
             _ => case.dropped = Some(path),
         }
     }
@@ -248,9 +290,10 @@ impl Actual {
 /// Why a case could not be run or judged: a mistake in its files.
 pub type Broken = String;
 
-/// Runs a case's input through the transform as `xf run --now TEST_NOW -j1`
-/// would, the input named by its file name in error lines.
-pub fn run_case(transform: &Transform, case: &Case) -> Result<Actual, Broken> {
+/// Runs a case's input through the transform as `xf run --now NOW -j1`
+/// would, the input named by its file name in error lines. NOW is the
+/// case's own (`CASE.now`), else `now` (`xf test --now`, or [`TEST_NOW`]).
+pub fn run_case(transform: &Transform, case: &Case, now: i64) -> Result<Actual, Broken> {
     let input = match case.inputs.as_slice() {
         [input] => input,
         [] => return Err("no input file (CASE.input.json or CASE.input.ndjson)".to_string()),
@@ -258,6 +301,10 @@ pub fn run_case(transform: &Transform, case: &Case) -> Result<Actual, Broken> {
             let names: Vec<String> = inputs.iter().map(|input| file_name(input)).collect();
             return Err(format!("more than one input file: {}", names.join(", ")));
         }
+    };
+    let now = match &case.now {
+        Some(path) => read_now(path)?,
+        None => now,
     };
     let name = file_name(input);
     let text = read_text(input)?;
@@ -285,7 +332,7 @@ pub fn run_case(transform: &Transform, case: &Case) -> Result<Actual, Broken> {
             ..Options::default()
         };
         let mut stream = Stream::new(transform, &mut output, None::<io::Sink>, report, options);
-        stream.fix_now(TEST_NOW);
+        stream.fix_now(now);
         stream
             .run_here(&name, text.as_bytes())
             .map_err(|error| format!("{}: {error}", input.display()))?;
@@ -300,6 +347,22 @@ pub fn run_case(transform: &Transform, case: &Case) -> Result<Actual, Broken> {
         read: stats.read,
         dropped: stats.dropped,
     })
+}
+
+/// A time as `xf run --now` and `xf test --now` take one (RFC 3339, or
+/// epoch seconds or milliseconds), in epoch ms.
+pub fn parse_now(text: &str) -> Result<i64, String> {
+    let value = match text.parse::<i64>() {
+        Ok(number) => serde_json::Value::from(number),
+        Err(_) => serde_json::Value::from(text),
+    };
+    crate::value::Time::from_value(&value).map(|time| time.millis())
+}
+
+/// A case's `CASE.now`: one time, surrounding white space aside.
+fn read_now(path: &Path) -> Result<i64, Broken> {
+    let text = read_text(path)?;
+    parse_now(text.trim()).map_err(|error| format!("{}: {error}", path.display()))
 }
 
 fn file_name(path: &Path) -> String {

@@ -847,3 +847,67 @@ fn every_subcommand_s_help_prints_and_names_each_option_once() {
     assert!(options.contains(&"--queued".to_string()), "{options:?}");
     assert!(options.contains(&"--queue".to_string()), "{options:?}");
 }
+
+/// minijinja's `~` would write `True`/`None` where every other rendering
+/// writes `true` and empty text: xf refuses it when the transform loads, in
+/// the `.xf` and in template files, with the way to write it instead.
+#[test]
+fn a_template_s_tilde_is_refused_at_load_with_what_to_write_instead() {
+    let (dir, path) =
+        transform("set a = \"{{ flag }}/{{ none }}\"\nset b = \"{{ flag ~ '/' ~ none }}\"\n");
+    for command in ["check", "run"] {
+        let (code, stdout, stderr) = run(
+            &[command.as_ref(), path.as_os_str()],
+            b"{\"flag\": true, \"none\": null}\n",
+        );
+        assert_eq!(code, 2, "{command}: {stdout}{stderr}");
+        assert_eq!(stdout, "", "{command}");
+        assert!(
+            stderr.contains(&format!(
+                "error[E0307]: templates may not use `~`\n  --> {}:2:18\n",
+                path.display()
+            )),
+            "{command}: {stderr}"
+        );
+        assert!(stderr.contains("2 | set b = \"{{ flag ~ '/' ~ none }}\"\n  |                  ^ minijinja's `~` writes `True` and `None` for booleans and null\n"), "{stderr}");
+        assert!(
+            stderr.contains(
+                "= write `{{ a }}{{ b }}`, or `[a, b] | join(\"\")` inside an expression\n"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("= this template holds 1 more `~` after this one\n"),
+            "{stderr}"
+        );
+    }
+    // In a template file too, named with its own line and column.
+    std::fs::write(dir.path().join("t.xf"), "message m = template \"m.j2\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("m.j2"),
+        "{% if x %}\n{% set k = x ~ y %}{% endif %}\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run(&["check".as_ref(), path.as_os_str()], b"");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("template file uses the `~` operator, which xf refuses"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--> m.j2:2:14\n"), "{stderr}");
+    // What the hint says to write renders by xf's model.
+    std::fs::write(
+        dir.path().join("t.xf"),
+        "set a = \"{{ flag }}/{{ none }}\"\nset b = \"{{ [flag, '/', none] | join('') }}\"\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(
+        &["run".as_ref(), path.as_os_str()],
+        b"{\"flag\": true, \"none\": null}\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "{\"flag\":true,\"none\":null,\"a\":\"true/\",\"b\":\"true/\"}\n"
+    );
+}

@@ -1077,3 +1077,133 @@ fn an_instance_started_before_nats_waits_for_it_and_refuses_with_503_meanwhile()
         "a log line per refusal: {log}"
     );
 }
+
+/// Issue 28: `xf spool replay --transform` on JetStream, as on the embedded
+/// spool: the records the transform failed on, run through the fixed
+/// transform with the ids `xf serve` gave them; what still fails stays dead
+/// with its new reason, and a second replay changes nothing.
+#[test]
+fn spool_replay_transform_runs_failed_records_through_the_fixed_transform() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(&dir.path().join("js"));
+    let sink = Sink::start();
+    let transform = dir.path().join("t.xf");
+    std::fs::write(&transform, "set n = number(count)\n").unwrap();
+    let pipeline = dir.path().join("p.xfp");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "queue nats \"{}\"\nreload_poll 0\nsource hooks at \"/\" {{\n    transform \"t.xf\"\n    auth none\n}}\n\
+             destination d {{\n    uri \"{}\"\n}}\n",
+            nats.url(),
+            sink.url()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_command(pipeline_command(&pipeline), dir.path());
+    let body =
+        br#"[{"count": "five"}, {"count": "noise"}, {"count": "still bad"}, {"count": "3"}]"#;
+    let (status, answer) = try_post(server.address, "/", &[], body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let ids: Vec<String> = serde_json::from_str::<Value>(&answer).unwrap()["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_string())
+        .collect();
+    let dead = || {
+        let (out, err, ok) = spool(&nats, &["list", "--dead"]);
+        assert!(ok, "{err}");
+        out.lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    while dead().len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", dead());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(
+        &transform,
+        "drop when count == \"noise\"\nwhen count == \"five\" {\n  set count = \"5\"\n}\nset n = number(count)\n",
+    )
+    .unwrap();
+    let pipeline_path = pipeline.display().to_string();
+    let replay = |more: &[&str]| {
+        let mut args = vec!["replay", "--transform", pipeline_path.as_str()];
+        args.extend(more);
+        let (out, err, ok) = spool(&nats, &args);
+        assert!(ok, "{err}");
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        (lines, err)
+    };
+    let before = dead();
+    let (dry, said) = replay(&["--dry-run"]);
+    assert!(
+        said.starts_with("3 record(s) the transform failed on, run through the current transforms: 1 queued (1 record(s) for destinations), 1 dropped, 1 still failing"),
+        "{said}"
+    );
+    assert!(said.ends_with("; dry run: nothing was changed\n"), "{said}");
+    assert_eq!(dead(), before, "a dry run changes nothing");
+    let outcomes: Vec<(&str, &str)> = dry
+        .iter()
+        .map(|line| {
+            (
+                line["id"].as_str().unwrap(),
+                line["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (ids[0].as_str(), "queued"),
+            (ids[1].as_str(), "dropped"),
+            (ids[2].as_str(), "failed")
+        ]
+    );
+    assert_eq!(
+        dry[0]["records"],
+        serde_json::json!([{"id": ids[0], "destination": "d"}])
+    );
+    let (done, _) = replay(&[]);
+    assert_eq!(done, dry);
+    let start = Instant::now();
+    while sink.delivered().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the replayed record was not delivered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut delivered = sink.delivered();
+    delivered.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want = vec![
+        (ids[0].clone(), serde_json::json!({"count": "5", "n": 5})),
+        (ids[3].clone(), serde_json::json!({"count": "3", "n": 3})),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(delivered, want);
+    let left = dead();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["id"], ids[2].as_str());
+    assert_eq!(left[0]["reason"], dry[2]["reason"]);
+    assert!(
+        left[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("set (line 5): "),
+        "{}",
+        left[0]
+    );
+    // A second replay: the same outcome for the one that still fails, and nothing changed.
+    let (again, _) = replay(&[]);
+    assert_eq!(again, vec![dry[2].clone()]);
+    assert_eq!(dead(), left);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sink.delivered().len(), 2, "nothing delivered twice");
+    assert!(server.terminate().success());
+}

@@ -319,6 +319,14 @@ fn a_refusal_is_dead_lettered_with_its_attempts_and_can_be_replayed() {
     assert_eq!(dead["destination"], sink.url().as_str());
     assert!(dead["reason"].as_str().unwrap().contains("400"), "{dead}");
     assert_eq!(dead["attempts"].as_array().unwrap().len(), 1);
+    // A dry run says what a replay would do, and does nothing.
+    let (_, said, ok) = setup.spool_command(&["replay", "--dry-run"]);
+    assert!(ok, "{said}");
+    assert_eq!(
+        said,
+        "1 dead letter(s) would be queued again (dry run: nothing was changed)\n"
+    );
+    assert_eq!(setup.spool_command(&["list", "--dead"]).0, list);
     // Replayed beside the running server: delivered this time, with the same id.
     let (_, said, ok) = setup.spool_command(&["replay"]);
     assert!(ok, "{said}");
@@ -1085,4 +1093,135 @@ fn content_types_are_taken_or_refused_as_the_readme_says() {
     });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sink.delivered().len(), taken.len() + 1);
+}
+
+/// Issue 28: records the transform failed on are run again, as received,
+/// through the pipeline's current transforms, with the ids `xf serve` would
+/// give them; `--dry-run` changes nothing, and a second replay neither.
+#[test]
+fn spool_replay_transform_runs_failed_records_through_the_fixed_transform() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    setup.file("t.xf", "set n = number(count)\n");
+    setup.file("f.xf", "fail \"not ready\"\n");
+    let pipeline = setup.file(
+        "p.xfp",
+        &format!(
+            "spool \"spool\"\nreload_poll 0\nsource s at \"/in\" {{\n    transform \"t.xf\"\n    auth none\n}}\nsource f at \"/fan\" {{\n    transform \"f.xf\"\n    auth none\n}}\ndestination d {{\n    uri \"{}\"\n}}\n",
+            sink.url()
+        ),
+    );
+    let server = setup.serve_pipeline(&[], &[]);
+    let body =
+        br#"[{"count": "five"}, {"count": "noise"}, {"count": "still bad"}, {"count": "3"}]"#;
+    let (status, answer) = post(server.address, "/in", &[], body);
+    assert_eq!(status, 200, "{answer}");
+    let in_ids = ids(&answer);
+    let delivery = [("X-GitHub-Delivery", "6a9c1e1e-0000-4000-8000-000000000001")];
+    let (status, answer) = post(
+        server.address,
+        "/fan",
+        &delivery,
+        br#"{"vulns": ["a", "b"]}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let fan_id = ids(&answer).remove(0);
+    sink.wait_for(10 * SECOND, "the record that worked", |r| !r.is_empty());
+    let dead_letters = || {
+        let (list, said, ok) = setup.spool_command(&["list", "--dead"]);
+        assert!(ok, "{said}");
+        list
+    };
+    let before = dead_letters();
+    assert_eq!(before.lines().count(), 4, "{before}");
+    // The transforms fixed on disk; the server (reload_poll 0) keeps the old ones.
+    setup.file(
+        "t.xf",
+        "drop when count == \"noise\"\nwhen count == \"five\" {\n  set count = \"5\"\n}\nset n = number(count)\n",
+    );
+    setup.file(
+        "f.xf",
+        "fan_out v in vulns\nset package = v\ntag remove vulns\n",
+    );
+    let replay = |more: &[&str]| {
+        let mut args = vec!["replay", "--transform", pipeline.as_str()];
+        args.extend(more);
+        let (stdout, stderr, ok) = setup.spool_command(&args);
+        assert!(ok, "{stderr}");
+        let lines: Vec<Value> = stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        (lines, stderr)
+    };
+    let (dry, said) = replay(&["--dry-run"]);
+    assert_eq!(
+        said,
+        "4 record(s) the transform failed on, run through the current transforms: 2 queued (3 record(s) for destinations), 1 dropped, 1 still failing (kept as dead letters with their new reason), 0 skipped (left as they were); dry run: nothing was changed\n"
+    );
+    assert_eq!(dead_letters(), before, "a dry run changes nothing");
+    let expected = serde_json::json!([
+        {"id": in_ids[0], "source": "/in", "outcome": "queued", "records": [{"id": in_ids[0], "destination": "d"}]},
+        {"id": in_ids[1], "source": "/in", "outcome": "dropped"},
+        {"id": in_ids[2], "source": "/in", "outcome": "failed", "reason": dry[2]["reason"]},
+        {"id": fan_id, "source": "/fan", "outcome": "queued", "records": [
+            {"id": format!("{fan_id}-1"), "destination": "d"},
+            {"id": format!("{fan_id}-2"), "destination": "d"}
+        ]}
+    ]);
+    assert_eq!(Value::from(dry.clone()), expected);
+    assert!(
+        dry[2]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("set (line 5): "),
+        "the new transform's reason: {}",
+        dry[2]
+    );
+    // The replay itself: the same outcomes, and what it queued is delivered by the running server.
+    let (done, said) = replay(&[]);
+    assert_eq!(done, dry);
+    assert!(!said.contains("dry run"), "{said}");
+    sink.wait_for(10 * SECOND, "the replayed records", |r| r.len() >= 4);
+    let mut delivered = sink.delivered();
+    delivered.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want = vec![
+        (in_ids[0].clone(), serde_json::json!({"count": "5", "n": 5})),
+        (in_ids[3].clone(), serde_json::json!({"count": "3", "n": 3})),
+        (format!("{fan_id}-1"), serde_json::json!({"package": "a"})),
+        (format!("{fan_id}-2"), serde_json::json!({"package": "b"})),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(delivered, want);
+    let after = dead_letters();
+    let left: Vec<Value> = after
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(left.len(), 1, "{after}");
+    assert_eq!(left[0]["id"], in_ids[2].as_str());
+    assert_eq!(left[0]["record"], serde_json::json!({"count": "still bad"}));
+    assert_eq!(left[0]["reason"], dry[2]["reason"]);
+    // A second replay changes nothing: the one that still fails stays as it is.
+    let (again, said) = replay(&[]);
+    assert_eq!(Value::from(again), serde_json::json!([expected[2]]));
+    assert!(said.starts_with("1 record(s) "), "{said}");
+    assert_eq!(dead_letters(), after);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sink.delivered().len(), 4, "nothing delivered twice");
+    assert!(server.terminate().success());
+    // A pipeline that does not load replays nothing, and says why; a transform is no pipeline.
+    setup.file("t.xf", "lable x = \"y\"\n");
+    let (_, said, ok) = setup.spool_command(&["replay", "--transform", pipeline.as_str()]);
+    assert!(!ok);
+    assert!(said.contains("E0002"), "{said}");
+    assert!(
+        said.ends_with("does not load: nothing was replayed\n"),
+        "{said}"
+    );
+    let transform = setup.dir.path().join("t.xf").display().to_string();
+    let (_, said, ok) = setup.spool_command(&["replay", "--transform", transform.as_str()]);
+    assert!(!ok);
+    assert!(said.contains("names the pipeline file (.xfp)"), "{said}");
+    assert_eq!(dead_letters(), after);
 }

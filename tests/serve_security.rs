@@ -1277,3 +1277,193 @@ fn a_destinations_token_is_renewed_before_it_expires() {
         serde_json::json!({"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"})
     );
 }
+
+/// A stand-in issuer on loopback: answers `GET /jwks.json` with the key set
+/// (or the status) it is told, and counts the fetches.
+#[derive(Clone)]
+struct StandInIssuer {
+    address: std::net::SocketAddr,
+    /// (status, body), and the fetches so far.
+    state: std::sync::Arc<std::sync::Mutex<((u16, String), usize)>>,
+}
+
+impl StandInIssuer {
+    fn start(status: u16, body: String) -> StandInIssuer {
+        use hyper_util::rt::TokioIo;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(((status, body), 0)));
+        let shared = std::sync::Arc::clone(&state);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let state = std::sync::Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |_request| {
+                            let state = std::sync::Arc::clone(&state);
+                            async move {
+                                let mut state = state.lock().unwrap();
+                                state.1 += 1;
+                                let (status, body) = state.0.clone();
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json")
+                                    .header("cache-control", "public, max-age=3600")
+                                    .body(body)
+                            }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        StandInIssuer { address, state }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/jwks.json", self.address)
+    }
+
+    fn answer(&self, status: u16, body: String) {
+        self.state.lock().unwrap().0 = (status, body);
+    }
+
+    fn fetches(&self) -> usize {
+        self.state.lock().unwrap().1
+    }
+}
+
+/// An EC P-256 signing key and its public JWK, named `kid`.
+fn ec_key(kid: &str) -> (jsonwebtoken::EncodingKey, serde_json::Value) {
+    use base64::Engine as _;
+    let url64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let signing = rcgen::KeyPair::generate().unwrap();
+    let raw = signing.public_key_raw();
+    let jwk = serde_json::json!({
+        "kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
+        "x": url64(&raw[1..33]), "y": url64(&raw[33..65]),
+    });
+    (
+        jsonwebtoken::EncodingKey::from_ec_der(&signing.serialize_der()),
+        jwk,
+    )
+}
+
+/// Issue 28: `auth jwt jwks_uri "…"`: the issuer's key set fetched from its
+/// URL when a token first needs it, kept (max-age), fetched again for a key
+/// it does not hold (a rotation) but not for every unknown `kid`, a 503 while
+/// no set could be fetched yet, and the URL under the request forgery guard.
+#[test]
+fn jwts_checked_against_a_key_set_fetched_from_the_issuer() {
+    let (key_a, jwk_a) = ec_key("a");
+    let (key_b, jwk_b) = ec_key("b");
+    let (key_c, _) = ec_key("c");
+    let issuer = StandInIssuer::start(500, "{}".into());
+    let setup = Setup::new();
+    let sink = Sink::start();
+    let auth = format!(
+        "    auth jwt jwks_uri \"{}\" issuer \"https://issuer.example\" audience \"xf-hooks\"",
+        issuer.url()
+    );
+    // The guard: a key set on a loopback address is refused unless allowed, by xf check as by xf serve.
+    let pipeline = setup.file(
+        "p.xfp",
+        &format!(
+            "spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n{auth}\n}}\n\
+             destination d {{\n    uri \"{}\"\n}}\n",
+            sink.url()
+        ),
+    );
+    let check = |flags: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xf"))
+            .args(["check", &pipeline])
+            .args(flags)
+            .output()
+            .unwrap()
+    };
+    let refused = check(&[]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("error: source `s`: its key set (jwks_uri): 127.0.0.1 is a loopback address"),
+        "{said}"
+    );
+    assert!(check(&["--private-destination", "127.0.0.1"])
+        .status
+        .success());
+    assert_eq!(issuer.fetches(), 0, "xf check fetches nothing");
+    let server = setup.serve_file(&[]);
+    let token = |key: &jsonwebtoken::EncodingKey, kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.into());
+        let claims = serde_json::json!({
+            "iss": "https://issuer.example", "aud": "xf-hooks", "sub": "sender", "exp": now() + 300,
+        });
+        format!(
+            "Bearer {}",
+            jsonwebtoken::encode(&header, &claims, key).unwrap()
+        )
+    };
+    let send = |bearer: &str| post(server.address, "/in", &[("Authorization", bearer)], BODY);
+    // No set yet, and the issuer fails: 503 with Retry-After, and not a fetch per request.
+    let (status, answer) = send(&token(&key_a, "a"));
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer.contains("the issuer's key set could not be fetched yet"),
+        "{answer}"
+    );
+    issuer.answer(200, serde_json::json!({"keys": [jwk_a]}).to_string());
+    assert_eq!(send(&token(&key_a, "a")).0, 503);
+    assert_eq!(issuer.fetches(), 1);
+    let (_, metrics) = get(server.address, "/metrics");
+    assert_eq!(
+        metric(
+            &metrics,
+            "xf_refused_requests_total",
+            "reason=\"keys_unavailable\""
+        ),
+        2.0,
+        "{metrics}"
+    );
+    // After the retry interval (10 s), the set is fetched and kept.
+    std::thread::sleep(Duration::from_millis(10_200));
+    assert_eq!(send(&token(&key_a, "a")).0, 200);
+    assert_eq!(send(&token(&key_a, "a")).0, 200);
+    assert_eq!(issuer.fetches(), 2, "kept for its max-age");
+    // The issuer rotates to key b: a token naming b fetches the set again, once.
+    issuer.answer(200, serde_json::json!({"keys": [jwk_b]}).to_string());
+    assert_eq!(send(&token(&key_b, "b")).0, 200);
+    assert_eq!(issuer.fetches(), 3);
+    // a is gone from the set, and c never was: refused, without another fetch within the interval.
+    assert_eq!(send(&token(&key_a, "a")).0, 401);
+    assert_eq!(send(&token(&key_c, "c")).0, 401);
+    // A token signed by c but naming b: refused by the signature.
+    assert_eq!(send(&token(&key_c, "b")).0, 401);
+    assert_eq!(issuer.fetches(), 3);
+    assert_eq!(delivered_after_a_moment(&sink, 3), 3);
+    assert!(server.terminate().success());
+    // Plain http elsewhere than this machine's loopback is refused at load.
+    setup.file(
+        "p.xfp",
+        &format!(
+            "spool \"spool\"\nsource s at \"/in\" {{\n    transform \"t.xf\"\n    auth jwt jwks_uri \"http://issuer.example/jwks.json\" issuer \"i\" audience \"a\"\n}}\n\
+             destination d {{\n    uri \"{}\"\n}}\n",
+            sink.url()
+        ),
+    );
+    let refused = check(&["--private-destination", "127.0.0.1"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("a key set is fetched over https"), "{said}");
+}

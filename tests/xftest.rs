@@ -302,7 +302,7 @@ fn a_tests_folder_names_its_transform() {
     assert_eq!(status, 2);
     assert_eq!(
         stderr,
-        "error: orphan.tests is a tests folder without its transform: there is no orphan.xf\n"
+        "error: orphan.tests is a tests folder without its transform: there is no orphan.xf or orphan.json\n"
     );
 }
 
@@ -320,7 +320,7 @@ fn usage_errors_and_transforms_that_do_not_load_exit_2() {
     assert_eq!(status, 2);
     assert_eq!(
         stderr,
-        "error: notes.txt: not a .xf file, a .tests folder or a directory\n"
+        "error: notes.txt: not a .xf file, an Armor config (.json), a .tests folder or a directory\n"
     );
     let (status, _, _) = xf_test(dir.path(), &["--no-such-flag"]);
     assert_eq!(status, 2);
@@ -436,4 +436,153 @@ fn the_readme_failure_example_is_the_real_report() {
     let (status, stdout, _) = xf_test(dir.path(), &["-q", "--filter", "t/alert"]);
     assert_eq!(status, 1);
     assert_eq!(stdout, without_time(example));
+}
+
+/// An Armor transform config with a tags template and the clock.
+const ARMOR_CONFIG: &str = r#"{
+  "name": "tagged",
+  "format": "default",
+  "event_type": ["security_event"],
+  "transform": [
+    {"type": "add_dynamic_tag", "key": "index", "value": "{{index}}"},
+    {"type": "add_dynamic_tag", "key": "seen", "value": "{{ now() }}"}
+  ]
+}
+"#;
+
+/// A folder holding `cfg.json` (ARMOR_CONFIG), its tags table, its cases,
+/// and JSON files that are no transform (ignored by a search).
+fn armor_suite() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::create_dir(d.join("cfg.tests")).unwrap();
+    write(d, "cfg.json", ARMOR_CONFIG);
+    write(d, "tags.csv", "accountId,index\n1000,armor_alpha\n");
+    write(d, "notes.json", "{\"not\": \"a transform\"}");
+    let event = "{\"accountId\": 1000, \"documentType\": \"EVENT_1\", \"id\": 2}";
+    write(d, "cfg.tests/event.input.json", event);
+    write(
+        d,
+        "cfg.tests/event.output.ndjson",
+        "{\"accountId\":1000,\"documentType\":\"EVENT_1\",\"id\":2,\"index\":\"armor_alpha\",\"seen\":\"1764000000000\"}\n",
+    );
+    write(
+        d,
+        "cfg.tests/detection.input.json",
+        "{\"accountId\": 1000, \"documentType\": \"OFFENSE_1\", \"id\": 3}",
+    );
+    write(d, "cfg.tests/detection.dropped", "");
+    // A case with its own clock.
+    write(d, "cfg.tests/late.input.json", event);
+    write(d, "cfg.tests/late.now", "2026-01-01T00:00:00Z\n");
+    write(
+        d,
+        "cfg.tests/late.output.ndjson",
+        "{\"accountId\":1000,\"documentType\":\"EVENT_1\",\"id\":2,\"index\":\"armor_alpha\",\"seen\":\"1767225600000\"}\n",
+    );
+    dir
+}
+
+#[test]
+fn an_armor_config_is_tested_as_xf_run_runs_it() {
+    let dir = armor_suite();
+    let d = dir.path();
+    let (status, stdout, stderr) = xf_test(d, &["--tags", "tags.csv"]);
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "cfg.json\n  ok      cfg/detection\n  ok      cfg/event\n  ok      cfg/late\n3 passed, 0 failed (3 cases in 1 transform) in T\n"
+    );
+    // Named by the config or by its tests folder; notes.json has no tests and is no transform.
+    for path in ["cfg.json", "cfg.tests"] {
+        let (status, stdout, _) =
+            xf_test(d, &["-q", "--require-tests", "--tags", "tags.csv", path]);
+        assert_eq!(
+            (status, stdout.as_str()),
+            (0, "3 passed, 0 failed (3 cases in 1 transform) in T\n")
+        );
+    }
+    // Without the tags table the tag renders empty, as `xf run` without --tags does.
+    let (status, stdout, _) = xf_test(d, &["-q"]);
+    assert_eq!(status, 1, "{stdout}");
+    assert!(
+        stdout.contains("-  \"index\": \"armor_alpha\",\n    +  \"index\": \"\","),
+        "{stdout}"
+    );
+    // A config that does not load: its problems, status 2.
+    write(d, "cfg.json", "{\"name\": \"x\", \"format\": \"csv\"}");
+    let (status, _, stderr) = xf_test(d, &["-q", "--tags", "tags.csv"]);
+    assert_eq!(status, 2);
+    assert!(stderr.contains("/format"), "{stderr}");
+    assert!(
+        stderr.ends_with("error: cfg.json does not load: its tests were not run\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn armor_options_without_an_armor_config_and_two_owners_of_a_tests_folder_are_usage_errors() {
+    let dir = passing_suite();
+    let (status, _, stderr) = xf_test(dir.path(), &["--tags", "tags.csv"]);
+    assert_eq!(status, 2);
+    assert_eq!(stderr, "error: --tags and --kibana are for Armor JSON configs, and none was found among the transforms to test\n");
+    write(dir.path(), "t.json", ARMOR_CONFIG);
+    for args in [&[][..], &["t.tests"], &["t.xf", "t.json"]] {
+        let (status, _, stderr) = xf_test(dir.path(), args);
+        assert_eq!(status, 2, "{args:?}");
+        assert_eq!(
+            stderr,
+            "error: t.tests is the tests folder of both t.xf and t.json: rename one of them\n",
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn now_fixes_the_clock_of_the_run_and_a_case_s_now_file_its_own() {
+    let dir = passing_suite();
+    let d = dir.path();
+    // alert gets its own clock; the other cases keep the default.
+    write(d, "t.tests/alert.now", "2026-01-01T00:00:00Z");
+    let late = "{\"id\":1,\"kind\":\"alert\",\"seen\":1767225600000,\"summary\":\"alert 1\",\"note\":\"{{ not rendered }}\"}\n";
+    write(d, "t.tests/alert.output.ndjson", late);
+    let (status, stdout, _) = xf_test(d, &["-q"]);
+    assert_eq!(
+        (status, stdout.as_str()),
+        (0, "5 passed, 0 failed (5 cases in 1 transform) in T\n")
+    );
+    // --now moves the other cases' clock, not alert's.
+    let (status, stdout, _) = xf_test(d, &["-q", "--now", "2026-06-01T12:00:00+02:00"]);
+    assert_eq!(status, 1);
+    assert!(stdout.contains("  FAILED  t/stream"), "{stdout}");
+    assert!(stdout.contains("+  \"seen\": 1780308000000,"), "{stdout}");
+    assert!(!stdout.contains("t/alert"), "{stdout}");
+    // --bless writes the outcome, and leaves the .now file as it is.
+    let (status, _, _) = xf_test(d, &["-q", "--bless", "--now", "1780308000000"]);
+    assert_eq!(status, 0);
+    assert!(fs::read_to_string(d.join("t.tests/stream.output.ndjson"))
+        .unwrap()
+        .contains("\"seen\":1780308000000"));
+    assert_eq!(
+        fs::read_to_string(d.join("t.tests/alert.now")).unwrap(),
+        "2026-01-01T00:00:00Z"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("t.tests/alert.output.ndjson")).unwrap(),
+        late
+    );
+    // A .now that holds no time is the case's failure, named; a bad --now is a usage error.
+    write(d, "t.tests/alert.now", "yesterday\n");
+    let (status, stdout, _) = xf_test(d, &["-q", "--now", "1780308000000"]);
+    assert_eq!(status, 1);
+    assert!(
+        stdout.contains("  FAILED  t/alert (input t.tests/alert.input.json)\n    t.tests/alert.now: cannot read \"yesterday\" as epoch seconds, epoch milliseconds or RFC 3339\n"),
+        "{stdout}"
+    );
+    let (status, _, stderr) = xf_test(d, &["--now", "soon"]);
+    assert_eq!(status, 2);
+    assert!(
+        stderr.contains("invalid value 'soon' for '--now <TIME>'"),
+        "{stderr}"
+    );
 }

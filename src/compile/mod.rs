@@ -453,7 +453,7 @@ impl Compiler<'_> {
 
     fn unknown(&mut self, code: Code, what: &str, name: &str, span: Span, known: &[&str]) {
         self.errors
-            .push(unknown_diagnostic(code, what, name, span, known));
+            .push(unknown_diagnostic(code, what, name, span, known, 0));
     }
 
     fn lookup(
@@ -884,6 +884,7 @@ impl Compiler<'_> {
                 NameKind::Filter => Code::UnknownFilter,
                 NameKind::Test => Code::UnknownTest,
                 NameKind::Function => Code::UnknownTemplateFunction,
+                NameKind::Concat => Code::TemplateConcat,
             };
             let known: Vec<&str> = name.known.iter().map(String::as_str).collect();
             let range = name.used.range.clone();
@@ -895,24 +896,26 @@ impl Compiler<'_> {
                         &name.used.name,
                         Span::new(range.start, range.end),
                         &known,
+                        name.also,
                     );
-                    Diagnostic::new(
-                        code,
-                        format!("template file uses an unknown {word} `{}`", name.used.name),
-                        literal,
-                    )
-                    .with_label(format!("{file} uses it"))
-                    .with_within(crate::diagnostic::FileProblems {
-                        name: file.clone(),
-                        text: Arc::from(source.as_str()),
-                        diagnostics: Arc::from(vec![inner]),
-                    })
+                    let message = if code == Code::TemplateConcat {
+                        "template file uses the `~` operator, which xf refuses".to_string()
+                    } else {
+                        format!("template file uses an unknown {word} `{}`", name.used.name)
+                    };
+                    Diagnostic::new(code, message, literal)
+                        .with_label(format!("{file} uses it"))
+                        .with_within(crate::diagnostic::FileProblems {
+                            name: file.clone(),
+                            text: Arc::from(source.as_str()),
+                            diagnostics: Arc::from(vec![inner]),
+                        })
                 }
                 (_, _, Some(text)) => {
                     let span = self.span_in_literal(literal, text, range);
-                    unknown_diagnostic(code, word, &name.used.name, span, &known)
+                    unknown_diagnostic(code, word, &name.used.name, span, &known, name.also)
                 }
-                _ => unknown_diagnostic(code, word, &name.used.name, literal, &known),
+                _ => unknown_diagnostic(code, word, &name.used.name, literal, &known, name.also),
             };
             self.errors.push(diagnostic);
         }
@@ -1072,7 +1075,11 @@ fn unknown_diagnostic(
     name: &str,
     span: Span,
     known: &[&str],
+    also: usize,
 ) -> Diagnostic {
+    if code == Code::TemplateConcat {
+        return concat_diagnostic(span, also);
+    }
     let mut diagnostic = Diagnostic::new(code, format!("unknown {what} `{name}`"), span)
         .with_label(format!(
             "not {} {what}",
@@ -1085,6 +1092,25 @@ fn unknown_diagnostic(
         .with_note(format!("expected one of: {}", known.join(", ")));
     if let Some(best) = closest(name, known) {
         diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+    }
+    diagnostic
+}
+
+/// A template's `~`, refused: minijinja writes a boolean or null there in
+/// its own spelling (`True`, `None`) and offers no hook to change that, so
+/// it would be the one place a template breaks xf's null model.
+fn concat_diagnostic(span: Span, also: usize) -> Diagnostic {
+    let mut diagnostic = Diagnostic::new(Code::TemplateConcat, "templates may not use `~`", span)
+        .with_label("minijinja's `~` writes `True` and `None` for booleans and null")
+        .with_note("everywhere else a template writes `true`/`false`, and null as empty text")
+        .with_note("write `{{ a }}{{ b }}`, or `[a, b] | join(\"\")` inside an expression");
+    if also > 0 {
+        let more = if also == 1 {
+            "1 more `~`".to_string()
+        } else {
+            format!("{also} more `~`s")
+        };
+        diagnostic = diagnostic.with_note(format!("this template holds {more} after this one"));
     }
     diagnostic
 }

@@ -50,6 +50,9 @@ pub struct UnknownName {
     pub source: Option<String>,
     /// The names of its kind that do exist.
     pub known: Vec<String>,
+    /// For a `~`: how many more the same file holds, reported with the
+    /// first (one refusal a template says enough).
+    pub also: usize,
 }
 
 /// minijinja's built-in filters and tests (and xf's own `default`, `string`),
@@ -288,6 +291,7 @@ impl Templates {
     /// The filters, tests and functions that template `id`, and every
     /// template it reaches, uses but the environment does not have. A name
     /// any of those templates binds (a macro, a `set`) counts as a function.
+    /// Each `~` they hold is here too ([`NameKind::Concat`]): xf refuses it.
     pub fn unknown_names(&self, id: TemplateId) -> Vec<UnknownName> {
         let Ok(root) = self.env.get_template(&self.names[id.0]) else {
             return Vec::new();
@@ -310,8 +314,15 @@ impl Templates {
                 bound.extend(names);
             }
         }
-        uses.into_iter()
+        // A file's `~`s in the order written: the first stands for them all.
+        uses.sort_by_key(|(file, _, used)| {
+            (used.kind != NameKind::Concat, *file, used.range.start)
+        });
+        let mut unknown: Vec<UnknownName> = Vec::new();
+        let found = uses
+            .into_iter()
             .filter(|(_, _, used)| match used.kind {
+                NameKind::Concat => true,
                 NameKind::Function => {
                     !bound.contains(&used.name) && !self.functions.contains(&used.name)
                 }
@@ -322,8 +333,21 @@ impl Templates {
                 file: file.clone(),
                 source: file.as_ref().map(|_| source.clone()),
                 used,
-            })
-            .collect()
+                also: 0,
+            });
+        for name in found {
+            match unknown.last_mut() {
+                Some(first)
+                    if name.used.kind == NameKind::Concat
+                        && first.used.kind == NameKind::Concat
+                        && first.file == name.file =>
+                {
+                    first.also += 1;
+                }
+                _ => unknown.push(name),
+            }
+        }
+        unknown
     }
 
     /// Whether the environment has a filter or test of this name, as
@@ -333,6 +357,7 @@ impl Templates {
             NameKind::Filter => "name is filter",
             NameKind::Test => "name is test",
             NameKind::Function => return self.functions.iter().any(|f| f == name),
+            NameKind::Concat => return false,
         };
         self.env
             .compile_expression(probe)
@@ -346,6 +371,7 @@ impl Templates {
             NameKind::Filter => MINIJINJA_FILTERS,
             NameKind::Test => MINIJINJA_TESTS,
             NameKind::Function => return self.functions.to_vec(),
+            NameKind::Concat => return Vec::new(),
         };
         candidates
             .iter()

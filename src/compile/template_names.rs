@@ -8,11 +8,17 @@
 //! `select`, `reject`, `selectattr` and `rejectattr`, and each is looked up
 //! in the environment. Names the template binds itself (macros, `set`,
 //! `for`, imports) are callable too.
+//!
+//! The same walk finds each `~` (minijinja's string concatenation), which
+//! xf refuses: it prints a boolean or null in minijinja's own spelling
+//! (`True`, `None`) through the value's `Display`, which no environment
+//! setting reaches, where every other way of rendering follows xf's null
+//! model (`true`, empty text).
 
 use std::collections::HashSet;
 use std::ops::Range;
 
-use minijinja::machinery::ast::{CallArg, Expr, Stmt};
+use minijinja::machinery::ast::{BinOpKind, CallArg, Expr, Stmt};
 use minijinja::machinery::Span;
 
 /// What a template calls a name as.
@@ -21,6 +27,8 @@ pub enum NameKind {
     Filter,
     Test,
     Function,
+    /// The `~` operator, refused wherever it is (its `name` is `~`).
+    Concat,
 }
 
 impl NameKind {
@@ -30,6 +38,7 @@ impl NameKind {
             NameKind::Filter => "filter",
             NameKind::Test => "test",
             NameKind::Function => "function",
+            NameKind::Concat => "operator",
         }
     }
 }
@@ -51,7 +60,11 @@ pub fn names_used(
     syntax: minijinja::syntax::SyntaxConfig,
 ) -> Option<(Vec<NameUse>, HashSet<String>)> {
     let tree = minijinja::machinery::parse(source, "<template>", syntax).ok()?;
-    let mut walk = Walk::default();
+    let mut walk = Walk {
+        source,
+        uses: Vec::new(),
+        bound: HashSet::new(),
+    };
     walk.stmt(&tree);
     Some((walk.uses, walk.bound))
 }
@@ -61,13 +74,14 @@ pub fn names_used(
 /// recursive loop.
 pub const ALWAYS_CALLABLE: &[&str] = &["caller", "super", "loop"];
 
-#[derive(Default)]
-struct Walk {
+struct Walk<'s> {
+    /// The template's text, to find a `~` between its operands.
+    source: &'s str,
     uses: Vec<NameUse>,
     bound: HashSet<String>,
 }
 
-impl Walk {
+impl Walk<'_> {
     fn stmts(&mut self, stmts: &[Stmt<'_>]) {
         for stmt in stmts {
             self.stmt(stmt);
@@ -181,6 +195,9 @@ impl Walk {
             }
             Expr::UnaryOp(u) => self.expr(&u.expr),
             Expr::BinOp(b) => {
+                if matches!(b.op, BinOpKind::Concat) {
+                    self.concat(&b.left, &b.right);
+                }
                 self.expr(&b.left);
                 self.expr(&b.right);
             }
@@ -273,6 +290,23 @@ impl Walk {
                 });
             }
         }
+    }
+
+    /// A `~` between `left` and `right`: the first `~` after the left
+    /// operand ends (brackets and spaces may stand between).
+    fn concat(&mut self, left: &Expr<'_>, right: &Expr<'_>) {
+        let from = left.span().end_offset as usize;
+        let to = (right.span().start_offset as usize).max(from);
+        let at = self
+            .source
+            .get(from..to)
+            .and_then(|between| between.find('~'))
+            .map_or(from, |offset| from + offset);
+        self.uses.push(NameUse {
+            kind: NameKind::Concat,
+            name: "~".to_string(),
+            range: at..at + 1,
+        });
     }
 
     fn used(&mut self, kind: NameKind, name: &str, span: Span) {

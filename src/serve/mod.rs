@@ -13,7 +13,8 @@
 //! - [`queue`]: where accepted records wait (the embedded SQLite spool, or JetStream);
 //! - [`deliver`]: one worker per destination, its answers judged, failures noticed;
 //! - [`config`]: the pipeline file that assembles sources and destinations, and its reload;
-//! - `request.rs` is one webhook's way through them, step by step;
+//! - `request.rs` is one webhook's way through them, step by step, and [`route`] one
+//!   record's, from its transform to its destinations' queues;
 //! - [`metrics`] is what `GET /metrics` shows, counted by every stage.
 
 pub mod config;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod queue;
 pub mod receive;
 mod request;
+pub mod route;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -72,6 +74,9 @@ pub(crate) struct App {
     wakes: RwLock<HashMap<String, Arc<Notify>>>,
     /// Set when a stop began: new requests are refused (503).
     draining: AtomicBool,
+    /// What sources fetch their issuers' key sets with: the deliveries'
+    /// client (through the request forgery guard, no redirects).
+    client: reqwest::Client,
 }
 
 impl App {
@@ -113,6 +118,7 @@ pub async fn serve(options: ServeOptions, load: LoadPipeline) -> Result<(), Stri
         body_timeout: options.connections.body_timeout,
         wakes: RwLock::new(HashMap::new()),
         draining: AtomicBool::new(false),
+        client: client.clone(),
     });
     let listener = receive::listen(options.listen)
         .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
@@ -248,7 +254,8 @@ fn guarded(load: LoadPipeline, guard: guard::Guard, tls: Option<Arc<tls::Tls>>) 
         if let Some(tls) = &tls {
             pipeline.watched.extend(tls.files());
         }
-        let problems = guard::refused_destinations(&guard, &pipeline.destinations);
+        let mut problems = guard::refused_destinations(&guard, &pipeline.destinations);
+        problems.extend(guard::refused_key_sets(&guard, &pipeline.sources));
         if !problems.is_empty() {
             return Err(Refused {
                 problems: problems.join("\n"),

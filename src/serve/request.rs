@@ -13,14 +13,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::config::Pipeline;
-use super::deliver::destination::Destination;
 use super::metrics;
 use super::queue::spool::{self, Arriving, DeadRecord, NewRecord, SpoolError};
 use super::receive::body::{self as receive, Refusal};
 use super::receive::{auth, oauth, rate};
 use super::receive::{delivery_id, header_text, Peer, MAX_HEAD_BYTES};
+use super::route::{route, Arrival, Routed};
 use super::App;
-use crate::apply::Outcome;
 
 pub(crate) async fn ready(State(app): State<Arc<App>>) -> Response {
     if app.draining.load(Ordering::SeqCst) {
@@ -175,7 +174,7 @@ pub(crate) async fn receive_request(State(app): State<Arc<App>>, request: Reques
     let started = Instant::now();
     let pipeline = app.pipeline();
     let step = async {
-        let (source, request) = admit(&app, &pipeline, request)?;
+        let (source, request) = admit(&app, &pipeline, request).await?;
         let (parts, bytes) = read_body(&app, &source, request).await?;
         let delivery = delivery_id(&parts.headers);
         // From here to its store takes microseconds: the queue may wait for it
@@ -207,7 +206,7 @@ struct Admission {
 // A step's Err is the answer itself, made once per request on its way out:
 // boxing it would allocate for nothing.
 #[allow(clippy::result_large_err)]
-fn admit(
+async fn admit(
     app: &App,
     pipeline: &Pipeline,
     request: Request,
@@ -268,6 +267,10 @@ fn admit(
     if let Err(wait) = source.rates.check_client(peer) {
         return Err(rate_limited(app, &source.path, wait));
     }
+    source
+        .auth
+        .refresh_keys(&app.client, peer, request.headers())
+        .await;
     if let Err(refused) = source
         .auth
         .check_head(peer, request.headers(), request.uri().query())
@@ -702,16 +705,22 @@ fn rate_limited(app: &App, path: &str, wait: Duration) -> Response {
 /// 401 (with its challenge) or 403, in words that name no secret; nothing of
 /// the request is kept.
 fn refused_by_auth(app: &App, path: &str, refused: &auth::Refused) -> Response {
-    let reason = if refused.status == StatusCode::FORBIDDEN {
-        "forbidden"
-    } else {
-        "unauthorized"
+    let reason = match refused.status {
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::SERVICE_UNAVAILABLE => "keys_unavailable",
+        _ => "unauthorized",
     };
     app.metrics
         .refused
         .get_or_create(&metrics::refusal(path, reason))
         .inc();
     let mut response = json_response(refused.status, json!({ "error": refused.reason }));
+    if refused.status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry = crate::serve::receive::jwks::RETRY_INTERVAL.as_secs();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(retry));
+    }
     if let Some(challenge) = refused.challenge {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -795,77 +804,22 @@ fn prepare(
     prepared: &mut Prepared,
     until: Option<Instant>,
 ) {
-    let source_name = pipeline.sources[source].name.as_str();
-    let transform = &pipeline.sources[source].transform;
     let now = spool::now_ms();
     for (index, received) in remaining.by_ref() {
         let id = record_id(source_path, delivery, index);
         prepared.ids.push(Arc::clone(&id));
-        // Subscriptions are judged on the record as received (the output may be a HEC envelope).
-        let mut wanted: Vec<&Arc<Destination>> = Vec::new();
-        for destination in &pipeline.destinations {
-            match destination.wants(source_name, &received.record) {
-                Ok(true) => wanted.push(destination),
-                Ok(false) => {}
-                Err(error) => prepared.dead.push(DeadRecord {
-                    destination: Some(Arc::clone(&destination.name)),
-                    record_id: Arc::clone(&id),
-                    source: Arc::clone(source_path),
-                    received_ms: now,
-                    reason: format!("the destination's `when` failed: {error}"),
-                    attempts: "[]".to_string(),
-                    body: received.raw.clone(),
-                }),
-            }
-        }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            transform.apply_once(received.record)
-        }))
-        .unwrap_or_else(|_| {
-            Err(crate::RecordError::new(
-                crate::apply::ErrorKind::Internal,
-                None,
-                "the transform panicked on this record (a bug in xf)",
-            ))
-        });
-        // Each record made of it is stored once per destination that wants
-        // it; those `fan_out` made have ids of their own, derived from the
-        // record's (`ID-1`, `ID-2`, …), so that a retried request repeats them.
-        let mut store = |record_id: Arc<str>, value: &Value| {
-            let body = serde_json::to_vec(value).unwrap_or_default();
-            for destination in &wanted {
-                prepared.records.push(NewRecord {
-                    destination: Arc::clone(&destination.name),
-                    record_id: Arc::clone(&record_id),
-                    source: Arc::clone(source_path),
-                    body: body.clone(),
-                });
-            }
+        let arrival = Arrival {
+            source,
+            source_path,
+            id: &id,
+            received_ms: now,
+            record: received.record,
+            raw: received.raw,
         };
-        match outcome {
-            Ok(Outcome::Emit(value)) => {
-                store(Arc::clone(&id), &value);
-                prepared.emitted += 1;
-            }
-            Ok(Outcome::Fanned(values)) => {
-                for (k, value) in values.iter().enumerate() {
-                    store(Arc::from(format!("{id}-{}", k + 1)), value);
-                }
-                prepared.emitted += 1;
-            }
-            Ok(Outcome::Dropped) => prepared.dropped += 1,
-            Err(error) => {
-                prepared.failed += 1;
-                prepared.dead.push(DeadRecord {
-                    destination: None,
-                    record_id: id,
-                    source: Arc::clone(source_path),
-                    received_ms: now,
-                    reason: error.to_string(),
-                    attempts: "[]".to_string(),
-                    body: received.raw,
-                });
-            }
+        match route(pipeline, arrival, &mut prepared.records, &mut prepared.dead) {
+            Routed::Emitted => prepared.emitted += 1,
+            Routed::Dropped => prepared.dropped += 1,
+            Routed::Failed => prepared.failed += 1,
         }
         if until.is_some_and(|until| Instant::now() >= until) {
             break;

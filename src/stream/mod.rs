@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 pub use interruptible::Interruptible;
-pub use process::{in_record_work, parse_frame, Cut, Failure, Problem, Traced};
+pub use process::{in_record_work, parse_frame, parse_record, Cut, Failure, Problem, Traced};
 
 use crate::read::{Framer, DEFAULT_MAX_RECORD};
 use crate::write::{DeadLetters, Position, Sink};

@@ -180,6 +180,20 @@ fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
     }
 }
 
+/// One value read as a record of the input is (the same parser, depth limit
+/// and numbers), such as a record `xf serve` kept as it was received; an
+/// array stays one value. The reason, with its line and column, if it is not JSON.
+pub fn parse_record(bytes: &[u8]) -> Result<Value, String> {
+    parse(bytes).map_err(|error| {
+        format!(
+            "{} at line {}, column {}",
+            unreadable(&error),
+            error.line(),
+            error.column()
+        )
+    })
+}
+
 /// A well-formed top-level array: each item is a record. Where an item is in
 /// the input is only worked out for one that fails: the frame is split into raw
 /// items once, on the first failure, and lines are counted on from the last

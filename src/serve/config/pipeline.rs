@@ -96,6 +96,29 @@ pub struct ServerSettings {
 }
 
 /// An address (`192.0.2.7`, a network of one) or a network (`10.0.0.0/8`).
+/// The URL of an issuer's key set: https, or http to this machine alone (a
+/// key set sent in the clear elsewhere could be replaced on its way, and
+/// with it who may send).
+pub fn jwks_url(text: &str) -> Result<reqwest::Url, String> {
+    let url =
+        reqwest::Url::parse(text).map_err(|error| format!("`{text}` is not a URL: {error}"))?;
+    // An IPv6 address is written in brackets in a URL.
+    let host = url.host_str().unwrap_or("");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback());
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(format!(
+            "`{text}`: a key set is fetched over https (http only from this machine's loopback): sent in the clear, it could be replaced on its way"
+        )),
+        other => Err(format!("`{text}`: a key set is fetched over https, not {other}")),
+    }
+}
+
 pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
     text.parse::<ipnet::IpNet>().ok().or_else(|| {
         text.parse::<std::net::IpAddr>()
@@ -783,7 +806,7 @@ impl Reader<'_> {
             "oauth" => (2, "auth oauth client \"CLIENT_ID\" = env \"CLIENT_SECRET\""),
             "jwt" => (
                 6,
-                "auth jwt jwks \"keys.json\" issuer \"https://…\" audience \"…\"",
+                "auth jwt jwks \"keys.json\" issuer \"https://…\" audience \"…\" (or jwks_uri \"https://…\")",
             ),
             _ => (0, "auth SCHEME = env \"VARIABLE\" (or file \"PATH\")"),
         };
@@ -1010,7 +1033,8 @@ impl Reader<'_> {
     }
 
     /// `auth jwt jwks "FILE" issuer "ISSUER" audience "AUDIENCE"`: the JWKS
-    /// file read (and watched) now.
+    /// file read (and watched) now; or `jwks_uri "URL"` for the issuer's key
+    /// set fetched when a token needs it (see `receive::jwks`).
     fn jwt_line(&mut self, line: &Setting) -> Option<oauth::Jwks> {
         let words: Vec<(&str, &Value)> = line.values[1..]
             .chunks(2)
@@ -1031,17 +1055,32 @@ impl Reader<'_> {
                     _ => None,
                 })
         };
-        let (Some((file, span)), Some((issuer, _)), Some((audience, _)), 3) =
-            (text("jwks"), text("issuer"), text("audience"), words.len())
+        let keys = match (text("jwks"), text("jwks_uri")) {
+            (Some(file), None) => Some((file, false)),
+            (None, Some(url)) => Some((url, true)),
+            _ => None,
+        };
+        let (Some(((place, span), from_url)), Some((issuer, _)), Some((audience, _)), 3) =
+            (keys, text("issuer"), text("audience"), words.len())
         else {
             self.problem(
                 Code::SettingValue,
-                "`auth jwt` is written `auth jwt jwks \"keys.json\" issuer \"https://…\" audience \"…\"`",
+                "`auth jwt` is written `auth jwt jwks \"keys.json\" issuer \"https://…\" audience \"…\"`, or with `jwks_uri \"https://…/jwks.json\"` for the issuer's published key set",
                 line.span,
                 "not in this form",
             );
             return None;
         };
+        if from_url {
+            return match jwks_url(&place) {
+                Ok(url) => Some(oauth::Jwks::remote(url, issuer, audience)),
+                Err(reason) => {
+                    self.problem(Code::SettingValue, reason, span, "this key set URL");
+                    None
+                }
+            };
+        }
+        let file = place;
         let path = self.base.join(&file);
         self.watched.push(path.clone());
         let document = match config::read_config_file(&path) {

@@ -90,6 +90,28 @@ pub fn refused_destinations(
         .collect()
 }
 
+/// The same rule for the sources' issuers' key sets (`auth jwt jwks_uri
+/// "…"`), which xf fetches as it delivers: each URL whose address the guard
+/// refuses, as the lines to print.
+pub fn refused_key_sets(
+    guard: &Guard,
+    sources: &[crate::serve::receive::source::Source],
+) -> Vec<String> {
+    sources
+        .iter()
+        .filter_map(|source| {
+            let crate::serve::receive::auth::Scheme::Jwt(jwks) = &source.auth.scheme else {
+                return None;
+            };
+            let refused = guard.check_uri(jwks.url()?).err()?;
+            Some(format!(
+                "error: source `{}`: its key set (jwks_uri): {refused}",
+                source.name
+            ))
+        })
+        .collect()
+}
+
 /// What kind of address that is not public `address` is; `None` for a public one.
 fn not_public(address: IpAddr) -> Option<&'static str> {
     match address {

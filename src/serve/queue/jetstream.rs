@@ -32,7 +32,8 @@ use async_nats::HeaderMap;
 use futures_util::StreamExt;
 
 use super::spool::{
-    now_ms, DeadRecord, Depth, Fetch, Fetched, Leased, NewRecord, Overview, Settle, SpoolError,
+    now_ms, DeadRecord, Depth, Fetch, Fetched, Leased, NewRecord, Overview, Replacement, Settle,
+    SpoolError,
 };
 use super::{NatsOptions, Pending, Queue};
 
@@ -429,6 +430,105 @@ impl JetStream {
                 },
             )
         };
+        self.read(stream, subject, from, limit).await
+    }
+
+    /// The last sequence of the dead-letter stream now: a replay goes no
+    /// further, so that a dead letter it writes is not replayed by itself.
+    pub async fn dead_last_sequence(&self) -> Result<u64, SpoolError> {
+        self.inner
+            .dead
+            .get_info()
+            .await
+            .map(|info| info.state.last_sequence)
+            .map_err(|error| unavailable("read the dead letters", error))
+    }
+
+    /// The dead letters of the transform (subject `{prefix}.dead.transform`)
+    /// from sequence `from` on, at most `limit`, oldest first.
+    pub async fn transform_failures(
+        &self,
+        from: u64,
+        limit: u64,
+    ) -> Result<Vec<jetstream::message::StreamMessage>, SpoolError> {
+        let inner = &self.inner;
+        let subject = inner.names.dead_subject(None);
+        let found = self.read(&inner.dead, subject, from, limit).await?;
+        Ok(found.into_iter().map(|(_, message)| message).collect())
+    }
+
+    /// Puts `replacement` in the place of the transform's dead letter
+    /// `letter` (`xf spool replay --transform`): its records and the dead
+    /// letters of destinations whose `when` failed are published, or, when
+    /// the transform still fails for another reason, a dead letter with
+    /// that reason; then `letter` is deleted. Published first, deleted
+    /// second: stopped in between, the record is queued and still a dead
+    /// letter, and the next replay publishes it again under the same ids,
+    /// which JetStream keeps once within its duplicate window (after it, the
+    /// destination gets it twice with one `xf-record-id`: at least once, never
+    /// lost). Returns false, having done nothing, when `letter` is gone (another
+    /// replay, a purge) or still fails for the reason it has.
+    pub async fn replace_transform_failure(
+        &self,
+        letter: &jetstream::message::StreamMessage,
+        replacement: Replacement,
+    ) -> Result<bool, SpoolError> {
+        let inner = &self.inner;
+        let still_there = inner
+            .dead
+            .raw_message_builder()
+            .sequence(letter.sequence)
+            .send()
+            .await;
+        match still_there {
+            Ok(_) => {}
+            Err(error) if matches!(error.kind(), stream::RawMessageErrorKind::NoMessageFound) => {
+                return Ok(false)
+            }
+            Err(error) => return Err(unavailable("read a dead letter", error)),
+        }
+        let header = |name| header(Some(&letter.headers), name).unwrap_or_default();
+        match replacement {
+            Replacement::Routed { records, dead } => {
+                inner.publish_records(records).await?;
+                inner.publish_dead(dead).await?;
+            }
+            Replacement::StillFailing(reason) if one_line(&reason) == header(REASON) => {
+                return Ok(false)
+            }
+            Replacement::StillFailing(reason) => {
+                let attempts = Some(header(ATTEMPTS)).filter(|a| !a.is_empty());
+                let again = DeadRecord {
+                    destination: None,
+                    record_id: Arc::from(header(RECORD_ID)),
+                    source: Arc::from(header(SOURCE)),
+                    received_ms: header(RECEIVED).parse().unwrap_or_else(|_| now_ms()),
+                    reason,
+                    attempts: attempts.unwrap_or_else(|| "[]".to_string()),
+                    body: letter.payload.to_vec(),
+                };
+                // An id of its own: the dead letter it replaces may be within the duplicate window.
+                let id = format!("dead.{}.replay-{}", again.record_id, now_ms());
+                inner.publish_dead_as(again, &id).await?;
+            }
+        }
+        inner
+            .dead
+            .delete_message(letter.sequence)
+            .await
+            .map_err(|error| unavailable("remove a replayed dead letter", error))?;
+        Ok(true)
+    }
+
+    /// Up to `limit` messages of `stream` on `subject`, from sequence `from` on.
+    async fn read(
+        &self,
+        stream: &stream::Stream,
+        subject: String,
+        from: u64,
+        limit: u64,
+    ) -> Result<Vec<(Option<String>, jetstream::message::StreamMessage)>, SpoolError> {
+        let inner = &self.inner;
         let mut found = Vec::new();
         let mut sequence = from.max(1);
         while (found.len() as u64) < limit {
@@ -693,29 +793,40 @@ impl Inner {
     async fn publish_dead(&self, dead: Vec<DeadRecord>) -> Result<(), SpoolError> {
         let mut acks = Vec::with_capacity(dead.len());
         for letter in dead {
-            let mut headers = HeaderMap::new();
-            let destination = letter.destination.as_deref();
-            headers.insert(
-                "Nats-Msg-Id",
-                format!(
-                    "dead.{}.{}",
-                    letter.record_id,
-                    destination.map(token).unwrap_or_default()
-                )
-                .as_str(),
+            let id = format!(
+                "dead.{}.{}",
+                letter.record_id,
+                letter.destination.as_deref().map(token).unwrap_or_default()
             );
-            headers.insert(RECORD_ID, &*letter.record_id);
-            headers.insert(SOURCE, one_line(&letter.source).as_str());
-            headers.insert(RECEIVED, letter.received_ms.to_string().as_str());
-            headers.insert(REASON, one_line(&letter.reason).as_str());
-            headers.insert(ATTEMPTS, one_line(&letter.attempts).as_str());
-            if let Some(destination) = destination {
-                headers.insert(DESTINATION, one_line(destination).as_str());
-            }
-            let subject = self.names.dead_subject(destination);
-            acks.push(self.publish(subject, headers, letter.body).await?);
+            acks.push(self.publish_letter(letter, &id).await?);
         }
         self.confirm(acks).await
+    }
+
+    /// One dead letter, published with the `Nats-Msg-Id` given.
+    async fn publish_dead_as(&self, letter: DeadRecord, id: &str) -> Result<(), SpoolError> {
+        let ack = self.publish_letter(letter, id).await?;
+        self.confirm(vec![ack]).await
+    }
+
+    async fn publish_letter(
+        &self,
+        letter: DeadRecord,
+        id: &str,
+    ) -> Result<jetstream::context::PublishAckFuture, SpoolError> {
+        let mut headers = HeaderMap::new();
+        let destination = letter.destination.as_deref();
+        headers.insert("Nats-Msg-Id", id);
+        headers.insert(RECORD_ID, &*letter.record_id);
+        headers.insert(SOURCE, one_line(&letter.source).as_str());
+        headers.insert(RECEIVED, letter.received_ms.to_string().as_str());
+        headers.insert(REASON, one_line(&letter.reason).as_str());
+        headers.insert(ATTEMPTS, one_line(&letter.attempts).as_str());
+        if let Some(destination) = destination {
+            headers.insert(DESTINATION, one_line(destination).as_str());
+        }
+        let subject = self.names.dead_subject(destination);
+        self.publish(subject, headers, letter.body).await
     }
 
     async fn publish(

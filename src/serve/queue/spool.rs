@@ -1123,6 +1123,118 @@ pub fn overview(connection: &Connection) -> rusqlite::Result<Overview> {
     })
 }
 
+/// A dead letter of the transform (one without destination), as
+/// `xf spool replay --transform` reads it.
+#[derive(Debug, Clone)]
+pub struct TransformFailure {
+    pub seq: i64,
+    pub record_id: String,
+    /// The source's URL path.
+    pub source: String,
+    pub reason: String,
+    /// The record's bytes as received.
+    pub body: Vec<u8>,
+}
+
+/// The dead letters of the transform after `after` (by seq), at most `limit`:
+/// a page at a time, so that a large backlog is never held in memory whole.
+pub fn transform_failures(
+    connection: &Connection,
+    after: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<TransformFailure>> {
+    let mut query = connection.prepare_cached(
+        "SELECT seq, record_id, source, reason, body FROM dead
+         WHERE destination IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = query.query_map(params![after, limit as i64], |row| {
+        Ok(TransformFailure {
+            seq: row.get(0)?,
+            record_id: row.get(1)?,
+            source: row.get(2)?,
+            reason: row.get(3)?,
+            body: row.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// What takes a dead letter of the transform's place once it is routed again.
+#[derive(Debug, Clone)]
+pub enum Replacement {
+    /// It goes: its results are queued (none when the transform drops it now),
+    /// and dead letters of destinations whose `when` failed on it are kept.
+    Routed {
+        records: Vec<NewRecord>,
+        dead: Vec<DeadRecord>,
+    },
+    /// It stays, with this reason.
+    StillFailing(String),
+}
+
+/// Puts each replacement in its dead letter's place, all in one transaction
+/// (synced, as a store is). A dead letter that is gone by now (purged, or
+/// replayed by another `xf spool replay`) is left alone, so its records are
+/// never queued twice; a destination's dead letter of a record id that is
+/// there already is not added again. Returns how many dead letters were
+/// replaced (those that still fail included).
+pub fn replace_transform_failures(
+    connection: &mut Connection,
+    replacements: &[(i64, Replacement)],
+) -> rusqlite::Result<usize> {
+    let transaction = connection.transaction()?;
+    let mut replaced = 0;
+    for (seq, replacement) in replacements {
+        match replacement {
+            Replacement::StillFailing(reason) => {
+                let there: bool = transaction
+                    .prepare_cached(
+                        "SELECT count(*) FROM dead WHERE seq = ?1 AND destination IS NULL",
+                    )?
+                    .query_row(params![seq], |row| row.get::<_, i64>(0))?
+                    > 0;
+                // Only a new reason is written: a second replay of a record that fails the same way changes nothing.
+                transaction
+                    .prepare_cached("UPDATE dead SET reason = ?2, dead_ms = ?3 WHERE seq = ?1 AND destination IS NULL AND reason != ?2")?
+                    .execute(params![seq, reason, now_ms()])?;
+                replaced += usize::from(there);
+            }
+            Replacement::Routed { records, dead } => {
+                let removed = transaction
+                    .prepare_cached("DELETE FROM dead WHERE seq = ?1 AND destination IS NULL")?
+                    .execute(params![seq])?;
+                if removed == 0 {
+                    continue;
+                }
+                let mut new = Vec::new();
+                for letter in dead {
+                    if !dead_letter_exists(&transaction, letter)? {
+                        new.push(letter.clone());
+                    }
+                }
+                store(&transaction, records, &new)?;
+                replaced += 1;
+            }
+        }
+    }
+    transaction.commit()?;
+    Ok(replaced)
+}
+
+/// Whether a dead letter of this destination and record id is kept already.
+fn dead_letter_exists(
+    transaction: &rusqlite::Transaction<'_>,
+    letter: &DeadRecord,
+) -> rusqlite::Result<bool> {
+    transaction
+        .prepare_cached("SELECT count(*) FROM dead WHERE destination IS ?1 AND record_id = ?2")?
+        .query_row(
+            params![letter.destination.as_deref(), &*letter.record_id],
+            |row| row.get::<_, i64>(0),
+        )
+        .map(|count| count > 0)
+}
+
 /// The spool's database file for a spool folder.
 pub fn database_path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)

@@ -29,7 +29,7 @@ use ipnet::IpNet;
 use ring::hmac;
 
 use super::digest::Digest;
-use super::oauth::{Issuer, Jwks};
+use super::oauth::{Issuer, Jwks, Verdict};
 
 /// The default tolerance of a Standard Webhooks timestamp: 5 minutes either way.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
@@ -171,6 +171,27 @@ impl Auth {
         matches!(self.scheme, Scheme::None)
     }
 
+    /// Whether `peer` is an address that may send (any, without `allow`).
+    pub fn allows(&self, peer: IpAddr) -> bool {
+        self.allow.is_empty() || self.allow.iter().any(|net| net.contains(&peer))
+    }
+
+    /// For a source whose issuer's key set is fetched from its URL: fetches
+    /// it when the request's Bearer token needs that now (the first token,
+    /// a stale set, a key the set does not hold; see `jwks`). Only for an
+    /// address that may send, so that strangers make no fetch.
+    pub async fn refresh_keys(&self, client: &reqwest::Client, peer: IpAddr, headers: &HeaderMap) {
+        let Scheme::Jwt(jwks) = &self.scheme else {
+            return;
+        };
+        if jwks.url().is_none() || !self.allows(peer) {
+            return;
+        }
+        if let Some(token) = credentials(headers, "bearer").map(|t| t.trim().to_string()) {
+            jwks.refresh(client, &token).await;
+        }
+    }
+
     /// The checks that need only the request head: the address, then
     /// credentials sent in headers or the query.
     pub fn check_head(
@@ -179,7 +200,7 @@ impl Auth {
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<(), Refused> {
-        if !self.allow.is_empty() && !self.allow.iter().any(|net| net.contains(&peer)) {
+        if !self.allows(peer) {
             return Err(Refused {
                 status: StatusCode::FORBIDDEN,
                 reason: "this address may not send to this source",
@@ -248,13 +269,18 @@ impl Auth {
                         BEARER_CHALLENGE,
                     ));
                 };
-                if jwks.accepts(token.trim()) {
-                    Ok(())
-                } else {
-                    Err(Refused::unauthorized(
+                match jwks.judge(token.trim()) {
+                    Verdict::Accepted => Ok(()),
+                    Verdict::Refused => Err(Refused::unauthorized(
                         "the token is not valid (signature, issuer, audience or expiry)",
                         BEARER_INVALID,
-                    ))
+                    )),
+                    // Not the sender's fault: it retries, and the key set is fetched again.
+                    Verdict::NoKeys => Err(Refused {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        reason: "the issuer's key set could not be fetched yet: retry later",
+                        challenge: None,
+                    }),
                 }
             }
             Scheme::ApiKey { place, keys } => {

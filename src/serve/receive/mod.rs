@@ -2,7 +2,8 @@
 //! bodies read within limits, senders authenticated and rate-limited.
 //!
 //! - [`body`] turns a request body into records, or a refusal;
-//! - [`auth`] checks who sent a request ([`digest`], [`oauth`] for the schemes' secrets and tokens);
+//! - [`auth`] checks who sent a request ([`digest`], [`oauth`] for the schemes' secrets and tokens,
+//!   [`jwks`] for an issuer's key set fetched from its URL);
 //! - [`rate`] limits requests per source and per client address;
 //! - [`tls`] terminates TLS;
 //! - [`source`] is what a pipeline's `source` section comes to.
@@ -10,6 +11,7 @@
 pub mod auth;
 pub mod body;
 pub mod digest;
+pub mod jwks;
 pub mod oauth;
 pub mod rate;
 pub mod source;

@@ -7,15 +7,16 @@
 //!   signs (a JWT, HS256) and checks on the sources the client may send to
 //!   (`auth oauth client "ID" = env "SECRET"`);
 //! - another issuer signs the tokens: a source checks them against its JWKS
-//!   file, with the issuer and audience it expects, and their expiry
-//!   (`auth jwt jwks "keys.json" issuer "…" audience "…"`).
+//!   file, or the key set the issuer publishes at a URL ([`super::jwks`]),
+//!   with the issuer and audience it expects, and their expiry
+//!   (`auth jwt jwks "keys.json" issuer "…" audience "…"`, or `jwks_uri "https://…"`).
 //!
 //! Errors are RFC 6749's (§5.2): `invalid_request`, `invalid_client` (401,
 //! with a Basic challenge), `unsupported_grant_type`; a token refused at a
 //! source is RFC 6750's `invalid_token`.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::digest::Digest;
+use super::jwks::RemoteKeys;
 
 /// How long a token xf issues is valid, by default: 15 minutes.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -332,66 +334,141 @@ fn form_decode(text: &str) -> String {
 
 /// Tokens of another issuer, checked against its published keys.
 pub struct Jwks {
-    keys: JwkSet,
+    keys: Keys,
     issuer: String,
     audience: String,
 }
 
+/// Where a source's key set comes from.
+enum Keys {
+    /// A JWKS file, read with the pipeline.
+    File(JwkSet),
+    /// The issuer's URL, fetched and kept ([`RemoteKeys`]).
+    Url(Arc<RemoteKeys>),
+}
+
 impl std::fmt::Debug for Jwks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Jwks({} keys, issuer {})",
-            self.keys.keys.len(),
-            self.issuer
-        )
+        match &self.keys {
+            Keys::File(keys) => write!(f, "Jwks({} keys", keys.keys.len())?,
+            Keys::Url(remote) => write!(f, "Jwks({remote:?}")?,
+        }
+        write!(f, ", issuer {})", self.issuer)
     }
+}
+
+/// What a source's key set says of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    Refused,
+    /// The issuer's key set was never fetched well: nothing can be checked yet.
+    NoKeys,
+}
+
+/// Reads a JWKS document (`{"keys": [...]}`) as a source takes one, from a
+/// file or its issuer's URL: a set without a key, or of symmetric keys only
+/// (which xf never accepts for another issuer's tokens), is refused.
+pub fn key_set(document: &str) -> Result<JwkSet, String> {
+    let keys: JwkSet =
+        serde_json::from_str(document).map_err(|e| format!("not a JWKS document: {e}"))?;
+    if keys.keys.is_empty() {
+        return Err("the JWKS document holds no key".into());
+    }
+    // HMAC is never accepted for another issuer's tokens (`accepts`):
+    // a set of symmetric keys only would let nobody in, silently.
+    let symmetric = |jwk: &jsonwebtoken::jwk::Jwk| {
+        matches!(
+            jwk.algorithm,
+            jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)
+        )
+    };
+    if keys.keys.iter().all(symmetric) {
+        return Err(
+            "the JWKS document holds only symmetric (`oct`) keys, which xf never accepts for another issuer's tokens: it needs the issuer's public keys (RSA, EC or OKP)"
+                .into(),
+        );
+    }
+    Ok(keys)
 }
 
 impl Jwks {
     /// A JWKS document (`{"keys": [...]}`), the issuer and audience tokens must name.
     pub fn new(document: &str, issuer: String, audience: String) -> Result<Jwks, String> {
-        let keys: JwkSet =
-            serde_json::from_str(document).map_err(|e| format!("not a JWKS document: {e}"))?;
-        if keys.keys.is_empty() {
-            return Err("the JWKS document holds no key".into());
-        }
-        // HMAC is never accepted for another issuer's tokens (`accepts`):
-        // a set of symmetric keys only would let nobody in, silently.
-        let symmetric = |jwk: &jsonwebtoken::jwk::Jwk| {
-            matches!(
-                jwk.algorithm,
-                jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)
-            )
-        };
-        if keys.keys.iter().all(symmetric) {
-            return Err(
-                "the JWKS document holds only symmetric (`oct`) keys, which xf never accepts for another issuer's tokens: it needs the issuer's public keys (RSA, EC or OKP)"
-                    .into(),
-            );
-        }
         Ok(Jwks {
-            keys,
+            keys: Keys::File(key_set(document)?),
             issuer,
             audience,
         })
     }
 
+    /// The key set at the issuer's `url`, fetched when a token needs it
+    /// ([`Jwks::refresh`]), and the issuer and audience tokens must name.
+    pub fn remote(url: reqwest::Url, issuer: String, audience: String) -> Jwks {
+        Jwks {
+            keys: Keys::Url(RemoteKeys::of(url)),
+            issuer,
+            audience,
+        }
+    }
+
+    /// The issuer's URL, for a key set fetched from one.
+    pub fn url(&self) -> Option<&reqwest::Url> {
+        match &self.keys {
+            Keys::File(_) => None,
+            Keys::Url(remote) => Some(&remote.url),
+        }
+    }
+
+    /// Fetches the key set from its URL when `token` needs that now (see
+    /// [`RemoteKeys`]); nothing for a file's.
+    pub async fn refresh(&self, client: &reqwest::Client, token: &str) {
+        if let Keys::Url(remote) = &self.keys {
+            let kid = jsonwebtoken::decode_header(token)
+                .ok()
+                .and_then(|header| header.kid);
+            remote.refresh(client, kid.as_deref()).await;
+        }
+    }
+
     /// Whether `token` is signed by one of the keys, from the issuer, for the
     /// audience, and not expired.
     pub fn accepts(&self, token: &str) -> bool {
+        self.judge(token) == Verdict::Accepted
+    }
+
+    /// [`Jwks::accepts`], telling a refusal from a key set not fetched yet.
+    pub fn judge(&self, token: &str) -> Verdict {
+        let fetched;
+        let keys = match &self.keys {
+            Keys::File(keys) => keys,
+            Keys::Url(remote) => match remote.keys() {
+                Some(keys) => {
+                    fetched = keys;
+                    &*fetched
+                }
+                None => return Verdict::NoKeys,
+            },
+        };
+        if self.signed_by(keys, token) {
+            Verdict::Accepted
+        } else {
+            Verdict::Refused
+        }
+    }
+
+    fn signed_by(&self, keys: &JwkSet, token: &str) -> bool {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return false;
         };
         // A token names its key; without a name, any key of its algorithm may sign it.
-        let candidates =
-            self.keys
-                .keys
-                .iter()
-                .filter(|jwk| match (&header.kid, &jwk.common.key_id) {
-                    (Some(kid), Some(id)) => kid == id,
-                    _ => true,
-                });
+        let candidates = keys
+            .keys
+            .iter()
+            .filter(|jwk| match (&header.kid, &jwk.common.key_id) {
+                (Some(kid), Some(id)) => kid == id,
+                _ => true,
+            });
         for jwk in candidates {
             let Ok(key) = DecodingKey::from_jwk(jwk) else {
                 continue;
