@@ -10,7 +10,7 @@ nats-server and the destination share its cores: on 2 cores, adding
 instances cannot add throughput, and the numbers say so):
   destination  benches/sink.rs (hyper, answers 200 at once, counts records)
   queue        nats-server -js, a fresh store folder per run
-  xf           target/release/xf serve --queue nats://… (built with --features nats)
+  xf           target/release/xf serve --queue nats://…
                --transform transforms/armor-splunk.xf --to the destination
   load         wrk, POSTing Armor's documented single detection webhook
                (tests/fixtures/armor/detection-only.json) for --seconds, the
@@ -146,7 +146,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", type=int, default=24, help="in all, split over the instances")
     ap.add_argument("--instances", default="1,2,3")
-    ap.add_argument("--xf", default=None, help="an xf binary (built with --features nats) to measure instead "
+    ap.add_argument("--xf", default=None, help="an xf binary to measure instead "
                                               "of this repository's release build")
     ap.add_argument("--cluster", action="store_true",
                     help="the fleet: 3 nats nodes, 3 instances, a paced load with failures (nats_cluster.py)")
@@ -163,14 +163,14 @@ def main():
     if args.cluster:
         from nats_cluster import nats_server_binary, run_cluster
         if not args.xf:
-            subprocess.run(["cargo", "build", "--release", "--quiet", "--features", "nats", "--bin", "xf"],
+            subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "xf"],
                            cwd=REPO, check=True)
         sys.exit(run_cluster(XF_BUILD[0], nats_server_binary(args.nats_server), args.minutes, args.rate,
                              args.kill_every, args.restart_after, args.ack_wait))
     for program, package in (("wrk", "wrk"), ("nats-server", "nats-server")):
         if not shutil.which(program):
             subprocess.run(["apt-get", "install", "-y", package], check=True, capture_output=True)
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--features", "nats", "--bin", "xf",
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "xf",
                     "--example", "sink"], cwd=REPO, check=True)
     version = subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout.strip()
     print(f"xf scale-out benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {version}, "

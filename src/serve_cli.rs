@@ -895,7 +895,7 @@ fn overview_json(
 
 #[cfg(not(feature = "nats"))]
 fn nats_spool_run(_: SpoolCommand) -> Result<(), String> {
-    Err("this xf was built without JetStream: build it with `--features nats`".into())
+    Err("this xf was built without JetStream (the `nats` feature, on by default): build it with default features, or `--features nats`".into())
 }
 
 /// `xf spool … --queue nats://…`: the same commands on the JetStream queue.

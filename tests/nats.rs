@@ -70,7 +70,7 @@ impl Nats {
             .arg(&self.store)
             .args(&self.extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log_file())
             .spawn()
             .unwrap_or_else(|error| {
                 panic!(
@@ -81,12 +81,34 @@ impl Nats {
         self.child = Some(child);
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "nats-server did not listen"
+                exited.is_none() && start.elapsed() < Duration::from_secs(20),
+                "nats-server did not listen ({exited:?}): {}",
+                std::fs::read_to_string(self.log_path()).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The server's log, beside its store folder.
+    fn log_path(&self) -> PathBuf {
+        self.store.with_extension("log")
+    }
+
+    fn log_file(&self) -> Stdio {
+        if let Some(parent) = self.store.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
     }
 
     fn url(&self) -> String {
@@ -481,6 +503,14 @@ fn a_down_destination_catches_up_and_poison_records_end_in_the_dead_letter_strea
         );
         let reason = letter["reason"].as_str().unwrap();
         assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+        // Every attempt's result, whichever instance made it (issue 29).
+        let log = letter["attempts"].as_array().expect("an attempt log");
+        assert_eq!(log.len(), 3, "{letter}");
+        assert!(
+            log.iter()
+                .all(|a| a["result"].as_str().is_some_and(|r| r.contains("500"))),
+            "{letter}"
+        );
     }
     let poison_attempts = || {
         tickets
@@ -914,7 +944,13 @@ enum Failure {
     NodeAndInstance,
 }
 
+/// One cluster at a time: three nodes and two instances each are a load
+/// of their own on a small machine, and their ports are picked free before
+/// they are bound.
+static ONE_CLUSTER: Mutex<()> = Mutex::new(());
+
 fn a_cluster_of_three_loses_nothing(failure: Failure) {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
     let mut cluster = Cluster::start();
     let first = cluster.instance();
     let second = cluster.instance();
@@ -1206,4 +1242,130 @@ fn spool_replay_transform_runs_failed_records_through_the_fixed_transform() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(sink.delivered().len(), 2, "nothing delivered twice");
     assert!(server.terminate().success());
+}
+
+/// The ack wait of the destination's consumer, as the server has it (ns).
+fn consumer_ack_wait(monitor: u16, consumer: &str) -> Option<u64> {
+    let jsz = monitoring(
+        ([127, 0, 0, 1], monitor).into(),
+        "/jsz?streams=true&consumers=true&config=true",
+    )?;
+    for account in jsz["account_details"].as_array()? {
+        for stream in account["stream_detail"].as_array().into_iter().flatten() {
+            for c in stream["consumer_detail"].as_array().into_iter().flatten() {
+                if c["name"] == consumer {
+                    return c["config"]["ack_wait"].as_u64();
+                }
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn a_410_at_one_instance_disables_the_destination_at_every_one_and_enable_turns_it_on_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let monitor = free_port();
+    let nats = Nats::start_with(&dir.path().join("js"), &["-m", &monitor.to_string()]);
+    let transform = dir.path().join("t.xf");
+    std::fs::write(&transform, "label relayed = \"yes\"\n").unwrap();
+    let sink = Sink::start();
+    let pipeline = dir.path().join("p.xfp");
+    let write_pipeline = |ack_wait: u64| {
+        std::fs::write(
+            &pipeline,
+            format!(
+                "queue nats \"{}\"\nqueue_ack_wait {ack_wait}\n\
+                 source hooks at \"/\" {{\n    transform \"t.xf\"\n    auth none\n}}\n\
+                 destination siem {{\n    uri \"{}\"\n}}\n",
+                nats.url(),
+                sink.url()
+            ),
+        )
+        .unwrap();
+    };
+    write_pipeline(3);
+    let start_one = || Server::start_command(pipeline_command(&pipeline), dir.path());
+    let (one, two) = (start_one(), start_one());
+    let post_marker = |server: &Server, marker: &str| {
+        let (status, answer) = try_post(
+            server.address,
+            "/",
+            &[("content-type", "application/json")],
+            format!("{{\"marker\": \"{marker}\"}}").as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{answer}");
+    };
+    post_marker(&one, "first");
+    sink.wait_for(Duration::from_secs(20), "the first record", |r| {
+        r.len() == 1
+    });
+    assert_eq!(consumer_ack_wait(monitor, "siem"), Some(3_000_000_000));
+    let disabled_at = |server: &Server| {
+        metric(
+            &get(server.address, "/metrics").1,
+            "xf_destination_disabled",
+            "siem",
+        )
+    };
+    // The destination is gone: whichever instance gets the 410 disables it,
+    // and the other follows within seconds.
+    sink.otherwise(Answer::Status(410));
+    post_marker(&two, "gone");
+    let start = Instant::now();
+    while disabled_at(&one) != 1.0 || disabled_at(&two) != 1.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "not disabled at both: {} {}",
+            disabled_at(&one),
+            disabled_at(&two)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let stats = stats(&nats);
+    assert_eq!(stats["disabled"][0], "siem", "{stats}");
+    // Records for it wait, at both instances.
+    post_marker(&one, "waiting-1");
+    post_marker(&two, "waiting-2");
+    std::thread::sleep(Duration::from_secs(3));
+    let gone_requests = sink.received().len();
+    // The destination is back: one `xf spool enable` turns it on at both.
+    sink.otherwise(Answer::Status(200));
+    let (_, err, ok) = spool(&nats, &["enable", "siem"]);
+    assert!(ok, "{err}");
+    let start = Instant::now();
+    while disabled_at(&one) != 0.0 || disabled_at(&two) != 0.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "not enabled at both"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    sink.wait_for(Duration::from_secs(30), "the waiting records", |r| {
+        let delivered: HashSet<String> = r
+            .iter()
+            .filter(|r| r.answered == 200)
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect();
+        ["waiting-1", "waiting-2", "gone"]
+            .iter()
+            .all(|m| delivered.iter().any(|b| b.contains(m)))
+    });
+    assert!(gone_requests >= 2);
+    // A changed queue_ack_wait reaches the consumer the first start made.
+    drop(one);
+    drop(two);
+    write_pipeline(7);
+    let again = start_one();
+    post_marker(&again, "after-restart");
+    let start = Instant::now();
+    while consumer_ack_wait(monitor, "siem") != Some(7_000_000_000) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the consumer kept its ack wait: {:?}",
+            consumer_ack_wait(monitor, "siem")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -209,7 +209,7 @@ async fn open_queue(
         },
         #[cfg(not(feature = "nats"))]
         queue::QueueChoice::Nats(_) => {
-            Err("this xf was built without JetStream: build it with `--features nats`".to_string())
+            Err("this xf was built without JetStream (the `nats` feature, on by default): build it with default features, or `--features nats`".to_string())
         }
     }
 }
