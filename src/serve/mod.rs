@@ -328,10 +328,15 @@ struct Workers {
 impl Workers {
     async fn start(&mut self) {
         let pipeline = self.app.pipeline();
+        // A queue not reached yet (JetStream) says which are disabled once it
+        // is: the workers ask it (`Queue::disabled_elsewhere`).
+        let reached = self.app.spool.ready().is_ok();
         let disabled = match self.app.spool.overview().await {
             Ok(overview) => overview.disabled,
             Err(error) => {
-                tracing::error!(%error, "cannot read which destinations are disabled");
+                if reached {
+                    tracing::error!(%error, "cannot read which destinations are disabled");
+                }
                 Vec::new()
             }
         };

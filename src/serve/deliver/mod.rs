@@ -217,7 +217,7 @@ impl Worker {
                 break;
             }
             if !self.disabled.is_on() && self.spool.disabled_elsewhere(name) {
-                tracing::warn!(destination = %name, "disabled by another instance (a 410 there): `xf spool enable` turns it back on everywhere");
+                tracing::warn!(destination = %name, "disabled (after a 410 at another instance, or before this one reached the queue): `xf spool enable` turns it back on everywhere");
                 self.disabled.on.store(true, Ordering::SeqCst);
                 self.metrics
                     .disabled
