@@ -96,7 +96,7 @@ fn to_minijinja(value: &Json) -> Mj {
         Json::Null => Mj::from(()),
         Json::Bool(b) => Mj::from(*b),
         // As templates print a record's numbers: exactly, as written.
-        Json::Number(n) => super::template::number(n),
+        Json::Number(n) => crate::value::template::number(n),
         Json::String(s) => Mj::from(s.as_str()),
         Json::Array(items) => Mj::from(items.iter().map(to_minijinja).collect::<Vec<_>>()),
         Json::Object(map) => Mj::from(

@@ -1,7 +1,8 @@
 //! Templates, compiled once when a transform loads: the minijinja
 //! environment, every template a transform can reach (included files too,
 //! named by quoted strings only), and the lookups they read. Rendering per
-//! record is the apply stage's half ([`crate::apply`]'s `template` module).
+//! record is the apply stage's half ([`crate::apply`]'s `template` module); how
+//! values look in a template, and xf's filters, are the leaf [`crate::value::template`].
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -177,18 +178,9 @@ impl Templates {
                 AutoEscape::None
             }
         });
-        // Values print as JSON writes them (see `apply::format_value`); the rule
-        // belongs to rendering, but minijinja takes it with the environment.
-        env.set_formatter(crate::apply::format_value);
-        // `default` stands in for null too: a null field is as absent as a missing one.
-        env.add_filter("default", crate::apply::default_filter);
-        env.add_filter("d", crate::apply::default_filter);
-        env.add_filter("string", crate::apply::string_filter);
-        env.add_filter("tojson", crate::apply::tojson_filter);
-        env.add_filter("join", crate::apply::join_filter);
-        env.add_filter("truncate", crate::apply::truncate_filter);
-        env.add_filter("format_time", crate::apply::format_time_filter);
-        env.add_function("now", crate::apply::now_function);
+        // How values print, xf's filters and `now()`: rules that renderings run,
+        // but minijinja takes them with the environment.
+        crate::value::template::install(&mut env);
         let functions = env.globals().map(|(name, _)| name.to_string()).collect();
         Templates {
             env,
