@@ -143,9 +143,8 @@ impl Templates {
     /// that the error names the template's variables; none when minijinja
     /// gives no place, or when the place is not one short line.
     fn failing_expression(&self, error: &minijinja::Error) -> Option<String> {
-        let range = error.range()?;
-        let template = self.env.get_template(error.name()?).ok()?;
-        let text = template.source().get(range)?.trim();
+        let text = self.author_text(error.name()?, error.range()?)?;
+        let text = text.trim();
         let short = !text.is_empty() && text.len() <= 80 && !text.contains('\n');
         short.then(|| text.to_string())
     }

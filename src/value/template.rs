@@ -23,6 +23,10 @@ use super::{Path, Segment, TimeFormat};
 /// stand in for it, since the top level answers it before the record's fields.
 pub(crate) const NOW_NAME: &str = "\u{0}now";
 
+/// The filter the compile stage puts on every sum and product a template
+/// writes (`(a + b)|__xf_sequence`): see [`sequence_filter`].
+pub(crate) const SEQUENCE_GUARD: &str = "__xf_sequence";
+
 /// Installs xf's printing rule, filters and `now()` in a template environment.
 pub(crate) fn install(env: &mut Environment<'static>) {
     // Values print as JSON writes them (see `format_value`).
@@ -36,6 +40,48 @@ pub(crate) fn install(env: &mut Environment<'static>) {
     env.add_filter("truncate", truncate_filter);
     env.add_filter("format_time", format_time_filter);
     env.add_function("now", now_function);
+    env.add_filter(SEQUENCE_GUARD, sequence_filter);
+}
+
+/// What a sum or product (`a + b`, `a * n`) gave, with a list made whole.
+///
+/// minijinja 3.1 joins lists lazily and charges no fuel for it, so a list
+/// added to itself 30 times would hold 2^30 items for a few instructions,
+/// and reading it (a filter, printing, minijinja's own copy past 32 joins)
+/// would run without bound. Here a list an operator made is refused when
+/// its slots (half a unit of fuel each, minijinja's price of a list slot)
+/// are more than the fuel left, and is otherwise built at once; minijinja
+/// then charges the built list as it charges any value a filter returns. So
+/// every list a template holds has been paid for. Text, numbers and tuples
+/// (which minijinja builds and charges itself) pass as they are.
+fn sequence_filter(state: &minijinja::State, value: Mj) -> Result<Mj, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    if !matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable) || value.is_tuple() {
+        return Ok(value);
+    }
+    let left = state.fuel_levels().map(|(_, remaining)| remaining);
+    let too_many = |items: usize| left.is_some_and(|left| items as u64 / 2 > left);
+    let refused = |items: String| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!(
+                "a list made with `+` or `*` would hold {items} items, more than the \
+                 template's fuel allows (--template-fuel)"
+            ),
+        )
+    };
+    if let Some(length) = value.len().filter(|&length| too_many(length)) {
+        return Err(refused(length.to_string()));
+    }
+    let mut items = Vec::with_capacity(value.len().unwrap_or(0).min(1 << 16));
+    for item in value.try_iter()? {
+        items.push(item);
+        // A list of unknown length is counted as it is read.
+        if items.len() % 4096 == 0 && too_many(items.len()) {
+            return Err(refused(format!("over {}", items.len())));
+        }
+    }
+    Ok(Mj::from(items))
 }
 
 /// What the top of a rendering's context answers before the record's own
