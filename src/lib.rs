@@ -17,11 +17,16 @@
 //! - [`stream`] drives all of it for a whole input, in constant memory;
 //! - [`import`] turns an Armor JSON transform config into `.xf` text.
 //!
-//! A stage imports only from the stages before it, and from leaf modules
-//! that import from no stage: [`value`] (record paths, kinds, times, URL
-//! components), [`files`] (the loader of a transform's files, from disk or
-//! memory), [`splunk`] (the HEC envelope and its rules), [`schema`],
-//! [`diagnostic`] and [`limits`].
+//! The stages run one way: a stage imports only from the stages before it
+//! (`compile` from `syntax`, `apply` from `compile`, never back), and from
+//! leaf modules that import from no stage: [`value`] (record paths, kinds,
+//! times and time formats, URL components, how values compare, how values
+//! look in templates and xf's template filters), [`files`] (the loader of a
+//! transform's files, from disk or memory), [`splunk`] (the HEC envelope and
+//! its rules), [`schema`], [`diagnostic`], [`limits`] and `number`. What two
+//! stages both need goes into a leaf (a comparison is judged at load for a
+//! warning and per record for a condition) or into the [`compile::Plan`],
+//! which is all that `apply` reads: it never reads the syntax tree.
 //!
 //! The library entry point is [`Transform`]:
 //!

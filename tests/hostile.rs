@@ -115,6 +115,78 @@ fn a_template_that_would_overflow_or_exhaust_memory_costs_only_its_record() {
     }
 }
 
+/// minijinja joins lists lazily and charged nothing for it: a list added to
+/// itself 30 times held 2^30 items, reading it ran without fuel, and past 32
+/// joins minijinja copied it whole (the process ran out of memory). Now every
+/// list an operator makes is built within the template's fuel.
+#[test]
+fn a_template_that_doubles_a_list_fails_its_record_quickly() {
+    let doubling =
+        "{% set ns = namespace(x=[1]) %}{% for i in range(40) %}{% set ns.x = ns.x + ns.x %}{% endfor %}";
+    for (how, transform, files) in [
+        (
+            "a namespace in a loop",
+            format!("message m = \"\"\"{{% if bad %}}{doubling}{{{{ ns.x | string | length }}}}{{% endif %}}\"\"\"\n"),
+            vec![],
+        ),
+        (
+            "a macro calling itself",
+            "message m = \"\"\"{% macro d(x, n) %}{% if n %}{{ d(x + x, n - 1) }}{% else %}\
+             {{ x | sum }}{% endif %}{% endmacro %}{% if bad %}{{ d([1], 40) }}{% endif %}\"\"\"\n"
+                .to_string(),
+            vec![],
+        ),
+        (
+            "a template file",
+            "message m = template \"double.j2\"\n".to_string(),
+            vec![(
+                "double.j2",
+                format!("{{% if bad %}}{doubling}{{{{ ns.x }}}}{{% endif %}}"),
+            )],
+        ),
+    ] {
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let (dir, t) = folder(&transform, &files);
+        let input = format!("{}{{\"bad\":1}}\n{}", good_records(100), good_records(10));
+        for threads in THREADS {
+            let dead = dir.path().join(format!("dead-{threads}.ndjson"));
+            let started = Instant::now();
+            let ran = run_with_stats(
+                &t,
+                threads,
+                &["--dead-letter", dead.to_str().unwrap()],
+                input.as_bytes(),
+            );
+            // Unguarded, this took minutes or all of the memory; guarded, a
+            // second or two of a debug build.
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{how}: {:?}",
+                started.elapsed()
+            );
+            assert_eq!(ran.code, 1, "{how}: {}", ran.stderr);
+            assert_eq!(ran.stdout.lines().count(), 110, "{how}");
+            assert!(
+                ran.stderr.contains("xf: 111 read, 110 written, 0 dropped, 1 failed"),
+                "{how}: {}",
+                ran.stderr
+            );
+            assert!(
+                ran.stderr.contains(
+                    "stdin:101: message (line 1): template error writing m: a list made with \
+                     `+` or `*` would hold"
+                ),
+                "{how}: {}",
+                ran.stderr
+            );
+            assert!(ran.stderr.contains("(--template-fuel)"), "{how}: {}", ran.stderr);
+            let letters = std::fs::read_to_string(&dead).unwrap();
+            assert_eq!(letters.lines().count(), 1, "{how}");
+            assert!(letters.contains("{\\\"bad\\\":1}"), "{how}: {letters}");
+        }
+    }
+}
+
 #[test]
 fn building_a_value_too_deep_is_a_record_error_at_every_thread_count() {
     let (_dir, t) = folder("for x in items {\n  nest w\n}\n", &[]);

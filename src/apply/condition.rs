@@ -2,7 +2,6 @@
 //! never an error; values of different kinds are unequal and unordered. Only
 //! a function failing on the record's data (`number("x") > 1`) is an error.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -10,7 +9,7 @@ use serde_json::Value;
 use super::expr::evaluate;
 use super::{RecordError, Run};
 use crate::compile::{Cond, Expr, Operand, Plan};
-use crate::syntax::ast::{CompareOp, TextOp};
+use crate::value::compare::{compare, equal, text_test};
 
 /// Whether `condition` holds for `record`, in this record's run.
 pub(super) fn holds(
@@ -154,50 +153,5 @@ impl Cond {
             },
             Cond::Quantified { .. } => return None,
         })
-    }
-}
-
-/// `contains` holds for text holding the other text, and for an array with
-/// an item equal to the value; `starts_with` and `ends_with` hold for text only.
-fn text_test(left: &Value, op: TextOp, right: &Value) -> bool {
-    match (op, left, right) {
-        (TextOp::Contains, Value::Array(items), item) => items.iter().any(|i| equal(i, item)),
-        (TextOp::Contains, Value::String(l), Value::String(r)) => l.contains(r.as_str()),
-        (TextOp::StartsWith, Value::String(l), Value::String(r)) => l.starts_with(r.as_str()),
-        (TextOp::EndsWith, Value::String(l), Value::String(r)) => l.ends_with(r.as_str()),
-        _ => false,
-    }
-}
-
-pub(crate) fn compare(left: &Value, op: CompareOp, right: &Value) -> bool {
-    match op {
-        CompareOp::Eq => equal(left, right),
-        CompareOp::Ne => !equal(left, right),
-        CompareOp::Lt => order(left, right) == Some(Ordering::Less),
-        CompareOp::Le => matches!(order(left, right), Some(Ordering::Less | Ordering::Equal)),
-        CompareOp::Gt => order(left, right) == Some(Ordering::Greater),
-        CompareOp::Ge => matches!(
-            order(left, right),
-            Some(Ordering::Greater | Ordering::Equal)
-        ),
-    }
-}
-
-/// JSON equality, except that numbers compare by value (`1 == 1.0`).
-fn equal(left: &Value, right: &Value) -> bool {
-    match (left, right) {
-        (Value::Number(_), Value::Number(_)) => order(left, right) == Some(Ordering::Equal),
-        _ => left == right,
-    }
-}
-
-/// Numbers order by their exact decimal values (never through floating point:
-/// `18446744073709551617 > 18446744073709551616`, `1E-400 > 0`) and strings by
-/// their characters; nothing else is ordered.
-fn order(left: &Value, right: &Value) -> Option<Ordering> {
-    match (left, right) {
-        (Value::Number(l), Value::Number(r)) => crate::number::compare(l.as_str(), r.as_str()),
-        (Value::String(l), Value::String(r)) => Some(l.cmp(r)),
-        _ => None,
     }
 }

@@ -8,7 +8,7 @@ use super::functions;
 use super::template::Bindings;
 use super::{fail, fail_as, ErrorKind, RecordError};
 use crate::compile::{Call, Expr, Origin, Plan};
-use crate::value::{key_str, kind_with_article, Time};
+use crate::value::{clock_millis, key_str, kind_with_article, Time};
 
 /// What an expression reads besides the record: the clock, the local
 /// variables, and the limit on the text a function may make.
@@ -172,7 +172,7 @@ fn call_value(
         Call::ParseTime(subject, format) => match eval(subject)?.and_then(|v| text_of(&v)) {
             None => None,
             Some(text) => Some(Value::Number(
-                functions::parse_time(&text, format)
+                crate::value::parse_time(&text, format)
                     .map_err(|reason| fail(origin, format!("parse_time: {reason}")))?
                     .into(),
             )),
@@ -180,7 +180,7 @@ fn call_value(
         Call::FormatTime(subject, format) => match eval(subject)? {
             None | Some(Value::Null) => None,
             Some(value) => Some(Value::String(
-                functions::format_time(&value, format)
+                crate::value::format_time(&value, format)
                     .map_err(|reason| fail(origin, format!("format_time: {reason}")))?,
             )),
         },
@@ -205,11 +205,4 @@ fn member_value(expr: &Expr, value: Option<Value>) -> Option<Value> {
         (_, Some(Value::Null)) => None,
         (_, value) => value,
     }
-}
-
-pub(super) fn clock_millis() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }

@@ -9,8 +9,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expr::text_of;
-use crate::compile::{Group, TextFunction, TimeFormat};
-use crate::value::{kind_with_article, Time};
+use crate::compile::{Group, TextFunction};
+use crate::value::{kind_with_article, truncate};
 
 /// The functions of [`TextFunction`], with the most bytes of text one may make.
 pub(super) struct Text {
@@ -135,13 +135,6 @@ fn split(text: &str, separator: &str) -> Value {
     Value::Array(parts)
 }
 
-pub(super) fn truncate(text: &str, length: usize) -> String {
-    match text.char_indices().nth(length) {
-        Some((at, _)) => text[..at].to_string(),
-        None => text.to_string(),
-    }
-}
-
 fn redact(text: &str, keep: usize) -> String {
     let length = text.chars().count();
     let hidden = length.saturating_sub(keep);
@@ -191,33 +184,4 @@ pub(super) fn replace_all(
         ));
     }
     Ok(replaced)
-}
-
-/// `parse_time`: epoch milliseconds of the text in `format`, UTC unless the
-/// format has an offset; a date alone is its midnight.
-pub(super) fn parse_time(text: &str, format: &TimeFormat) -> Result<i64, String> {
-    use time::{Date, OffsetDateTime, PrimitiveDateTime};
-    let time = match format {
-        TimeFormat::Rfc3339 => {
-            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        }
-        TimeFormat::Described(items) => OffsetDateTime::parse(text, items)
-            .or_else(|_| PrimitiveDateTime::parse(text, items).map(|t| t.assume_utc()))
-            .or_else(|_| Date::parse(text, items).map(|d| d.midnight().assume_utc())),
-    }
-    .map_err(|error| format!("{text:?} does not fit the format ({error})"))?;
-    i64::try_from(time.unix_timestamp_nanos() / 1_000_000)
-        .map_err(|_| format!("{text:?} is out of range"))
-}
-
-/// `format_time`: a time `epoch_ms` reads, as text in `format`, in UTC.
-pub(super) fn format_time(value: &Value, format: &TimeFormat) -> Result<String, String> {
-    let millis = Time::from_value(value)?.millis();
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .map_err(|error| error.to_string())?;
-    match format {
-        TimeFormat::Rfc3339 => time.format(&time::format_description::well_known::Rfc3339),
-        TimeFormat::Described(items) => time.format(items),
-    }
-    .map_err(|error| error.to_string())
 }

@@ -96,7 +96,7 @@ fn to_minijinja(value: &Json) -> Mj {
         Json::Null => Mj::from(()),
         Json::Bool(b) => Mj::from(*b),
         // As templates print a record's numbers: exactly, as written.
-        Json::Number(n) => super::template::number(n),
+        Json::Number(n) => crate::value::template::number(n),
         Json::String(s) => Mj::from(s.as_str()),
         Json::Array(items) => Mj::from(items.iter().map(to_minijinja).collect::<Vec<_>>()),
         Json::Object(map) => Mj::from(
@@ -208,5 +208,23 @@ mod tests {
             assert_eq!(x.get_attr("n").unwrap(), Mj::from(2));
             assert_eq!(lookup.len(), 2);
         }
+    }
+
+    /// An object of rows by key read as JSON reads it: of a key written
+    /// twice, the last row is the one (whatever map hashes the keys).
+    #[test]
+    fn a_json_object_table_keeps_the_last_row_of_a_key() {
+        let lookup = table(
+            "keys.json",
+            r#"{"1": {"n": 1}, "2": {"n": 2}, "1": {"n": 3}}"#,
+        );
+        let n = |id: serde_json::Value| {
+            let row = lookup.row_for(&serde_json::json!({ "id": id }))?;
+            Some(row.get_attr("n").ok()?.to_string())
+        };
+        assert_eq!(n(serde_json::json!(1)).as_deref(), Some("3"));
+        assert_eq!(n(serde_json::json!("2")).as_deref(), Some("2"));
+        assert_eq!(n(serde_json::json!(4)), None);
+        assert_eq!(lookup.len(), 2);
     }
 }

@@ -25,16 +25,9 @@ use crate::compile::{EventType, Format, Origin, Plan, Step};
 use crate::limits::{deeper_than, measure, Limits, MAX_VALUE_DEPTH};
 use crate::splunk::HecParts;
 use crate::value::{kind_with_article, remove_all, Path};
-/// How a comparison judges two values; the constant-comparison warning says what it gives.
-pub(crate) use condition::compare;
 pub use error::{ErrorKind, Include, RecordError};
-pub use trace::{Change, Decision, Shown, Trace, TraceEnd, TraceStep};
-// The rendering rule of every template, installed in the environment when it is built.
 use expr::{evaluate, Scope};
-pub(crate) use template::{
-    default_filter, format_time_filter, format_value, join_filter, now_function, string_filter,
-    tojson_filter, truncate_filter,
-};
+pub use trace::{Change, Decision, Shown, Trace, TraceEnd, TraceStep};
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,21 +1,20 @@
 //! Rendering templates per record: the run-time half of
 //! [`crate::compile::Templates`].
 //!
-//! A template sees the record through [`RecordView`], a minijinja object that
-//! reads the record in place: nothing is converted up front, and only what a
-//! template touches is turned into minijinja values. A bare name is the
+//! A template sees the record through [`RecordView`] (the leaf
+//! [`crate::value::template`]), a minijinja object that reads the record in
+//! place; this module gives it the names a rendering adds. A bare name is the
 //! record's field first, then a column of a matched lookup row; a lookup's own
 //! name (`{{ tags.index }}`) is its matched row. Record values only ever flow
 //! *into* a template's output: they are never compiled or evaluated.
 
-use std::fmt;
 use std::sync::Arc;
 
-use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Mj};
+use minijinja::value::Value as Mj;
 use serde_json::Value as Json;
 
 use crate::compile::{Lookup, TemplateId, Templates};
-use crate::value::{Path, Segment};
+use crate::value::template::{json_value, RecordView, TopNames, NOW_NAME};
 
 /// What a template sees besides the record: the local variables it can
 /// see (by name), and what `now()` gives when the clock is fixed.
@@ -24,10 +23,6 @@ pub(crate) struct Bindings<'b> {
     pub locals: Vec<(&'b str, Arc<Json>)>,
     pub now: Option<i64>,
 }
-
-/// The name under which a rendering's fixed time is found: no record field can
-/// stand in for it, since the top level answers it before the record's fields.
-const NOW_NAME: &str = "\u{0}now";
 
 impl Templates {
     /// Renders a template against `record`. The record is lent to the template
@@ -55,20 +50,17 @@ impl Templates {
         bindings: &Bindings<'_>,
     ) -> Result<String, String> {
         let shared = Arc::new(std::mem::take(record));
-        let scope = RecordView {
-            root: Arc::clone(&shared),
-            path: Vec::new(),
-            top: Some(TopLevel {
-                lookups: Arc::clone(&self.lookups),
-                functions: Arc::clone(&self.functions),
-                locals: bindings
-                    .locals
-                    .iter()
-                    .map(|(name, value)| (name.to_string(), Arc::clone(value)))
-                    .collect(),
-                now: bindings.now,
-            }),
+        let top = TopLevel {
+            lookups: Arc::clone(&self.lookups),
+            functions: Arc::clone(&self.functions),
+            locals: bindings
+                .locals
+                .iter()
+                .map(|(name, value)| (name.to_string(), Arc::clone(value)))
+                .collect(),
+            now: bindings.now,
         };
+        let scope = RecordView::new(Arc::clone(&shared), Some(Box::new(top)));
         let result = self.render_bounded(id, Mj::from_object(scope));
         // Rendering is over, so every other handle to the record has been dropped.
         *record = Arc::try_unwrap(shared).unwrap_or_else(|still_shared| (*still_shared).clone());
@@ -151,9 +143,8 @@ impl Templates {
     /// that the error names the template's variables; none when minijinja
     /// gives no place, or when the place is not one short line.
     fn failing_expression(&self, error: &minijinja::Error) -> Option<String> {
-        let range = error.range()?;
-        let template = self.env.get_template(error.name()?).ok()?;
-        let text = template.source().get(range)?.trim();
+        let text = self.author_text(error.name()?, error.range()?)?;
+        let text = text.trim();
         let short = !text.is_empty() && text.len() <= 80 && !text.contains('\n');
         short.then(|| text.to_string())
     }
@@ -181,14 +172,9 @@ impl std::io::Write for BoundedText {
     }
 }
 
-/// A view of a record (or a part of it) that minijinja reads in place.
-struct RecordView {
-    root: Arc<Json>,
-    path: Vec<Segment>,
-    /// Only the top-level view resolves lookup names, and gives way to functions.
-    top: Option<TopLevel>,
-}
-
+/// The names a rendering adds above the record's fields, in this order: a
+/// function's name, the fixed time, the `let` variables, then (past the
+/// record's own field) a lookup's name or a matched row's column.
 struct TopLevel {
     lookups: Arc<[Lookup]>,
     functions: Arc<Vec<String>>,
@@ -197,41 +183,22 @@ struct TopLevel {
     now: Option<i64>,
 }
 
-impl fmt::Debug for RecordView {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.node(), f)
-    }
-}
-
-impl RecordView {
-    fn node(&self) -> &Json {
-        Path::get_segments(&self.path, &self.root).unwrap_or(&Json::Null)
-    }
-
-    fn child(&self, segment: Segment) -> Mj {
-        let mut path = self.path.clone();
-        path.push(segment);
-        let node = Path::get_segments(&path, &self.root);
-        match node {
-            None => Mj::UNDEFINED,
-            Some(Json::Null) => Mj::from(()),
-            Some(Json::Bool(b)) => Mj::from(*b),
-            Some(Json::Number(n)) => number(n),
-            Some(Json::String(s)) => Mj::from(s.as_str()),
-            Some(Json::Array(_) | Json::Object(_)) => Mj::from_object(RecordView {
-                root: Arc::clone(&self.root),
-                path,
-                top: None,
-            }),
+impl TopNames for TopLevel {
+    fn answer(&self, root: &Json, name: &str) -> Option<Option<Mj>> {
+        // A bare name that is a function is the function, whatever the record holds.
+        if self.functions.iter().any(|function| function == name) {
+            return Some(None);
         }
-    }
-
-    /// A name that is no field of the record: a lookup's row, or one of its columns.
-    fn lookup_name(&self, name: &str) -> Option<Mj> {
-        match resolve_name(&self.top.as_ref()?.lookups, &self.root, name) {
+        if name == NOW_NAME {
+            return Some(self.now.map(Mj::from));
+        }
+        if let Some((_, value)) = self.locals.iter().rev().find(|(local, _)| local == name) {
+            return Some(Some(json_value(value)));
+        }
+        match resolve_name(&self.lookups, root, name) {
             // No row renders as an empty table would: `{{ tags.index }}` is empty.
-            Named::Lookup(lookup) => Some(lookup.row_for(&self.root).unwrap_or_else(empty_row)),
-            Named::Column(value) => Some(value),
+            Named::Lookup(lookup) => Some(Some(lookup.row_for(root).unwrap_or_else(empty_row))),
+            Named::Column(value) => Some(Some(value)),
             Named::Field(_) | Named::Missing => None,
         }
     }
@@ -270,277 +237,11 @@ fn empty_row() -> Mj {
     Mj::from(std::collections::BTreeMap::<String, Mj>::new())
 }
 
-/// A JSON value held apart from the record (a `let` variable) as a minijinja value.
-fn json_value(value: &Arc<Json>) -> Mj {
-    match &**value {
-        Json::Array(_) | Json::Object(_) => Mj::from_object(RecordView {
-            root: Arc::clone(value),
-            path: Vec::new(),
-            top: None,
-        }),
-        Json::Null => Mj::from(()),
-        Json::Bool(b) => Mj::from(*b),
-        Json::Number(n) => number(n),
-        Json::String(s) => Mj::from(s.as_str()),
-    }
-}
-
-/// The template function `now()`: the rendering's fixed time, or the clock.
-pub(crate) fn now_function(state: &minijinja::State) -> Mj {
-    match state
-        .lookup(NOW_NAME)
-        .and_then(|now| i64::try_from(now).ok())
-    {
-        Some(now) => Mj::from(now),
-        None => Mj::from(super::expr::clock_millis()),
-    }
-}
-
-/// The filter `tojson`: compact JSON, a string quoted and null as `null`.
-pub(crate) fn tojson_filter(value: &Mj) -> Result<Mj, minijinja::Error> {
-    let json = if value.is_undefined() {
-        Json::Null
-    } else {
-        to_json(value)?
-    };
-    Ok(Mj::from(json.to_string()))
-}
-
-/// The filter `truncate(N)`: at most N characters, as the function.
-pub(crate) fn truncate_filter(value: &Mj, length: usize) -> Result<Mj, minijinja::Error> {
-    let text = template_text(value)?;
-    Ok(Mj::from(super::functions::truncate(&text, length)))
-}
-
-/// The filter `format_time("FORMAT")`, as the function (the format is parsed
-/// per rendering here, where it is the template's own text).
-pub(crate) fn format_time_filter(value: &Mj, format: &str) -> Result<Mj, minijinja::Error> {
-    let invalid =
-        |reason: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, reason);
-    let format = crate::compile::TimeFormat::parse(format)
-        .map_err(|reason| invalid(format!("format_time: invalid format: {reason}")))?;
-    let json = to_json(value)?;
-    super::functions::format_time(&json, &format)
-        .map(Mj::from)
-        .map_err(|reason| invalid(format!("format_time: {reason}")))
-}
-
-/// A JSON number as a minijinja value of the same value: an integer that fits
-/// i128 or u128 as that integer; another number as an f64 only when the f64 is
-/// exactly it (its shortest decimal is the same value: `0.5`, `1e300`);
-/// otherwise the text as written (`18446744073709551617.5`, `1E-400`), since
-/// any float would print another number.
-pub(crate) fn number(n: &serde_json::Number) -> Mj {
-    if let Some(i) = n.as_i64() {
-        Mj::from(i)
-    } else if let Some(u) = n.as_u64() {
-        Mj::from(u)
-    } else if let Some(i) = n.as_i128() {
-        Mj::from(i)
-    } else if let Some(u) = n.as_u128() {
-        Mj::from(u)
-    } else {
-        match n.as_f64() {
-            Some(f) if crate::number::is_exact_f64(n.as_str(), f) => Mj::from(f),
-            _ => Mj::from(n.as_str()),
-        }
-    }
-}
-
-impl Object for RecordView {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        match self.node() {
-            Json::Array(_) => ObjectRepr::Seq,
-            _ => ObjectRepr::Map,
-        }
-    }
-
-    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
-        if let Some(name) = key.as_str() {
-            if let Some(top) = &self.top {
-                // A bare name that is a function is the function, whatever the record holds.
-                if top.functions.iter().any(|function| function == name) {
-                    return None;
-                }
-                if name == NOW_NAME {
-                    return top.now.map(Mj::from);
-                }
-                if let Some((_, value)) = top.locals.iter().rev().find(|(local, _)| local == name) {
-                    return Some(json_value(value));
-                }
-            }
-            if let Some(found) = self.lookup_name(name) {
-                return Some(found);
-            }
-            let value = self.child(Segment::Key(name.to_string()));
-            return (!value.is_undefined()).then_some(value);
-        }
-        let index = i64::try_from(key.clone()).ok()?;
-        let value = self.child(Segment::Index(index));
-        (!value.is_undefined()).then_some(value)
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        match self.node() {
-            Json::Array(items) => Enumerator::Seq(items.len()),
-            Json::Object(map) => {
-                Enumerator::Values(map.keys().map(|k| Mj::from(k.as_str())).collect())
-            }
-            _ => Enumerator::Empty,
-        }
-    }
-
-    fn is_true(self: &Arc<Self>) -> bool {
-        match self.node() {
-            Json::Array(items) => !items.is_empty(),
-            Json::Object(map) => !map.is_empty(),
-            _ => false,
-        }
-    }
-
-    /// `{{ some_object }}` prints compact JSON, the form a reader expects in a message.
-    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&serde_json::to_string(self.node()).map_err(|_| fmt::Error)?)
-    }
-}
-
-/// How a value prints in a template: as JSON writes it. Null and undefined
-/// print nothing, booleans `true`/`false`, strings as they are, numbers as
-/// their value ([`number`]), arrays and objects as compact JSON. In a link
-/// template the text is then one percent-encoded URL component.
-pub(crate) fn format_value(
-    out: &mut minijinja::Output,
-    state: &mut minijinja::State,
-    value: &Mj,
-) -> Result<(), minijinja::Error> {
-    let text = template_text(value)?;
-    if matches!(state.auto_escape(), minijinja::AutoEscape::Custom(_)) {
-        out.write_str(&crate::value::url::encode_component(&text))?;
-    } else {
-        out.write_str(&text)?;
-    }
-    Ok(())
-}
-
-/// A value's text in a template's output (see [`format_value`]).
-fn template_text(value: &Mj) -> Result<std::borrow::Cow<'_, str>, minijinja::Error> {
-    use minijinja::value::ValueKind;
-    Ok(match value.kind() {
-        ValueKind::Undefined | ValueKind::None => "".into(),
-        // minijinja prints Python's `True`; JSON's is `true`.
-        ValueKind::Bool if value.is_true() => "true".into(),
-        ValueKind::Bool => "false".into(),
-        ValueKind::String => value.as_str().unwrap_or_default().into(),
-        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => {
-            serde_json::to_string(&to_json(value)?)
-                .map_err(|error| {
-                    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, error.to_string())
-                })?
-                .into()
-        }
-        ValueKind::Plain => return Err(function_printed()),
-        _ => value.to_string().into(),
-    })
-}
-
-/// A function (`{{ range }}`) is no value: printing its Rust name would leak
-/// internals into a message, so it is an error to print one.
-fn function_printed() -> minijinja::Error {
-    minijinja::Error::new(
-        minijinja::ErrorKind::InvalidOperation,
-        "a function cannot be printed; call it, with parentheses",
-    )
-}
-
-/// A template value as JSON. A part of the record is taken as it is (its
-/// numbers as written); what a template built (`[a, b]`, `x | list`) is
-/// converted item by item, undefined becoming null.
-fn to_json(value: &Mj) -> Result<Json, minijinja::Error> {
-    use minijinja::value::ValueKind;
-    if let Some(view) = value.downcast_object_ref::<RecordView>() {
-        return Ok(view.node().clone());
-    }
-    Ok(match value.kind() {
-        ValueKind::Undefined | ValueKind::None => Json::Null,
-        ValueKind::Bool => Json::Bool(value.is_true()),
-        ValueKind::String | ValueKind::Bytes => Json::String(value.to_string()),
-        ValueKind::Number => {
-            let text = value.to_string();
-            // `inf` and `NaN` have no JSON spelling.
-            match serde_json::from_str::<serde_json::Number>(&text) {
-                Ok(_) => Json::Number(crate::number::as_written(&text)),
-                Err(_) => Json::Null,
-            }
-        }
-        ValueKind::Map => {
-            let mut object = serde_json::Map::new();
-            for key in value.try_iter()? {
-                let item = value.get_item(&key)?;
-                object.insert(template_text(&key)?.into_owned(), to_json(&item)?);
-            }
-            Json::Object(object)
-        }
-        ValueKind::Seq | ValueKind::Iterable => Json::Array(
-            value
-                .try_iter()?
-                .map(|item| to_json(&item))
-                .collect::<Result<_, _>>()?,
-        ),
-        ValueKind::Plain => return Err(function_printed()),
-        _ => Json::String(value.to_string()),
-    })
-}
-
-/// The `string` filter: a value's text as the template would print it
-/// (`true`, not minijinja's `True`; an array as JSON).
-pub(crate) fn string_filter(value: &Mj) -> Result<Mj, minijinja::Error> {
-    Ok(Mj::from(template_text(value)?.into_owned()))
-}
-
-/// The `join` filter, with each item's text as a template writes it
-/// (`true`, empty for null, JSON for a list), not minijinja's Python words.
-/// A string joins its characters; null and undefined join to empty text.
-pub(crate) fn join_filter(value: &Mj, joiner: Option<&str>) -> Result<Mj, minijinja::Error> {
-    use minijinja::value::ValueKind;
-    let parts: Vec<String> = match value.kind() {
-        ValueKind::Undefined | ValueKind::None => Vec::new(),
-        ValueKind::String => {
-            let text = value.as_str().unwrap_or_default();
-            text.chars().map(String::from).collect()
-        }
-        ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => value
-            .try_iter()?
-            .map(|item| template_text(&item).map(|text| text.into_owned()))
-            .collect::<Result<_, _>>()?,
-        _ => {
-            return Err(minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                format!("join takes a list, not {}", value.kind()),
-            ))
-        }
-    };
-    Ok(Mj::from(parts.join(joiner.unwrap_or(""))))
-}
-
-/// The `default` filter (and `d`), for which null is as absent as undefined:
-/// `{{ description | default("none given") }}` covers a null description.
-pub(crate) fn default_filter(
-    state: &minijinja::State,
-    value: &Mj,
-    args: minijinja::value::Rest<Mj>,
-) -> Result<Mj, minijinja::Error> {
-    let value = if value.is_none() {
-        &Mj::UNDEFINED
-    } else {
-        value
-    };
-    minijinja::filters::default(state, value, args)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::limits::Limits;
+    use crate::value::{Path, Segment};
 
     /// The shortcut for `{{ name }}` must give exactly what minijinja gives.
     #[test]

@@ -15,6 +15,9 @@ use super::functions::{expression_names, FunctionKind, FUNCTIONS};
 use super::{Compiler, TemplateId};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::syntax::ast::{Path, Spanned, ValueExpr};
+// A Plan's `parse_time`/`format_time` calls hold one; the filter `format_time`
+// parses its own per rendering, so the type lives in the leaf `value`.
+pub use crate::value::TimeFormat;
 
 /// A compiled expression.
 pub enum Expr {
@@ -120,24 +123,6 @@ impl TextFunction {
 pub enum Group {
     Index(usize),
     Name(String),
-}
-
-/// A time format, parsed when the transform loads.
-pub enum TimeFormat {
-    Rfc3339,
-    Described(time::format_description::OwnedFormatItem),
-}
-
-impl TimeFormat {
-    /// `rfc3339`, or a `time` crate format description (`[year]-[month]-[day]`).
-    pub fn parse(text: &str) -> Result<TimeFormat, String> {
-        if text.eq_ignore_ascii_case("rfc3339") {
-            return Ok(TimeFormat::Rfc3339);
-        }
-        time::format_description::parse_owned::<2>(text)
-            .map(TimeFormat::Described)
-            .map_err(|error| error.to_string())
-    }
 }
 
 /// How big a regular expression may grow when compiled, so that no pattern

@@ -82,7 +82,7 @@ impl Lint<'_> {
     fn compare(&mut self, left: &Operand, op: CompareOp, right: &Operand) {
         match (&left.node, &right.node) {
             (ValueExpr::Literal(l), ValueExpr::Literal(r)) => {
-                self.constant_comparison(left, right, crate::apply::compare(l, op, r))
+                self.constant_comparison(left, right, crate::value::compare::compare(l, op, r))
             }
             (ValueExpr::Path(_), ValueExpr::Literal(literal))
             | (ValueExpr::Literal(literal), ValueExpr::Path(_)) => {

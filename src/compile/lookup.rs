@@ -279,7 +279,8 @@ fn json_table(text: &str, column: &str) -> Result<Indexed, String> {
             }
         }
         Some(b'{') => {
-            let rows: HashMap<String, &RawValue> =
+            // foldhash: std's SipHash was 14 % of loading a table of 1,000,000 rows.
+            let rows: HashMap<String, &RawValue, foldhash::fast::RandomState> =
                 serde_json::from_str(whole.get()).map_err(|e| e.to_string())?;
             for (key, row) in rows {
                 table.push([key.as_str(), row.get()])?;

@@ -1,16 +1,20 @@
 //! Templates, compiled once when a transform loads: the minijinja
 //! environment, every template a transform can reach (included files too,
 //! named by quoted strings only), and the lookups they read. Rendering per
-//! record is the apply stage's half ([`crate::apply`]'s `template` module).
+//! record is the apply stage's half ([`crate::apply`]'s `template` module); how
+//! values look in a template, and xf's filters, are the leaf [`crate::value::template`].
+//! Every template's sums and products are guarded as it is added (inline) or
+//! read (a file): see `template_names::guard_sequences`.
 
+use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::lookup::Lookup;
-use super::template_names::{names_used, ALWAYS_CALLABLE};
+use super::template_names::{guard_sequences, names_used, Guarded, ALWAYS_CALLABLE};
 pub use super::template_names::{NameKind, NameUse};
 use crate::files::{self, Loader};
 use crate::limits::Limits;
@@ -35,7 +39,14 @@ pub struct Templates {
     /// names a string, the string is the output and minijinja is not entered.
     pub(crate) sole_name: Vec<Option<String>>,
     pub(crate) lookups: Arc<[Lookup]>,
+    /// The templates whose sums and products are guarded, by name: the
+    /// author's text and where the guard added to it (see [`Guarded`]), so
+    /// that checks and messages speak of the text as written.
+    guarded: GuardedTexts,
 }
+
+/// Guarded templates by name, shared with the loader that reads template files.
+type GuardedTexts = Arc<Mutex<HashMap<String, (String, Guarded)>>>;
 
 /// A compiled template, by its index in [`Templates`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,18 +191,9 @@ impl Templates {
                 AutoEscape::None
             }
         });
-        // Values print as JSON writes them (see `apply::format_value`); the rule
-        // belongs to rendering, but minijinja takes it with the environment.
-        env.set_formatter(crate::apply::format_value);
-        // `default` stands in for null too: a null field is as absent as a missing one.
-        env.add_filter("default", crate::apply::default_filter);
-        env.add_filter("d", crate::apply::default_filter);
-        env.add_filter("string", crate::apply::string_filter);
-        env.add_filter("tojson", crate::apply::tojson_filter);
-        env.add_filter("join", crate::apply::join_filter);
-        env.add_filter("truncate", crate::apply::truncate_filter);
-        env.add_filter("format_time", crate::apply::format_time_filter);
-        env.add_function("now", crate::apply::now_function);
+        // How values print, xf's filters and `now()`: rules that renderings run,
+        // but minijinja takes them with the environment.
+        crate::value::template::install(&mut env);
         let functions = env.globals().map(|(name, _)| name.to_string()).collect();
         Templates {
             env,
@@ -202,6 +204,7 @@ impl Templates {
             inline: Vec::new(),
             sole_name: Vec::new(),
             lookups: Arc::from(Vec::new()),
+            guarded: Arc::default(),
         }
     }
 
@@ -219,7 +222,13 @@ impl Templates {
     /// Reads template files beside `dir` through `files`, the load's loader
     /// (confined, regular files only, bounded: see [`files`]).
     pub fn set_files(&mut self, dir: &FsPath, files: Arc<dyn Loader>) {
-        install_loader(&mut self.env, &self.frozen, dir.to_path_buf(), files);
+        install_loader(
+            &mut self.env,
+            &self.frozen,
+            &self.guarded,
+            dir.to_path_buf(),
+            files,
+        );
     }
 
     /// Compiles an inline template under a unique `name`.
@@ -227,9 +236,21 @@ impl Templates {
         // `{{ range }}` names a function, never a field: minijinja says so.
         let sole_name = sole_name(&source).filter(|name| !self.functions.contains(name));
         self.resolve_includes(&source, None)?;
-        self.env
-            .add_template_owned(name.clone(), source)
-            .map_err(|error| compile_error(&error, false))?;
+        let guard = guard_sequences(&source, self.env.syntax().clone());
+        let text = guard
+            .as_ref()
+            .map_or_else(|| source.clone(), |guard| guard.text.clone());
+        if let Err(error) = self.env.add_template_owned(name.clone(), text) {
+            let mut error = compile_error(&error, false);
+            error.range = error.range.map(|range| match &guard {
+                Some(guard) => guard.original(range.start)..guard.original(range.end),
+                None => range,
+            });
+            return Err(error);
+        }
+        if let Some(guard) = guard {
+            remember(&self.guarded, name.clone(), source, guard);
+        }
         self.names.push(name);
         self.inline.push(true);
         self.sole_name.push(sole_name);
@@ -238,12 +259,11 @@ impl Templates {
 
     /// Compiles a template file found beside the transform.
     pub fn add_file(&mut self, file: &str) -> Result<TemplateId, CompileError> {
-        let source = self
+        let template = self
             .env
             .get_template(file)
-            .map_err(|error| compile_error(&error, true))?
-            .source()
-            .to_string();
+            .map_err(|error| self.compile_error_in_file(&error))?;
+        let source = self.author_source(&template);
         self.resolve_includes(&source, Some(file))?;
         self.names.push(file.to_string());
         self.inline.push(false);
@@ -276,11 +296,11 @@ impl Templates {
                         continue;
                     }
                     match self.env.get_template(&name) {
-                        Ok(template) => pending.push((template.source().to_string(), Some(name))),
+                        Ok(template) => pending.push((self.author_source(&template), Some(name))),
                         Err(error)
                             if reference.ignore_missing
                                 && error.kind() == minijinja::ErrorKind::TemplateNotFound => {}
-                        Err(error) => return Err(compile_error(&error, true)),
+                        Err(error) => return Err(self.compile_error_in_file(&error)),
                     }
                 }
             }
@@ -297,10 +317,11 @@ impl Templates {
             return Vec::new();
         };
         let root_file = (!self.inline[id.0]).then(|| self.names[id.0].clone());
-        let mut sources = vec![(root_file, root.source().to_string())];
-        for name in self.reached(root.source()) {
+        let root_source = self.author_source(&root);
+        let mut sources = vec![(root_file, root_source.clone())];
+        for name in self.reached(&root_source) {
             if let Ok(template) = self.env.get_template(&name) {
-                sources.push((Some(name), template.source().to_string()));
+                sources.push((Some(name), self.author_source(&template)));
             }
         }
         let mut uses = Vec::new();
@@ -395,12 +416,47 @@ impl Templates {
                     continue;
                 }
                 if let Ok(template) = self.env.get_template(&name) {
-                    pending.push(template.source().to_string());
+                    pending.push(self.author_source(&template));
                 }
                 seen.push(name);
             }
         }
         seen
+    }
+
+    /// A template's text as its author wrote it (without the guard's marks).
+    fn author_source(&self, template: &minijinja::Template<'_, '_>) -> String {
+        match lock(&self.guarded).get(template.name()) {
+            Some((source, _)) => source.clone(),
+            None => template.source().to_string(),
+        }
+    }
+
+    /// The author's text at `range` of template `name`'s compiled text.
+    pub(crate) fn author_text(&self, name: &str, range: std::ops::Range<usize>) -> Option<String> {
+        match lock(&self.guarded).get(name) {
+            Some((source, guard)) => source
+                .get(guard.original(range.start)..guard.original(range.end))
+                .map(str::to_string),
+            None => self
+                .env
+                .get_template(name)
+                .ok()?
+                .source()
+                .get(range)
+                .map(str::to_string),
+        }
+    }
+
+    /// A template file's compile error, its place in the author's text.
+    fn compile_error_in_file(&self, error: &minijinja::Error) -> CompileError {
+        let mut compiled = compile_error(error, true);
+        if let (Some(name), Some(range)) = (error.name(), compiled.range.clone()) {
+            if let Some((_, guard)) = lock(&self.guarded).get(name) {
+                compiled.range = Some(guard.original(range.start)..guard.original(range.end));
+            }
+        }
+        compiled
     }
 
     /// Ends loading: from now on no template reads a file.
@@ -423,10 +479,13 @@ impl Templates {
 fn install_loader(
     env: &mut Environment<'static>,
     frozen: &Arc<AtomicBool>,
+    guarded: &GuardedTexts,
     dir: PathBuf,
     files: Arc<dyn Loader>,
 ) {
     let frozen = Arc::clone(frozen);
+    let syntax = env.syntax().clone();
+    let guarded = Arc::clone(guarded);
     env.set_loader(move |name| {
         if frozen.load(Ordering::Relaxed) {
             return Err(minijinja::Error::new(
@@ -437,8 +496,33 @@ fn install_loader(
                 ),
             ));
         }
-        files::template_source(&*files, &dir, name)
+        let Some(source) = files::template_source(&*files, &dir, name)? else {
+            return Ok(None);
+        };
+        // A file's sums and products are guarded as an inline template's are.
+        Ok(Some(match guard_sequences(&source, syntax.clone()) {
+            Some(mut guard) => {
+                let text = std::mem::take(&mut guard.text);
+                remember(&guarded, name.to_string(), source, guard);
+                text
+            }
+            None => source,
+        }))
     });
+}
+
+/// Keeps a guarded template's own text and the guard's marks; the guarded
+/// text itself is the environment's.
+fn remember(guarded: &GuardedTexts, name: String, source: String, mut guard: Guarded) {
+    guard.text = String::new();
+    lock(guarded).insert(name, (source, guard));
+}
+
+fn lock(guarded: &GuardedTexts) -> std::sync::MutexGuard<'_, HashMap<String, (String, Guarded)>> {
+    // Nothing panics while holding it; were it poisoned, the map is still whole.
+    guarded
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A tag that names another template: `{% include "x.j2" %}`, `import`,

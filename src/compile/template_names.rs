@@ -14,12 +14,17 @@
 //! (`True`, `None`) through the value's `Display`, which no environment
 //! setting reaches, where every other way of rendering follows xf's null
 //! model (`true`, empty text).
+//!
+//! And it finds where a template can make a list with an operator
+//! (`a + b`, `a * n`), for [`guard_sequences`].
 
 use std::collections::HashSet;
 use std::ops::Range;
 
 use minijinja::machinery::ast::{BinOpKind, CallArg, Expr, Stmt};
 use minijinja::machinery::Span;
+
+use crate::value::template::SEQUENCE_GUARD;
 
 /// What a template calls a name as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +65,7 @@ pub fn names_used(
     syntax: minijinja::syntax::SyntaxConfig,
 ) -> Option<(Vec<NameUse>, HashSet<String>)> {
     let tree = minijinja::machinery::parse(source, "<template>", syntax).ok()?;
-    let mut walk = Walk {
-        source,
-        uses: Vec::new(),
-        bound: HashSet::new(),
-    };
+    let mut walk = Walk::new(source);
     walk.stmt(&tree);
     Some((walk.uses, walk.bound))
 }
@@ -74,14 +75,98 @@ pub fn names_used(
 /// recursive loop.
 pub const ALWAYS_CALLABLE: &[&str] = &["caller", "super", "loop"];
 
+/// A template's text with every outermost sum and product (`a + b + c`,
+/// `a * n`) written as `(a + b + c)|__xf_sequence`, and where that text was
+/// added, so that positions in it can be told in the author's text.
+///
+/// Why: minijinja 3.1 joins two lists with `+` lazily and charges no fuel
+/// for it (nor for `list * n`), so a template that adds a list to itself in a
+/// loop holds 2^30 items after 30 passes, and whatever reads them (a filter,
+/// printing, minijinja's own copy past 32 joins) runs without bound. With the
+/// guard, a list an operator makes is checked against the fuel left and
+/// built, so the next addition starts from a list that has been paid for.
+/// Operands of the same sum are not guarded apart: a sum of N parts is at
+/// most N times its largest part, and the whole is checked.
+pub struct Guarded {
+    pub text: String,
+    /// (offset in the author's text, bytes added there), in order.
+    pub added: Vec<(usize, usize)>,
+}
+
+impl Guarded {
+    /// A position in the guarded text as a position in the author's: text
+    /// the guard added counts as the place it was added at.
+    pub fn original(&self, at: usize) -> usize {
+        let mut shift = 0;
+        for &(offset, length) in &self.added {
+            if at < offset + shift {
+                break;
+            }
+            if at < offset + shift + length {
+                return offset;
+            }
+            shift += length;
+        }
+        at - shift
+    }
+}
+
+/// `source` guarded (see [`Guarded`]); `None` when it has no sum or product,
+/// or does not parse (which compiling it reports, in the author's text).
+pub fn guard_sequences(source: &str, syntax: minijinja::syntax::SyntaxConfig) -> Option<Guarded> {
+    let tree = minijinja::machinery::parse(source, "<template>", syntax).ok()?;
+    let mut walk = Walk::new(source);
+    walk.stmt(&tree);
+    if walk.sums.is_empty() {
+        return None;
+    }
+    let close = format!(")|{SEQUENCE_GUARD}");
+    // A sum can hold another only below a call, an item, a subscript (`a +
+    // f(b + c)`), so ranges nest or are apart. At one place, closing marks go
+    // first, the inner sum's first; then opening marks, the outer sum's first.
+    // (place, whether it opens, the other end reversed), and the mark.
+    type Mark<'m> = ((usize, bool, std::cmp::Reverse<usize>), &'m str);
+    let mut marks: Vec<Mark<'_>> = Vec::new();
+    for range in &walk.sums {
+        marks.push(((range.start, true, std::cmp::Reverse(range.end)), "("));
+        marks.push(((range.end, false, std::cmp::Reverse(range.start)), &close));
+    }
+    marks.sort_by_key(|&(key, _)| key);
+    let mut text = String::with_capacity(source.len() + marks.len() * close.len());
+    let mut added = Vec::with_capacity(marks.len());
+    let mut last = 0;
+    for ((at, _, _), mark) in marks {
+        text.push_str(source.get(last..at)?);
+        text.push_str(mark);
+        added.push((at, mark.len()));
+        last = at;
+    }
+    text.push_str(source.get(last..)?);
+    Some(Guarded { text, added })
+}
+
 struct Walk<'s> {
     /// The template's text, to find a `~` between its operands.
     source: &'s str,
     uses: Vec<NameUse>,
     bound: HashSet<String>,
+    /// The byte ranges of sums and products that are no operand of another.
+    sums: Vec<Range<usize>>,
+    /// Whether the expression walked next is an operand of a sum or product.
+    in_sum: bool,
 }
 
-impl Walk<'_> {
+impl<'s> Walk<'s> {
+    fn new(source: &'s str) -> Walk<'s> {
+        Walk {
+            source,
+            uses: Vec::new(),
+            bound: HashSet::new(),
+            sums: Vec::new(),
+            in_sum: false,
+        }
+    }
+
     fn stmts(&mut self, stmts: &[Stmt<'_>]) {
         for stmt in stmts {
             self.stmt(stmt);
@@ -185,6 +270,10 @@ impl Walk<'_> {
     }
 
     fn expr(&mut self, expr: &Expr<'_>) {
+        // Only a sum's own operands are part of it: below them (a call's
+        // argument, an item of a list) a sum is an expression of its own, whose
+        // value can be kept (`m(ns.x + ns.x)` can set it in a namespace).
+        let operand = std::mem::take(&mut self.in_sum);
         match expr {
             Expr::Var(_) | Expr::Const(_) => {}
             Expr::Slice(s) => {
@@ -198,8 +287,17 @@ impl Walk<'_> {
                 if matches!(b.op, BinOpKind::Concat) {
                     self.concat(&b.left, &b.right);
                 }
+                let sum = matches!(b.op, BinOpKind::Add | BinOpKind::Mul);
+                if sum && !operand {
+                    let span = b.span();
+                    self.sums
+                        .push(span.start_offset as usize..span.end_offset as usize);
+                }
+                self.in_sum = sum;
                 self.expr(&b.left);
+                self.in_sum = sum;
                 self.expr(&b.right);
+                self.in_sum = false;
             }
             Expr::Compare(c) => {
                 self.expr(&c.expr);
@@ -316,5 +414,42 @@ impl Walk<'_> {
             name: name.to_string(),
             range: start..start + name.len(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guarded(source: &str) -> Option<Guarded> {
+        guard_sequences(source, minijinja::syntax::SyntaxConfig::default())
+    }
+
+    /// Each outermost sum or product is wrapped once, a sum below a call
+    /// on its own; positions in the guarded text map back to the author's.
+    #[test]
+    fn sums_and_products_are_guarded_and_positions_map_back() {
+        let source = "{% set ns.x = ns.x + ns.x + [1] %}{{ a * 2 + f(b + c) }}{{ d - e }}";
+        let guard = guarded(source).unwrap();
+        assert_eq!(
+            guard.text,
+            "{% set ns.x = (ns.x + ns.x + [1])|__xf_sequence %}\
+             {{ (a * 2 + f((b + c)|__xf_sequence))|__xf_sequence }}{{ d - e }}"
+        );
+        for word in ["ns.x + ns.x", "f(", "b + c", "d - e", "}}"] {
+            let author = source.find(word).unwrap();
+            let compiled = guard.text.find(word).unwrap();
+            assert_eq!(guard.original(compiled), author, "{word}");
+        }
+        // Added text counts as the place it was added at.
+        let open = guard.text.find("(ns.x").unwrap();
+        assert_eq!(guard.original(open), source.find("ns.x + ns.x").unwrap());
+        assert_eq!(guard.original(guard.text.len()), source.len());
+    }
+
+    #[test]
+    fn templates_without_sums_or_that_do_not_parse_are_left_alone() {
+        assert!(guarded("{{ a ~ b }}{% for x in y %}{{ x - 1 }}{% endfor %}").is_none());
+        assert!(guarded("{{ a + }}").is_none());
     }
 }

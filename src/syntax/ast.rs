@@ -19,6 +19,10 @@ impl<T> Spanned<T> {
     }
 }
 
+/// The operators are written in the syntax; what they give on two values is
+/// the same at load (a constant comparison's warning) and per record, so they
+/// live with the comparison in the leaf [`crate::value::compare`].
+pub use crate::value::compare::{CompareOp, TextOp};
 /// Paths are written in the syntax and used by every stage after it.
 pub use crate::value::{Path, Segment};
 
@@ -173,25 +177,6 @@ pub enum Condition {
 
 /// One side of a comparison: a literal, a path or a function call.
 pub type Operand = Spanned<ValueExpr>;
-
-/// A test on text (or, for `contains`, on an array's items).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextOp {
-    Contains,
-    StartsWith,
-    EndsWith,
-}
-
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompareOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
 
 /// `statements` with every span zeroed, so that two trees compare by what
 /// they say, not where they were written (`xf fmt` checks its output so).

@@ -1,16 +1,21 @@
 //! Values of records, and what every stage needs to know about them: the
 //! record [`Path`] and its get/set/remove, kinds in words, keys as text, times
-//! and URL components. A leaf: it imports from no stage, and every stage may
-//! import from it.
+//! and time formats, URL components, how two values compare ([`compare`]:
+//! the operators too), and how values look in a template (`template`: the
+//! record as minijinja sees it, xf's filters). A leaf: it imports from no
+//! stage, and every stage may import from it; this is where what two stages
+//! both need goes, so that the stages never import backwards.
 
+pub mod compare;
 mod path;
+pub(crate) mod template;
 mod time;
 pub mod url;
 
 use serde_json::Value;
 
 pub use path::{remove_all, Path, Segment};
-pub use time::Time;
+pub use time::{clock_millis, format_time, parse_time, Time, TimeFormat};
 
 /// "a string", "an object", … for messages about a value's kind.
 pub fn kind_with_article(value: &Value) -> &'static str {
@@ -33,5 +38,14 @@ pub fn key_str(value: &Value) -> Option<&str> {
         Value::Number(n) => Some(n.as_str()),
         Value::Bool(b) => Some(if *b { "true" } else { "false" }),
         _ => None,
+    }
+}
+
+/// The first `length` characters of `text`: the function `truncate` and the
+/// template filter of that name alike.
+pub fn truncate(text: &str, length: usize) -> String {
+    match text.char_indices().nth(length) {
+        Some((at, _)) => text[..at].to_string(),
+        None => text.to_string(),
     }
 }

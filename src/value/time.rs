@@ -108,6 +108,64 @@ impl Time {
     }
 }
 
+/// A time format, parsed when the transform loads (a function's literal
+/// argument) or when a template renders (the `format_time` filter's).
+pub enum TimeFormat {
+    Rfc3339,
+    Described(time::format_description::OwnedFormatItem),
+}
+
+impl TimeFormat {
+    /// `rfc3339`, or a `time` crate format description (`[year]-[month]-[day]`).
+    pub fn parse(text: &str) -> Result<TimeFormat, String> {
+        if text.eq_ignore_ascii_case("rfc3339") {
+            return Ok(TimeFormat::Rfc3339);
+        }
+        time::format_description::parse_owned::<2>(text)
+            .map(TimeFormat::Described)
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// `parse_time`: epoch milliseconds of the text in `format`, UTC unless the
+/// format has an offset; a date alone is its midnight.
+pub fn parse_time(text: &str, format: &TimeFormat) -> Result<i64, String> {
+    use time::{Date, OffsetDateTime, PrimitiveDateTime};
+    let time = match format {
+        TimeFormat::Rfc3339 => {
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        }
+        TimeFormat::Described(items) => OffsetDateTime::parse(text, items)
+            .or_else(|_| PrimitiveDateTime::parse(text, items).map(|t| t.assume_utc()))
+            .or_else(|_| Date::parse(text, items).map(|d| d.midnight().assume_utc())),
+    }
+    .map_err(|error| format!("{text:?} does not fit the format ({error})"))?;
+    i64::try_from(time.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| format!("{text:?} is out of range"))
+}
+
+/// `format_time` (the function and the template filter): a time `epoch_ms`
+/// reads, as text in `format`, in UTC.
+pub fn format_time(value: &Value, format: &TimeFormat) -> Result<String, String> {
+    let millis = Time::from_value(value)?.millis();
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .map_err(|error| error.to_string())?;
+    match format {
+        TimeFormat::Rfc3339 => time.format(&time::format_description::well_known::Rfc3339),
+        TimeFormat::Described(items) => time.format(items),
+    }
+    .map_err(|error| error.to_string())
+}
+
+/// The clock's epoch milliseconds, for `now()` in expressions and templates
+/// alike when the run has no fixed time.
+pub fn clock_millis() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
