@@ -143,6 +143,9 @@ pub enum Code {
     /// `fan_out` inside a block or in an included file: the statements after
     /// it, to the end of the transform, are what runs once per item.
     FanOutPlace,
+    /// A statement writes or removes `request` (`set request.x = 1`), names
+    /// something `request`, or reads it where only the record is read (`for x in request.headers`).
+    RequestWritten,
     // E07xx: includes
     /// An included file cannot be read.
     IncludeFile,
@@ -216,6 +219,7 @@ impl Code {
             Code::Arguments => "E0602",
             Code::LocalName => "E0603",
             Code::FanOutPlace => "E0604",
+            Code::RequestWritten => "E0605",
             Code::IncludeFile => "E0701",
             Code::IncludeInvalid => "E0702",
             Code::IncludeCycle => "E0703",

@@ -911,3 +911,96 @@ fn a_template_s_tilde_is_refused_at_load_with_what_to_write_instead() {
         "{\"flag\":true,\"none\":null,\"a\":\"true/\",\"b\":\"true/\"}\n"
     );
 }
+
+/// `request` in a transform: null without the flags (its names missing, no
+/// error), set by `--request-header` and `--request-source` as `xf serve`
+/// sets it: names lower-cased, a repeated header joined with `, `, and the
+/// credential headers withheld, in expressions, conditions and templates.
+#[test]
+fn request_headers_and_source_come_from_the_command_line() {
+    let (_dir, path) = transform(
+        "set event = request.headers.\"x-github-event\"\n\
+         set accept = request.headers.accept\n\
+         set source = request.source\n\
+         set auth = coalesce(request.headers.authorization, request.headers.cookie, \"withheld\")\n\
+         when request.headers.\"x-github-event\" == \"ping\" {\n  set ping = true\n}\n\
+         message m = \"{{ request.headers['x-github-event'] }}|{{ request.source }}|{{ request.headers.authorization }}|{{ request.headers['proxy-authorization'] }}|{{ request.index }}\"\n",
+    );
+    let with = |flags: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), path.as_os_str()];
+        args.extend(flags.iter().map(std::ffi::OsStr::new));
+        run(&args, b"{\"request\": \"the record's own\"}\n")
+    };
+    let (status, out, err) = with(&[
+        "--request-header",
+        "X-GitHub-Event: ping",
+        "--request-header",
+        "Accept: a/b",
+        "--request-header",
+        "accept:  c/d ",
+        "--request-header",
+        "Authorization: Bearer s3cret",
+        "--request-header",
+        "Proxy-Authorization: Basic s3cret",
+        "--request-header",
+        "Cookie: session=s3cret",
+        "--request-source",
+        "github",
+    ]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        out,
+        "{\"request\":\"the record's own\",\"event\":\"ping\",\"accept\":\"a/b, c/d\",\
+         \"source\":\"github\",\"auth\":\"withheld\",\"ping\":true,\"m\":\"ping|github|||\"}\n"
+    );
+    assert!(!out.contains("s3cret"));
+
+    let (status, out, err) = with(&[]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        out,
+        "{\"request\":\"the record's own\",\"auth\":\"withheld\",\"m\":\"||||\"}\n"
+    );
+
+    let (status, _, err) = with(&["--request-header", "no colon"]);
+    assert_eq!(status, 2);
+    assert!(err.contains("is not `Name: value`"), "{err}");
+}
+
+/// The README's example of `request` loads and runs as it says.
+#[test]
+fn the_readme_request_example_runs() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let section = &readme[readme.find("### The request").expect("the section")..];
+    let example = section
+        .split("```\n")
+        .nth(1)
+        .expect("the section's example");
+    let (_dir, path) = transform(example);
+    let (status, out, err) = run(
+        &[
+            "run".as_ref(),
+            path.as_os_str(),
+            "--request-header".as_ref(),
+            "X-GitHub-Event: push".as_ref(),
+            "--request-source".as_ref(),
+            "github".as_ref(),
+        ],
+        b"{\"a\": 1}\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        out,
+        "{\"a\":1,\"event\":\"push\",\"title\":\"github: push\"}\n"
+    );
+    let (status, out, err) = run(
+        &[
+            "run".as_ref(),
+            path.as_os_str(),
+            "--request-header".as_ref(),
+            "X-GitHub-Event: ping".as_ref(),
+        ],
+        b"{\"a\": 1}\n",
+    );
+    assert_eq!((status, out.as_str()), (0, ""), "{err}");
+}

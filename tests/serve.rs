@@ -1225,3 +1225,83 @@ fn spool_replay_transform_runs_failed_records_through_the_fixed_transform() {
     assert!(said.contains("names the pipeline file (.xfp)"), "{said}");
     assert_eq!(dead_letters(), after);
 }
+
+/// `request` in `xf serve`: each record of a batch body reads the request's
+/// headers, its source's name and path, when it came, the sender's delivery
+/// id and its own position in the body; the credentials it was sent with
+/// (Authorization, Cookie, the source's API-key header) read as nothing, in
+/// expressions, conditions and templates alike.
+#[test]
+fn the_transform_reads_the_request_but_never_its_credentials() {
+    let setup = Setup::new();
+    let sink = Sink::start();
+    setup.file(
+        "t.xf",
+        "set event = request.headers.\"x-github-event\"\n\
+         set source = request.source\n\
+         set path = request.path\n\
+         set index = request.index\n\
+         set delivery = request.delivery_id\n\
+         set received = request.received_at\n\
+         set key = coalesce(request.headers.\"x-gh-token\", \"withheld\")\n\
+         set auth = coalesce(request.headers.authorization, \"withheld\")\n\
+         set cookie = coalesce(request.headers.cookie, \"withheld\")\n\
+         set whole = request\n\
+         when request.headers.\"x-github-event\" == \"code_scanning_alert\" and request.index == 1 {\n  set second = true\n}\n\
+         message m = \"{{ request.headers['x-github-event'] }}/{{ request.index }}/{{ request.headers['x-gh-token'] }}{{ request.headers.authorization }}\"\n",
+    );
+    setup.file(
+        "p.xfp",
+        &format!(
+            "spool \"spool\"\nsource gh at \"/hooks/gh\" {{\n    transform \"t.xf\"\n    auth api_key header \"X-Gh-Token\" = env \"XF_TEST_REQUEST_KEY\"\n}}\ndestination d {{\n    uri \"{}\"\n}}\n",
+            sink.url()
+        ),
+    );
+    let server = setup.serve_pipeline(&[], &[("XF_TEST_REQUEST_KEY", "k3y-s3cret")]);
+    let headers = [
+        ("X-GitHub-Event", "code_scanning_alert"),
+        ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        ("X-Gh-Token", "k3y-s3cret"),
+        ("Authorization", "Bearer b3arer-s3cret"),
+        ("Cookie", "session=c00kie-s3cret"),
+    ];
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let (status, answer) = post(
+        server.address,
+        "/hooks/gh",
+        &headers,
+        br#"[{"n": "a"}, {"n": "b"}]"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    sink.wait_for(10 * SECOND, "two records", |r| r.len() >= 2);
+    let mut delivered: Vec<Value> = sink.delivered().into_iter().map(|(_, v)| v).collect();
+    delivered.sort_by_key(|v| v["index"].as_i64());
+    assert_eq!(delivered.len(), 2);
+    for (k, record) in delivered.iter().enumerate() {
+        let text = record.to_string();
+        assert!(!text.contains("s3cret"), "a credential was read: {text}");
+        assert_eq!(record["n"], ["a", "b"][k]);
+        assert_eq!(record["event"], "code_scanning_alert");
+        assert_eq!(record["source"], "gh");
+        assert_eq!(record["path"], "/hooks/gh");
+        assert_eq!(record["index"], k);
+        assert_eq!(record["delivery"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        let received = record["received"].as_i64().unwrap();
+        assert!(received >= before && received < before + 60_000, "{text}");
+        for withheld in ["key", "auth", "cookie"] {
+            assert_eq!(record[withheld], "withheld", "{text}");
+        }
+        let headers = record["whole"]["headers"].as_object().unwrap();
+        assert_eq!(headers["x-github-event"], "code_scanning_alert");
+        for name in ["x-gh-token", "authorization", "cookie"] {
+            assert!(!headers.contains_key(name), "{text}");
+        }
+        assert_eq!(record["whole"]["index"], k);
+        assert_eq!(record["second"].as_bool(), (k == 1).then_some(true));
+        assert_eq!(record["m"], format!("code_scanning_alert/{k}/"));
+    }
+    assert!(server.terminate().success());
+}

@@ -14,6 +14,8 @@ use crate::value::{clock_millis, key_str, kind_with_article, Time};
 /// variables, and the limit on the text a function may make.
 pub(super) struct Scope<'s> {
     pub now: Option<i64>,
+    /// What `request` reads; `None`: it is null.
+    pub request: Option<&'s super::Request>,
     pub locals: &'s [Option<Arc<Value>>],
     pub text_limit: usize,
 }
@@ -32,6 +34,7 @@ pub(super) fn evaluate(
     Ok(match expr {
         Expr::Literal(value) => Some(value.clone()),
         Expr::Path(path) => path.get(record).cloned(),
+        Expr::Request(rest) => request_value(scope.request, rest),
         Expr::Local { slot, rest } => scope.locals[*slot]
             .as_deref()
             .and_then(|value| rest.get(value))
@@ -49,6 +52,7 @@ pub(super) fn evaluate(
                     })
                     .collect(),
                 now: scope.now,
+                request: scope.request,
             };
             Some(Value::String(
                 plan.templates
@@ -185,6 +189,18 @@ fn call_value(
             )),
         },
     })
+}
+
+/// The value at `rest` inside `request`: outside a server `request` is
+/// null, and a name inside a null is missing (the null model's rule).
+pub(super) fn request_value(
+    request: Option<&super::Request>,
+    rest: &crate::value::Path,
+) -> Option<Value> {
+    match request {
+        Some(request) => request.get(rest).map(std::borrow::Cow::into_owned),
+        None => rest.0.is_empty().then_some(Value::Null),
+    }
 }
 
 /// A value as text, the way `string()` writes it; none for null.

@@ -11,6 +11,7 @@ mod expr;
 mod functions;
 mod link;
 mod lookup;
+mod request;
 mod template;
 pub mod trace;
 
@@ -24,9 +25,11 @@ use serde_json::Value;
 use crate::compile::{EventType, Format, Origin, Plan, Step};
 use crate::limits::{deeper_than, measure, Limits, MAX_VALUE_DEPTH};
 use crate::splunk::HecParts;
+pub use crate::value::REQUEST_NAME;
 use crate::value::{kind_with_article, remove_all, Path};
 pub use error::{ErrorKind, Include, RecordError};
 use expr::{evaluate, Scope};
+pub use request::{Request, RequestParts, MAX_HEADER_VALUE, WITHHELD_HEADERS};
 pub use trace::{Change, Decision, Shown, Trace, TraceEnd, TraceStep};
 
 /// What happened to one record.
@@ -68,6 +71,8 @@ struct Run<'p> {
     removals: Vec<&'p Path>,
     /// What `now()` gives when the clock is fixed.
     now: Option<i64>,
+    /// What `request` reads: see [`Context::request`].
+    request: Option<&'p Request>,
     /// Statements run so far, against [`Limits::statements`].
     statements: u64,
     /// Bytes of values built so far, against [`Limits::built_bytes`].
@@ -111,6 +116,10 @@ pub struct Context<'a> {
     /// `None`: the clock. Per call, so that one loaded transform shared by
     /// threads and requests is never changed to run with another time.
     pub now: Option<i64>,
+    /// What `request` reads (`request.headers."x-github-event"`): the
+    /// request that carried the record, in `xf serve`. `None`: `request` is
+    /// null, as it is outside a server. Per call, as the clock is.
+    pub request: Option<&'a Request>,
 }
 
 enum Flow {
@@ -163,6 +172,7 @@ fn start<'p>(plan: &'p Plan, context: &Context<'p>) -> Run<'p> {
         hec: HecParts::default(),
         removals: Vec::new(),
         now: context.now,
+        request: context.request,
         statements: 0,
         built: 0,
         limits: plan.limits,
@@ -624,6 +634,7 @@ impl Run<'_> {
     fn scope(&self) -> Scope<'_> {
         Scope {
             now: self.now,
+            request: self.request,
             locals: &self.locals,
             text_limit: self.limits.template_output,
         }

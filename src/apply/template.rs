@@ -10,11 +10,13 @@
 
 use std::sync::Arc;
 
-use minijinja::value::Value as Mj;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Mj};
 use serde_json::Value as Json;
 
+use super::Request;
 use crate::compile::{Lookup, TemplateId, Templates};
 use crate::value::template::{json_value, RecordView, TopNames, NOW_NAME};
+use crate::value::REQUEST_NAME;
 
 /// What a template sees besides the record: the local variables it can
 /// see (by name), and what `now()` gives when the clock is fixed.
@@ -22,6 +24,8 @@ use crate::value::template::{json_value, RecordView, TopNames, NOW_NAME};
 pub(crate) struct Bindings<'b> {
     pub locals: Vec<(&'b str, Arc<Json>)>,
     pub now: Option<i64>,
+    /// What `request` reads; `None`: it is null.
+    pub request: Option<&'b Request>,
 }
 
 impl Templates {
@@ -36,6 +40,8 @@ impl Templates {
         if let Some(text) = self.sole_name[id.0]
             .as_deref()
             .filter(|name| !bindings.locals.iter().any(|(local, _)| local == name))
+            // `request` is never the record's field (TopLevel answers it).
+            .filter(|name| *name != REQUEST_NAME)
             .and_then(|name| self.string_named(name, record))
         {
             return Ok(text);
@@ -59,6 +65,7 @@ impl Templates {
                 .map(|(name, value)| (name.to_string(), Arc::clone(value)))
                 .collect(),
             now: bindings.now,
+            request: bindings.request.cloned(),
         };
         let scope = RecordView::new(Arc::clone(&shared), Some(Box::new(top)));
         let result = self.render_bounded(id, Mj::from_object(scope));
@@ -181,6 +188,8 @@ struct TopLevel {
     /// The `let` variables the template sees: each hides a field of its name.
     locals: Vec<(String, Arc<Json>)>,
     now: Option<i64>,
+    /// `request`: null when there is none (outside a server).
+    request: Option<Request>,
 }
 
 impl TopNames for TopLevel {
@@ -191,6 +200,12 @@ impl TopNames for TopLevel {
         }
         if name == NOW_NAME {
             return Some(self.now.map(Mj::from));
+        }
+        if name == REQUEST_NAME {
+            return Some(Some(match &self.request {
+                Some(request) => Mj::from_object(RequestView(request.clone())),
+                None => Mj::from(()),
+            }));
         }
         if let Some((_, value)) = self.locals.iter().rev().find(|(local, _)| local == name) {
             return Some(Some(json_value(value)));
@@ -231,6 +246,44 @@ fn resolve_name<'l, 'r>(lookups: &'l [Lookup], record: &'r Json, name: &str) -> 
         .filter_map(|row| row.get_attr(name).ok())
         .find(|value| !value.is_undefined())
         .map_or(Named::Missing, Named::Column)
+}
+
+/// `request` as a template reads it: the fields its records share, read in
+/// place, and the record's own `index`.
+#[derive(Debug)]
+struct RequestView(Request);
+
+impl Object for RequestView {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
+        let name = key.as_str()?;
+        if name == "index" {
+            return self.0.index().map(Mj::from);
+        }
+        json_value(self.0.shared())
+            .get_attr(name)
+            .ok()
+            .filter(|value| !value.is_undefined())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut names: Vec<Mj> = match &**self.0.shared() {
+            Json::Object(map) => map.keys().map(|key| Mj::from(key.as_str())).collect(),
+            _ => Vec::new(),
+        };
+        if self.0.index().is_some() {
+            names.push(Mj::from("index"));
+        }
+        Enumerator::Values(names)
+    }
+
+    /// `{{ request }}` prints compact JSON, as an object of the record does.
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.to_value().to_string())
+    }
 }
 
 fn empty_row() -> Mj {

@@ -680,7 +680,17 @@ fn read_by(
     reads: &mut Vec<(String, Option<Shown>)>,
 ) {
     let mut operand = |operand: &Operand, items: &[usize]| {
+        // Owned: the request's index is made, not read in place.
+        let requested;
         let (name, value) = match &operand.expr {
+            Expr::Request(rest) => {
+                requested = super::expr::request_value(run.request, rest);
+                let name = match rest.0.is_empty() {
+                    true => crate::value::REQUEST_NAME.to_string(),
+                    false => format!("{}.{rest}", crate::value::REQUEST_NAME),
+                };
+                (name, requested.as_ref())
+            }
             Expr::Path(path) => (path.to_string(), path.get(record)),
             Expr::Local { slot, rest } if !items.contains(slot) => {
                 let name = plan.locals.get(*slot).map_or("?", String::as_str);

@@ -24,6 +24,9 @@ pub enum Expr {
     Literal(Value),
     /// A copy of the value at a path; nothing is written when it is missing.
     Path(Path),
+    /// The value at this path inside `request` (the request that carried the
+    /// record: [`crate::apply::Request`]); the empty path is `request` itself.
+    Request(Path),
     /// The value at `rest` inside a `let` variable (or an `any`/`all` item), by slot.
     Local {
         slot: usize,
@@ -396,14 +399,18 @@ impl Compiler<'_> {
         }
     }
 
-    /// A path read in an expression or condition: a `let` variable (or an
-    /// `any`/`all` item) by its name first, then a lookup's matched row by the
+    /// A path read in an expression or condition: `request` first (no
+    /// variable or lookup may take its name), then a `let` variable (or an
+    /// `any`/`all` item) by its name, then a lookup's matched row by the
     /// lookup's name, then the record.
     pub(super) fn read_path(&self, path: &Path) -> Expr {
         let Some(crate::value::Segment::Key(first)) = path.0.first() else {
             return Expr::Path(path.clone());
         };
         let rest = Path(path.0[1..].to_vec());
+        if first == crate::value::REQUEST_NAME {
+            return Expr::Request(rest);
+        }
         if let Some(slot) = self.local(first) {
             return Expr::Local { slot, rest };
         }

@@ -197,6 +197,8 @@ impl Lint<'_> {
             return;
         }
         supplied.extend(plan.templates.lookups().iter().map(|l| l.name.clone()));
+        // The request is no field of the record: the schema does not close it.
+        supplied.insert(crate::value::REQUEST_NAME.to_string());
         let mut closed: Option<(&str, &[String])> = None;
         for statement in statements {
             match &statement.node {

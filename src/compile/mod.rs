@@ -11,6 +11,7 @@ mod include;
 mod link;
 mod lint;
 pub(crate) mod lookup;
+mod request;
 mod template;
 mod template_names;
 
@@ -563,6 +564,9 @@ impl Compiler<'_> {
         let line_start = self.source[..start].rfind('\n').map_or(0, |at| at + 1);
         let column = self.source[line_start..start].chars().count() + 1;
         let span = statement.span;
+        if self.touches_request(&statement.node) {
+            return None;
+        }
         let origin = |statement| Origin {
             statement,
             line,
@@ -983,6 +987,9 @@ impl Compiler<'_> {
                 condition,
             } => {
                 let over = operand(self, over);
+                if self.item_named_request(name) {
+                    return None;
+                }
                 let slot = self.declare(name)?;
                 self.visible.push(slot);
                 let inner = self.condition(condition, origin);

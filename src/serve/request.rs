@@ -464,6 +464,12 @@ async fn transform(
     let limits = app.limits;
     let index = source.index;
     let source_path: Arc<str> = Arc::from(source.path.as_str());
+    let request = Arc::new(what_the_transform_reads(
+        pipeline,
+        source,
+        headers,
+        delivery.as_deref(),
+    ));
     // Not compressed, and small: cheaper here than a hand-off.
     let in_place = bytes.len() <= TRANSFORM_IN_PLACE_MAX
         && encoding.as_deref().is_none_or(|encoding| {
@@ -479,13 +485,17 @@ async fn transform(
         let pipeline = Arc::clone(pipeline);
         let source_path = Arc::clone(&source_path);
         let delivery = delivery.clone();
+        let request = Arc::clone(&request);
         move |mut remaining: Remaining, mut prepared: Prepared| {
             let delivery = delivery.as_deref();
             prepare(
                 &pipeline,
-                index,
-                &source_path,
-                delivery,
+                &Body {
+                    source: index,
+                    source_path: &source_path,
+                    delivery,
+                    request: &request,
+                },
                 &mut remaining,
                 &mut prepared,
                 None,
@@ -504,9 +514,12 @@ async fn transform(
                 let delivery = delivery.as_deref();
                 prepare(
                     pipeline,
-                    index,
-                    &source_path,
-                    delivery,
+                    &Body {
+                        source: index,
+                        source_path: &source_path,
+                        delivery,
+                        request: &request,
+                    },
                     &mut remaining,
                     &mut prepared,
                     Some(until),
@@ -547,6 +560,30 @@ async fn transform(
             ))
         }
     }
+}
+
+/// What the transform reads as `request` for the records of this body (each
+/// adds its index): the headers but the source's credentials, the source's
+/// name and path, the time received and the sender's delivery id.
+fn what_the_transform_reads(
+    pipeline: &Pipeline,
+    source: &Admission,
+    headers: &axum::http::HeaderMap,
+    delivery: Option<&str>,
+) -> crate::apply::Request {
+    let key_header = source.auth.key_header();
+    let withheld: Vec<&str> = key_header.into_iter().collect();
+    let parts = crate::apply::RequestParts {
+        source: Some(pipeline.sources[source.index].name.as_str()),
+        path: Some(source.path.as_str()),
+        received_at: Some(spool::now_ms()),
+        delivery_id: delivery,
+        withheld: &withheld,
+    };
+    let headers = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    crate::apply::Request::new(headers, &parts)
 }
 
 /// Step 5: the records and dead letters stored durably (synced), and the
@@ -793,17 +830,33 @@ impl Prepared {
     }
 }
 
+/// Where a body's records come from, the same for each of them.
+#[derive(Clone, Copy)]
+struct Body<'a> {
+    /// The source's index in the pipeline.
+    source: usize,
+    source_path: &'a Arc<str>,
+    /// The sender's delivery id, which record ids are derived from.
+    delivery: Option<&'a str>,
+    /// What the transform reads as `request` (each record adds its index).
+    request: &'a crate::apply::Request,
+}
+
 /// Transforms a body's records and addresses the results to destinations:
 /// all of them, or, with `until`, those it gets to before then (at least one).
 fn prepare(
     pipeline: &Pipeline,
-    source: usize,
-    source_path: &Arc<str>,
-    delivery: Option<&str>,
+    body: &Body<'_>,
     remaining: &mut Remaining,
     prepared: &mut Prepared,
     until: Option<Instant>,
 ) {
+    let Body {
+        source,
+        source_path,
+        delivery,
+        request,
+    } = *body;
     let now = spool::now_ms();
     for (index, received) in remaining.by_ref() {
         let id = record_id(source_path, delivery, index);
@@ -815,6 +868,7 @@ fn prepare(
             received_ms: now,
             record: received.record,
             raw: received.raw,
+            request: Some(request.at(index as u64)),
         };
         match route(pipeline, arrival, &mut prepared.records, &mut prepared.dead) {
             Routed::Emitted => prepared.emitted += 1,

@@ -37,6 +37,9 @@ pub struct Arrival<'a> {
     pub record: Value,
     /// The record's bytes as received, kept in a dead letter.
     pub raw: Vec<u8>,
+    /// What the transform reads as `request`; `None` (null) for a record
+    /// routed again from the spool, whose request is gone.
+    pub request: Option<crate::apply::Request>,
 }
 
 /// Routes `arrival`, adding what it becomes to `records` and `dead`.
@@ -70,7 +73,11 @@ pub fn route(
         }
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        source.transform.apply_once(arrival.record)
+        let context = crate::apply::Context {
+            request: arrival.request.as_ref(),
+            ..crate::apply::Context::default()
+        };
+        source.transform.apply_in(arrival.record, &context)
     }))
     .unwrap_or_else(|_| {
         Err(crate::RecordError::new(
@@ -169,6 +176,7 @@ pub fn reroute(
         received_ms: now,
         record,
         raw,
+        request: None,
     };
     let (mut records, mut dead) = (Vec::new(), Vec::new());
     let outcome = match route(pipeline, arrival, &mut records, &mut dead) {

@@ -123,14 +123,28 @@ impl Interrupt {
             stop: Some(&self.stop),
             stop_seen: Some(&self.stop_seen),
             now: None,
+            request: None,
         }
     }
 }
 
-/// What each record's work runs with: the stop (if any) and the time `now()` gives.
-fn record_context(interrupt: Option<&Interrupt>, now: Option<i64>) -> crate::apply::Context<'_> {
+/// What every record of a stream runs with, fixed for the stream: what
+/// `now()` gives ([`Stream::fix_now`]) and what `request` reads ([`Stream::set_request`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fixed {
+    now: Option<i64>,
+    request: Option<crate::apply::Request>,
+}
+
+/// What each record's work runs with: the stop (if any), the time `now()`
+/// gives and the request.
+fn record_context<'a>(
+    interrupt: Option<&'a Interrupt>,
+    fixed: &'a Fixed,
+) -> crate::apply::Context<'a> {
     crate::apply::Context {
-        now,
+        now: fixed.now,
+        request: fixed.request.as_ref(),
         ..interrupt.map_or_else(Default::default, Interrupt::context)
     }
 }
@@ -181,8 +195,8 @@ pub struct Stream<'t, W: Write, D: Write> {
     pub stats: Stats,
     output_closed: bool,
     interrupt: Option<Interrupt>,
-    /// What `now()` gives, when fixed ([`Stream::fix_now`]).
-    now: Option<i64>,
+    /// What `now()` gives and `request` reads, when set.
+    fixed: Fixed,
     first_lost: Option<Lost>,
     /// Where each record's trace goes, when tracing ([`Stream::trace_to`]).
     on_trace: Option<Box<OnTrace<'t>>>,
@@ -219,7 +233,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             stats: Stats::default(),
             output_closed: false,
             interrupt: None,
-            now: None,
+            fixed: Fixed::default(),
             first_lost: None,
             on_trace: None,
             live: None,
@@ -249,7 +263,13 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     /// Fixes what `now()` gives (epoch milliseconds) for this stream's
     /// records, for reproducible output.
     pub fn fix_now(&mut self, millis: i64) {
-        self.now = Some(millis);
+        self.fixed.now = Some(millis);
+    }
+
+    /// What `request` reads for this stream's records (`xf run
+    /// --request-header`); without it, `request` is null.
+    pub fn set_request(&mut self, request: crate::apply::Request) {
+        self.fixed.request = Some(request);
     }
 
     /// Whether the stream ended because `Interrupt::stop` was set.
@@ -377,7 +397,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             out: self.sink.buffer(),
             failures,
             stats: &mut self.stats,
-            context: record_context(self.interrupt.as_ref(), self.now),
+            context: record_context(self.interrupt.as_ref(), &self.fixed),
             traces: self.on_trace.is_some().then_some(&mut traces),
         };
         let flow = process::process(self.transform, &self.options, frame, &mut results);
@@ -418,7 +438,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 out: self.sink.buffer(),
                 failures: &mut failures,
                 stats: &mut self.stats,
-                context: record_context(None, self.now),
+                context: record_context(None, &self.fixed),
                 traces: None,
             };
             process::cut(&self.options, &mut results, &frame, why);

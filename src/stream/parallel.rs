@@ -166,7 +166,8 @@ pub(super) fn run<W: Write, D: Write>(
     let large_work = Arc::new(Mutex::new(large_rx));
     let transform = stream.transform;
     let options = stream.options;
-    let now = stream.now;
+    // A copy: the stream itself is lent to the writer meanwhile.
+    let fixed = &stream.fixed.clone();
     let result = thread::scope(|scope| {
         // One more worker, for the chunks that hold a large frame (see [`LARGE_FRAME`]).
         for lane in 0..=threads {
@@ -176,7 +177,7 @@ pub(super) fn run<W: Write, D: Write>(
             let spawned = thread::Builder::new()
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || {
-                    worker(transform, &options, &work, &done, &ended, stop, now)
+                    worker(transform, &options, &work, &done, &ended, stop, fixed)
                 });
             if let Err(error) = spawned {
                 halt.store(true, Ordering::SeqCst);
@@ -278,7 +279,7 @@ fn worker(
     done: &mpsc::Sender<Done>,
     halt: &AtomicBool,
     stop: Option<Interrupt>,
-    now: Option<i64>,
+    fixed: &super::Fixed,
 ) {
     loop {
         // Poll, so that a halted stream's workers end even if the reader is stuck.
@@ -292,7 +293,13 @@ fn worker(
             Err(_) => return,
         };
         if done
-            .send(process_chunk(transform, options, chunk, stop.as_ref(), now))
+            .send(process_chunk(
+                transform,
+                options,
+                chunk,
+                stop.as_ref(),
+                fixed,
+            ))
             .is_err()
         {
             return;
@@ -318,7 +325,7 @@ fn process_chunk(
     options: &Options,
     chunk: Chunk,
     stop: Option<&Interrupt>,
-    now: Option<i64>,
+    fixed: &super::Fixed,
 ) -> Done {
     let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
     let mut failures = Vec::new();
@@ -337,7 +344,7 @@ fn process_chunk(
             out: &mut out,
             failures: &mut failures,
             stats: &mut stats,
-            context: super::record_context(stop, now),
+            context: super::record_context(stop, fixed),
             traces: None,
         };
         flow = if let Some(why) = info.cut {

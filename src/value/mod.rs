@@ -17,6 +17,10 @@ use serde_json::Value;
 pub use path::{remove_all, Path, Segment};
 pub use time::{clock_millis, format_time, parse_time, Time, TimeFormat};
 
+/// The name that reads the request that carried a record (`request.headers.…`)
+/// in expressions, conditions and templates; no statement may write it.
+pub const REQUEST_NAME: &str = "request";
+
 /// "a string", "an object", … for messages about a value's kind.
 pub fn kind_with_article(value: &Value) -> &'static str {
     match value {

@@ -58,6 +58,20 @@ fn window_of(path: &str) -> Arc<Seen> {
     Arc::clone(windows.entry(path.to_string()).or_default())
 }
 
+impl Auth {
+    /// The header an `api_key` source takes its key from: a secret, which
+    /// `request.headers` never shows ([`crate::apply::Request`]).
+    pub fn key_header(&self) -> Option<&str> {
+        match &self.scheme {
+            Scheme::ApiKey {
+                place: KeyPlace::Header(name),
+                ..
+            } => Some(name.as_str()),
+            _ => None,
+        }
+    }
+}
+
 /// How a sender proves who it is.
 #[derive(Default)]
 pub enum Scheme {
