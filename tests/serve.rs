@@ -1300,6 +1300,25 @@ fn the_transform_reads_the_request_but_never_its_credentials() {
             assert!(!headers.contains_key(name), "{text}");
         }
         assert_eq!(record["whole"]["index"], k);
+        // Nothing else of the request: no query, no remote address.
+        let mut fields: Vec<&str> = record["whole"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            [
+                "delivery_id",
+                "headers",
+                "index",
+                "path",
+                "received_at",
+                "source"
+            ]
+        );
         assert_eq!(record["second"].as_bool(), (k == 1).then_some(true));
         assert_eq!(record["m"], format!("code_scanning_alert/{k}/"));
     }
