@@ -1324,3 +1324,47 @@ fn the_transform_reads_the_request_but_never_its_credentials() {
     }
     assert!(server.terminate().success());
 }
+
+/// A destination's `when` reads the request too: GitHub names the event only
+/// in `X-GitHub-Event`, so a destination for Dependabot alerts chooses by it.
+#[test]
+fn a_destinations_when_chooses_by_the_request() {
+    let setup = Setup::new();
+    let (dependabot, everything) = (Sink::start(), Sink::start());
+    setup.file("t.xf", "label relayed = \"yes\"\n");
+    setup.file(
+        "p.xfp",
+        &format!(
+            "spool \"spool\"\nsource gh at \"/hooks/gh\" {{\n    transform \"t.xf\"\n    auth none\n}}\n\
+             destination dependabot {{\n    uri \"{}\"\n    when request.headers.\"x-github-event\" == \"dependabot_alert\" and request.source == \"gh\"\n}}\n\
+             destination everything {{\n    uri \"{}\"\n}}\n",
+            dependabot.url(),
+            everything.url()
+        ),
+    );
+    let server = setup.serve_pipeline(&[], &[]);
+    for (event, n) in [
+        ("dependabot_alert", "1"),
+        ("ping", "2"),
+        ("dependabot_alert", "3"),
+    ] {
+        let (status, answer) = post(
+            server.address,
+            "/hooks/gh",
+            &[("X-GitHub-Event", event)],
+            format!("{{\"n\": \"{n}\"}}").as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+    everything.wait_for(10 * SECOND, "three records", |r| r.len() >= 3);
+    dependabot.wait_for(10 * SECOND, "two records", |r| r.len() >= 2);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut chosen: Vec<String> = dependabot
+        .delivered()
+        .into_iter()
+        .map(|(_, v)| v["n"].as_str().unwrap().to_string())
+        .collect();
+    chosen.sort();
+    assert_eq!(chosen, ["1", "3"]);
+    assert!(server.terminate().success());
+}

@@ -62,7 +62,7 @@ pub fn route(
     // Subscriptions are judged on the record as received (the output may be a HEC envelope).
     let mut wanted: Vec<&Arc<Destination>> = Vec::new();
     for destination in &pipeline.destinations {
-        match destination.wants(&source.name, &arrival.record) {
+        match destination.wants(&source.name, &arrival.record, arrival.request.as_ref()) {
             Ok(true) => wanted.push(destination),
             Ok(false) => {}
             Err(error) => dead.push(dead_letter(

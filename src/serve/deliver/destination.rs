@@ -167,10 +167,16 @@ impl Destination {
         }
     }
 
-    /// Whether a record (as received, from `source`) is for this
-    /// destination: its source, its event type, its `when`. A `when` that
-    /// fails on the record is an error (the record is dead-lettered for it).
-    pub fn wants(&self, source: &str, record: &Value) -> Result<bool, crate::RecordError> {
+    /// Whether a record (as received, from `source`, with the `request` it
+    /// came in) is for this destination: its source, its event type, its
+    /// `when`. A `when` that fails on the record is an error (the record is
+    /// dead-lettered for it).
+    pub fn wants(
+        &self,
+        source: &str,
+        record: &Value,
+        request: Option<&crate::apply::Request>,
+    ) -> Result<bool, crate::RecordError> {
         if let Some(sources) = &self.sources {
             if !sources.iter().any(|s| **s == *source) {
                 return Ok(false);
@@ -185,13 +191,20 @@ impl Destination {
             return Ok(true);
         };
         // A `when` is one `drop`: judged on the record as it is, without a copy
-        // (only a record the filter fails on takes the way through `apply`).
+        // (only a `when` that reads more than the record's paths and literals,
+        // `request` among them, takes the way through `apply`).
         match filter.keeps(record) {
             Some(kept) => Ok(kept),
-            None => Ok(matches!(
-                filter.apply_once(record.clone())?,
-                crate::apply::Outcome::Emit(_)
-            )),
+            None => {
+                let context = crate::apply::Context {
+                    request,
+                    ..crate::apply::Context::default()
+                };
+                Ok(matches!(
+                    filter.apply_in(record.clone(), &context)?,
+                    crate::apply::Outcome::Emit(_)
+                ))
+            }
         }
     }
 }
@@ -228,7 +241,7 @@ mod tests {
             for record in &records {
                 let applied = matches!(filter.apply_once(record.clone()), Ok(Outcome::Emit(_)));
                 assert_eq!(filter.keeps(record), Some(applied), "{when} on {record}");
-                assert_eq!(destination.wants("s", record).unwrap(), applied);
+                assert_eq!(destination.wants("s", record, None).unwrap(), applied);
             }
         }
     }
@@ -238,7 +251,9 @@ mod tests {
         let destination = destination("severity >= 5");
         let filter = destination.filter.as_ref().unwrap();
         assert_eq!(filter.keeps(&serde_json::json!(7)), None);
-        let error = destination.wants("s", &serde_json::json!(7)).unwrap_err();
+        let error = destination
+            .wants("s", &serde_json::json!(7), None)
+            .unwrap_err();
         assert!(error.reason.contains("JSON object"), "{error}");
     }
 
