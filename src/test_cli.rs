@@ -148,7 +148,7 @@ impl<W: Write> Runner<'_, W> {
         for stray in &folder.strays {
             if self.selected(&name, &testing::stem(stray)) {
                 let file = stray.file_name().unwrap_or_default().to_string_lossy();
-                let why = format!("{} is no case's file: a case has CASE.input.json or CASE.input.ndjson, and CASE.output.ndjson, CASE.error.txt or CASE.dropped, and may have CASE.now; beside them only {}, README*, NOTICE* and LICENSE*", stray.display(), testing::WARNINGS_FILE);
+                let why = format!("{} is no case's file: a case has CASE.input.json or CASE.input.ndjson, and CASE.output.ndjson, CASE.error.txt or CASE.dropped, and may have CASE.now and CASE.request.json; beside them only {}, README*, NOTICE* and LICENSE*", stray.display(), testing::WARNINGS_FILE);
                 self.record(&format!("{name}/{file}"), None, Verdict::Failed(why));
             }
         }

@@ -173,6 +173,7 @@ const OUTPUT: &str = ".output.ndjson";
 const ERROR: &str = ".error.txt";
 const DROPPED: &str = ".dropped";
 const NOW: &str = ".now";
+const REQUEST: &str = ".request.json";
 /// The file of the transform's expected warnings, in its tests folder.
 pub const WARNINGS_FILE: &str = "warnings.txt";
 
@@ -187,6 +188,9 @@ pub struct Case {
     pub dropped: Option<PathBuf>,
     /// The file fixing the case's clock, one RFC 3339 time (`CASE.now`).
     pub now: Option<PathBuf>,
+    /// The request the transform reads as `request` (`CASE.request.json`),
+    /// as `xf serve` would give it; without one, `request` is null.
+    pub request: Option<PathBuf>,
 }
 
 impl Case {
@@ -238,7 +242,15 @@ pub fn read_folder(folder: &Path) -> io::Result<Folder> {
         {
             continue;
         }
-        let kinds = [INPUT_JSON, INPUT_NDJSON, OUTPUT, ERROR, DROPPED, NOW];
+        let kinds = [
+            INPUT_JSON,
+            INPUT_NDJSON,
+            OUTPUT,
+            ERROR,
+            DROPPED,
+            NOW,
+            REQUEST,
+        ];
         let Some((stem, kind)) = kinds.iter().find_map(|kind| {
             name.strip_suffix(kind)
                 .filter(|stem| !stem.is_empty())
@@ -262,6 +274,7 @@ pub fn read_folder(folder: &Path) -> io::Result<Folder> {
             OUTPUT => case.output = Some(path),
             ERROR => case.error = Some(path),
             NOW => case.now = Some(path),
+            REQUEST => case.request = Some(path),
             _ => case.dropped = Some(path),
         }
     }
@@ -306,6 +319,7 @@ pub fn run_case(transform: &Transform, case: &Case, now: i64) -> Result<Actual, 
         Some(path) => read_now(path)?,
         None => now,
     };
+    let request = case.request.as_deref().map(read_request).transpose()?;
     let name = file_name(input);
     let text = read_text(input)?;
     if name.ends_with(INPUT_JSON) {
@@ -333,6 +347,9 @@ pub fn run_case(transform: &Transform, case: &Case, now: i64) -> Result<Actual, 
         };
         let mut stream = Stream::new(transform, &mut output, None::<io::Sink>, report, options);
         stream.fix_now(now);
+        if let Some(request) = request {
+            stream.set_request(request);
+        }
         stream
             .run_here(&name, text.as_bytes())
             .map_err(|error| format!("{}: {error}", input.display()))?;
@@ -357,6 +374,93 @@ pub fn parse_now(text: &str) -> Result<i64, String> {
         Err(_) => serde_json::Value::from(text),
     };
     crate::value::Time::from_value(&value).map(|time| time.millis())
+}
+
+/// A case's `CASE.request.json`: the request as `xf serve` gives it, as
+/// one JSON object whose fields are all optional: `headers` (an object of
+/// names to a text, or a list of texts for a header sent more than once),
+/// `source`, `path`, `delivery_id` (texts) and `received_at` (epoch ms).
+/// The same rules as in a server apply (names lower-cased, repeats joined,
+/// each value bounded, `Authorization`, `Proxy-Authorization` and `Cookie`
+/// withheld). There is no `index`, as in `xf run`: a case's records do not
+/// come in one webhook's body.
+fn read_request(path: &Path) -> Result<crate::apply::Request, Broken> {
+    let text = read_text(path)?;
+    let broken = |why: String| format!("{}: {why}", path.display());
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|error| {
+        broken(format!(
+            "{}:{}: not JSON: {error}",
+            error.line(),
+            error.column()
+        ))
+    })?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err(broken("a request is one JSON object".to_string()));
+    };
+    let text_field = |name: &str| -> Result<Option<&str>, Broken> {
+        match fields.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(text)) => Ok(Some(text)),
+            Some(_) => Err(broken(format!("`{name}` is a text"))),
+        }
+    };
+    let mut headers: Vec<(&str, &str)> = Vec::new();
+    for (name, field) in &fields {
+        match name.as_str() {
+            "headers" => {
+                let Some(given) = field.as_object() else {
+                    return Err(broken("`headers` is an object of names to values".to_string()));
+                };
+                for (header, value) in given {
+                    match value {
+                        serde_json::Value::String(text) => headers.push((header, text)),
+                        serde_json::Value::Array(items) => {
+                            for item in items {
+                                let Some(text) = item.as_str() else {
+                                    return Err(broken(format!(
+                                        "header `{header}`: each value is a text"
+                                    )));
+                                };
+                                headers.push((header, text));
+                            }
+                        }
+                        _ => {
+                            return Err(broken(format!(
+                                "header `{header}`: a text, or a list of texts"
+                            )))
+                        }
+                    }
+                }
+            }
+            "source" | "path" | "delivery_id" | "received_at" => {}
+            other => {
+                return Err(broken(format!(
+                    "`{other}` is no field of a request (headers, source, path, received_at, delivery_id)"
+                )))
+            }
+        }
+    }
+    let received_at = match fields.get("received_at") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) => Some(
+            value
+                .as_i64()
+                .ok_or_else(|| broken("`received_at` is epoch milliseconds".to_string()))?,
+        ),
+    };
+    let parts = crate::apply::RequestParts {
+        source: text_field("source")?,
+        path: text_field("path")?,
+        received_at,
+        delivery_id: text_field("delivery_id")?,
+        withheld: &[],
+    };
+    Ok(crate::apply::Request::new(
+        headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_bytes())),
+        &parts,
+    ))
 }
 
 /// A case's `CASE.now`: one time, surrounding white space aside.

@@ -586,3 +586,78 @@ fn now_fixes_the_clock_of_the_run_and_a_case_s_now_file_its_own() {
         "{stderr}"
     );
 }
+
+/// `CASE.request.json` gives a case the request `xf serve` would: the
+/// transform reads its headers and source, with a server's rules (names
+/// lower-cased, repeats joined, credentials withheld); a case without one
+/// reads null; a file that is no request is the case's failure, named.
+#[test]
+fn a_case_s_request_file_is_what_the_transform_reads_as_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::create_dir(d.join("gh.tests")).unwrap();
+    write(
+        d,
+        "gh.xf",
+        "set event = coalesce(request.headers.\"x-github-event\", \"none\")\n\
+         set source = request.source\n\
+         set delivery = request.delivery_id\n\
+         set via = request.headers.via\n\
+         set auth = coalesce(request.headers.authorization, \"withheld\")\n\
+         drop when request.headers.\"x-github-event\" == \"ping\"\n",
+    );
+    write(d, "gh.tests/alert.input.json", "{\"n\": 1}\n");
+    write(
+        d,
+        "gh.tests/alert.request.json",
+        r#"{"headers": {"X-GitHub-Event": "dependabot_alert", "Via": ["a", "b"], "Authorization": "Bearer s3cret"},
+            "source": "github", "delivery_id": "72d3162e"}"#,
+    );
+    write(
+        d,
+        "gh.tests/alert.output.ndjson",
+        "{\"n\":1,\"event\":\"dependabot_alert\",\"source\":\"github\",\"delivery\":\"72d3162e\",\"via\":\"a, b\",\"auth\":\"withheld\"}\n",
+    );
+    write(
+        d,
+        "gh.tests/ping.input.json",
+        "{\"zen\": \"Keep it logically awesome.\"}\n",
+    );
+    write(
+        d,
+        "gh.tests/ping.request.json",
+        r#"{"headers": {"x-github-event": "ping"}}"#,
+    );
+    write(d, "gh.tests/ping.dropped", "");
+    // Without a request file, `request` is null, as in `xf run`.
+    write(d, "gh.tests/plain.input.json", "{\"n\": 2}\n");
+    write(
+        d,
+        "gh.tests/plain.output.ndjson",
+        "{\"n\":2,\"event\":\"none\",\"auth\":\"withheld\"}\n",
+    );
+    let (status, stdout, stderr) = xf_test(d, &["-q"]);
+    assert_eq!(
+        (status, stdout.as_str(), stderr.as_str()),
+        (0, "3 passed, 0 failed (3 cases in 1 transform) in T\n", "")
+    );
+    write(
+        d,
+        "gh.tests/ping.request.json",
+        r#"{"headers": {"x-github-event": 7}}"#,
+    );
+    let (status, stdout, _) = xf_test(d, &["-q"]);
+    assert_eq!(status, 1);
+    assert!(
+        stdout.contains(
+            "gh.tests/ping.request.json: header `x-github-event`: a text, or a list of texts"
+        ),
+        "{stdout}"
+    );
+    write(d, "gh.tests/ping.request.json", r#"{"query": "key=1"}"#);
+    let (_, stdout, _) = xf_test(d, &["-q"]);
+    assert!(
+        stdout.contains("`query` is no field of a request"),
+        "{stdout}"
+    );
+}
