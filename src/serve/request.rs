@@ -462,14 +462,12 @@ async fn transform(
 ) -> Result<Prepared, Response> {
     let encoding = header_text(headers, header::CONTENT_ENCODING).map(str::to_string);
     let limits = app.limits;
-    let index = source.index;
-    let source_path: Arc<str> = Arc::from(source.path.as_str());
-    let request = Arc::new(what_the_transform_reads(
-        pipeline,
-        source,
-        headers,
-        delivery.as_deref(),
-    ));
+    let body = Arc::new(Body {
+        source: source.index,
+        source_path: Arc::from(source.path.as_str()),
+        request: what_the_transform_reads(pipeline, source, headers, delivery.as_deref()),
+        delivery,
+    });
     // Not compressed, and small: cheaper here than a hand-off.
     let in_place = bytes.len() <= TRANSFORM_IN_PLACE_MAX
         && encoding.as_deref().is_none_or(|encoding| {
@@ -483,23 +481,9 @@ async fn transform(
     };
     let finish = {
         let pipeline = Arc::clone(pipeline);
-        let source_path = Arc::clone(&source_path);
-        let delivery = delivery.clone();
-        let request = Arc::clone(&request);
+        let body = Arc::clone(&body);
         move |mut remaining: Remaining, mut prepared: Prepared| {
-            let delivery = delivery.as_deref();
-            prepare(
-                &pipeline,
-                &Body {
-                    source: index,
-                    source_path: &source_path,
-                    delivery,
-                    request: &request,
-                },
-                &mut remaining,
-                &mut prepared,
-                None,
-            );
+            prepare(&pipeline, &body, &mut remaining, &mut prepared, None);
             prepared
         }
     };
@@ -511,19 +495,7 @@ async fn transform(
                 let mut prepared = Prepared::new(records.len());
                 let mut remaining = records.into_iter().enumerate();
                 let until = Instant::now() + TRANSFORM_IN_PLACE_BUDGET;
-                let delivery = delivery.as_deref();
-                prepare(
-                    pipeline,
-                    &Body {
-                        source: index,
-                        source_path: &source_path,
-                        delivery,
-                        request: &request,
-                    },
-                    &mut remaining,
-                    &mut prepared,
-                    Some(until),
-                );
+                prepare(pipeline, &body, &mut remaining, &mut prepared, Some(until));
                 (remaining, prepared)
             })
         }));
@@ -830,33 +802,34 @@ impl Prepared {
     }
 }
 
-/// Where a body's records come from, the same for each of them.
-#[derive(Clone, Copy)]
-struct Body<'a> {
+/// Where a body's records come from, the same for each of them; built
+/// once per body, shared by the part transformed in place and the rest.
+struct Body {
     /// The source's index in the pipeline.
     source: usize,
-    source_path: &'a Arc<str>,
+    source_path: Arc<str>,
     /// The sender's delivery id, which record ids are derived from.
-    delivery: Option<&'a str>,
+    delivery: Option<String>,
     /// What the transform reads as `request` (each record adds its index).
-    request: &'a crate::apply::Request,
+    request: crate::apply::Request,
 }
 
 /// Transforms a body's records and addresses the results to destinations:
 /// all of them, or, with `until`, those it gets to before then (at least one).
 fn prepare(
     pipeline: &Pipeline,
-    body: &Body<'_>,
+    body: &Body,
     remaining: &mut Remaining,
     prepared: &mut Prepared,
     until: Option<Instant>,
 ) {
     let Body {
         source,
-        source_path,
-        delivery,
-        request,
+        ref source_path,
+        ref delivery,
+        ref request,
     } = *body;
+    let delivery = delivery.as_deref();
     let now = spool::now_ms();
     for (index, received) in remaining.by_ref() {
         let id = record_id(source_path, delivery, index);
