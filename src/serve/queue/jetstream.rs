@@ -182,6 +182,14 @@ struct Lease {
     touched: Instant,
 }
 
+/// The streams a queue uses (see the module's docs).
+struct Streams {
+    records: stream::Stream,
+    dead: stream::Stream,
+    disabled: stream::Stream,
+    attempts: Option<stream::Stream>,
+}
+
 /// Sizes as last read (for `depths` and `usage`, which do no I/O).
 #[derive(Default)]
 struct Known {
@@ -295,10 +303,13 @@ impl JetStream {
             },
         )
         .await?;
-        let mut queue = JetStream::with(client, context, names, records, dead, disabled, options);
-        if let Some(inner) = Arc::get_mut(&mut queue.inner) {
-            inner.attempts = Some(attempts);
-        }
+        let streams = Streams {
+            records,
+            dead,
+            disabled,
+            attempts: Some(attempts),
+        };
+        let queue = JetStream::with(client, context, names, streams, options);
         queue.inner.refresh().await;
         tokio::spawn(keep_leases(Arc::downgrade(&queue.inner)));
         tokio::spawn(keep_known(Arc::downgrade(&queue.inner)));
@@ -328,7 +339,14 @@ impl JetStream {
             .get_stream(&names.disabled_stream)
             .await
             .map_err(|e| missing(&names.disabled_stream, &e))?;
-        let queue = JetStream::with(client, context, names, records, dead, disabled, options);
+        // Only looking: the attempt logs are the servers' business.
+        let streams = Streams {
+            records,
+            dead,
+            disabled,
+            attempts: None,
+        };
+        let queue = JetStream::with(client, context, names, streams, options);
         queue.inner.refresh().await;
         Ok(queue)
     }
@@ -337,11 +355,15 @@ impl JetStream {
         client: async_nats::Client,
         context: jetstream::Context,
         names: Names,
-        records: stream::Stream,
-        dead: stream::Stream,
-        disabled: stream::Stream,
+        streams: Streams,
         options: &NatsOptions,
     ) -> JetStream {
+        let Streams {
+            records,
+            dead,
+            disabled,
+            attempts,
+        } = streams;
         JetStream {
             inner: Arc::new(Inner {
                 client,
@@ -350,7 +372,7 @@ impl JetStream {
                 records,
                 dead,
                 disabled,
-                attempts: None,
+                attempts,
                 ack_wait: options.ack_wait.max(Duration::from_secs(1)),
                 consumers: tokio::sync::Mutex::new(HashMap::new()),
                 leases: Mutex::new(HashMap::new()),
@@ -1419,8 +1441,6 @@ async fn keep_known(inner: Weak<Inner>) {
 impl Queue for JetStream {
     fn store(&self, records: Vec<NewRecord>, dead: Vec<DeadRecord>) -> Pending<'_, ()> {
         Box::pin(async move {
-            // Refused at once while reconnecting, rather than after a publish's timeout.
-            self.ready().map_err(SpoolError::Unavailable)?;
             self.inner.publish_records(records).await?;
             if !dead.is_empty() {
                 self.inner.publish_dead(dead).await?;
@@ -1550,6 +1570,17 @@ impl Reaching {
             SpoolError::Unavailable(format!("not reached yet ({waiting})"))
         })
     }
+
+    /// `operation` on the queue once it is reached; until then its error.
+    fn on<'a, T: Send + 'a>(
+        &'a self,
+        operation: impl FnOnce(&'a JetStream) -> Pending<'a, T>,
+    ) -> Pending<'a, T> {
+        match self.queue() {
+            Ok(queue) => operation(queue),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
 }
 
 async fn keep_reaching(
@@ -1585,17 +1616,11 @@ async fn keep_reaching(
 
 impl Queue for Reaching {
     fn store(&self, records: Vec<NewRecord>, dead: Vec<DeadRecord>) -> Pending<'_, ()> {
-        match self.queue() {
-            Ok(queue) => queue.store(records, dead),
-            Err(error) => Box::pin(async move { Err(error) }),
-        }
+        self.on(|queue| queue.store(records, dead))
     }
 
     fn fetch<'a>(&'a self, destination: &'a Arc<str>, fetch: Fetch) -> Pending<'a, Fetched> {
-        match self.queue() {
-            Ok(queue) => queue.fetch(destination, fetch),
-            Err(error) => Box::pin(async move { Err(error) }),
-        }
+        self.on(|queue| queue.fetch(destination, fetch))
     }
 
     fn settle<'a>(
@@ -1604,10 +1629,7 @@ impl Queue for Reaching {
         settles: Vec<Settle>,
         dead: Vec<DeadRecord>,
     ) -> Pending<'a, ()> {
-        match self.queue() {
-            Ok(queue) => queue.settle(destination, settles, dead),
-            Err(error) => Box::pin(async move { Err(error) }),
-        }
+        self.on(|queue| queue.settle(destination, settles, dead))
     }
 
     fn flush(&self) -> Pending<'_, ()> {
@@ -1615,24 +1637,15 @@ impl Queue for Reaching {
     }
 
     fn set_disabled<'a>(&'a self, destination: &'a str, disabled: bool) -> Pending<'a, ()> {
-        match self.queue() {
-            Ok(queue) => queue.set_disabled(destination, disabled),
-            Err(error) => Box::pin(async move { Err(error) }),
-        }
+        self.on(|queue| queue.set_disabled(destination, disabled))
     }
 
     fn disabled(&self) -> Pending<'_, Vec<String>> {
-        match self.queue() {
-            Ok(queue) => queue.disabled(),
-            Err(error) => Box::pin(async move { Err(error) }),
-        }
+        self.on(|queue| queue.disabled())
     }
 
     fn overview(&self) -> Pending<'_, Overview> {
-        match self.queue() {
-            Ok(queue) => queue.overview(),
-            Err(error) => Box::pin(async move { Err(error) }),
-        }
+        self.on(|queue| queue.overview())
     }
 
     fn depths(&self) -> HashMap<String, (u64, u64)> {
@@ -1644,16 +1657,14 @@ impl Queue for Reaching {
     }
 
     fn ready(&self) -> Result<(), String> {
-        match self.queue() {
-            Ok(queue) => queue.ready(),
-            Err(error) => Err(error.to_string()),
-        }
+        self.queue()
+            .map_err(|error| error.to_string())
+            .and_then(|queue| queue.ready())
     }
 
     fn disabled_elsewhere(&self, destination: &str) -> bool {
         self.queue()
-            .map(|queue| queue.disabled_elsewhere(destination))
-            .unwrap_or(false)
+            .is_ok_and(|queue| queue.disabled_elsewhere(destination))
     }
 }
 
