@@ -42,19 +42,19 @@ impl Nats {
     }
 
     fn start_with(store: &Path, extra: &[&str]) -> Nats {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut nats = Nats {
+        let mut nats = Nats::on_port(store, free_port(), extra);
+        nats.run();
+        nats
+    }
+
+    /// A server on `port`, not started yet ([`Nats::run`] starts it).
+    fn on_port(store: &Path, port: u16, extra: &[&str]) -> Nats {
+        Nats {
             child: None,
             port,
             store: store.to_path_buf(),
             extra: extra.iter().map(|a| a.to_string()).collect(),
-        };
-        nats.run();
-        nats
+        }
     }
 
     fn run(&mut self) {
@@ -729,6 +729,19 @@ fn the_queue_is_reached_with_a_user_and_password_over_tls_or_a_token_and_refused
     });
 }
 
+/// Waits until the instance's `/readyz` answers `status`, or panics with its log.
+fn wait_ready(server: &Server, status: u16, within: Duration) {
+    let start = Instant::now();
+    while get(server.address, "/readyz").0 != status {
+        assert!(
+            start.elapsed() < within,
+            "/readyz never answered {status}: {}",
+            server.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Three `nats-server -js` in one cluster on loopback, each with its
 /// monitoring port (to find the leaders), and a pipeline of two instances
 /// with `queue_replicas 3` on it.
@@ -806,15 +819,7 @@ impl Cluster {
     /// take the streams (`/readyz` 503 until then).
     fn instance(&self) -> Server {
         let server = Server::start_command(pipeline_command(&self.pipeline), self.dir.path());
-        let start = Instant::now();
-        while get(server.address, "/readyz").0 != 200 {
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "the instance never reached the cluster: {}",
-                server.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_ready(&server, 200, Duration::from_secs(90));
         server
     }
 
@@ -1047,23 +1052,9 @@ fn an_instance_started_before_nats_waits_for_it_and_refuses_with_503_meanwhile()
     // Several tries go by, logged once.
     std::thread::sleep(Duration::from_secs(3));
     // Then NATS comes up on the port the instance keeps trying.
-    let nats = Nats {
-        child: None,
-        port,
-        store: dir.path().join("js"),
-        extra: Vec::new(),
-    };
-    let mut nats = nats;
+    let mut nats = Nats::on_port(&dir.path().join("js"), port, &[]);
     nats.run();
-    let start = Instant::now();
-    while get(server.address, "/readyz").0 != 200 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "never ready: {}",
-            server.log.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_ready(&server, 200, Duration::from_secs(30));
     let (status, answer) = try_post(server.address, "/", &headers, body).unwrap();
     assert_eq!(status, 200, "{answer}");
     sink.wait_for(Duration::from_secs(20), "the record", |r| r.len() == 1);
@@ -1071,11 +1062,7 @@ fn an_instance_started_before_nats_waits_for_it_and_refuses_with_503_meanwhile()
     let mut child = nats.child.take().unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    let start = Instant::now();
-    while get(server.address, "/readyz").0 != 503 {
-        assert!(start.elapsed() < Duration::from_secs(30), "still ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_ready(&server, 503, Duration::from_secs(30));
     let (status, _) = try_post(server.address, "/", &headers, body).unwrap();
     assert_eq!(status, 503);
     nats.run();
