@@ -1289,44 +1289,21 @@ struct StandInIssuer {
 
 impl StandInIssuer {
     fn start(status: u16, body: String) -> StandInIssuer {
-        use hyper_util::rt::TokioIo;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let address = listener.local_addr().unwrap();
         let state = std::sync::Arc::new(std::sync::Mutex::new(((status, body), 0)));
         let shared = std::sync::Arc::clone(&state);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let state = std::sync::Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |_request| {
-                            let state = std::sync::Arc::clone(&state);
-                            async move {
-                                let mut state = state.lock().unwrap();
-                                state.1 += 1;
-                                let (status, body) = state.0.clone();
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/json")
-                                    .header("cache-control", "public, max-age=3600")
-                                    .body(body)
-                            }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
+        let address = support::serve_http(move |_request| {
+            let state = std::sync::Arc::clone(&shared);
+            async move {
+                let mut state = state.lock().unwrap();
+                state.1 += 1;
+                let (status, body) = state.0.clone();
+                hyper::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .header("cache-control", "public, max-age=3600")
+                    .body(body)
+                    .map_err(std::io::Error::other)
+            }
         });
         StandInIssuer { address, state }
     }
