@@ -160,9 +160,11 @@ impl HecParts {
     /// the time is the record's `startTime`, as Armor does (one that is not a
     /// time is left out; one before 1970 is an error, as for `hec time`).
     /// Splunk refuses an empty event (code 13, "Event field cannot be blank"),
-    /// so a record left with no keys is an error too.
-    pub fn wrap(self, record: Value) -> Result<Value, String> {
-        if record.as_object().is_some_and(Map::is_empty) {
+    /// so a record left with no keys is an error too: unless `kept_elsewhere`
+    /// says it has fields the run did not see, kept outside it as bytes
+    /// ([`crate::value::untouched`]), which the writer adds back.
+    pub fn wrap(self, record: Value, kept_elsewhere: bool) -> Result<Value, String> {
+        if !kept_elsewhere && record.as_object().is_some_and(Map::is_empty) {
             return Err(
                 "the event has no keys left, and Splunk HEC refuses a blank event (code 13)"
                     .to_string(),
@@ -274,10 +276,10 @@ mod tests {
             serde_json::from_str::<Value>(&text).unwrap()
         };
         assert!(HecParts::default()
-            .wrap(nested(MAX_VALUE_DEPTH - 1))
+            .wrap(nested(MAX_VALUE_DEPTH - 1), false)
             .is_ok());
         let error = HecParts::default()
-            .wrap(nested(MAX_VALUE_DEPTH))
+            .wrap(nested(MAX_VALUE_DEPTH), false)
             .unwrap_err();
         assert!(error.contains("nest deeper than 127 levels"), "{error}");
     }

@@ -66,6 +66,9 @@ pub struct Transform {
     /// Whether record errors name the statement that failed (see
     /// [`Transform::without_statement_names`]).
     statement_names: bool,
+    /// The top-level fields a run can see ([`compile::fields_seen`]): the
+    /// others may be read and written as the bytes they came in.
+    fields_seen: Option<crate::value::untouched::FieldSet>,
 }
 
 /// How a transform is loaded: which folders its files may come from, and the
@@ -221,6 +224,7 @@ impl Transform {
         )
         .map_err(invalid)?;
         Ok(Transform {
+            fields_seen: compile::fields_seen(&plan),
             plan,
             files: recorded.paths(),
             source: (name.to_string(), Arc::from(text)),
@@ -267,6 +271,14 @@ impl Transform {
     /// Like [`Transform::apply`], saying whether the record was dropped.
     pub fn apply_once(&self, record: Value) -> Result<Outcome, RecordError> {
         apply::apply(&self.plan, record).map_err(|error| self.named(error))
+    }
+
+    /// The top-level fields of a record that a run of this transform can
+    /// read, write, test or print; `None` when it can see all of them (it
+    /// validates, nests or fans out the record, or a template reaches
+    /// another template). The fields not named pass through untouched.
+    pub fn fields_seen(&self) -> Option<&crate::value::untouched::FieldSet> {
+        self.fields_seen.as_ref()
     }
 
     /// For a transform that a command wrote rather than its user (`xf

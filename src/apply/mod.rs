@@ -73,6 +73,8 @@ struct Run<'p> {
     now: Option<i64>,
     /// What `request` reads: see [`Context::request`].
     request: Option<&'p Request>,
+    /// See [`Context::kept_elsewhere`].
+    kept_elsewhere: bool,
     /// Statements run so far, against [`Limits::statements`].
     statements: u64,
     /// Bytes of values built so far, against [`Limits::built_bytes`].
@@ -120,6 +122,11 @@ pub struct Context<'a> {
     /// request that carried the record, in `xf serve`. `None`: `request` is
     /// null, as it is outside a server. Per call, as the clock is.
     pub request: Option<&'a Request>,
+    /// The record has more fields than it holds: fields the transform cannot
+    /// see, kept outside it as their input bytes and written back by the
+    /// caller ([`crate::value::untouched`]). Only the HEC envelope's check
+    /// for an empty event needs to know.
+    pub kept_elsewhere: bool,
 }
 
 enum Flow {
@@ -173,6 +180,7 @@ fn start<'p>(plan: &'p Plan, context: &Context<'p>) -> Run<'p> {
         removals: Vec::new(),
         now: context.now,
         request: context.request,
+        kept_elsewhere: context.kept_elsewhere,
         statements: 0,
         built: 0,
         limits: plan.limits,
@@ -216,7 +224,7 @@ fn finish(plan: &Plan, mut record: Value, run: &mut Run<'_>) -> Result<Value, Re
     Ok(match plan.format {
         Format::Default => record,
         Format::Splunk => std::mem::take(&mut run.hec)
-            .wrap(record)
+            .wrap(record, run.kept_elsewhere)
             .map_err(|reason| RecordError::new(ErrorKind::Value, None, reason))?,
     })
 }

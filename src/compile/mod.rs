@@ -12,6 +12,7 @@ mod link;
 mod lint;
 pub(crate) mod lookup;
 mod request;
+mod seen;
 mod template;
 mod template_names;
 
@@ -28,6 +29,7 @@ pub use functions::{Function, FunctionKind, FUNCTIONS};
 pub use include::{Nesting, MAX_INCLUDED_PLANS, MAX_INCLUDE_BYTES, MAX_INCLUDE_DEPTH};
 pub use link::{Search, SEARCH_KINDS};
 pub use lookup::Lookup;
+pub use seen::fields_seen;
 pub use template::{NameKind, TemplateId, Templates};
 
 use crate::diagnostic::{Code, Diagnostic, LineIndex, Span};

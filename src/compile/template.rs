@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::lookup::Lookup;
-use super::template_names::{guard_sequences, names_used, Guarded, ALWAYS_CALLABLE};
+use super::template_names::{guard_sequences, names_read, names_used, Guarded, ALWAYS_CALLABLE};
 pub use super::template_names::{NameKind, NameUse};
 use crate::files::{self, Loader};
 use crate::limits::Limits;
@@ -470,6 +470,13 @@ impl Templates {
 
     pub fn lookups(&self) -> &[Lookup] {
         &self.lookups
+    }
+
+    /// The bare names template `id` reads (see [`names_read`]); `None` when
+    /// it can see more than those.
+    pub(crate) fn names_read(&self, id: TemplateId) -> Option<std::collections::HashSet<String>> {
+        let template = self.env.get_template(&self.names[id.0]).ok()?;
+        names_read(template.source(), self.env.syntax().clone())
     }
 }
 

@@ -70,6 +70,17 @@ pub fn names_used(
     Some((walk.uses, walk.bound))
 }
 
+/// Every bare name `source` reads, which at a template's top are record
+/// fields unless a function, a variable, a lookup or `request` answers them;
+/// `None` when the template can see more than that (it reaches another
+/// template, or calls `debug()`), or does not parse.
+pub fn names_read(source: &str, syntax: minijinja::syntax::SyntaxConfig) -> Option<HashSet<String>> {
+    let tree = minijinja::machinery::parse(source, "<template>", syntax).ok()?;
+    let mut walk = Walk::new(source);
+    walk.stmt(&tree);
+    (!walk.sees_everything).then_some(walk.read)
+}
+
 /// Names that minijinja makes callable where they are used: `caller()` in a
 /// macro called by `{% call %}`, `super()` in a block, `loop()` in a
 /// recursive loop.
@@ -154,6 +165,12 @@ struct Walk<'s> {
     sums: Vec<Range<usize>>,
     /// Whether the expression walked next is an operand of a sum or product.
     in_sum: bool,
+    /// Every bare name the template reads (`detail` in `{{ detail.severity }}`):
+    /// at its top, a name is a record field unless something else answers it.
+    read: HashSet<String>,
+    /// The template can see more than its names: it reaches another template
+    /// (`include`, `import`, `extends`), or prints the whole context (`debug()`).
+    sees_everything: bool,
 }
 
 impl<'s> Walk<'s> {
@@ -164,6 +181,8 @@ impl<'s> Walk<'s> {
             bound: HashSet::new(),
             sums: Vec::new(),
             in_sum: false,
+            read: HashSet::new(),
+            sees_everything: false,
         }
     }
 
@@ -216,17 +235,25 @@ impl<'s> Walk<'s> {
             }
             Stmt::Block(b) => self.stmts(&b.body),
             Stmt::Import(i) => {
+                self.sees_everything = true;
                 self.expr(&i.expr);
                 self.bind(&i.name);
             }
             Stmt::FromImport(i) => {
+                self.sees_everything = true;
                 self.expr(&i.expr);
                 for (name, alias) in &i.names {
                     self.bind(alias.as_ref().unwrap_or(name));
                 }
             }
-            Stmt::Extends(e) => self.expr(&e.name),
-            Stmt::Include(i) => self.expr(&i.name),
+            Stmt::Extends(e) => {
+                self.sees_everything = true;
+                self.expr(&e.name);
+            }
+            Stmt::Include(i) => {
+                self.sees_everything = true;
+                self.expr(&i.name);
+            }
             Stmt::Macro(m) => {
                 self.bound.insert(m.name.to_string());
                 self.macro_parts(&m.args, &m.defaults, &m.body);
@@ -275,7 +302,10 @@ impl<'s> Walk<'s> {
         // value can be kept (`m(ns.x + ns.x)` can set it in a namespace).
         let operand = std::mem::take(&mut self.in_sum);
         match expr {
-            Expr::Var(_) | Expr::Const(_) => {}
+            Expr::Var(v) => {
+                self.read.insert(v.id.to_string());
+            }
+            Expr::Const(_) => {}
             Expr::Slice(s) => {
                 self.expr(&s.expr);
                 self.opt(s.start.as_ref());
@@ -336,7 +366,12 @@ impl<'s> Walk<'s> {
 
     fn call(&mut self, callee: &Expr<'_>, args: &[CallArg<'_>]) {
         match callee {
-            Expr::Var(var) => self.used(NameKind::Function, var.id, var.span()),
+            Expr::Var(var) => {
+                self.used(NameKind::Function, var.id, var.span());
+                // A field of that name is read if no function answers it.
+                self.read.insert(var.id.to_string());
+                self.sees_everything |= var.id == "debug";
+            }
             // A method (`x.items()`), a block (`self.body()`), a computed callee.
             other => self.expr(other),
         }

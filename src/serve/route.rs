@@ -75,6 +75,7 @@ pub fn route(
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let context = crate::apply::Context {
             request: arrival.request.as_ref(),
+            kept_elsewhere: false,
             ..crate::apply::Context::default()
         };
         source.transform.apply_in(arrival.record, &context)

@@ -124,6 +124,7 @@ impl Interrupt {
             stop_seen: Some(&self.stop_seen),
             now: None,
             request: None,
+            kept_elsewhere: false,
         }
     }
 }
@@ -145,6 +146,7 @@ fn record_context<'a>(
     crate::apply::Context {
         now: fixed.now,
         request: fixed.request.as_ref(),
+        kept_elsewhere: false,
         ..interrupt.map_or_else(Default::default, Interrupt::context)
     }
 }

@@ -11,7 +11,9 @@ use super::{Flow, Options, Stats};
 use crate::apply::{Context, ErrorKind, Outcome, RecordError};
 use crate::limits::MAX_VALUE_DEPTH;
 use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
-use crate::write::ndjson_line;
+use crate::compile::Format;
+use crate::value::untouched;
+use crate::write::{ndjson_line, ndjson_line_untouched};
 use crate::Transform;
 
 /// A record that could not be read or transformed.
@@ -110,6 +112,9 @@ pub fn process(
         };
         return fail(options, results, frame.line, None, problem, frame.bytes);
     }
+    if let Some(flow) = process_untouched(transform, options, frame, results) {
+        return flow;
+    }
     let parsed = parse(frame.bytes);
     if frame.unscanned && parsed.is_err() {
         return process_scanned(transform, options, frame, results);
@@ -143,6 +148,36 @@ pub fn process(
             fail(options, results, line, None, problem, frame.bytes)
         }
     }
+}
+
+/// Processes a frame that holds one object with the fields the transform
+/// cannot see kept as their bytes ([`crate::value::untouched`]), when it can
+/// be: the transform does not see the whole record, no trace is asked for,
+/// and the object reads that way. `None` leaves the frame to [`process`]'s
+/// whole parse, which also gives a malformed frame its usual error.
+fn process_untouched(
+    transform: &Transform,
+    options: &Options,
+    frame: &Frame<'_>,
+    results: &mut Results<'_>,
+) -> Option<Flow> {
+    let seen = transform.fields_seen()?;
+    if frame.bytes.first() != Some(&b'{') || results.traces.is_some() {
+        return None;
+    }
+    let text = std::str::from_utf8(frame.bytes).ok()?;
+    let (record, untouched) = untouched::parse_object(text, seen).ok()??;
+    let mut flow = Flow::Continue;
+    let whole = || (frame.line, frame.bytes);
+    let context = results.context;
+    results.context.kept_elsewhere = untouched.kept > 0;
+    let outcome = record_outcome(transform, options, record, None, whole, results, &mut flow);
+    results.context = context;
+    let in_envelope = transform.format() == Format::Splunk;
+    for output in outcome.into_records() {
+        ndjson_line_untouched(results.out, &output, &untouched, in_envelope);
+    }
+    Some(flow)
 }
 
 /// An unscanned line that is not one value, framed for real: several values,

@@ -9,6 +9,7 @@
 pub mod compare;
 mod path;
 pub(crate) mod template;
+pub mod untouched;
 mod time;
 pub mod url;
 

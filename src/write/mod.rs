@@ -9,11 +9,93 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
+use crate::value::untouched::{Field, Untouched};
+
 /// Appends `value` as one NDJSON line: compact JSON and a newline.
 pub fn ndjson_line(out: &mut Vec<u8>, value: &Value) {
     // Writing into a Vec cannot fail, and a serde_json Value always serializes.
     let _ = serde_json::to_writer(&mut *out, value);
     out.push(b'\n');
+}
+
+/// Appends `value` as one NDJSON line, as [`ndjson_line`] does, for a record
+/// read with its unseen fields kept as bytes ([`Untouched`]): they are
+/// written back in their places. The record is `value` itself, or in a HEC
+/// event (`in_envelope`) its `event`.
+pub fn ndjson_line_untouched(
+    out: &mut Vec<u8>,
+    value: &Value,
+    untouched: &Untouched<'_>,
+    in_envelope: bool,
+) {
+    match value {
+        Value::Object(envelope) if in_envelope => {
+            out.push(b'{');
+            for (at, (key, value)) in envelope.iter().enumerate() {
+                member_key(out, at, key);
+                match value {
+                    Value::Object(record) if key == "event" => object(out, record, untouched),
+                    _ => value_json(out, value),
+                }
+            }
+            out.push(b'}');
+        }
+        Value::Object(record) if !in_envelope => object(out, record, untouched),
+        _ => value_json(out, value),
+    }
+    out.push(b'\n');
+}
+
+/// A record's fields in the order the input had them (a kept one as its
+/// bytes), then those the run added: see [`crate::value::untouched`].
+fn object(out: &mut Vec<u8>, record: &serde_json::Map<String, Value>, untouched: &Untouched<'_>) {
+    out.push(b'{');
+    // The input's fields still in the record come first in it, in input order.
+    let mut members = record.iter().peekable();
+    let mut at = 0;
+    for field in &untouched.fields {
+        match field {
+            Field::Kept { key, bytes } => {
+                // A kept key holds no escape: its text is what serde_json writes.
+                if at > 0 {
+                    out.push(b',');
+                }
+                out.push(b'"');
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(bytes.as_bytes());
+            }
+            Field::Parsed(name) => match members.next_if(|(key, _)| *key == name) {
+                Some((key, value)) => {
+                    member_key(out, at, key);
+                    value_json(out, value);
+                }
+                // Removed by the run.
+                None => continue,
+            },
+        }
+        at += 1;
+    }
+    for (key, value) in members {
+        member_key(out, at, key);
+        value_json(out, value);
+        at += 1;
+    }
+    out.push(b'}');
+}
+
+/// `,"key":` (no comma before the first member), as serde_json writes it.
+fn member_key(out: &mut Vec<u8>, at: usize, key: &str) {
+    if at > 0 {
+        out.push(b',');
+    }
+    value_json(out, &key);
+    out.push(b':');
+}
+
+fn value_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing into a Vec cannot fail, and these values always serialize.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// How several encoded records are put together in one body.
