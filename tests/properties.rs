@@ -198,3 +198,127 @@ proptest! {
         prop_assert_eq!(whole, scanned, "input {:?}", input);
     }
 }
+
+/// JSON text in any of the spellings a sender may use: white space or none,
+/// escapes serde_json writes back otherwise (`\u00e9`, `\/`, a lone
+/// surrogate), numbers it keeps as written, keys given twice.
+fn json_text(depth: u32) -> BoxedStrategy<String> {
+    let scalar = prop_oneof![
+        Just("0".to_string()),
+        Just("-0".to_string()),
+        Just("1E2".to_string()),
+        Just("1e400".to_string()),
+        Just("-2.5e-3".to_string()),
+        Just("12345678901234567890123".to_string()),
+        Just(r#""x""#.to_string()),
+        Just(r#""\u00e9""#.to_string()),
+        Just(r#""\/""#.to_string()),
+        Just(r#""a\"b\\c\n""#.to_string()),
+        Just(r#""\ud800""#.to_string()),
+        Just("\"é\u{2028}\"".to_string()),
+        Just("true".to_string()),
+        Just("null".to_string()),
+    ];
+    if depth == 0 {
+        return scalar.boxed();
+    }
+    let key = prop_oneof![
+        Just("a"),
+        Just("b"),
+        Just("c"),
+        Just("d"),
+        Just("startTime"),
+        Just("k\\u0065"),
+    ];
+    let comma = prop_oneof![Just(","), Just(", ")];
+    let colon = prop_oneof![Just(":"), Just(" : ")];
+    let member = (key, colon, json_text(depth - 1))
+        .prop_map(|(key, colon, value)| format!("\"{key}\"{colon}{value}"));
+    prop_oneof![
+        2 => scalar,
+        1 => (proptest::collection::vec(json_text(depth - 1), 0..4), comma.clone())
+            .prop_map(|(items, comma)| format!("[{}]", items.join(comma))),
+        1 => (proptest::collection::vec(member, 0..5), comma)
+            .prop_map(|(members, comma)| format!("{{{}}}", members.join(comma))),
+    ]
+    .boxed()
+}
+
+/// A record (an object of such fields) or a batch of them.
+fn records_text() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("a"),
+        Just("b"),
+        Just("c"),
+        Just("d"),
+        Just("e"),
+        Just("startTime"),
+        Just("k\\u0065"),
+    ];
+    let comma = prop_oneof![Just(","), Just(", ")];
+    let record = (proptest::collection::vec((key, json_text(3)), 0..8), comma).prop_map(
+        |(members, comma)| {
+            let members: Vec<String> = members
+                .into_iter()
+                .map(|(key, value)| format!("\"{key}\":{value}"))
+                .collect();
+            format!("{{{}}}", members.join(comma))
+        },
+    );
+    let line = prop_oneof![
+        4 => record.clone(),
+        1 => proptest::collection::vec(record, 0..3).prop_map(|items| format!("[{}]", items.join(","))),
+    ];
+    proptest::collection::vec(line, 1..6).prop_map(|lines| lines.join("\n"))
+}
+
+/// Statements over a few top-level fields, each of which the run then sees.
+fn statements() -> impl Strategy<Value = String> {
+    let statement = prop_oneof![
+        Just("label a = 1"),
+        Just("set b = c"),
+        Just("set n = b"),
+        Just("tag remove d"),
+        Just("tag remove e"),
+        Just("tag add e.f = \"{{ a }}\""),
+        Just("drop when c == 1"),
+        Just("append c = 1"),
+        Just("message m = \"{{ b }} and {{ d }}\""),
+        Just("set z = null"),
+        Just("hec time = epoch_ms(startTime)"),
+    ];
+    (
+        prop_oneof![Just(""), Just("format splunk\n")],
+        proptest::collection::vec(statement, 0..5),
+    )
+        .prop_map(|(format, statements)| format!("{format}{}\n", statements.join("\n")))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    /// A transform that cannot see some fields keeps them as their bytes;
+    /// output, dead letters, errors and counts must be exactly those of
+    /// reading every field (forced here by renaming an absent top-level
+    /// field, which makes the run see the whole record).
+    #[test]
+    fn unseen_fields_kept_as_bytes_write_what_the_whole_record_writes(
+        text in statements(),
+        input in records_text(),
+    ) {
+        let Ok(partial) = Transform::from_source("t.xf", &text, None) else {
+            return Ok(());
+        };
+        prop_assert!(partial.fields_seen().is_some(), "{text}");
+        let whole = Transform::from_source("t.xf", &format!("{text}rename absent to absent_too\n"), None)
+            .unwrap();
+        prop_assert!(whole.fields_seen().is_none());
+        let input = input.into_bytes();
+        for threads in [1, 2] {
+            prop_assert_eq!(
+                run_everything(&partial, std::io::Cursor::new(input.clone()), threads),
+                run_everything(&whole, std::io::Cursor::new(input.clone()), threads),
+                "{}", text
+            );
+        }
+    }
+}

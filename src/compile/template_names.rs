@@ -74,7 +74,10 @@ pub fn names_used(
 /// fields unless a function, a variable, a lookup or `request` answers them;
 /// `None` when the template can see more than that (it reaches another
 /// template, or calls `debug()`), or does not parse.
-pub fn names_read(source: &str, syntax: minijinja::syntax::SyntaxConfig) -> Option<HashSet<String>> {
+pub fn names_read(
+    source: &str,
+    syntax: minijinja::syntax::SyntaxConfig,
+) -> Option<HashSet<String>> {
     let tree = minijinja::machinery::parse(source, "<template>", syntax).ok()?;
     let mut walk = Walk::new(source);
     walk.stmt(&tree);

@@ -9,9 +9,9 @@ use serde_json::Value;
 use super::{Flow, Options, Stats};
 
 use crate::apply::{Context, ErrorKind, Outcome, RecordError};
+use crate::compile::Format;
 use crate::limits::MAX_VALUE_DEPTH;
 use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
-use crate::compile::Format;
 use crate::value::untouched;
 use crate::write::{ndjson_line, ndjson_line_untouched};
 use crate::Transform;
@@ -150,11 +150,12 @@ pub fn process(
     }
 }
 
-/// Processes a frame that holds one object with the fields the transform
-/// cannot see kept as their bytes ([`crate::value::untouched`]), when it can
-/// be: the transform does not see the whole record, no trace is asked for,
-/// and the object reads that way. `None` leaves the frame to [`process`]'s
-/// whole parse, which also gives a malformed frame its usual error.
+/// Processes a frame that holds one object, or an array of them, with the
+/// fields the transform cannot see kept as their bytes
+/// ([`crate::value::untouched`]), when it can be: the transform does not see
+/// the whole record, no trace is asked for, and batches are not kept whole.
+/// `None` leaves the frame to [`process`]'s whole parse, which also gives a
+/// malformed frame its usual error.
 fn process_untouched(
     transform: &Transform,
     options: &Options,
@@ -162,22 +163,127 @@ fn process_untouched(
     results: &mut Results<'_>,
 ) -> Option<Flow> {
     let seen = transform.fields_seen()?;
-    if frame.bytes.first() != Some(&b'{') || results.traces.is_some() {
+    if results.traces.is_some() {
         return None;
     }
     let text = std::str::from_utf8(frame.bytes).ok()?;
-    let (record, untouched) = untouched::parse_object(text, seen).ok()??;
+    match frame.bytes.first() {
+        Some(b'{') => {
+            let (record, untouched) = untouched::parse_object(text, seen).ok()??;
+            let mut flow = Flow::Continue;
+            let whole = || (frame.line, frame.bytes);
+            let output = run_untouched(
+                transform, options, record, &untouched, None, whole, results, &mut flow,
+            );
+            write_untouched(transform, results, output, &untouched);
+            Some(flow)
+        }
+        Some(b'[') if !options.keep_batches => {
+            let items = serde_json::from_str::<Vec<&RawValue>>(text).ok()?;
+            Some(batch_untouched(
+                transform, options, frame, &items, seen, results,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// [`raw_batch`] with each object item read as [`process_untouched`] reads
+/// a frame; an item that does not read that way is parsed whole, and one
+/// that is malformed fails as [`raw_batch`] fails it.
+fn batch_untouched(
+    transform: &Transform,
+    options: &Options,
+    frame: &Frame<'_>,
+    items: &[&RawValue],
+    seen: &untouched::FieldSet,
+    results: &mut Results<'_>,
+) -> Flow {
     let mut flow = Flow::Continue;
-    let whole = || (frame.line, frame.bytes);
+    let mut lines = Lines::new(frame);
+    for (index, item) in items.iter().enumerate() {
+        let text = item.get();
+        let raw = text.as_bytes();
+        let lines = &mut lines;
+        let mut locate = move || (lines.line_of(raw), raw);
+        let kept = match raw.first() {
+            Some(b'{') => untouched::parse_object(text, seen).ok().flatten(),
+            _ => None,
+        };
+        match kept {
+            Some((record, untouched)) => {
+                let output = run_untouched(
+                    transform,
+                    options,
+                    record,
+                    &untouched,
+                    Some(index),
+                    locate,
+                    results,
+                    &mut flow,
+                );
+                write_untouched(transform, results, output, &untouched);
+            }
+            None => match parse(raw) {
+                Ok(record) => {
+                    let output = record_outcome(
+                        transform,
+                        options,
+                        record,
+                        Some(index),
+                        locate,
+                        results,
+                        &mut flow,
+                    );
+                    write_records(results.out, output);
+                }
+                Err(error) => {
+                    let problem = Problem::Unreadable {
+                        reason: unreadable(&error),
+                        column: None,
+                    };
+                    let (line, raw) = locate();
+                    flow = fail(options, results, line, Some(index), problem, raw);
+                }
+            },
+        }
+        if flow == Flow::Stop {
+            break;
+        }
+    }
+    flow
+}
+
+/// [`record_outcome`] for a record whose unseen fields are kept elsewhere.
+#[allow(clippy::too_many_arguments)]
+fn run_untouched<'a>(
+    transform: &Transform,
+    options: &Options,
+    record: Value,
+    untouched: &untouched::Untouched<'_>,
+    index: Option<usize>,
+    locate: impl FnOnce() -> (usize, &'a [u8]),
+    results: &mut Results<'_>,
+    flow: &mut Flow,
+) -> Outcome {
     let context = results.context;
     results.context.kept_elsewhere = untouched.kept > 0;
-    let outcome = record_outcome(transform, options, record, None, whole, results, &mut flow);
+    let output = record_outcome(transform, options, record, index, locate, results, flow);
     results.context = context;
+    output
+}
+
+/// A record's outputs, their kept fields written back.
+fn write_untouched(
+    transform: &Transform,
+    results: &mut Results<'_>,
+    output: Outcome,
+    untouched: &untouched::Untouched<'_>,
+) {
     let in_envelope = transform.format() == Format::Splunk;
-    for output in outcome.into_records() {
-        ndjson_line_untouched(results.out, &output, &untouched, in_envelope);
+    for output in output.into_records() {
+        ndjson_line_untouched(results.out, &output, untouched, in_envelope);
     }
-    Some(flow)
 }
 
 /// An unscanned line that is not one value, framed for real: several values,

@@ -9,8 +9,8 @@
 pub mod compare;
 mod path;
 pub(crate) mod template;
-pub mod untouched;
 mod time;
+pub mod untouched;
 pub mod url;
 
 use serde_json::Value;

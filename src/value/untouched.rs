@@ -93,14 +93,21 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
         let mut map = Map::new();
-        let mut untouched = Untouched::default();
-        let mut kept_keys: Vec<&'de str> = Vec::new();
+        // Room for a typical webhook payload's top-level fields, grown past it.
+        let mut untouched = Untouched {
+            fields: Vec::with_capacity(32),
+            kept: 0,
+        };
+        let mut kept_keys: Vec<&'de str> = Vec::with_capacity(32);
         while let Some(key) = access.next_key::<Key<'de>>()? {
             let raw: &'de RawValue = access.next_value()?;
             let raw = raw.get();
             if let Key::Borrowed(name) = key {
                 if !self.seen.contains(name) && written_as_is(raw) {
-                    untouched.fields.push(Field::Kept { key: name, bytes: raw });
+                    untouched.fields.push(Field::Kept {
+                        key: name,
+                        bytes: raw,
+                    });
                     kept_keys.push(name);
                     continue;
                 }
@@ -124,10 +131,14 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
         // The whole parse does exactly that; a kept field cannot.
         untouched.kept = kept_keys.len();
         if !kept_keys.is_empty() {
-            let mut all: Vec<&str> = kept_keys;
-            all.extend(map.keys().map(String::as_str));
-            all.sort_unstable();
-            if all.windows(2).any(|pair| pair[0] == pair[1]) {
+            let mut keys: HashSet<&str, foldhash::fast::RandomState> =
+                HashSet::with_capacity_and_hasher(untouched.fields.len(), Default::default());
+            let parsed = map.keys().map(String::as_str);
+            if !kept_keys
+                .into_iter()
+                .chain(parsed)
+                .all(|key| keys.insert(key))
+            {
                 return Ok(None);
             }
         }
@@ -301,9 +312,15 @@ mod tests {
         ] {
             assert!(!written_as_is(raw), "{raw}");
         }
-        let deep = format!("{}{}", "[".repeat(MAX_KEPT_DEPTH + 1), "]".repeat(MAX_KEPT_DEPTH + 1));
+        let deep = format!(
+            "{}{}",
+            "[".repeat(MAX_KEPT_DEPTH + 1),
+            "]".repeat(MAX_KEPT_DEPTH + 1)
+        );
         assert!(!written_as_is(&deep));
-        let wide: Vec<String> = (0..MAX_CHECKED_KEYS + 1).map(|i| format!("\"k{i}\":{i}")).collect();
+        let wide: Vec<String> = (0..MAX_CHECKED_KEYS + 1)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect();
         assert!(!written_as_is(&format!("{{{}}}", wide.join(","))));
     }
 
@@ -330,7 +347,10 @@ mod tests {
             let text = format!(r#"{{"a":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
             let whole = serde_json::from_str::<Value>(&text).is_ok();
             let partial = matches!(parse_object(&text, &seen), Ok(Some(_)));
-            assert!(!partial || whole, "depth {depth}: whole {whole}, partial {partial}");
+            assert!(
+                !partial || whole,
+                "depth {depth}: whole {whole}, partial {partial}"
+            );
             assert_eq!(partial, whole, "depth {depth}");
         }
     }
@@ -338,7 +358,11 @@ mod tests {
     #[test]
     fn a_repeated_top_level_key_asks_for_the_whole_parse() {
         let seen = fields(&["b"]);
-        for text in [r#"{"a":1,"a":2}"#, r#"{"b":1,"b":2}"#, r#"{"a":1,"b":1,"a":2}"#] {
+        for text in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"b":1,"b":2}"#,
+            r#"{"a":1,"b":1,"a":2}"#,
+        ] {
             assert!(parse_object(text, &seen).unwrap().is_none(), "{text}");
         }
         assert!(parse_object(r#"{"a":1,"b":[1,}"#, &seen).is_err());
