@@ -64,8 +64,13 @@ fn github_fixtures() -> Vec<(String, &'static str, String)> {
         };
         for file in std::fs::read_dir(&event).unwrap() {
             let file = file.unwrap().path();
-            let relative = file.strip_prefix(format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR")));
-            found.push((relative.unwrap().display().to_string(), schema, name.clone()));
+            let relative =
+                file.strip_prefix(format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR")));
+            found.push((
+                relative.unwrap().display().to_string(),
+                schema,
+                name.clone(),
+            ));
         }
     }
     found.sort();
@@ -565,14 +570,81 @@ fn an_ocsf_vulnerability_finding_needs_its_vulnerabilities() {
         f.as_object_mut().unwrap().shift_remove("vulnerabilities");
     });
     // A vulnerability names a CVE or a CWE; a package, its version.
-    invalid_at("/vulnerabilities/0", &|f| f["vulnerabilities"][0] = json!({"title": "x"}));
+    invalid_at("/vulnerabilities/0", &|f| {
+        f["vulnerabilities"][0] = json!({"title": "x"})
+    });
     invalid_at("/vulnerabilities/0/affected_packages/0", &|f| {
         f["vulnerabilities"][0]["affected_packages"][0] = json!({"name": "semver"})
     });
     invalid_at("/type_uid", &|f| f["type_uid"] = json!(200401));
     // A Detection Finding's attribute is no Vulnerability Finding's.
-    invalid_at("", &|f| f["evidences"] = json!([{"file": {"name": "a", "type_id": 1}}]));
-    invalid_at("/observables/0", &|f| f["observables"][0]["value"] = json!("CVE-1999-0001"));
+    invalid_at("", &|f| {
+        f["evidences"] = json!([{"file": {"name": "a", "type_id": 1}}])
+    });
+    invalid_at("/observables/0", &|f| {
+        f["observables"][0]["value"] = json!("CVE-1999-0001")
+    });
+}
+
+/// GitHub's deliveries through `github-ocsf.xf`, each with the request
+/// `xf serve` would give it: every finding valid against its class's schema
+/// (Detection Finding for code and secret scanning, Vulnerability Finding for
+/// Dependabot and advisories), every ping dropped.
+#[test]
+fn the_github_ocsf_transform_writes_valid_findings_of_the_right_class() {
+    let transform = xf::Transform::from_path(format!(
+        "{}/transforms/github-ocsf.xf",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("{}", e.render()));
+    let (detection, vulnerability) = (
+        schema("ocsf-detection-finding"),
+        schema("ocsf-vulnerability-finding"),
+    );
+    let mut classes = std::collections::BTreeMap::new();
+    for (file, _, event) in github_fixtures() {
+        let request = xf::apply::Request::new(
+            [("X-GitHub-Event", event.as_bytes())],
+            &xf::apply::RequestParts {
+                source: Some("github"),
+                received_at: Some(1_764_000_000_000),
+                ..Default::default()
+            },
+        );
+        let context = xf::apply::Context {
+            request: Some(&request),
+            ..Default::default()
+        };
+        let records = transform
+            .apply_in(fixture(&file), &context)
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .into_records();
+        if event == "ping" {
+            assert!(records.is_empty(), "{file}: a ping is dropped");
+            continue;
+        }
+        assert_eq!(records.len(), 1, "{file}");
+        let finding = &records[0];
+        let (class, schema) = match event.as_str() {
+            "code_scanning_alert" | "secret_scanning_alert" | "secret_scanning_alert_location" => {
+                (2004, &detection)
+            }
+            _ => (2002, &vulnerability),
+        };
+        assert_eq!(finding["class_uid"], class, "{file}");
+        let violations = schema.violations(finding);
+        assert!(violations.is_empty(), "{file}: {violations:?}");
+        // The delivery stays whole under unmapped, and nothing of xf's own
+        // (the shared reading, xf_github) is left in it.
+        assert_eq!(
+            finding["unmapped"],
+            fixture(&file),
+            "{file}: unmapped is the delivery"
+        );
+        *classes.entry(class).or_insert(0) += 1;
+    }
+    assert_eq!(classes.get(&2004), Some(&7), "{classes:?}");
+    assert_eq!(classes.get(&2002), Some(&6), "{classes:?}");
 }
 
 /// A valid finding with evidence and observables of both kinds (a scalar, an object).
