@@ -116,6 +116,10 @@ class Source:
         resolved["constraints"] = deep_merge(resolved["constraints"], definition.get("constraints", {}))
         if "observable" in definition:
             resolved["observable"] = definition["observable"]
+        # A class's category is its parent's unless it names its own (vulnerability_finding
+        # extends finding and names none); the other keys are the definition's own.
+        if parent and "category" in base:
+            resolved["category"] = base["category"]
         for key in ("name", "caption", "uid", "category"):
             if key in definition:
                 resolved[key] = definition[key]

@@ -43,8 +43,40 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../schemas/datatheorem-event.schema.json"),
     ),
     (
+        "github-code-scanning-alert",
+        include_str!("../schemas/github-code-scanning-alert.schema.json"),
+    ),
+    (
+        "github-dependabot-alert",
+        include_str!("../schemas/github-dependabot-alert.schema.json"),
+    ),
+    (
+        "github-ping",
+        include_str!("../schemas/github-ping.schema.json"),
+    ),
+    (
+        "github-repository-advisory",
+        include_str!("../schemas/github-repository-advisory.schema.json"),
+    ),
+    (
+        "github-secret-scanning-alert",
+        include_str!("../schemas/github-secret-scanning-alert.schema.json"),
+    ),
+    (
+        "github-secret-scanning-alert-location",
+        include_str!("../schemas/github-secret-scanning-alert-location.schema.json"),
+    ),
+    (
+        "github-security-advisory",
+        include_str!("../schemas/github-security-advisory.schema.json"),
+    ),
+    (
         "ocsf-detection-finding",
         include_str!("../schemas/ocsf-detection-finding.schema.json"),
+    ),
+    (
+        "ocsf-vulnerability-finding",
+        include_str!("../schemas/ocsf-vulnerability-finding.schema.json"),
     ),
     (
         "queryai-detection",

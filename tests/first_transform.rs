@@ -70,12 +70,16 @@ fn the_example_passes_the_checks_the_walk_through_ends_with() {
         let (status, stdout, stderr) = xf(&args, &root());
         assert_eq!(status, Some(0), "{command}\n{stdout}{stderr}");
     }
-    // The cases cover a written record, a drop, and the coalesce fallback.
+    // The cases cover a written record, a drop, the coalesce fallback, and
+    // an alert of another event that only its X-GitHub-Event header tells.
     let tests = example().join("github-code-scanning.tests");
     for file in [
         "created.output.ndjson",
+        "created.request.json",
         "fixed.dropped",
         "reopened-no-security-severity.output.ndjson",
+        "dependabot-alert.request.json",
+        "dependabot-alert.dropped",
     ] {
         assert!(tests.join(file).is_file(), "{file}");
     }

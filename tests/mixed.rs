@@ -103,6 +103,77 @@ fn mixed_ocsf_is_each_vendors_ocsf_transform() {
     same_as_each_vendor("ocsf", "armor-ocsf.xf");
 }
 
+/// GitHub's deliveries (`tests/fixtures/github/EVENT/ACTION.payload.json`),
+/// each with the request `xf serve` gives it: its `X-GitHub-Event` header.
+fn github_deliveries() -> Vec<(String, Value, xf::apply::Request)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github");
+    let mut found = Vec::new();
+    for event in std::fs::read_dir(&root).unwrap() {
+        let event = event.unwrap().path();
+        if !event.is_dir() {
+            continue;
+        }
+        let name = event.file_name().unwrap().to_str().unwrap().to_string();
+        for file in std::fs::read_dir(&event).unwrap() {
+            let file = file.unwrap().path();
+            let payload = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let request = xf::apply::Request::new(
+                [("X-GitHub-Event", name.as_bytes())],
+                &xf::apply::RequestParts::default(),
+            );
+            found.push((file.display().to_string(), payload, request));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+/// A GitHub delivery goes through GitHub's own transform, told by its header;
+/// without the header its body says no event, so it is no vendor's (but the
+/// ping, dropped in its documented shape).
+fn github_is_githubs_own(target: &str) {
+    let mixed = load(&format!("mixed-{target}.xf"));
+    let own = load(&format!("github-{target}.xf"));
+    let deliveries = github_deliveries();
+    assert!(deliveries.len() >= 16, "{}", deliveries.len());
+    for (file, payload, request) in deliveries {
+        let context = xf::apply::Context {
+            now: Some(NOW),
+            request: Some(&request),
+            ..Default::default()
+        };
+        let got = mixed
+            .apply_in(payload.clone(), &context)
+            .map(|o| o.into_records());
+        let expected = own
+            .apply_in(payload.clone(), &context)
+            .map(|o| o.into_records());
+        assert_eq!(got.unwrap(), expected.unwrap(), "{file}");
+        match apply(&mixed, payload) {
+            Ok(records) => {
+                assert!(
+                    file.contains("/ping/") && records.is_empty(),
+                    "{file}: {records:?}"
+                )
+            }
+            Err(error) => assert!(
+                error.reason.contains("not a payload of a vendor xf knows"),
+                "{file}: {error}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn mixed_splunk_takes_github_by_its_event_header() {
+    github_is_githubs_own("splunk");
+}
+
+#[test]
+fn mixed_ocsf_takes_github_by_its_event_header() {
+    github_is_githubs_own("ocsf");
+}
+
 /// Payloads that look like a vendor's connectivity test, or like its shape,
 /// without being one: each must come out (emitted) or fail (a record error,
 /// dead-lettered), never be dropped as a test it is not.
@@ -127,6 +198,9 @@ fn near_misses() -> Vec<Value> {
         r#"{"test": "message", "detection_name": 7}"#,
         r#"{"test": "other"}"#,
         r#"{"test": true, "detection_id": 1}"#,
+        // GitHub's ping has zen, hook_id and the hook (its schema's shape).
+        r#"{"zen": "Keep it logically awesome.", "hook_id": 1}"#,
+        r#"{"zen": "Keep it logically awesome.", "hook_id": "1", "hook": {"type": "Repository", "id": 1, "events": ["*"]}}"#,
         // Armor's `events` filter would drop a documentType of no Armor kind.
         r#"{"documentType": "INVOICE"}"#,
         r#"{"documentType": 7, "offenseType": "Incident"}"#,
@@ -163,6 +237,8 @@ fn foreign_payloads(count: usize) -> Vec<Value> {
         "name",
         "payload",
         "version",
+        "zen",
+        "hook_id",
     ];
     const WORDS: &[&str] = &[
         "",
@@ -213,6 +289,8 @@ fn connectivity_tests() -> Vec<Value> {
         "datatheorem/hello-world.json",
         "cii/webhook-test.json",
         "queryai/test-message.json",
+        "github/ping/payload.json",
+        "github/ping/with-organization.payload.json",
     ]
     .iter()
     .map(|file| {

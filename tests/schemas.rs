@@ -40,6 +40,120 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("datatheorem/hello-world.json", "datatheorem-event"),
 ];
 
+/// GitHub's deliveries (`tests/fixtures/github/EVENT/ACTION.payload.json`),
+/// each an instance of its event's schema: the event is the folder's name, as
+/// GitHub names it in `X-GitHub-Event`.
+fn github_fixtures() -> Vec<(String, &'static str, String)> {
+    let root = format!("{}/tests/fixtures/github", env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for event in std::fs::read_dir(&root).unwrap() {
+        let event = event.unwrap().path();
+        if !event.is_dir() {
+            continue;
+        }
+        let name = event.file_name().unwrap().to_str().unwrap().to_string();
+        let schema = match name.as_str() {
+            "code_scanning_alert" => "github-code-scanning-alert",
+            "secret_scanning_alert" => "github-secret-scanning-alert",
+            "secret_scanning_alert_location" => "github-secret-scanning-alert-location",
+            "dependabot_alert" => "github-dependabot-alert",
+            "repository_advisory" => "github-repository-advisory",
+            "security_advisory" => "github-security-advisory",
+            "ping" => "github-ping",
+            other => panic!("tests/fixtures/github/{other}: no schema for this event"),
+        };
+        for file in std::fs::read_dir(&event).unwrap() {
+            let file = file.unwrap().path();
+            let relative =
+                file.strip_prefix(format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR")));
+            found.push((
+                relative.unwrap().display().to_string(),
+                schema,
+                name.clone(),
+            ));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn every_github_delivery_is_valid_against_its_events_schema_and_no_other() {
+    let fixtures = github_fixtures();
+    // Every event of issue 26 and the ping, each with at least one delivery.
+    let events: std::collections::BTreeSet<&str> = fixtures.iter().map(|(_, s, _)| *s).collect();
+    assert_eq!(events.len(), 7, "{events:?}");
+    for (file, name, _) in &fixtures {
+        let payload = fixture(file);
+        assert_eq!(schema(name).check(&payload), None, "{file} against {name}");
+        // A body sent under another event's name does not pass for it (the
+        // transforms take the event from the header and validate by it).
+        for (_, other, _) in &fixtures {
+            if other != name {
+                assert!(!schema(other).is_valid(&payload), "{file} passes {other}");
+            }
+        }
+    }
+}
+
+#[test]
+fn github_payloads_are_checked_where_their_transforms_read() {
+    assert_invalid_at(
+        "github/code_scanning_alert/created.payload.json",
+        "github-code-scanning-alert",
+        "/alert",
+        remove("/alert/rule"),
+    );
+    assert_invalid_at(
+        "github/code_scanning_alert/created.payload.json",
+        "github-code-scanning-alert",
+        "/alert/rule/security_severity_level",
+        |p| p["alert"]["rule"]["security_severity_level"] = json!("severe"),
+    );
+    assert_invalid_at(
+        "github/code_scanning_alert/created.payload.json",
+        "github-code-scanning-alert",
+        "/alert/created_at",
+        set("/alert/created_at", json!("yesterday")),
+    );
+    assert_invalid_at(
+        "github/dependabot_alert/created.payload.json",
+        "github-dependabot-alert",
+        "/alert/security_advisory/severity",
+        set("/alert/security_advisory/severity", json!("moderate")),
+    );
+    assert_invalid_at(
+        "github/secret_scanning_alert/reopened.payload.json",
+        "github-secret-scanning-alert",
+        "/action",
+        set("/action", json!("closed")),
+    );
+    assert_invalid_at(
+        "github/secret_scanning_alert_location/created.payload.json",
+        "github-secret-scanning-alert-location",
+        "",
+        remove("/location"),
+    );
+    assert_invalid_at(
+        "github/repository_advisory/published.payload.json",
+        "github-repository-advisory",
+        "/repository_advisory/ghsa_id",
+        set("/repository_advisory/ghsa_id", json!("GHSA-0000")),
+    );
+    assert_invalid_at(
+        "github/security_advisory/published.payload.json",
+        "github-security-advisory",
+        "/security_advisory/severity",
+        set("/security_advisory/severity", json!("urgent")),
+    );
+    assert_invalid_at(
+        "github/ping/payload.json",
+        "github-ping",
+        "/hook_id",
+        set("/hook_id", json!("109948940")),
+    );
+}
+
 #[test]
 fn every_documented_payload_is_valid() {
     for (file, name) in DOCUMENTED {
@@ -396,29 +510,141 @@ fn every_ocsf_transform_writes_valid_findings_from_fixtures_and_corpus() {
 }
 
 #[test]
-fn the_ocsf_schema_is_what_the_generator_writes() {
+fn the_ocsf_schemas_are_what_the_generator_writes() {
     let root = env!("CARGO_MANIFEST_DIR");
     let script = format!("{root}/scripts/ocsf_schema.py");
-    let output = match std::process::Command::new("python3").arg(&script).output() {
-        Ok(output) => output,
-        Err(error) => {
-            eprintln!("skipped: python3 cannot run ({error}), so {script} was not compared");
-            return;
-        }
+    for (class, file) in [
+        ("detection_finding", "ocsf-detection-finding"),
+        ("vulnerability_finding", "ocsf-vulnerability-finding"),
+    ] {
+        let output = match std::process::Command::new("python3")
+            .arg(&script)
+            .args(["--class", class])
+            .output()
+        {
+            Ok(output) => output,
+            Err(error) => {
+                eprintln!("skipped: python3 cannot run ({error}), so {script} was not compared");
+                return;
+            }
+        };
+        assert!(
+            output.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let committed =
+            std::fs::read_to_string(format!("{root}/schemas/{file}.schema.json")).unwrap();
+        assert!(
+            String::from_utf8(output.stdout).unwrap() == committed,
+            "schemas/{file}.schema.json is not what the generator writes; rerun \
+             `python3 scripts/ocsf_schema.py --class {class} > schemas/{file}.schema.json`"
+        );
+    }
+}
+
+#[test]
+fn an_ocsf_vulnerability_finding_needs_its_vulnerabilities() {
+    let ocsf = schema("ocsf-vulnerability-finding");
+    let finding = json!({
+        "activity_id": 1, "activity_name": "Create", "category_uid": 2, "category_name": "Findings",
+        "class_uid": 2002, "class_name": "Vulnerability Finding",
+        "type_uid": 200201, "type_name": "Vulnerability Finding: Create",
+        "severity_id": 3, "severity": "Medium", "time": 1687615032000u64,
+        "metadata": {"product": {"name": "Dependabot", "vendor_name": "GitHub"}, "version": "1.3.0"},
+        "finding_info": {"uid": "o/r/dependabot/20", "title": "semver vulnerable to ReDoS"},
+        "vulnerabilities": [{"cve": {"uid": "CVE-2022-25883"}, "affected_packages": [{"name": "semver", "version": "< 7.5.2"}]}],
+        "observables": [{"name": "vulnerabilities[].cve.uid", "type_id": 18, "type": "CVE Object: uid", "value": "CVE-2022-25883"}]
+    });
+    assert_eq!(ocsf.check(&finding), None);
+    let invalid_at = |pointer: &str, change: &dyn Fn(&mut Value)| {
+        let mut record = finding.clone();
+        change(&mut record);
+        let violations = ocsf.violations(&record);
+        assert!(
+            violations.iter().any(|v| v.pointer == pointer),
+            "expected a violation at {pointer:?}, got {violations:?}"
+        );
     };
-    assert!(
-        output.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&output.stderr)
+    invalid_at("", &|f| {
+        f.as_object_mut().unwrap().shift_remove("vulnerabilities");
+    });
+    // A vulnerability names a CVE or a CWE; a package, its version.
+    invalid_at("/vulnerabilities/0", &|f| {
+        f["vulnerabilities"][0] = json!({"title": "x"})
+    });
+    invalid_at("/vulnerabilities/0/affected_packages/0", &|f| {
+        f["vulnerabilities"][0]["affected_packages"][0] = json!({"name": "semver"})
+    });
+    invalid_at("/type_uid", &|f| f["type_uid"] = json!(200401));
+    // A Detection Finding's attribute is no Vulnerability Finding's.
+    invalid_at("", &|f| {
+        f["evidences"] = json!([{"file": {"name": "a", "type_id": 1}}])
+    });
+    invalid_at("/observables/0", &|f| {
+        f["observables"][0]["value"] = json!("CVE-1999-0001")
+    });
+}
+
+/// GitHub's deliveries through `github-ocsf.xf`, each with the request
+/// `xf serve` would give it: every finding valid against its class's schema
+/// (Detection Finding for code and secret scanning, Vulnerability Finding for
+/// Dependabot and advisories), every ping dropped.
+#[test]
+fn the_github_ocsf_transform_writes_valid_findings_of_the_right_class() {
+    let transform = xf::Transform::from_path(format!(
+        "{}/transforms/github-ocsf.xf",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("{}", e.render()));
+    let (detection, vulnerability) = (
+        schema("ocsf-detection-finding"),
+        schema("ocsf-vulnerability-finding"),
     );
-    let committed =
-        std::fs::read_to_string(format!("{root}/schemas/ocsf-detection-finding.schema.json"))
-            .unwrap();
-    assert!(
-        String::from_utf8(output.stdout).unwrap() == committed,
-        "schemas/ocsf-detection-finding.schema.json is not what the generator writes; rerun \
-         `python3 scripts/ocsf_schema.py > schemas/ocsf-detection-finding.schema.json`"
-    );
+    let mut classes = std::collections::BTreeMap::new();
+    for (file, _, event) in github_fixtures() {
+        let request = xf::apply::Request::new(
+            [("X-GitHub-Event", event.as_bytes())],
+            &xf::apply::RequestParts {
+                source: Some("github"),
+                received_at: Some(1_764_000_000_000),
+                ..Default::default()
+            },
+        );
+        let context = xf::apply::Context {
+            request: Some(&request),
+            ..Default::default()
+        };
+        let records = transform
+            .apply_in(fixture(&file), &context)
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .into_records();
+        if event == "ping" {
+            assert!(records.is_empty(), "{file}: a ping is dropped");
+            continue;
+        }
+        assert_eq!(records.len(), 1, "{file}");
+        let finding = &records[0];
+        let (class, schema) = match event.as_str() {
+            "code_scanning_alert" | "secret_scanning_alert" | "secret_scanning_alert_location" => {
+                (2004, &detection)
+            }
+            _ => (2002, &vulnerability),
+        };
+        assert_eq!(finding["class_uid"], class, "{file}");
+        let violations = schema.violations(finding);
+        assert!(violations.is_empty(), "{file}: {violations:?}");
+        // The delivery stays whole under unmapped, and nothing of xf's own
+        // (the shared reading, xf_github) is left in it.
+        assert_eq!(
+            finding["unmapped"],
+            fixture(&file),
+            "{file}: unmapped is the delivery"
+        );
+        *classes.entry(class).or_insert(0) += 1;
+    }
+    assert_eq!(classes.get(&2004), Some(&7), "{classes:?}");
+    assert_eq!(classes.get(&2002), Some(&6), "{classes:?}");
 }
 
 /// A valid finding with evidence and observables of both kinds (a scalar, an object).
