@@ -28,7 +28,7 @@ pub use functions::{Function, FunctionKind, FUNCTIONS};
 pub use include::{Nesting, MAX_INCLUDED_PLANS, MAX_INCLUDE_BYTES, MAX_INCLUDE_DEPTH};
 pub use link::{Search, SEARCH_KINDS};
 pub use lookup::Lookup;
-pub use template::{NameKind, TemplateId, Templates};
+pub use template::{NameKind, TemplateId, Templates, MINIJINJA_FILTERS, MINIJINJA_TESTS};
 
 use crate::diagnostic::{Code, Diagnostic, LineIndex, Span};
 use crate::limits::Limits;
