@@ -80,7 +80,7 @@ pub(super) fn complete(
     let mut items = match (&context, document.kind) {
         (Context::Nothing, _) => Vec::new(),
         (Context::Statement { after_brace, .. }, Kind::Transform) => statements(*after_brace),
-        (Context::Statement { .. }, Kind::Pipeline) => settings(&outline, offset),
+        (Context::Statement { .. }, Kind::Pipeline) => settings(&document.text, &outline, offset),
         (Context::Words { words, .. }, _) => words
             .iter()
             .map(|word| item(word, CompletionItemKind::KEYWORD, None, None))
@@ -176,33 +176,47 @@ fn statements(after_brace: bool) -> Vec<CompletionItem> {
 
 /// A pipeline's settings where the cursor is: in a section, that kind's; at the top, the server's and the sections.
 #[cfg(feature = "serve")]
-fn settings(outline: &Outline, offset: usize) -> Vec<CompletionItem> {
-    let inside = outline
-        .statements
-        .iter()
-        .rfind(|line| line.start <= offset)
-        .filter(|line| line.depth > 0 || line.end < offset)
-        .and_then(|_| {
-            let open = outline
+fn settings(text: &str, outline: &Outline, offset: usize) -> Vec<CompletionItem> {
+    let section = (depth_at(text, offset) > 0)
+        .then(|| {
+            outline
                 .statements
                 .iter()
                 .filter(|line| line.start <= offset && line.depth == 0)
-                .last()?;
-            let closed = outline
-                .statements
-                .iter()
-                .any(|line| line.start > open.start && line.start <= offset && line.depth == 0);
-            (!closed && matches!(open.keyword.text.as_str(), "source" | "destination"))
-                .then(|| open.keyword.text.clone())
-        });
-    xf::serve::config::pipeline::known_settings(inside.as_deref())
+                .last()
+                .map(|line| line.keyword.text.clone())
+        })
+        .flatten();
+    xf::serve::config::pipeline::known_settings(section.as_deref())
         .into_iter()
         .map(|name| item(name, CompletionItemKind::PROPERTY, None, None))
         .collect()
 }
 
+/// How many blocks are open at `offset`.
+#[cfg(feature = "serve")]
+fn depth_at(text: &str, offset: usize) -> usize {
+    let mut depth = 0usize;
+    for (start, end, in_text) in outline::lines(text) {
+        if start > offset {
+            break;
+        }
+        if in_text {
+            continue;
+        }
+        for token in outline::tokens(text, start, end.min(offset.max(start))) {
+            match token {
+                outline::Token::Punct('{', _) => depth += 1,
+                outline::Token::Punct('}', _) => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    depth
+}
+
 #[cfg(not(feature = "serve"))]
-fn settings(_: &Outline, _: usize) -> Vec<CompletionItem> {
+fn settings(_: &str, _: &Outline, _: usize) -> Vec<CompletionItem> {
     Vec::new()
 }
 
