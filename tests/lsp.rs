@@ -912,3 +912,26 @@ fn random_edits_of_the_shipped_transforms_never_crash_or_hang_the_server() {
     }
     client.stop();
 }
+
+#[test]
+fn the_vscode_extension_starts_xf_lsp() {
+    let folder = repo().join("editors/vscode");
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("package.json")).unwrap())
+            .unwrap();
+    assert_eq!(package["activationEvents"], json!(["onLanguage:xf"]));
+    assert!(package["dependencies"]["vscode-languageclient"].is_string());
+    let extensions = &package["contributes"]["languages"][0]["extensions"];
+    assert_eq!(extensions, &json!([".xf", ".xfp"]));
+    let main = std::fs::read_to_string(folder.join(package["main"].as_str().unwrap())).unwrap();
+    assert!(main.contains(r#"const args = ["lsp"];"#), "{main}");
+    // Each setting the extension reads is one it declares.
+    let declared = &package["contributes"]["configuration"]["properties"];
+    for setting in ["path", "allowDirs"] {
+        assert!(
+            main.contains(&format!("config.get(\"{setting}\"")),
+            "{setting}"
+        );
+        assert!(declared[format!("xf.{setting}")].is_object(), "{setting}");
+    }
+}

@@ -182,8 +182,7 @@ fn settings(text: &str, outline: &Outline, offset: usize) -> Vec<CompletionItem>
             outline
                 .statements
                 .iter()
-                .filter(|line| line.start <= offset && line.depth == 0)
-                .last()
+                .rfind(|line| line.start <= offset && line.depth == 0)
                 .map(|line| line.keyword.text.clone())
         })
         .flatten();

@@ -34,6 +34,9 @@
 //! ([`xf::files`]). Each message is handled under `catch_unwind`, so that a
 //! bug answers one request with an error rather than ending the server.
 
+// lsp_types::Uri hashes and compares by its text; the cell clippy sees is fluent-uri's own cache.
+#![allow(clippy::mutable_key_type)]
+
 mod check;
 mod complete;
 mod fields;
@@ -428,6 +431,31 @@ pub(crate) fn file_uri(path: &std::path::Path) -> Option<Uri> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// No text and no place in it makes a request panic: the language's
+        /// punctuation, quotes of every kind, characters of every width.
+        #[test]
+        fn any_text_and_place_is_answered_without_panic(
+            text in "([{}\\[\\]()\"'“#|.,:=\n\r a-z_0-9é𝄞]|\"\"\"|\\{\\{|\\{%|when |set |let |validate |nest |lookup ){0,80}",
+            line in 0u32..12,
+            character in 0u32..40,
+            pipeline in any::<bool>(),
+        ) {
+            let kind = if pipeline { Kind::Pipeline } else { Kind::Transform };
+            let document = Document::new(text, kind, None);
+            let options = LoadOptions::default();
+            let at = lsp_types::Position::new(line, character);
+            let _ = complete::complete(&document, at, &options);
+            let _ = hover::hover(&document, at, &[], &options);
+            let uri: Uri = "untitled:x".parse().unwrap();
+            let _ = navigate::definition(&document, &uri, at, &options);
+            let _ = navigate::symbols(&document);
+            let _ = navigate::format(&document);
+            let _ = check::code_actions(&document, &uri, &options, lsp_types::Range::new(at, at));
+        }
+    }
 
     #[test]
     fn file_uris_and_paths_round_trip() {

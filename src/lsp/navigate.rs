@@ -55,7 +55,7 @@ pub(super) fn definition(
         .chain(&outline.items)
         .chain(outline.lookups.iter().map(|l| &l.name))
         .filter(|n| n.text == word && n.span.start <= offset)
-        .next_back()?;
+        .max_by_key(|n| n.span.start)?;
     let range = document.range(declared.span.start, declared.span.end);
     Some(GotoDefinitionResponse::Scalar(Location::new(
         uri.clone(),
