@@ -68,6 +68,9 @@ enum Command {
     Fmt(crate::fmt_cli::FmtArgs),
     #[cfg(feature = "serve")]
     Playground(crate::playground::PlaygroundArgs),
+    /// Serve the Language Server Protocol on stdin and stdout, for editors: diagnostics as you
+    /// type, completion, hover, go to definition, symbols and formatting of .xf and .xfp files
+    Lsp(crate::lsp::LspArgs),
     /// Print the .xf equivalent of another tool's config
     Import {
         /// Whose config it is
@@ -329,6 +332,7 @@ pub fn main() -> ExitCode {
         ),
         Command::Test(args) => crate::test_cli::test(args),
         Command::Fmt(args) => crate::fmt_cli::fmt(args),
+        Command::Lsp(args) => crate::lsp::lsp(args),
         Command::Import {
             kind: ImportKind::Armor,
             config,
@@ -359,7 +363,7 @@ fn quiet_panics_in_records() {
 /// webhook may not reach (the request forgery guard, with the pipeline's
 /// `private_destinations`), as `xf serve` says them when it refuses to start.
 #[cfg(feature = "serve")]
-fn refused_addresses(
+pub(crate) fn refused_addresses(
     loaded: &xf::serve::config::pipeline::Loaded,
     flags: &[String],
 ) -> Vec<String> {

@@ -237,6 +237,110 @@ impl Code {
         }
     }
 
+    /// Every code, in the order of the table above.
+    pub const ALL: &'static [Code] = &[
+        Code::Syntax,
+        Code::UnknownStatement,
+        Code::BadEscape,
+        Code::TooDeep,
+        Code::UnknownFormat,
+        Code::Duplicate,
+        Code::UnknownEventType,
+        Code::DeclarationInBlock,
+        Code::LookupFile,
+        Code::LookupColumn,
+        Code::UnknownSearch,
+        Code::NoSearch,
+        Code::Template,
+        Code::TemplateFile,
+        Code::Regex,
+        Code::UnknownFilter,
+        Code::UnknownTest,
+        Code::UnknownTemplateFunction,
+        Code::TemplateConcat,
+        Code::HecWithoutSplunk,
+        Code::UnknownHecKey,
+        Code::HecValue,
+        Code::UnknownSchema,
+        Code::SchemaFile,
+        Code::SchemaInvalid,
+        Code::UnknownFunction,
+        Code::Arguments,
+        Code::LocalName,
+        Code::FanOutPlace,
+        Code::RequestWritten,
+        Code::IncludeFile,
+        Code::IncludeInvalid,
+        Code::IncludeCycle,
+        Code::IncludeFormat,
+        Code::IncludeLimit,
+        Code::UnknownSetting,
+        Code::SettingValue,
+        Code::MissingSetting,
+        Code::PipelineFile,
+        Code::ConstantComparison,
+        Code::LabelTemplate,
+        Code::OrderedNumericString,
+        Code::DuplicateLookupKey,
+        Code::UnsuppliedTemplateName,
+    ];
+
+    /// The code written `E0002` (or `W0001`), if there is one.
+    pub fn from_code(text: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|code| code.as_str() == text)
+    }
+
+    /// What the code means, in a sentence or two (the documentation of its
+    /// variant; `xf lsp` shows it on hover).
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Code::Syntax => "The text does not follow the grammar (`label idx \"Alpha\"`: `=` missing).",
+            Code::UnknownStatement => "A line starts with a word that is no statement (`lable idx = 1`).",
+            Code::BadEscape => "A string literal has an escape JSON does not allow (`\"\\q\"`).",
+            Code::TooDeep => "Blocks or brackets nest deeper than xf allows.",
+            Code::UnknownFormat => "`format` names no output format (`format xml`).",
+            Code::Duplicate => "`name` or `format` given twice, or two lookups or searches with one name.",
+            Code::UnknownEventType => "`events` names a type Armor does not have (`events security_alert`).",
+            Code::DeclarationInBlock => "A declaration (`name`, `format`, `events`, `lookup`, `search`) inside a `when` block.",
+            Code::LookupFile => "A lookup table cannot be read or parsed.",
+            Code::LookupColumn => "A lookup table has no column to join on.",
+            Code::UnknownSearch => "`search` names no kind of search (`search elastic …`).",
+            Code::NoSearch => "`url` with no `search` to build it from, or an unknown `via`.",
+            Code::Template => "A template does not compile.",
+            Code::TemplateFile => "A template file cannot be read.",
+            Code::Regex => "A `matches` pattern is not a valid regular expression.",
+            Code::UnknownFilter => "A template uses a filter that does not exist (`{{ d | lowercase }}`).",
+            Code::UnknownTest => "A template uses a test that does not exist (`{% if d is emtpy %}`).",
+            Code::UnknownTemplateFunction => "A template calls a function that does not exist, and that it does not define as a macro or variable (`{{ rnage(3) }}`).",
+            Code::TemplateConcat => "A template uses `~` (`{{ a ~ \"/\" ~ b }}`), which writes a boolean or null as minijinja spells it (`True`, `None`), not as xf renders it.",
+            Code::HecWithoutSplunk => "A `hec` statement in a transform whose format is not `splunk`.",
+            Code::UnknownHecKey => "`hec` names no envelope key (`hec hots = …`).",
+            Code::HecValue => "A `hec` value that Splunk would reject (an object as an indexed field).",
+            Code::UnknownSchema => "`validate` names no shipped schema.",
+            Code::SchemaFile => "A schema file cannot be read, or is not JSON.",
+            Code::SchemaInvalid => "A schema file is JSON but not a valid JSON Schema.",
+            Code::UnknownFunction => "A call names no function (`epoch(t)`).",
+            Code::Arguments => "A function called with the wrong number or kind of arguments.",
+            Code::LocalName => "A `let` variable or an `any`/`all` item named like a lookup (`let tags = …`).",
+            Code::FanOutPlace => "`fan_out` inside a block or in an included file: the statements after it, to the end of the transform, are what runs once per item.",
+            Code::RequestWritten => "A statement writes or removes `request` (`set request.x = 1`), names something `request`, or reads it where only the record is read (`for x in request.headers`).",
+            Code::IncludeFile => "An included file cannot be read.",
+            Code::IncludeInvalid => "An included file has problems of its own.",
+            Code::IncludeCycle => "A file includes itself, directly or through others.",
+            Code::IncludeFormat => "An included file's format is not the including file's.",
+            Code::IncludeLimit => "Includes nest deeper than 8 levels, run over 1024 plans per record, or total over 64 MiB (`MAX_INCLUDE_DEPTH`, `MAX_INCLUDED_PLANS`, `MAX_INCLUDE_BYTES`).",
+            Code::UnknownSetting => "A setting or section a pipeline file does not have (`destnation`, `uri` in a source).",
+            Code::SettingValue => "A setting's value is not of its kind (a word for a number, an unknown format).",
+            Code::MissingSetting => "Something a pipeline needs is not there (a source's transform, a destination's uri).",
+            Code::PipelineFile => "A file a pipeline names (a transform, a notification config, a secret) does not load.",
+            Code::ConstantComparison => "A comparison of two constants (`\"detail-type\" == \"WebhookTest\"`), which is the same for every record.",
+            Code::LabelTemplate => "A `label` string that looks like a template (`label x = \"{{ y }}\"`); label values are never rendered.",
+            Code::OrderedNumericString => "An ordering comparison with a string that holds a number (`severity >= \"8\"`): a number is never ordered with a string, and strings order by their characters (`\"10\" < \"9\"`).",
+            Code::DuplicateLookupKey => "A lookup table with two rows of one key: only the last is used.",
+            Code::UnsuppliedTemplateName => "A template name that nothing can supply: the record's shape is closed by a `validate` schema, and no statement, lookup or loop sets it.",
+        }
+    }
+
     /// Whether it is a warning (`W…`): reported, but the transform loads.
     pub fn is_warning(self) -> bool {
         self.as_str().starts_with('W')

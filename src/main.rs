@@ -2,6 +2,7 @@
 
 mod cli;
 mod fmt_cli;
+mod lsp;
 #[cfg(feature = "serve")]
 mod playground;
 mod progress_cli;

@@ -137,6 +137,19 @@ impl Transform {
                 error.to_string(),
             ))
         })?;
+        Transform::from_text_at(path, &text, options)
+    }
+
+    /// Loads `text` as [`Transform::from_path_with`] loads the file at `path`
+    /// (its files found beside it, under the same confinement, and an include
+    /// of `path` itself a cycle), without reading `path`: an editor's unsaved
+    /// text (`xf lsp`).
+    pub fn from_text_at(
+        path: impl AsRef<Path>,
+        text: &str,
+        options: &LoadOptions,
+    ) -> Result<Transform, LoadError> {
+        let path = path.as_ref();
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -145,7 +158,7 @@ impl Transform {
         let files = options.loader(dir);
         Transform::load(
             &path.display().to_string(),
-            &text,
+            text,
             Some(dir),
             own,
             files,

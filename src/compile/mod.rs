@@ -30,7 +30,7 @@ pub use include::{Nesting, MAX_INCLUDED_PLANS, MAX_INCLUDE_BYTES, MAX_INCLUDE_DE
 pub use link::{Search, SEARCH_KINDS};
 pub use lookup::Lookup;
 pub use seen::fields_seen;
-pub use template::{NameKind, TemplateId, Templates};
+pub use template::{NameKind, TemplateId, Templates, MINIJINJA_FILTERS, MINIJINJA_TESTS};
 
 use crate::diagnostic::{Code, Diagnostic, LineIndex, Span};
 use crate::limits::Limits;

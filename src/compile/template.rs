@@ -70,7 +70,7 @@ pub struct UnknownName {
 /// from which a misspelt name's "did you mean" is picked. Only those the
 /// environment really has are offered (see `Templates::known`), so a newer
 /// minijinja can make this list short of some, never wrong.
-const MINIJINJA_FILTERS: &[&str] = &[
+pub const MINIJINJA_FILTERS: &[&str] = &[
     "abs",
     "attr",
     "batch",
@@ -121,7 +121,8 @@ const MINIJINJA_FILTERS: &[&str] = &[
     "urlencode",
     "zip",
 ];
-const MINIJINJA_TESTS: &[&str] = &[
+/// minijinja's built-in tests, as [`MINIJINJA_FILTERS`] its filters.
+pub const MINIJINJA_TESTS: &[&str] = &[
     "boolean",
     "defined",
     "divisibleby",

@@ -9,4 +9,4 @@ pub mod format;
 mod parser;
 pub mod pipeline;
 
-pub use parser::parse;
+pub use parser::{parse, STATEMENT_KEYWORDS};

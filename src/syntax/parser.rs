@@ -14,8 +14,8 @@ use crate::limits::{MAX_TRANSFORM_NESTING, MAX_WHEN_CHAIN};
 #[grammar = "../grammar/xf.pest"]
 pub(super) struct XfParser;
 
-/// The statements' keywords, for "unknown statement" suggestions.
-const STATEMENT_KEYWORDS: &[&str] = &[
+/// The statements' keywords, for "unknown statement" suggestions (and `xf lsp`'s completion).
+pub const STATEMENT_KEYWORDS: &[&str] = &[
     "name", "format", "events", "lookup", "search", "label", "tag", "url", "drop", "when",
     "message", "hec", "validate", "set", "append", "rename", "nest", "for", "fan_out", "fail",
     "include", "let",

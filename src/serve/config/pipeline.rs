@@ -267,6 +267,22 @@ const DESTINATION_SETTINGS: &[&str] = &[
     "ca_file",
 ];
 
+/// The settings a pipeline file may have at its top level (`None`: with its
+/// section kinds, `source` and `destination`) or in a section of a kind, for
+/// `xf lsp`'s completion.
+pub fn known_settings(section: Option<&str>) -> Vec<&'static str> {
+    match section {
+        None => SERVER_SETTINGS
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(SECTIONS.iter().copied())
+            .collect(),
+        Some("source") => SOURCE_SETTINGS.to_vec(),
+        Some("destination") => DESTINATION_SETTINGS.to_vec(),
+        Some(_) => Vec::new(),
+    }
+}
+
 /// Loads a pipeline file: every problem found, rendered rustc-style, or the pipeline.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, String> {
     load_watched(path, options).map_err(|refused| refused.problems)
@@ -275,20 +291,50 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, String> {
 /// [`load`], saying also which files were read (the pipeline's `watched`),
 /// those of a pipeline that does not load too.
 pub fn load_watched(path: &Path, options: &LoadOptions) -> Result<Loaded, Refused> {
-    let refused = |problems| Refused {
-        problems,
-        watched: vec![path.to_path_buf()],
-    };
     let shown = path.display().to_string();
-    let text =
-        config::read_config_file(path).map_err(|error| refused(format!("error: {error}\n")))?;
+    let text = config::read_config_file(path).map_err(|error| Refused {
+        problems: format!("error: {error}\n"),
+        watched: vec![path.to_path_buf()],
+    })?;
+    let (loaded, watched) = read_text(path, &text, options);
+    match loaded {
+        Ok(mut loaded) => {
+            loaded.pipeline.watched = watched;
+            Ok(loaded)
+        }
+        Err(problems) => Err(Refused {
+            problems: diagnostic::render(&shown, &text, &problems),
+            watched,
+        }),
+    }
+}
+
+/// A pipeline file's text, as an editor holds it (`xf lsp`), checked as
+/// [`load`] checks the file at `path` (its files found beside `path`): the
+/// pipeline, or every problem as a diagnostic.
+pub fn load_text(
+    path: &Path,
+    text: &str,
+    options: &LoadOptions,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    read_text(path, text, options).0
+}
+
+/// The pipeline `text` (the file at `path`) says, or its problems; and the
+/// files read as far as it got.
+fn read_text(
+    path: &Path,
+    text: &str,
+    options: &LoadOptions,
+) -> (Result<Loaded, Vec<Diagnostic>>, Vec<PathBuf>) {
+    let shown = path.display().to_string();
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let mut reader = Reader {
-        text: &text,
+        text,
         name: &shown,
         base,
         options,
@@ -301,17 +347,15 @@ pub fn load_watched(path: &Path, options: &LoadOptions) -> Result<Loaded, Refuse
         oauth_client_sources: HashMap::new(),
         source_name: String::new(),
     };
-    let declarations =
-        parse_pipeline(&text).map_err(|d| refused(diagnostic::render(&shown, &text, &d)))?;
-    let mut loaded = reader.read(&declarations);
+    let declarations = match parse_pipeline(text) {
+        Ok(declarations) => declarations,
+        Err(problems) => return (Err(problems), reader.watched),
+    };
+    let loaded = reader.read(&declarations);
     if reader.problems.is_empty() {
-        loaded.pipeline.watched = reader.watched;
-        Ok(loaded)
+        (Ok(loaded), reader.watched)
     } else {
-        Err(Refused {
-            problems: diagnostic::render(&shown, &text, &reader.problems),
-            watched: reader.watched,
-        })
+        (Err(reader.problems), reader.watched)
     }
 }
 
