@@ -18,6 +18,7 @@ Usage:
   python3 benches/bench.py                         # --mix armor --count 200000 --seed 1, 5 runs
   python3 benches/bench.py --mix all --runs 5
   python3 benches/bench.py --count 20000 --runs 3 --threads 1,2 --tools xf,floor
+  python3 benches/bench.py --tools floor,xf --before /tmp/xf-old   # an older build beside
 """
 import argparse
 import os
@@ -110,6 +111,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", default="1,2", help="xf thread counts to run, comma-separated")
     parser.add_argument("--tools", default="floor,xf,jaq,jq")
+    parser.add_argument("--before", metavar="XF",
+                        help="an older xf binary, run beside this one (`before -jN` rows)")
     args = parser.parse_args()
     tools = args.tools.split(",")
 
@@ -125,20 +128,25 @@ def main():
         for threads in args.threads.split(","):
             commands.append((f"xf -j{threads}", [os.path.join(REPO, "target/release/xf"), "run",
                                                 "transforms/armor-splunk.xf", "-j", threads]))
+            if args.before:
+                commands.append((f"before -j{threads}", [os.path.abspath(args.before), "run",
+                                                         "transforms/armor-splunk.xf", "-j", threads]))
     for tool in ("jaq", "jq"):
         if tool in tools:
             commands.append((tool, [found[tool], "-c", "-f", "benches/armor-splunk.jq"]))
 
-    results = []
-    for name, command in commands:
-        out_path = os.path.join(WORK, f"out-{name.replace(' ', '')}.ndjson")
-        times, rss = [], []
-        for run in range(args.runs):
-            seconds, peak = measure(command, input_path, out_path)
-            times.append(seconds)
-            rss.append(peak)
+    # Runs alternate between the tools, so that a busy spell on this shared
+    # machine falls on all of them rather than on one.
+    times = {name: [] for name, _ in commands}
+    rss = {name: [] for name, _ in commands}
+    outputs = {name: os.path.join(WORK, f"out-{name.replace(' ', '')}.ndjson") for name, _ in commands}
+    for run in range(args.runs):
+        for name, command in commands:
+            seconds, peak = measure(command, input_path, outputs[name])
+            times[name].append(seconds)
+            rss[name].append(peak)
             print(f"{name}: run {run + 1}: {seconds:.2f} s, {peak / 2**20:.1f} MB", file=sys.stderr)
-        results.append((name, statistics.median(times), max(rss), out_path))
+    results = [(name, statistics.median(times[name]), max(rss[name]), outputs[name]) for name, _ in commands]
 
     reference = results[0][3]
     with open(reference, "rb") as f:

@@ -13,10 +13,6 @@ mod serve_cli;
 mod shared_cli;
 mod test_cli;
 
-/// mimalloc: a record's work is many small allocations and frees.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     cli::main()
 }
