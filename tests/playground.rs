@@ -297,21 +297,34 @@ fn the_examples_are_every_shipped_transform_and_fixture_payload() {
         }
     }
     let fixtures = names("fixtures");
+    // A vendor's payloads, and those a folder deeper (GitHub's EVENT/ACTION.payload.json).
+    let mut on_disk = Vec::new();
     for vendor in fs::read_dir(root().join("tests/fixtures")).unwrap() {
         let vendor = vendor.unwrap().path();
-        if !vendor.is_dir() {
-            continue;
-        }
-        for file in fs::read_dir(&vendor).unwrap() {
-            let file = file.unwrap().path();
-            let name = file.file_name().unwrap().to_string_lossy().into_owned();
-            let payload = name.ends_with(".json")
-                && !name.starts_with("expected-")
-                && !name.ends_with("-config.json");
-            let shown = format!("{}/{name}", vendor.file_name().unwrap().to_string_lossy());
-            assert_eq!(fixtures.contains(&shown), payload, "{shown}");
+        if vendor.is_dir() {
+            on_disk.extend(fs::read_dir(&vendor).unwrap().map(|e| e.unwrap().path()));
         }
     }
+    let mut seen = 0;
+    while let Some(file) = on_disk.pop() {
+        if file.is_dir() {
+            on_disk.extend(fs::read_dir(&file).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let payload = name.ends_with(".json")
+            && !name.starts_with("expected-")
+            && !name.ends_with("-config.json");
+        let shown = file
+            .strip_prefix(root().join("tests/fixtures"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(fixtures.contains(&shown), payload, "{shown}");
+        seen += usize::from(payload);
+    }
+    assert_eq!(seen, fixtures.len());
+    assert!(fixtures.contains(&"github/code_scanning_alert/created.payload.json".to_string()));
     // Each is offered as it is on disk.
     let first = &list["fixtures"][0];
     let on_disk = fs::read_to_string(

@@ -46,6 +46,70 @@ pub const FIXTURES: &[(&str, &str)] = &[
         include_str!("../../tests/fixtures/datatheorem/policy-violation-resolved.json"),
     ),
     (
+        "github/code_scanning_alert/closed-by-user.payload.json",
+        include_str!("../../tests/fixtures/github/code_scanning_alert/closed-by-user.payload.json"),
+    ),
+    (
+        "github/code_scanning_alert/created.payload.json",
+        include_str!("../../tests/fixtures/github/code_scanning_alert/created.payload.json"),
+    ),
+    (
+        "github/code_scanning_alert/fixed.payload.json",
+        include_str!("../../tests/fixtures/github/code_scanning_alert/fixed.payload.json"),
+    ),
+    (
+        "github/code_scanning_alert/reopened.payload.json",
+        include_str!("../../tests/fixtures/github/code_scanning_alert/reopened.payload.json"),
+    ),
+    (
+        "github/code_scanning_alert/reopened.with-organization.payload.json",
+        include_str!("../../tests/fixtures/github/code_scanning_alert/reopened.with-organization.payload.json"),
+    ),
+    (
+        "github/dependabot_alert/created.payload.json",
+        include_str!("../../tests/fixtures/github/dependabot_alert/created.payload.json"),
+    ),
+    (
+        "github/dependabot_alert/fixed.payload.json",
+        include_str!("../../tests/fixtures/github/dependabot_alert/fixed.payload.json"),
+    ),
+    (
+        "github/ping/payload.json",
+        include_str!("../../tests/fixtures/github/ping/payload.json"),
+    ),
+    (
+        "github/ping/with-app_id.payload.json",
+        include_str!("../../tests/fixtures/github/ping/with-app_id.payload.json"),
+    ),
+    (
+        "github/ping/with-organization.payload.json",
+        include_str!("../../tests/fixtures/github/ping/with-organization.payload.json"),
+    ),
+    (
+        "github/repository_advisory/published.payload.json",
+        include_str!("../../tests/fixtures/github/repository_advisory/published.payload.json"),
+    ),
+    (
+        "github/secret_scanning_alert/reopened.payload.json",
+        include_str!("../../tests/fixtures/github/secret_scanning_alert/reopened.payload.json"),
+    ),
+    (
+        "github/secret_scanning_alert_location/created.payload.json",
+        include_str!("../../tests/fixtures/github/secret_scanning_alert_location/created.payload.json"),
+    ),
+    (
+        "github/security_advisory/published.payload.json",
+        include_str!("../../tests/fixtures/github/security_advisory/published.payload.json"),
+    ),
+    (
+        "github/security_advisory/updated.payload.json",
+        include_str!("../../tests/fixtures/github/security_advisory/updated.payload.json"),
+    ),
+    (
+        "github/security_advisory/withdrawn.payload.json",
+        include_str!("../../tests/fixtures/github/security_advisory/withdrawn.payload.json"),
+    ),
+    (
         "queryai/detection-error.json",
         include_str!("../../tests/fixtures/queryai/detection-error.json"),
     ),
@@ -101,6 +165,18 @@ pub const TRANSFORMS: &[(&str, &str)] = &[
     (
         "datatheorem-splunk.xf",
         include_str!("../../transforms/datatheorem-splunk.xf"),
+    ),
+    (
+        "github-alert.xf",
+        include_str!("../../transforms/github-alert.xf"),
+    ),
+    (
+        "github-ocsf.xf",
+        include_str!("../../transforms/github-ocsf.xf"),
+    ),
+    (
+        "github-splunk.xf",
+        include_str!("../../transforms/github-splunk.xf"),
     ),
     (
         "mixed-ocsf.xf",
