@@ -270,7 +270,7 @@ struct StreamArgs {
     now: Option<i64>,
     /// A header the transform reads as request.headers.NAME (lower case), as `xf serve` gives it
     /// (repeatable; Authorization, Proxy-Authorization and Cookie are withheld, as there)
-    #[arg(long, value_name = "NAME: VALUE", value_parser = request_header)]
+    #[arg(long, value_name = "NAME: VALUE", value_parser = crate::shared_cli::request_header)]
     request_header: Vec<(String, String)>,
     /// The source name the transform reads as request.source, as `xf serve` gives it
     #[arg(long, value_name = "NAME")]
@@ -716,17 +716,10 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
     if let Some(now) = args.now {
         stream.fix_now(now);
     }
-    // Without either flag `request` is null, as it is outside a server.
-    if !args.request_header.is_empty() || args.request_source.is_some() {
-        let headers = args
-            .request_header
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_bytes()));
-        let parts = xf::apply::RequestParts {
-            source: args.request_source.as_deref(),
-            ..xf::apply::RequestParts::default()
-        };
-        stream.set_request(xf::apply::Request::new(headers, &parts));
+    if let Some(request) =
+        crate::shared_cli::request(&args.request_header, args.request_source.as_deref())
+    {
+        stream.set_request(request);
     }
     let (interrupt, signal) = match on_signals() {
         Ok(handlers) => handlers,
@@ -895,20 +888,6 @@ fn open_input(path: &std::path::Path) -> io::Result<File> {
 
 /// `--now`: a time as `epoch_ms()` reads one (epoch s/ms/µs/ns, or RFC 3339), in epoch ms;
 /// `xf test --now` and a test case's `CASE.now` read it the same way.
-/// `--request-header 'Name: value'`: a header's name and value, as HTTP writes one.
-fn request_header(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once(':')
-        .ok_or_else(|| format!("{text:?} is not `Name: value`"))?;
-    let name = name.trim();
-    // A header name is an HTTP token: what `xf serve` could ever receive.
-    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || !name.chars().all(token) {
-        return Err(format!("{name:?} is not a header name"));
-    }
-    Ok((name.to_string(), value.trim().to_string()))
-}
-
 pub(crate) fn fixed_now(text: &str) -> Result<i64, String> {
     xf::testing::parse_now(text)
 }

@@ -1,7 +1,7 @@
 //! What several subcommands share: where a transform's files may come
-//! from, its per-record limits, Armor's options, loading a transform, and
-//! printing an answer on standard output. `cli` and `serve_cli` both use
-//! it, and it uses neither.
+//! from, its per-record limits, Armor's options, loading a transform, the
+//! `request` of a run outside a server, and printing an answer on standard
+//! output. `cli`, `serve_cli` and `playground` use it, and it uses none of them.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -126,6 +126,43 @@ pub(crate) fn load_transform(
         return Err("error: --tags and --kibana are for Armor JSON configs; a .xf names its own lookup and search\n".to_string());
     }
     Transform::from_path_or_armor(path, &armor.options(), options).map_err(|error| error.render())
+}
+
+/// A header given as `Name: value` (`xf run --request-header`, a line of the
+/// playground's headers field): its name and value, trimmed, as HTTP writes one.
+pub(crate) fn request_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not `Name: value`"))?;
+    let name = name.trim();
+    // A header name is an HTTP token: what `xf serve` could ever receive.
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(format!("{name:?} is not a header name"));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+
+/// The `request` a run outside a server gives its transform (`xf run
+/// --request-header/--request-source`, the playground): these headers and
+/// this source name, under the server's rules (names lower-cased, repeats
+/// joined, each value bounded, credentials withheld). `None` when neither is
+/// given: `request` is then null, as it is outside a server.
+pub(crate) fn request(
+    headers: &[(String, String)],
+    source: Option<&str>,
+) -> Option<xf::apply::Request> {
+    if headers.is_empty() && source.is_none() {
+        return None;
+    }
+    let headers = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    let parts = xf::apply::RequestParts {
+        source,
+        ..xf::apply::RequestParts::default()
+    };
+    Some(xf::apply::Request::new(headers, &parts))
 }
 
 /// Prints what a command answers on standard output (`xf check`'s lines,

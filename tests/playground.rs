@@ -297,21 +297,43 @@ fn the_examples_are_every_shipped_transform_and_fixture_payload() {
         }
     }
     let fixtures = names("fixtures");
+    // A vendor's payloads, and those a folder deeper (GitHub's EVENT/ACTION.payload.json).
+    let mut on_disk = Vec::new();
     for vendor in fs::read_dir(root().join("tests/fixtures")).unwrap() {
         let vendor = vendor.unwrap().path();
-        if !vendor.is_dir() {
-            continue;
-        }
-        for file in fs::read_dir(&vendor).unwrap() {
-            let file = file.unwrap().path();
-            let name = file.file_name().unwrap().to_string_lossy().into_owned();
-            let payload = name.ends_with(".json")
-                && !name.starts_with("expected-")
-                && !name.ends_with("-config.json");
-            let shown = format!("{}/{name}", vendor.file_name().unwrap().to_string_lossy());
-            assert_eq!(fixtures.contains(&shown), payload, "{shown}");
+        if vendor.is_dir() {
+            on_disk.extend(fs::read_dir(&vendor).unwrap().map(|e| e.unwrap().path()));
         }
     }
+    let mut seen = 0;
+    while let Some(file) = on_disk.pop() {
+        if file.is_dir() {
+            on_disk.extend(fs::read_dir(&file).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let payload = name.ends_with(".json")
+            && !name.starts_with("expected-")
+            && !name.ends_with("-config.json");
+        let shown = file
+            .strip_prefix(root().join("tests/fixtures"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(fixtures.contains(&shown), payload, "{shown}");
+        seen += usize::from(payload);
+    }
+    assert_eq!(seen, fixtures.len());
+    // A GitHub payload comes with the header that names its event (its folder).
+    for fixture in list["fixtures"].as_array().unwrap() {
+        let name = fixture["name"].as_str().unwrap();
+        let headers = fixture["headers"].as_str().unwrap();
+        match name.split('/').collect::<Vec<_>>()[..] {
+            ["github", event, _] => assert_eq!(headers, format!("X-GitHub-Event: {event}")),
+            _ => assert_eq!(headers, "", "{name}"),
+        }
+    }
+    assert!(fixtures.contains(&"github/code_scanning_alert/created.payload.json".to_string()));
     // Each is offered as it is on disk.
     let first = &list["fixtures"][0];
     let on_disk = fs::read_to_string(
@@ -448,4 +470,202 @@ fn a_closed_stdout_does_not_stop_the_playground() {
     let _ = child.wait();
     drop(stderr);
     assert_eq!(answer.map(|a| a.status), Some(200), "stderr: {line:?}");
+}
+
+/// Issue 26: the headers field gives the transform the `request` that
+/// `xf run --request-header/--request-source` gives it, credentials withheld.
+#[test]
+fn the_headers_field_gives_the_request_xf_run_gives() {
+    let playground = Playground::start(&[]);
+    let transform = "set event = request.headers.\"x-github-event\"\n\
+                     set accept = request.headers.accept\n\
+                     set source = request.source\n\
+                     set auth = coalesce(request.headers.authorization, \"withheld\")\n\
+                     set req = request\n";
+    let headers = [
+        "X-GitHub-Event: code_scanning_alert",
+        "Accept: a/b",
+        "accept: c/d",
+        "Authorization: Bearer secret",
+        "Proxy-Authorization: Basic secret",
+        "Cookie: session=secret",
+    ];
+    let answer = playground
+        .run(&json!({
+            "transform": transform, "input": "{}",
+            "headers": headers.join("\n"), "source": "github",
+        }))
+        .json();
+    assert_eq!(answer["errors"], json!([]), "{answer}");
+    let record = &answer["outputs"][0];
+    assert_eq!(record["event"], "code_scanning_alert", "{answer}");
+    assert_eq!(record["accept"], "a/b, c/d");
+    assert_eq!(record["source"], "github");
+    assert_eq!(record["auth"], "withheld");
+    assert!(
+        !answer["output"].as_str().unwrap().contains("secret"),
+        "{answer}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("t.xf"), transform).unwrap();
+    fs::write(dir.path().join("input"), "{}").unwrap();
+    let mut args = vec!["run", "t.xf", "input", "--request-source", "github"];
+    for header in headers {
+        args.extend(["--request-header", header]);
+    }
+    let (stdout, stderr, status) = xf(&args, dir.path());
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(answer["output"], stdout);
+
+    // Without headers or a source, `request` is null, as in `xf run` without its flags.
+    let bare = playground
+        .run(&json!({"transform": transform, "input": "{}", "headers": ""}))
+        .json();
+    let (stdout, _, _) = xf(&["run", "t.xf", "input"], dir.path());
+    assert_eq!(bare["output"], stdout);
+    assert_eq!(bare["outputs"][0]["auth"], "withheld");
+    assert!(bare["outputs"][0].get("event").is_none(), "{bare}");
+}
+
+#[test]
+fn bad_header_lines_get_clear_answers_not_a_panic() {
+    let playground = Playground::start(&[]);
+    let run = |headers: Value| {
+        playground.run(&json!({"transform": "", "input": "{}", "headers": headers}))
+    };
+    for (headers, says) in [
+        (
+            json!("Accept: a/b\nno colon here"),
+            "\"headers\", line 2: \"no colon here\" is not `Name: value`",
+        ),
+        (
+            json!("X GitHub Event: ping"),
+            "\"headers\", line 1: \"X GitHub Event\" is not a header name",
+        ),
+        (
+            json!(": value"),
+            "\"headers\", line 1: \"\" is not a header name",
+        ),
+        (
+            json!(["Accept: a/b"]),
+            "\"headers\" must be a string of `Name: value` lines",
+        ),
+    ] {
+        let answer = run(headers.clone());
+        assert_eq!(answer.status, 400, "{headers}: {}", answer.body);
+        assert_eq!(answer.json()["error"], says, "{headers}");
+    }
+    // The very words of `xf run --request-header`: one parser for both.
+    let (_, stderr, status) = xf(
+        &["run", "t.xf", "--request-header", "no colon here"],
+        &root(),
+    );
+    assert_eq!(status, Some(2));
+    assert!(
+        stderr.contains("\"no colon here\" is not `Name: value`"),
+        "{stderr}"
+    );
+    // More header lines than a run may give.
+    let answer = run(json!("X-A: 1\n".repeat(101)));
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    assert!(answer.json()["error"].as_str().unwrap().contains("limit"));
+    let answer = playground.run(&json!({"transform": "", "input": "{}", "source": 7}));
+    assert_eq!(answer.status, 400);
+    // The server is still there, and a long value is cut as xf serve cuts it.
+    let long = format!("X-Long: {}", "é".repeat(10_000));
+    let answer = playground
+        .run(&json!({"transform": "set long = request.headers.\"x-long\"\n", "input": "{}", "headers": long}))
+        .json();
+    assert_eq!(answer["errors"], json!([]), "{answer}");
+    let kept = answer["outputs"][0]["long"].as_str().unwrap().len();
+    assert!(kept <= 8192 && kept > 8190, "{kept}");
+}
+
+/// The GitHub examples work as picked: each GitHub payload, with the headers
+/// it is offered with, gives through the shipped GitHub transforms what `xf
+/// run --request-header` prints (and one through the mixed ones, which
+/// recognise GitHub by the header); without them, the record error that says
+/// the header is missing.
+#[test]
+fn a_github_example_runs_with_the_headers_it_is_offered_with() {
+    let playground = Playground::start(&[]);
+    let list = playground.get("/api/examples").json();
+    let transform = |name: &str| -> String {
+        list["transforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not offered"))["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let github: Vec<&Value> = list["fixtures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["name"].as_str().unwrap().starts_with("github/"))
+        .collect();
+    assert!(github.len() >= 10, "{}", github.len());
+    let created = github
+        .iter()
+        .find(|entry| entry["name"] == "github/code_scanning_alert/created.payload.json")
+        .unwrap();
+    let mut written = 0;
+    for (name, fixtures) in [
+        ("github-splunk.xf", &github[..]),
+        ("github-ocsf.xf", &github[..]),
+        ("mixed-splunk.xf", std::slice::from_ref(created)),
+        ("mixed-ocsf.xf", std::slice::from_ref(created)),
+    ] {
+        let text = transform(name);
+        for fixture in fixtures {
+            let fixture_name = fixture["name"].as_str().unwrap();
+            let headers = fixture["headers"].as_str().unwrap();
+            let answer = playground.run(&json!({
+                "transform": text, "input": fixture["text"],
+                "headers": headers, "now": "2024-05-01T00:00:00Z",
+            }));
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            let answer = answer.json();
+            let input = root().join("tests/fixtures").join(fixture_name);
+            let (stdout, stderr, status) = xf(
+                &[
+                    "run",
+                    &format!("transforms/{name}"),
+                    input.to_str().unwrap(),
+                    "--request-header",
+                    headers,
+                    "--now",
+                    "2024-05-01T00:00:00Z",
+                ],
+                &root(),
+            );
+            assert_eq!(status, Some(0), "{name} on {fixture_name}: {stderr}");
+            assert_eq!(answer["output"], stdout, "{name} on {fixture_name}");
+            assert_eq!(answer["errors"], json!([]), "{name} on {fixture_name}");
+            let ping = fixture_name.starts_with("github/ping/");
+            assert_eq!(
+                answer["dropped"],
+                u64::from(ping),
+                "{name} on {fixture_name}"
+            );
+            written += answer["stats"]["written"].as_u64().unwrap();
+        }
+    }
+    assert_eq!(written, 2 * (github.len() as u64 - 3) + 2);
+    // What the header is for: without it, GitHub's transform cannot tell the event.
+    let answer = playground
+        .run(&json!({"transform": transform("github-splunk.xf"), "input": created["text"]}))
+        .json();
+    assert_eq!(answer["stats"]["failed"], 1, "{answer}");
+    assert!(
+        answer["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("no X-GitHub-Event header"),
+        "{answer}"
+    );
 }

@@ -233,6 +233,42 @@ fn an_author_types_a_mistake_sees_the_diagnostic_fixes_it_and_sees_the_output() 
         text.contains("Suspicious Login Attempts")
     });
     assert!(output.contains("\"customer\": \"Cardify\""), "{output}");
+    // A fixture without headers empties the headers field.
+    assert_eq!(
+        driver.script("return document.getElementById('headers').value"),
+        ""
+    );
+
+    // A header line that is not `Name: value` is named in the status, the page still there.
+    driver.type_into("#headers", "X-GitHub-Event code_scanning_alert");
+    let status = driver.wait_for("#status", "the header line's error", |text| {
+        text.contains("\"headers\", line 1")
+    });
+    assert!(status.contains("is not `Name: value`"), "{status}");
+
+    // A GitHub payload comes with its X-GitHub-Event header, so that GitHub's
+    // transform, picked from the list, works as it is.
+    driver.script(
+        "const pick = document.getElementById('fixture'); \
+         pick.value = 'github/code_scanning_alert/created.payload.json'; \
+         pick.dispatchEvent(new Event('change')); \
+         const example = document.getElementById('example'); \
+         example.value = 'github-splunk.xf'; \
+         example.dispatchEvent(new Event('change'));",
+    );
+    assert_eq!(
+        driver.script("return document.getElementById('headers').value"),
+        "X-GitHub-Event: code_scanning_alert"
+    );
+    let output = driver.wait_for("#output", "GitHub's Splunk event", |text| {
+        text.contains("\"sourcetype\": \"github:code_scanning_alert\"")
+    });
+    assert!(
+        output.contains("\"github_event\": \"code_scanning_alert\""),
+        "{output}"
+    );
+    driver.wait_for("#status", "ok", |text| text == "ok");
+    assert_eq!(driver.text("#errors"), "");
 
     if let Ok(path) = std::env::var("XF_SCREENSHOT") {
         let png = driver.session("GET", "/screenshot", json!({}));

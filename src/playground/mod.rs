@@ -254,8 +254,9 @@ async fn examples_list() -> Response {
     json(StatusCode::OK, &examples::list())
 }
 
-/// `POST /api/run`: JSON in (`{"transform", "input", "now"?}`), JSON out;
-/// 400 for a body that is not such an object, 413 past a limit.
+/// `POST /api/run`: JSON in (`{"transform", "input", "now"?, "headers"?,
+/// "source"?}`, [`run::parse_request`]), JSON out; 400 for a body that is not
+/// such an object (or a header line that is not `Name: value`), 413 past a limit.
 async fn run_request(
     State(app): State<Arc<App>>,
     headers: HeaderMap,

@@ -33,13 +33,15 @@ pub struct Bounds {
     /// The longest a whole run may take; then it stops between records, and
     /// a record still at work is cut after the engine's grace.
     pub run_time: Duration,
+    /// The most request headers a run may give (lines of `headers`).
+    pub headers: usize,
     /// Per-record limits (`xf run`'s `--max-statements` and the others).
     pub limits: Limits,
 }
 
 impl Bounds {
     /// 2 MiB bodies, 256 KiB transforms, 1,000 records, 4 MiB of output, 5 s
-    /// a run; per record `xf run`'s defaults, but 1 s (not 10 s) and 1,000
+    /// a run, 100 request headers; per record `xf run`'s defaults, but 1 s (not 10 s) and 1,000
     /// records out of one (not 10,000).
     pub const DEFAULT: Bounds = Bounds {
         body: 2 * 1024 * 1024,
@@ -47,6 +49,7 @@ impl Bounds {
         records: 1_000,
         output: 4 * 1024 * 1024,
         run_time: Duration::from_secs(5),
+        headers: 100,
         limits: Limits {
             record_millis: 1_000,
             outputs: 1_000,
@@ -62,6 +65,11 @@ pub struct Request {
     pub input: String,
     /// What `now()` gives (as `xf run --now`): epoch ms, s, or RFC 3339.
     pub now: Option<i64>,
+    /// The headers the transform reads as `request.headers` (as `xf run
+    /// --request-header` gives them): name and value, in the order given.
+    pub headers: Vec<(String, String)>,
+    /// The source name the transform reads as `request.source` (`xf run --request-source`).
+    pub source: Option<String>,
 }
 
 /// Why a body is not a run request: the text of a 400 (or 413) answer.
@@ -71,9 +79,10 @@ pub enum Refusal {
     TooLarge(String),
 }
 
-/// Reads a run request: a JSON object with `transform` and `input` strings
-/// (and an optional `now`); any other member is refused, so that a typo is
-/// not silently ignored.
+/// Reads a run request: a JSON object with `transform` and `input` strings,
+/// and optionally `now`, `headers` (one `Name: value` a line, each read as
+/// `xf run --request-header` reads one) and `source` (a string); any other
+/// member is refused, so that a typo is not silently ignored.
 pub fn parse_request(body: &[u8], bounds: &Bounds) -> Result<Request, Refusal> {
     let bad = |why: String| Refusal::BadRequest(why);
     let value: Value = serde_json::from_slice(body)
@@ -84,9 +93,12 @@ pub fn parse_request(body: &[u8], bounds: &Bounds) -> Result<Request, Refusal> {
         ));
     };
     for key in members.keys() {
-        if !matches!(key.as_str(), "transform" | "input" | "now") {
+        if !matches!(
+            key.as_str(),
+            "transform" | "input" | "now" | "headers" | "source"
+        ) {
             return Err(bad(format!(
-                "unknown member {}: a run takes \"transform\", \"input\" and \"now\"",
+                "unknown member {}: a run takes \"transform\", \"input\", \"now\", \"headers\" and \"source\"",
                 Value::from(key.as_str())
             )));
         }
@@ -113,11 +125,50 @@ pub fn parse_request(body: &[u8], bounds: &Bounds) -> Result<Request, Refusal> {
                 .millis(),
         ),
     };
+    let headers = match members.get("headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(lines)) => header_lines(lines, bounds)?,
+        Some(_) => {
+            return Err(bad(
+                "\"headers\" must be a string of `Name: value` lines".into()
+            ))
+        }
+    };
+    let source = match members.get("source") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(source)) => Some(source.clone()),
+        Some(_) => return Err(bad("\"source\" must be a string".into())),
+    };
     Ok(Request {
         transform,
         input,
         now,
+        headers,
+        source,
     })
+}
+
+/// The headers field: one `Name: value` a line (blank lines skipped), each
+/// read by the parser of `xf run --request-header`; a bad line is named by
+/// its number.
+fn header_lines(lines: &str, bounds: &Bounds) -> Result<Vec<(String, String)>, Refusal> {
+    let mut headers = Vec::new();
+    for (number, line) in lines.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if headers.len() == bounds.headers {
+            return Err(Refusal::TooLarge(format!(
+                "\"headers\" holds more than {} headers, the playground's limit",
+                bounds.headers
+            )));
+        }
+        let header = crate::shared_cli::request_header(line).map_err(|why| {
+            Refusal::BadRequest(format!("\"headers\", line {}: {why}", number + 1))
+        })?;
+        headers.push(header);
+    }
+    Ok(headers)
 }
 
 /// How many records `input` holds, stopping once past `max`: each value, each
@@ -300,6 +351,10 @@ fn stream(transform: &Transform, request: &Request, bounds: &Bounds) -> Map<Stri
     if let Some(now) = request.now {
         stream.fix_now(now);
     }
+    // As `xf run` gives it: null without headers or a source.
+    if let Some(given) = crate::shared_cli::request(&request.headers, request.source.as_deref()) {
+        stream.set_request(given);
+    }
     let interrupt = Interrupt::default();
     stream.set_interrupt(interrupt.clone());
     let _timer = Timer::start(interrupt, bounds.run_time);
@@ -432,6 +487,40 @@ mod tests {
     }
 
     #[test]
+    fn headers_are_lines_read_as_xf_run_reads_them_and_bounded() {
+        let bounds = Bounds::DEFAULT;
+        let parse = |headers: Value| {
+            let body = json!({"transform": "", "input": "", "headers": headers, "source": "gh"});
+            parse_request(body.to_string().as_bytes(), &bounds)
+        };
+        let request = parse(json!("X-GitHub-Event: ping\n\n  Accept :a/b  \r\n")).unwrap();
+        assert_eq!(
+            request.headers,
+            [
+                ("X-GitHub-Event".into(), "ping".into()),
+                ("Accept".into(), "a/b".into())
+            ]
+        );
+        assert_eq!(request.source.as_deref(), Some("gh"));
+        let Err(Refusal::BadRequest(why)) = parse(json!("Accept: a/b\nno colon")) else {
+            panic!("a line without a colon")
+        };
+        assert!(why.starts_with("\"headers\", line 2: "), "{why}");
+        assert!(matches!(
+            parse(json!("X Y: z")),
+            Err(Refusal::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse(json!(["a: b"])),
+            Err(Refusal::BadRequest(_))
+        ));
+        let many = "X-A: 1\n".repeat(bounds.headers + 1);
+        assert!(matches!(parse(json!(many)), Err(Refusal::TooLarge(_))));
+        let body = json!({"transform": "", "input": "", "source": 1});
+        assert!(parse_request(body.to_string().as_bytes(), &bounds).is_err());
+    }
+
+    #[test]
     fn what_is_not_json_counts_a_record_a_line_and_the_count_reads_on() {
         assert_eq!(count_records("", 10), 0);
         assert_eq!(count_records("{} [1, 2, 3] {}", 10), 5);
@@ -453,6 +542,8 @@ mod tests {
             transform: "set a = 1\n".into(),
             input: input.into(),
             now: None,
+            headers: Vec::new(),
+            source: None,
         };
         assert!(run(&request("{}\n{}\n[{}]"), &shipped(), &bounds).is_ok());
         assert!(run(&request("{}\n[{}, {}, {}]"), &shipped(), &bounds).is_err());
@@ -468,6 +559,8 @@ mod tests {
             transform: "set a = 1\n".into(),
             input: "{}\n".repeat(5),
             now: None,
+            headers: Vec::new(),
+            source: None,
         };
         let answer = run(&request, &shipped(), &bounds).unwrap();
         assert!(
@@ -487,6 +580,8 @@ mod tests {
             transform: "set a = \"0123456789012345678901234567890123456789\"\n".into(),
             input: "{}\n".repeat(10),
             now: None,
+            headers: Vec::new(),
+            source: None,
         };
         let answer = run(&request, &shipped(), &bounds).unwrap();
         let errors = answer["errors"].to_string();
@@ -505,9 +600,10 @@ mod tests {
         fn any_json_shaped_body_is_answered(
             transform in "[a-z =\"{}#\n\\[\\]]{0,40}",
             input in "[{}\\[\\]\",:0-9a-z \n]{0,40}",
+            headers in "[A-Za-z: \n-]{0,30}",
             extra in proptest::option::of("[a-z]{1,5}"),
         ) {
-            let mut body = json!({"transform": transform, "input": input});
+            let mut body = json!({"transform": transform, "input": input, "headers": headers});
             if let Some(key) = extra {
                 body[key] = json!(1);
             }

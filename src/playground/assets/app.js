@@ -1,6 +1,7 @@
-// The playground page: a payload, a transform editor highlighted with the
-// TextMate grammar of editors/xf.tmLanguage.json, and what `xf run` makes of
-// them (POST /api/run), updated as one types.
+// The playground page: a payload, the request headers it came with, a
+// transform editor highlighted with the TextMate grammar of
+// editors/xf.tmLanguage.json, and what `xf run` makes of them (POST /api/run),
+// updated as one types.
 "use strict";
 
 const STARTER = `# Edit me: the output below follows as you type.
@@ -111,7 +112,10 @@ function schedule() {
 
 async function run() {
   const id = ++sent;
-  const body = JSON.stringify({ transform: $("transform").value, input: $("input").value });
+  const request = { transform: $("transform").value, input: $("input").value, headers: $("headers").value };
+  // No source given is no `request.source`, as `xf run` without --request-source.
+  if ($("source").value !== "") request.source = $("source").value;
+  const body = JSON.stringify(request);
   $("status").textContent = "running…";
   $("status").classList.remove("failed");
   let answer;
@@ -166,6 +170,14 @@ function show(answer) {
   highlight();
 }
 
+// A fixture comes with the headers it was sent with (GitHub's event is named only
+// in X-GitHub-Event): they replace the headers field, emptied for one without.
+function pickFixture(fixture) {
+  $("input").value = fixture.text;
+  $("fixture").value = fixture.name;
+  $("headers").value = fixture.headers || "";
+}
+
 function fill(select, list) {
   for (const entry of list) {
     const option = document.createElement("option");
@@ -186,10 +198,7 @@ async function start() {
   fill($("fixture"), examples.fixtures);
   fill($("example"), examples.transforms);
   const first = examples.fixtures.find((f) => f.name === "armor/detection-only.json") || examples.fixtures[0];
-  if (first) {
-    $("input").value = first.text;
-    $("fixture").value = first.name;
-  }
+  if (first) pickFixture(first);
   highlight();
   run();
 }
@@ -210,10 +219,12 @@ document.addEventListener("DOMContentLoaded", () => {
     $("fixture").value = "";
     schedule();
   });
+  $("headers").addEventListener("input", schedule);
+  $("source").addEventListener("input", schedule);
   $("fixture").addEventListener("change", () => {
     const pick = examples.fixtures.find((f) => f.name === $("fixture").value);
     if (pick) {
-      $("input").value = pick.text;
+      pickFixture(pick);
       schedule();
     }
   });
