@@ -23,9 +23,10 @@
 //! `lsp-types`. The work here is synchronous and short (a check is
 //! milliseconds), so an async runtime (tower-lsp-server, async-lsp) would
 //! bring tokio into the `cli` feature for nothing; these two add five small
-//! crates. The queue being a channel also gives the debounce for free: every
-//! message already waiting is taken before anything is checked, so of
-//! several queued edits only the last text is checked.
+//! crates. The queue being a channel also gives the debounce: every message
+//! waiting, and those that follow within [`QUIET`] (10 ms) of an edit, are
+//! taken before anything is checked, so of a burst of edits only the last
+//! text is checked.
 //!
 //! **Bounds.** A document over [`MAX_DOCUMENT`] (1 MiB) is not checked, and
 //! gets one diagnostic saying so; the other requests answer nothing for it.
@@ -67,6 +68,10 @@ use text::Document;
 /// The largest document checked and answered for: 1 MiB. A bigger one gets a
 /// diagnostic saying so (`xf check` still checks it, up to 16 MiB).
 pub(crate) const MAX_DOCUMENT: usize = 1 << 20;
+
+/// How long a burst of edits may pause before the last text is checked:
+/// short enough that a check still comes well within 50 ms of a keystroke.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// `xf lsp`'s options.
 #[derive(clap::Args)]
@@ -156,34 +161,24 @@ fn serve(connection: &Connection, options: LoadOptions) -> Result<(), String> {
 
 impl Server {
     /// Takes every message waiting, handles each in order (edits only
-    /// replace the text), then checks each document they changed: of
-    /// several queued edits, only the last text is checked.
+    /// replace the text), and goes on taking those that follow within
+    /// [`QUIET`] of the last; then checks each document they changed. Of
+    /// several edits in a burst, only the last text is checked.
     fn run(&mut self, connection: &Connection) -> Result<(), String> {
         while let Ok(first) = connection.receiver.recv() {
             let mut changed: Vec<Uri> = Vec::new();
-            let waiting: Vec<Message> = std::iter::once(first)
-                .chain(connection.receiver.try_iter())
-                .collect();
-            for message in waiting {
-                match message {
-                    Message::Request(request) => {
-                        if connection
-                            .handle_shutdown(&request)
-                            .map_err(|e| e.to_string())?
-                        {
-                            return Ok(());
-                        }
-                        let response = self.answer(request);
-                        send(connection, Message::Response(response))?;
-                    }
-                    Message::Notification(notification) => {
-                        if notification.method == note::Exit::METHOD {
-                            return Ok(());
-                        }
-                        self.guarded_notice(connection, notification, &mut changed)?;
-                    }
-                    Message::Response(_) => {}
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                if self.handle(connection, message, &mut changed)? {
+                    return Ok(());
                 }
+                next = match connection.receiver.try_recv() {
+                    Ok(message) => Some(message),
+                    // Typing goes on in bursts: wait for a short quiet
+                    // spell before checking, but only after an edit.
+                    Err(_) if !changed.is_empty() => connection.receiver.recv_timeout(QUIET).ok(),
+                    Err(_) => None,
+                };
             }
             for uri in changed {
                 let diagnostics = self.guarded_check(&uri);
@@ -191,6 +186,35 @@ impl Server {
             }
         }
         Ok(())
+    }
+
+    /// Handles one message; `true` when the server is to stop.
+    fn handle(
+        &mut self,
+        connection: &Connection,
+        message: Message,
+        changed: &mut Vec<Uri>,
+    ) -> Result<bool, String> {
+        match message {
+            Message::Request(request) => {
+                if connection
+                    .handle_shutdown(&request)
+                    .map_err(|e| e.to_string())?
+                {
+                    return Ok(true);
+                }
+                let response = self.answer(request);
+                send(connection, Message::Response(response))?;
+            }
+            Message::Notification(notification) => {
+                if notification.method == note::Exit::METHOD {
+                    return Ok(true);
+                }
+                self.guarded_notice(connection, notification, changed)?;
+            }
+            Message::Response(_) => {}
+        }
+        Ok(false)
     }
 
     /// A request's answer; a panic in it answers with an internal error.

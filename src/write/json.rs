@@ -86,7 +86,10 @@ pub fn string(out: &mut Vec<u8>, text: &str) {
 fn plain(bytes: &[u8]) -> bool {
     let mut blocks = bytes.chunks_exact(16);
     for block in &mut blocks {
-        if block.iter().fold(false, |any, &byte| any | needs_escape(byte)) {
+        if block
+            .iter()
+            .fold(false, |any, &byte| any | needs_escape(byte))
+        {
             return false;
         }
     }
@@ -117,7 +120,9 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
             number,
             text.prop_map(Value::String),
         ];
