@@ -146,6 +146,9 @@ pub enum Code {
     /// A statement writes or removes `request` (`set request.x = 1`), names
     /// something `request`, or reads it where only the record is read (`for x in request.headers`).
     RequestWritten,
+    /// A path into `request` that can never be present (`request.hedaers`,
+    /// `request.headers."X-GitHub-Event"`: names are lower-cased).
+    RequestField,
     // E07xx: includes
     /// An included file cannot be read.
     IncludeFile,
@@ -220,6 +223,7 @@ impl Code {
             Code::LocalName => "E0603",
             Code::FanOutPlace => "E0604",
             Code::RequestWritten => "E0605",
+            Code::RequestField => "E0606",
             Code::IncludeFile => "E0701",
             Code::IncludeInvalid => "E0702",
             Code::IncludeCycle => "E0703",
@@ -269,6 +273,7 @@ impl Code {
         Code::LocalName,
         Code::FanOutPlace,
         Code::RequestWritten,
+        Code::RequestField,
         Code::IncludeFile,
         Code::IncludeInvalid,
         Code::IncludeCycle,
@@ -324,6 +329,7 @@ impl Code {
             Code::LocalName => "A `let` variable or an `any`/`all` item named like a lookup (`let tags = …`).",
             Code::FanOutPlace => "`fan_out` inside a block or in an included file: the statements after it, to the end of the transform, are what runs once per item.",
             Code::RequestWritten => "A statement writes or removes `request` (`set request.x = 1`), names something `request`, or reads it where only the record is read (`for x in request.headers`).",
+            Code::RequestField => "A path into `request` that can never be present: a field it does not have (`request.hedaers`), a header name with capitals (names are lower-cased), or a path below a single value.",
             Code::IncludeFile => "An included file cannot be read.",
             Code::IncludeInvalid => "An included file has problems of its own.",
             Code::IncludeCycle => "A file includes itself, directly or through others.",

@@ -77,7 +77,7 @@ fn run(transform: &Transform, input: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<String>, S
         |e| errors.push(e.to_string()),
         Options::default(),
     );
-    let _ = stream.run("input", input);
+    let _ = stream.run("input", std::io::Cursor::new(input.to_vec()));
     let stats = format!("{:?}", stream.stats);
     drop(stream);
     (out, letters, errors, stats)

@@ -145,7 +145,13 @@ impl Compiler<'_> {
     pub(super) fn expr(&mut self, value: &Spanned<ValueExpr>) -> Option<Expr> {
         match &value.node {
             ValueExpr::Literal(literal) => Some(Expr::Literal(literal.clone())),
-            ValueExpr::Path(path) => Some(self.read_path(path)),
+            ValueExpr::Path(path) => {
+                let read = self.read_path(path);
+                if let Expr::Request(rest) = &read {
+                    let _ = self.request_path_exists(rest, value.span);
+                }
+                Some(read)
+            }
             ValueExpr::Template(text) => {
                 let name = self.template_name(value.span);
                 match self.plan.templates.add(name, text.clone()) {

@@ -925,7 +925,15 @@ impl Compiler<'_> {
             };
             self.errors.push(diagnostic);
         }
-        unknown.is_empty()
+        let mut request_ok = true;
+        if let Some(text) = text {
+            for (names, range) in self.plan.templates.request_paths(id) {
+                let path = Path(names.into_iter().map(crate::value::Segment::Key).collect());
+                let span = self.span_in_literal(literal, text, range);
+                request_ok &= self.request_path_exists(&path, span);
+            }
+        }
+        unknown.is_empty() && request_ok
     }
 
     /// Where `range` of an inline template's text is in the `.xf`: inside the

@@ -7,7 +7,7 @@
 use super::Compiler;
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::syntax::ast::{Spanned, Statement};
-use crate::value::{Path, Segment, REQUEST_NAME};
+use crate::value::{Path, Segment, REQUEST_FIELDS, REQUEST_NAME};
 
 /// What a statement does with a path or a name, for the message.
 enum Use {
@@ -68,6 +68,29 @@ impl Compiler<'_> {
         found
     }
 
+    /// Pushes an E0606 when `rest`, a path inside `request` read at `span`,
+    /// can never be present there.
+    pub(super) fn request_path_exists(&mut self, rest: &Path, span: Span) -> bool {
+        let Some(problem) = request_path_problem(rest) else {
+            return true;
+        };
+        let shown = |path: &Path| match path.to_string() {
+            text if text.starts_with('[') => format!("{REQUEST_NAME}{text}"),
+            text => format!("{REQUEST_NAME}.{text}"),
+        };
+        let mut diagnostic = Diagnostic::new(
+            Code::RequestField,
+            format!("`{}` is never there", shown(rest)),
+            span,
+        )
+        .with_label(problem.why);
+        if let Some(instead) = problem.instead {
+            diagnostic = diagnostic.with_note(format!("did you mean `{}`?", shown(&instead)));
+        }
+        self.errors.push(diagnostic);
+        false
+    }
+
     /// Pushes an E0605 when an `any`/`all` item would be named `request`.
     pub(super) fn item_named_request(&mut self, name: &Spanned<String>) -> bool {
         let named = name.node == REQUEST_NAME;
@@ -108,4 +131,61 @@ fn request_diagnostic(span: Span, how: Use) -> Diagnostic {
     Diagnostic::new(Code::RequestWritten, message, span)
         .with_label(label)
         .with_note(note)
+}
+
+/// Why a path inside `request` can never be present, and the whole path
+/// (inside `request`) that may be meant.
+struct Absent {
+    why: String,
+    instead: Option<Path>,
+}
+
+fn request_path_problem(rest: &Path) -> Option<Absent> {
+    let segments = &rest.0;
+    let absent = |why: &str, instead: Option<Vec<Segment>>| {
+        Some(Absent {
+            why: why.to_string(),
+            instead: instead.map(Path),
+        })
+    };
+    let field = match segments.first() {
+        None => return None,
+        Some(Segment::Index(_)) => {
+            return absent("`request` is an object of named fields, not an array", None)
+        }
+        Some(Segment::Key(field)) => field,
+    };
+    if !REQUEST_FIELDS.contains(&field.as_str()) {
+        let instead = super::closest(field, REQUEST_FIELDS).map(|known| {
+            let mut path = vec![Segment::Key(known.to_string())];
+            path.extend_from_slice(&segments[1..]);
+            path
+        });
+        let why = format!("`request` holds {}", REQUEST_FIELDS.join(", "));
+        return absent(&why, instead);
+    }
+    if field != "headers" {
+        let why = format!("`request.{field}` is a single value: nothing is below it");
+        return match segments.len() {
+            1 => None,
+            _ => absent(&why, Some(segments[..1].to_vec())),
+        };
+    }
+    match segments.get(1) {
+        None => None,
+        Some(Segment::Index(_)) => absent(
+            "headers are named (`request.headers.\"x-github-event\"`), not numbered",
+            None,
+        ),
+        Some(Segment::Key(name)) if name.chars().any(|c| c.is_ascii_uppercase()) => {
+            let mut path = segments.to_vec();
+            path[1] = Segment::Key(name.to_ascii_lowercase());
+            absent("header names are lower-cased", Some(path))
+        }
+        Some(Segment::Key(_)) if segments.len() > 2 => absent(
+            "a header's value is text: nothing is below it",
+            Some(segments[..2].to_vec()),
+        ),
+        Some(Segment::Key(_)) => None,
+    }
 }

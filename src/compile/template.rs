@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::lookup::Lookup;
-use super::template_names::{guard_sequences, names_read, names_used, Guarded, ALWAYS_CALLABLE};
+use super::template_names::{
+    guard_sequences, names_read, names_used, request_paths, Guarded, ALWAYS_CALLABLE,
+};
 pub use super::template_names::{NameKind, NameUse};
 use crate::files::{self, Loader};
 use crate::limits::Limits;
@@ -471,6 +473,18 @@ impl Templates {
 
     pub fn lookups(&self) -> &[Lookup] {
         &self.lookups
+    }
+
+    /// The paths inside `request` that template `id` (its own text, as its
+    /// author wrote it) reads, and where in that text.
+    pub(crate) fn request_paths(
+        &self,
+        id: TemplateId,
+    ) -> Vec<(Vec<String>, std::ops::Range<usize>)> {
+        let Ok(template) = self.env.get_template(&self.names[id.0]) else {
+            return Vec::new();
+        };
+        request_paths(&self.author_source(&template), self.env.syntax().clone())
     }
 
     /// The bare names template `id` reads (see [`names_read`]); `None` when

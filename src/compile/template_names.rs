@@ -84,6 +84,23 @@ pub fn names_read(
     (!walk.sees_everything).then_some(walk.read)
 }
 
+/// Every path of names `source` reads inside `request`, and where; none
+/// when it does not parse or binds `request` itself (`{% set request = … %}`).
+pub fn request_paths(
+    source: &str,
+    syntax: minijinja::syntax::SyntaxConfig,
+) -> Vec<(Vec<String>, Range<usize>)> {
+    let Ok(tree) = minijinja::machinery::parse(source, "<template>", syntax) else {
+        return Vec::new();
+    };
+    let mut walk = Walk::new(source);
+    walk.stmt(&tree);
+    match walk.bound.contains(crate::value::REQUEST_NAME) {
+        true => Vec::new(),
+        false => walk.request_paths,
+    }
+}
+
 /// Names that minijinja makes callable where they are used: `caller()` in a
 /// macro called by `{% call %}`, `super()` in a block, `loop()` in a
 /// recursive loop.
@@ -174,6 +191,9 @@ struct Walk<'s> {
     /// The template can see more than its names: it reaches another template
     /// (`include`, `import`, `extends`), or prints the whole context (`debug()`).
     sees_everything: bool,
+    /// Each path read inside `request` (`request.headers.x` reads
+    /// `headers`, `x`), and where the whole expression is.
+    request_paths: Vec<(Vec<String>, Range<usize>)>,
 }
 
 impl<'s> Walk<'s> {
@@ -186,6 +206,7 @@ impl<'s> Walk<'s> {
             in_sum: false,
             read: HashSet::new(),
             sees_everything: false,
+            request_paths: Vec::new(),
         }
     }
 
@@ -352,6 +373,7 @@ impl<'s> Walk<'s> {
                 self.expr(&t.expr);
                 self.args(&t.args);
             }
+            Expr::GetAttr(_) | Expr::GetItem(_) if self.request_path(expr) => {}
             Expr::GetAttr(g) => self.expr(&g.expr),
             Expr::GetItem(g) => {
                 self.expr(&g.expr);
@@ -365,6 +387,36 @@ impl<'s> Walk<'s> {
                 m.values.iter().for_each(|value| self.expr(value));
             }
         }
+    }
+
+    /// Records `expr` when it is a path of names inside `request`
+    /// (`request.headers.x`, `request.headers["x"]`); true when it was.
+    fn request_path(&mut self, expr: &Expr<'_>) -> bool {
+        let mut names = Vec::new();
+        let mut at = expr;
+        loop {
+            match at {
+                Expr::GetAttr(g) => {
+                    names.push(g.name.to_string());
+                    at = &g.expr;
+                }
+                Expr::GetItem(g) => match &g.subscript_expr {
+                    Expr::Const(c) if c.value.as_str().is_some() => {
+                        names.push(c.value.as_str().unwrap_or_default().to_string());
+                        at = &g.expr;
+                    }
+                    _ => return false,
+                },
+                Expr::Var(v) if v.id == crate::value::REQUEST_NAME => break,
+                _ => return false,
+            }
+        }
+        names.reverse();
+        let span = expr.span();
+        self.read.insert(crate::value::REQUEST_NAME.to_string());
+        self.request_paths
+            .push((names, span.start_offset as usize..span.end_offset as usize));
+        true
     }
 
     fn call(&mut self, callee: &Expr<'_>, args: &[CallArg<'_>]) {

@@ -22,6 +22,18 @@ pub use time::{clock_millis, format_time, parse_time, Time, TimeFormat};
 /// in expressions, conditions and templates; no statement may write it.
 pub const REQUEST_NAME: &str = "request";
 
+/// What `request` holds: `headers` (an object of lower-cased names, each a
+/// text) and the rest single values. A path into `request` past these can
+/// never be present, which loading says.
+pub const REQUEST_FIELDS: &[&str] = &[
+    "headers",
+    "source",
+    "path",
+    "received_at",
+    "delivery_id",
+    "index",
+];
+
 /// "a string", "an object", … for messages about a value's kind.
 pub fn kind_with_article(value: &Value) -> &'static str {
     match value {
