@@ -4,7 +4,9 @@
 //! A schema generated from the OCSF source (`scripts/ocsf_schema.py`) also
 //! brings the OCSF rules JSON Schema cannot state (`src/schema/ocsf.rs`).
 
+use std::collections::HashMap;
 use std::path::Path as FsPath;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
@@ -99,12 +101,69 @@ const LISTED: usize = 8;
 pub struct Schema {
     /// As the author named it: a shipped name or a file.
     pub name: String,
+    compiled: Arc<Compiled>,
+}
+
+/// What compiling a schema document gives; a shipped schema's is shared by
+/// every load in the process ([`shipped`]).
+struct Compiled {
     validator: jsonschema::Validator,
     /// The OCSF checks, when the schema was generated from the OCSF source.
     ocsf: Option<ocsf::Ocsf>,
     /// The only top-level keys a valid record can have, when the schema says
     /// so itself: see [`Schema::closed_keys`].
     closed_keys: Option<Vec<String>>,
+}
+
+/// Compiles a schema document (draft 2020-12 unless its `$schema` says otherwise).
+fn compile(document: &Value) -> Result<Compiled, LoadError> {
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(document)
+        .map_err(|error| {
+            let at = error.instance_path().as_str().to_string();
+            let at = if at.is_empty() {
+                String::new()
+            } else {
+                format!("at {at}: ")
+            };
+            LoadError::Invalid(format!("{at}{error}"))
+        })?;
+    Ok(Compiled {
+        validator,
+        ocsf: ocsf::Ocsf::from_document(document),
+        closed_keys: closed_keys(document),
+    })
+}
+
+/// A shipped schema, compiled once per process: its text never changes, and
+/// compiling the OCSF ones is most of what loading a transform that
+/// validates against them costs (time and memory), for every `validate` and
+/// every included file that names one, and on every reload, check and
+/// keystroke in `xf lsp`.
+fn shipped(name: &str) -> Result<Arc<Compiled>, LoadError> {
+    static COMPILED: OnceLock<Mutex<HashMap<&'static str, Arc<Compiled>>>> = OnceLock::new();
+    let (shipped_name, text) = SHIPPED
+        .iter()
+        .find(|(shipped, _)| *shipped == name)
+        .ok_or(LoadError::UnknownName)?;
+    let cache = COMPILED.get_or_init(Mutex::default);
+    if let Some(compiled) = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(shipped_name)
+    {
+        return Ok(Arc::clone(compiled));
+    }
+    let document: Value =
+        serde_json::from_str(text).map_err(|error| LoadError::File(error.to_string()))?;
+    let compiled = Arc::new(compile(&document)?);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(shipped_name, Arc::clone(&compiled));
+    Ok(compiled)
 }
 
 /// Why a schema could not be loaded.
@@ -139,7 +198,13 @@ impl Schema {
         base_dir: Option<&FsPath>,
         files: &dyn Loader,
     ) -> Result<Schema, LoadError> {
-        let document: Value = if name.ends_with(".json") {
+        if !name.ends_with(".json") {
+            return Ok(Schema {
+                name: name.to_string(),
+                compiled: shipped(name)?,
+            });
+        }
+        let document: Value = {
             let path = match base_dir {
                 Some(dir) => dir.join(name),
                 None => FsPath::new(name).to_path_buf(),
@@ -150,36 +215,15 @@ impl Schema {
                 .text;
             serde_json::from_str(&text)
                 .map_err(|error| LoadError::File(format!("{name} is not JSON: {error}")))?
-        } else {
-            let (_, text) = SHIPPED
-                .iter()
-                .find(|(shipped, _)| *shipped == name)
-                .ok_or(LoadError::UnknownName)?;
-            serde_json::from_str(text).map_err(|error| LoadError::File(error.to_string()))?
         };
         Schema::compile(name, &document)
     }
 
     /// Compiles a schema document (draft 2020-12 unless its `$schema` says otherwise).
     pub fn compile(name: &str, document: &Value) -> Result<Schema, LoadError> {
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .should_validate_formats(true)
-            .build(document)
-            .map_err(|error| {
-                let at = error.instance_path().as_str().to_string();
-                let at = if at.is_empty() {
-                    String::new()
-                } else {
-                    format!("at {at}: ")
-                };
-                LoadError::Invalid(format!("{at}{error}"))
-            })?;
         Ok(Schema {
             name: name.to_string(),
-            validator,
-            ocsf: ocsf::Ocsf::from_document(document),
-            closed_keys: closed_keys(document),
+            compiled: Arc::new(compile(document)?),
         })
     }
 
@@ -188,12 +232,13 @@ impl Schema {
     /// false`, with no `patternProperties` and no `$ref`, `allOf`, `anyOf`,
     /// `oneOf` or `if` that could say more. `None` for any other schema.
     pub fn closed_keys(&self) -> Option<&[String]> {
-        self.closed_keys.as_deref()
+        self.compiled.closed_keys.as_deref()
     }
 
     pub fn is_valid(&self, value: &Value) -> bool {
-        self.validator.is_valid(value)
+        self.compiled.validator.is_valid(value)
             && self
+                .compiled
                 .ocsf
                 .as_ref()
                 .is_none_or(|ocsf| ocsf.violations(value).is_empty())
@@ -203,6 +248,7 @@ impl Schema {
     /// the OCSF checks' (profiles, observables).
     pub fn violations(&self, value: &Value) -> Vec<Violation> {
         let mut found: Vec<Violation> = self
+            .compiled
             .validator
             .iter_errors(value)
             .map(|error| Violation {
@@ -210,7 +256,7 @@ impl Schema {
                 message: error.to_string(),
             })
             .collect();
-        if let Some(ocsf) = &self.ocsf {
+        if let Some(ocsf) = &self.compiled.ocsf {
             found.extend(ocsf.violations(value));
         }
         found
