@@ -61,8 +61,24 @@ pub enum Field<'a> {
 #[derive(Debug, Default)]
 pub struct Untouched<'a> {
     pub fields: Vec<Field<'a>>,
-    /// How many of them are [`Field::Kept`].
-    pub kept: usize,
+}
+
+impl Field<'_> {
+    fn key(&self) -> &str {
+        match self {
+            Field::Kept { key, .. } => key,
+            Field::Parsed(key) => key,
+        }
+    }
+}
+
+impl Untouched<'_> {
+    /// Whether any field was kept as its bytes (outside the record a run gets).
+    pub fn keeps_any(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|field| matches!(field, Field::Kept { .. }))
+    }
 }
 
 /// Parses a JSON object, keeping the top-level fields not in `seen` as their
@@ -96,9 +112,7 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
         // Room for a typical webhook payload's top-level fields, grown past it.
         let mut untouched = Untouched {
             fields: Vec::with_capacity(32),
-            kept: 0,
         };
-        let mut kept_keys: Vec<&'de str> = Vec::with_capacity(32);
         while let Some(key) = access.next_key::<Key<'de>>()? {
             let raw: &'de RawValue = access.next_value()?;
             let raw = raw.get();
@@ -108,7 +122,6 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
                         key: name,
                         bytes: raw,
                     });
-                    kept_keys.push(name);
                     continue;
                 }
             }
@@ -128,16 +141,16 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
             untouched.fields.push(Field::Parsed(key));
         }
         // A repeated key: the last value wins, in the first one's place.
-        // The whole parse does exactly that; a kept field cannot.
-        untouched.kept = kept_keys.len();
-        if !kept_keys.is_empty() {
+        // The whole parse does exactly that; a kept field cannot. (The map
+        // found a parsed key given twice; one key twice among the kept, or
+        // kept and parsed, is found here.)
+        if untouched.keeps_any() {
             let mut keys: HashSet<&str, foldhash::fast::RandomState> =
                 HashSet::with_capacity_and_hasher(untouched.fields.len(), Default::default());
-            let parsed = map.keys().map(String::as_str);
-            if !kept_keys
-                .into_iter()
-                .chain(parsed)
-                .all(|key| keys.insert(key))
+            if !untouched
+                .fields
+                .iter()
+                .all(|field| keys.insert(field.key()))
             {
                 return Ok(None);
             }
@@ -332,7 +345,7 @@ mod tests {
         assert_eq!(value.as_object().unwrap().len(), 2);
         assert_eq!(value["b"]["c"].to_string(), "1E2");
         assert_eq!(value["c"], "xé");
-        assert_eq!(untouched.kept, 1);
+        assert!(untouched.keeps_any());
         assert!(matches!(
             untouched.fields[..],
             [Field::Kept { key: "a", bytes: "[1,2]" }, Field::Parsed(ref b), Field::Parsed(ref c)]
