@@ -125,7 +125,7 @@ pub fn process(
             // Split it into items, to tell the malformed ones from the rest.
             _ => {
                 if let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(frame.bytes) {
-                    return raw_batch(transform, options, frame, &items, results);
+                    return raw_batch(transform, options, frame, &items, None, results);
                 }
             }
         }
@@ -180,78 +180,17 @@ fn process_untouched(
         }
         Some(b'[') if !options.keep_batches => {
             let items = serde_json::from_str::<Vec<&RawValue>>(text).ok()?;
-            Some(batch_untouched(
-                transform, options, frame, &items, seen, results,
+            Some(raw_batch(
+                transform,
+                options,
+                frame,
+                &items,
+                Some(seen),
+                results,
             ))
         }
         _ => None,
     }
-}
-
-/// [`raw_batch`] with each object item read as [`process_untouched`] reads
-/// a frame; an item that does not read that way is parsed whole, and one
-/// that is malformed fails as [`raw_batch`] fails it.
-fn batch_untouched(
-    transform: &Transform,
-    options: &Options,
-    frame: &Frame<'_>,
-    items: &[&RawValue],
-    seen: &untouched::FieldSet,
-    results: &mut Results<'_>,
-) -> Flow {
-    let mut flow = Flow::Continue;
-    let mut lines = Lines::new(frame);
-    for (index, item) in items.iter().enumerate() {
-        let text = item.get();
-        let raw = text.as_bytes();
-        let lines = &mut lines;
-        let mut locate = move || (lines.line_of(raw), raw);
-        let kept = match raw.first() {
-            Some(b'{') => untouched::parse_object(text, seen).ok().flatten(),
-            _ => None,
-        };
-        match kept {
-            Some((record, untouched)) => {
-                let output = run_untouched(
-                    transform,
-                    options,
-                    record,
-                    &untouched,
-                    Some(index),
-                    locate,
-                    results,
-                    &mut flow,
-                );
-                write_untouched(transform, results, output, &untouched);
-            }
-            None => match parse(raw) {
-                Ok(record) => {
-                    let output = record_outcome(
-                        transform,
-                        options,
-                        record,
-                        Some(index),
-                        locate,
-                        results,
-                        &mut flow,
-                    );
-                    write_records(results.out, output);
-                }
-                Err(error) => {
-                    let problem = Problem::Unreadable {
-                        reason: unreadable(&error),
-                        column: None,
-                    };
-                    let (line, raw) = locate();
-                    flow = fail(options, results, line, Some(index), problem, raw);
-                }
-            },
-        }
-        if flow == Flow::Stop {
-            break;
-        }
-    }
-    flow
 }
 
 /// [`record_outcome`] for a record whose unseen fields are kept elsewhere.
@@ -267,7 +206,7 @@ fn run_untouched<'a>(
     flow: &mut Flow,
 ) -> Outcome {
     let context = results.context;
-    results.context.kept_elsewhere = untouched.kept > 0;
+    results.context.kept_elsewhere = untouched.keeps_any();
     let output = record_outcome(transform, options, record, index, locate, results, flow);
     results.context = context;
     output
@@ -377,40 +316,67 @@ fn batch(
     batch.finish(results)
 }
 
-/// A top-level array with malformed items, split into raw items first.
+/// A top-level array split into raw items first: one with malformed items,
+/// or (given `seen`, the fields the transform sees) one whose object items
+/// are read as [`process_untouched`] reads a frame. Any other item is parsed
+/// whole; a malformed one fails alone.
 fn raw_batch(
     transform: &Transform,
     options: &Options,
     frame: &Frame<'_>,
     items: &[&RawValue],
+    seen: Option<&untouched::FieldSet>,
     results: &mut Results<'_>,
 ) -> Flow {
     let mut batch = Batch::new(options);
     let mut lines = Lines::new(frame);
     for (index, item) in items.iter().enumerate() {
-        let raw = item.get().as_bytes();
-        let line = lines.line_of(raw);
-        // Splitting into raw items does not check string escapes, so an item can still be malformed.
-        let output = match parse(raw) {
-            Ok(record) => record_outcome(
-                transform,
-                options,
-                record,
-                Some(index),
-                || (line, raw),
-                results,
-                &mut batch.flow,
-            ),
-            Err(error) => {
-                let problem = Problem::Unreadable {
-                    reason: unreadable(&error),
-                    column: None,
-                };
-                batch.flow = fail(options, results, line, Some(index), problem, raw);
-                Outcome::Dropped
+        let text = item.get();
+        let raw = text.as_bytes();
+        let lines = &mut lines;
+        let mut locate = move || (lines.line_of(raw), raw);
+        let kept = seen
+            .filter(|_| raw.first() == Some(&b'{'))
+            .and_then(|seen| untouched::parse_object(text, seen).ok().flatten());
+        match kept {
+            Some((record, untouched)) => {
+                let output = run_untouched(
+                    transform,
+                    options,
+                    record,
+                    &untouched,
+                    Some(index),
+                    locate,
+                    results,
+                    &mut batch.flow,
+                );
+                write_untouched(transform, results, output, &untouched);
             }
-        };
-        if batch.push(output, results) == Flow::Stop {
+            // Splitting into raw items does not check string escapes, so an item can still be malformed.
+            None => match parse(raw) {
+                Ok(record) => {
+                    let output = record_outcome(
+                        transform,
+                        options,
+                        record,
+                        Some(index),
+                        locate,
+                        results,
+                        &mut batch.flow,
+                    );
+                    batch.push(output, results);
+                }
+                Err(error) => {
+                    let problem = Problem::Unreadable {
+                        reason: unreadable(&error),
+                        column: None,
+                    };
+                    let (line, raw) = locate();
+                    batch.flow = fail(options, results, line, Some(index), problem, raw);
+                }
+            },
+        }
+        if batch.flow == Flow::Stop {
             break;
         }
     }
