@@ -163,6 +163,12 @@ mod tests {
     }
 
     #[test]
+    fn every_field_of_request_has_its_doc_in_the_loader_s_order() {
+        let documented: Vec<&str> = REQUEST_NAMES.iter().map(|(name, _)| *name).collect();
+        assert_eq!(documented, xf::value::REQUEST_FIELDS);
+    }
+
+    #[test]
     fn the_word_under_the_cursor_is_the_whole_path() {
         let text = "set x = lower(detail.severity)";
         let at = text.find("sev").unwrap();
