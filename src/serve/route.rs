@@ -91,8 +91,7 @@ pub fn route(
     // it; those `fan_out` made have ids of their own, derived from the
     // record's (`ID-1`, `ID-2`, …), so that a retried request repeats them.
     let mut store = |record_id: Arc<str>, value: &Value| {
-        let mut body = Vec::new();
-        crate::write::json::value(&mut body, value);
+        let body = serde_json::to_vec(value).unwrap_or_default();
         for destination in &wanted {
             records.push(NewRecord {
                 destination: Arc::clone(&destination.name),

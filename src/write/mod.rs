@@ -5,8 +5,6 @@
 //! array per input array). In format `splunk` each line is a HEC event
 //! ([`crate::splunk`]), and stacked events are exactly a HEC batch.
 
-pub mod json;
-
 use std::io::{self, Write};
 
 use serde_json::Value;
@@ -15,7 +13,7 @@ use crate::value::untouched::{Field, Untouched};
 
 /// Appends `value` as one NDJSON line: compact JSON and a newline.
 pub fn ndjson_line(out: &mut Vec<u8>, value: &Value) {
-    json::value(out, value);
+    json_value(out, value);
     out.push(b'\n');
 }
 
@@ -36,13 +34,13 @@ pub fn ndjson_line_untouched(
                 member_key(out, at, key);
                 match value {
                     Value::Object(record) if key == "event" => object(out, record, untouched),
-                    _ => json::value(out, value),
+                    _ => json_value(out, value),
                 }
             }
             out.push(b'}');
         }
         Value::Object(record) if !in_envelope => object(out, record, untouched),
-        _ => json::value(out, value),
+        _ => json_value(out, value),
     }
     out.push(b'\n');
 }
@@ -69,7 +67,7 @@ fn object(out: &mut Vec<u8>, record: &serde_json::Map<String, Value>, untouched:
             Field::Parsed(name) => match members.next_if(|(key, _)| *key == name) {
                 Some((key, value)) => {
                     member_key(out, at, key);
-                    json::value(out, value);
+                    json_value(out, value);
                 }
                 // Removed by the run.
                 None => continue,
@@ -79,7 +77,7 @@ fn object(out: &mut Vec<u8>, record: &serde_json::Map<String, Value>, untouched:
     }
     for (key, value) in members {
         member_key(out, at, key);
-        json::value(out, value);
+        json_value(out, value);
         at += 1;
     }
     out.push(b'}');
@@ -90,8 +88,14 @@ fn member_key(out: &mut Vec<u8>, at: usize, key: &str) {
     if at > 0 {
         out.push(b',');
     }
-    json::string(out, key);
+    json_value(out, key);
     out.push(b':');
+}
+
+/// Appends `value` as compact JSON, as serde_json writes it.
+fn json_value<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing into a Vec cannot fail, and these values always serialize.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// How several encoded records are put together in one body.
