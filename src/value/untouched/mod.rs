@@ -21,8 +21,11 @@
 //! escape. Anything else is parsed as before, and so is a record that names
 //! a top-level key twice (the whole parse keeps the last value).
 //!
-//! The bytes are checked by serde_json first, as it skips them
-//! ([`RawValue`]): a malformed field fails the record as it always did.
+//! A record written compactly the way serde_json writes (most are) is read
+//! in one pass of xf's own (the `scan` module), which checks every byte it
+//! accepts and hands any other record to serde_json. There the bytes are
+//! checked as serde_json skips them ([`RawValue`]): a malformed field fails
+//! the record as it always did, with serde_json's error.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -33,6 +36,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::limits::{deeper_than, MAX_VALUE_DEPTH};
+
+mod scan;
 
 /// The set of top-level field names a transform can see. Its keys are the
 /// transform's own; a record's keys are only looked up in it, so a fast
@@ -90,6 +95,11 @@ pub fn parse_object<'a>(
     text: &'a str,
     seen: &FieldSet,
 ) -> serde_json::Result<Option<(Value, Untouched<'a>)>> {
+    // Most records are written compactly, the way xf writes them: one pass
+    // reads those (see `scan`); any other is serde_json's, as it always was.
+    if let Some(parsed) = scan::object(text, seen) {
+        return Ok(Some(parsed));
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let parsed = deserializer.deserialize_map(RecordVisitor { seen })?;
     deserializer.end()?;
@@ -351,6 +361,86 @@ mod tests {
             [Field::Kept { key: "a", bytes: "[1,2]" }, Field::Parsed(ref b), Field::Parsed(ref c)]
                 if b == "b" && c == "c"
         ));
+    }
+
+    /// What serde_json's way makes of `text`, without the one-pass reading.
+    fn parse_slowly<'a>(text: &'a str, seen: &FieldSet) -> Option<(Value, Untouched<'a>)> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let parsed = deserializer.deserialize_map(RecordVisitor { seen }).ok()?;
+        deserializer.end().ok()?;
+        parsed
+    }
+
+    fn same(a: &Option<(Value, Untouched<'_>)>, b: &Option<(Value, Untouched<'_>)>) -> bool {
+        let shape = |parsed: &Option<(Value, Untouched<'_>)>| {
+            parsed.as_ref().map(|(value, untouched)| {
+                let fields: Vec<String> = untouched
+                    .fields
+                    .iter()
+                    .map(|field| match field {
+                        Field::Kept { key, bytes } => format!("kept {key} {bytes}"),
+                        Field::Parsed(key) => format!("parsed {key}"),
+                    })
+                    .collect();
+                (value.to_string(), fields)
+            })
+        };
+        shape(a) == shape(b)
+    }
+
+    #[test]
+    fn the_one_pass_reading_takes_compact_records_and_agrees_with_serde_json() {
+        let seen = fields(&[
+            "b",
+            "a_name_longer_than_sixty_four_bytes_is_looked_up_all_the_same_xx",
+        ]);
+        for text in [
+            r#"{}"#,
+            r#"{"a":1,"b":2}"#,
+            r#"{"a":[1,"two",{"three":[3.5e-1,-0,1E400]}],"b":{"c":"x\"y\n"},"c":null}"#,
+            r#"{"a":true,"b":false,"rules":[{"Id":"1","Name":"n"},{"Id":"2"}],"é":"ü"}"#,
+            r#"{"a_name_longer_than_sixty_four_bytes_is_looked_up_all_the_same_xx":[]}"#,
+            r#"{"a":{"k":{}},"b":[[],[[]]]}"#,
+        ] {
+            let quick = scan::object(text, &seen);
+            assert!(quick.is_some(), "{text}");
+            assert!(same(&quick, &parse_slowly(text, &seen)), "{text}");
+            if text.contains("sixty_four") {
+                assert!(!quick.unwrap().1.keeps_any());
+            }
+        }
+        // Outside the subset (or malformed): serde_json's way decides.
+        for text in [
+            r#"{ "a":1}"#,
+            r#"{"a":1 }"#,
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"a\"":1}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":{"k":1,"k":2}}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":-}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":[1}"#,
+            r#"{"a":{"k":1]}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":1}"#.trim_end_matches('}'),
+            "{\"a\":\"tab\there\"}",
+            "{\"a\":\"\u{1}\"}",
+            r#"[1]"#,
+        ] {
+            assert!(scan::object(text, &seen).is_none(), "{text}");
+        }
+        let deep = format!(
+            r#"{{"a":{}{}}}"#,
+            "[".repeat(MAX_KEPT_DEPTH + 1),
+            "]".repeat(MAX_KEPT_DEPTH + 1)
+        );
+        assert!(scan::object(&deep, &seen).is_none());
     }
 
     #[test]
