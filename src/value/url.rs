@@ -13,3 +13,9 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 pub fn encode_component(text: &str) -> String {
     utf8_percent_encode(text, COMPONENT).to_string()
 }
+
+/// Appends `text` percent-encoded as one URL component, as [`encode_component`]
+/// does, without a string of its own.
+pub fn push_encoded(out: &mut String, text: &str) {
+    out.extend(utf8_percent_encode(text, COMPONENT));
+}
