@@ -42,7 +42,7 @@ impl Templates {
             .filter(|name| !bindings.locals.iter().any(|(local, _)| local == name))
             // `request` is never the record's field (TopLevel answers it).
             .filter(|name| *name != REQUEST_NAME)
-            .and_then(|name| self.string_named(name, record))
+            .and_then(|name| self.string_named(name, record, self.missing_renders_empty[id.0]))
         {
             return Ok(text);
         }
@@ -97,13 +97,24 @@ impl Templates {
     }
 
     /// What `{{ name }}` renders to when the name resolves to a string, found
-    /// the way [`RecordView`] finds it; `None` leaves every other case to minijinja.
-    fn string_named(&self, name: &str, record: &Json) -> Option<String> {
+    /// the way [`RecordView`] finds it, or is missing where minijinja was found
+    /// to render a missing name as nothing; `None` leaves every other case to
+    /// minijinja.
+    fn string_named(
+        &self,
+        name: &str,
+        record: &Json,
+        missing_renders_empty: bool,
+    ) -> Option<String> {
         match resolve_name(&self.lookups, record, name) {
             Named::Field(value) => value.as_str().map(str::to_string),
             Named::Column(value) => value.as_str().map(str::to_string),
-            // A lookup's row is never a string; a missing name may be a global.
-            Named::Lookup(_) | Named::Missing => None,
+            // A missing name is neither the record's, nor a row's, nor a
+            // variable (those are ruled out before), nor `request`: minijinja
+            // then looks among its globals, which is what was asked at load.
+            Named::Missing => missing_renders_empty.then(String::new),
+            // A lookup's row is never a string.
+            Named::Lookup(_) => None,
         }
     }
 
@@ -325,6 +336,15 @@ mod tests {
             "{{ missing }}",
             "{{ id }}",
             "{{ nested }}",
+            // Names minijinja may give a meaning of its own.
+            "{{ loop }}",
+            "{{ self }}",
+            "{{ super }}",
+            "{{ caller }}",
+            "{{ varargs }}",
+            "{{ kwargs }}",
+            "{{ namespace }}",
+            "{{ debug }}",
         ];
         let records = [
             r#"{"name": "a<b>&\"c", "id": "7"}"#,
@@ -339,8 +359,12 @@ mod tests {
                 .add(format!("t{i}"), source.to_string())
                 .ok()
                 .unwrap();
-            let shortcut = !matches!(*source, "{{ none }}" | "{{ range }}");
-            assert_eq!(templates.sole_name[id.0].is_some(), shortcut);
+            let name = source.trim_matches(['{', '}', ' ']);
+            let shortcut = name != "none" && !templates.functions.iter().any(|f| f == name);
+            assert_eq!(templates.sole_name[id.0].is_some(), shortcut, "{source}");
+            if name == "missing" {
+                assert!(templates.missing_renders_empty[id.0]);
+            }
             for record in records {
                 let mut record: Json = serde_json::from_str(record).unwrap();
                 let quick = templates.render(id, &mut record, &Bindings::default());

@@ -40,6 +40,10 @@ pub struct Templates {
     /// For a template that is one bare name (`{{ index }}`), that name: when it
     /// names a string, the string is the output and minijinja is not entered.
     pub(crate) sole_name: Vec<Option<String>>,
+    /// For such a template, whether it renders to nothing when the name is
+    /// nowhere (no field, column, variable or global of that name): asked of
+    /// minijinja once, here, so that a missing name need not enter it per record.
+    pub(crate) missing_renders_empty: Vec<bool>,
     pub(crate) lookups: Arc<[Lookup]>,
     /// The templates whose sums and products are guarded, by name: the
     /// author's text and where the guard added to it (see [`Guarded`]), so
@@ -206,6 +210,7 @@ impl Templates {
             names: Vec::new(),
             inline: Vec::new(),
             sole_name: Vec::new(),
+            missing_renders_empty: Vec::new(),
             lookups: Arc::from(Vec::new()),
             guarded: Arc::default(),
         }
@@ -254,9 +259,16 @@ impl Templates {
         if let Some(guard) = guard {
             remember(&self.guarded, name.clone(), source, guard);
         }
+        let missing_renders_empty = sole_name.is_some()
+            && self
+                .env
+                .get_template(&name)
+                .and_then(|template| template.render(minijinja::context! {}))
+                .is_ok_and(|text| text.is_empty());
         self.names.push(name);
         self.inline.push(true);
         self.sole_name.push(sole_name);
+        self.missing_renders_empty.push(missing_renders_empty);
         Ok(TemplateId(self.names.len() - 1))
     }
 
@@ -271,6 +283,7 @@ impl Templates {
         self.names.push(file.to_string());
         self.inline.push(false);
         self.sole_name.push(None);
+        self.missing_renders_empty.push(false);
         Ok(TemplateId(self.names.len() - 1))
     }
 
