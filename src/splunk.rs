@@ -187,7 +187,8 @@ impl HecParts {
             },
             None => None,
         };
-        let mut envelope = Map::new();
+        // Room for every key an envelope can have.
+        let mut envelope = Map::with_capacity(7);
         if let Some(time) = time {
             envelope.insert("time".into(), time.to_json());
         }

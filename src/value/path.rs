@@ -39,37 +39,59 @@ impl Path {
     /// Writes `new` at this path, creating objects for missing keys on the way.
     /// Fails where a step meets a value of the wrong kind or an index past the end.
     pub fn set(&self, record: &mut Value, new: Value) -> Result<(), String> {
+        let Some((last, parents)) = self.0.split_last() else {
+            *record = new;
+            return Ok(());
+        };
         let mut slot = record;
-        for (depth, segment) in self.0.iter().enumerate() {
-            if slot.is_null() && matches!(segment, Segment::Key(_)) {
-                *slot = Value::Object(Map::new());
-            }
-            slot = match (segment, slot) {
-                (Segment::Key(key), Value::Object(map)) => {
-                    map.entry(key.clone()).or_insert(Value::Null)
-                }
-                (Segment::Index(index), Value::Array(items)) => {
-                    let len = items.len();
-                    let i = resolve_index(*index, len).ok_or_else(|| {
-                        format!("cannot set {self}: {} has {len} items", self.prefix(depth))
-                    })?;
-                    &mut items[i]
-                }
-                (segment, other) => {
-                    return Err(format!(
-                        "cannot set {self}: {} is {}, not {}",
-                        self.prefix(depth),
-                        kind_with_article(other),
-                        match segment {
-                            Segment::Key(_) => "an object",
-                            Segment::Index(_) => "an array",
-                        }
-                    ))
-                }
-            };
+        for (depth, segment) in parents.iter().enumerate() {
+            slot = self.step(depth, segment, slot)?;
         }
-        *slot = new;
+        if slot.is_null() && matches!(last, Segment::Key(_)) {
+            *slot = Value::Object(Map::new());
+        }
+        // The last key takes the value at once (in place if it is there, else
+        // at the end), with no placeholder to fill.
+        if let (Segment::Key(key), Value::Object(map)) = (last, &mut *slot) {
+            map.insert(key.clone(), new);
+            return Ok(());
+        }
+        *self.step(parents.len(), last, slot)? = new;
         Ok(())
+    }
+
+    /// One step of [`Path::set`]: the place `segment` names in `slot`, made
+    /// when it is a missing key.
+    fn step<'v>(
+        &self,
+        depth: usize,
+        segment: &Segment,
+        slot: &'v mut Value,
+    ) -> Result<&'v mut Value, String> {
+        if slot.is_null() && matches!(segment, Segment::Key(_)) {
+            *slot = Value::Object(Map::new());
+        }
+        match (segment, slot) {
+            (Segment::Key(key), Value::Object(map)) => {
+                Ok(map.entry(key.clone()).or_insert(Value::Null))
+            }
+            (Segment::Index(index), Value::Array(items)) => {
+                let len = items.len();
+                let i = resolve_index(*index, len).ok_or_else(|| {
+                    format!("cannot set {self}: {} has {len} items", self.prefix(depth))
+                })?;
+                Ok(&mut items[i])
+            }
+            (segment, other) => Err(format!(
+                "cannot set {self}: {} is {}, not {}",
+                self.prefix(depth),
+                kind_with_article(other),
+                match segment {
+                    Segment::Key(_) => "an object",
+                    Segment::Index(_) => "an array",
+                }
+            )),
+        }
     }
 
     /// Removes the value at this path; a path that is not there is already removed.

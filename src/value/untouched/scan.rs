@@ -30,7 +30,9 @@ pub(super) fn object<'a>(text: &'a str, seen: &FieldSet) -> Option<(Value, Untou
         mask | 1u64.checked_shl(name.len() as u32).unwrap_or(0)
     });
     let mut scan = Scan::default();
-    let mut map = Map::new();
+    // The fields a run sees are the most it can hold at the top: they
+    // include every field it adds, so the map never grows.
+    let mut map = Map::with_capacity(seen.len());
     let mut untouched = Untouched {
         fields: Vec::with_capacity(32),
     };
