@@ -718,6 +718,14 @@ fn profile_attributes_need_their_profile_declared() {
     assert_finding_invalid_at("/metadata/profiles/0", |f| {
         f["metadata"]["profiles"] = json!(["no_such_profile"])
     });
+    // Deeper down: in an array's items, and in an object inside another.
+    assert_finding_invalid_at("/resources/1/region", |f| {
+        f["resources"] = json!([{"uid": "r-0"}, {"uid": "r-1", "region": "eu-west-1"}])
+    });
+    assert_finding_invalid_at("/device/container", |f| {
+        f["device"] = json!({"type_id": 1, "container": {"name": "c"}});
+        f["metadata"]["profiles"] = json!(["host"]);
+    });
 }
 
 #[test]

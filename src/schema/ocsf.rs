@@ -12,6 +12,8 @@
 //!
 //! Everything else (types, required attributes, enums) is the schema's own.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::Violation;
@@ -19,15 +21,35 @@ use super::Violation;
 /// A generated OCSF schema, kept for its annotations.
 pub(super) struct Ocsf {
     document: Value,
+    /// What the profile check needs of each object the schema describes,
+    /// found once: each record's every attribute is looked up in it.
+    objects: Vec<Attributes>,
+}
+
+/// The attributes of one object the schema describes, by name.
+type Attributes = HashMap<String, Attribute, foldhash::fast::RandomState>;
+
+/// One attribute of an object: what [`Ocsf::undeclared_profiles`] reads of its schema.
+struct Attribute {
+    /// `x-ocsf-profile`: the profile it belongs to.
+    profile: Option<String>,
+    /// Its element's object (its own, when it is no array) in [`Ocsf::objects`].
+    inner: usize,
+    /// Whether it is an array (its items are checked against `inner`).
+    array: bool,
 }
 
 impl Ocsf {
     /// `Some` when `document` is a generated OCSF schema.
     pub(super) fn from_document(document: &Value) -> Option<Ocsf> {
         document.get("x-ocsf")?;
-        Some(Ocsf {
+        let mut ocsf = Ocsf {
             document: document.clone(),
-        })
+            objects: Vec::new(),
+        };
+        let objects = Objects::of(&ocsf);
+        ocsf.objects = objects;
+        Some(ocsf)
     }
 
     /// Every profile and observable violation in `record`.
@@ -38,7 +60,7 @@ impl Ocsf {
             .map(|profiles| profiles.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let mut found = Vec::new();
-        self.undeclared_profiles(record, &self.document, "", &declared, &mut found);
+        self.undeclared_profiles(record, 0, &mut String::new(), &declared, &mut found);
         if let Some(Value::Array(observables)) = record.get("observables") {
             for (index, observable) in observables.iter().enumerate() {
                 if let Err(message) = self.observable(record, observable) {
@@ -70,12 +92,14 @@ impl Ocsf {
         self.resolve(node).get("properties")?.get(name)
     }
 
-    /// Attributes of profiles `metadata.profiles` does not list, at any depth.
+    /// Attributes of profiles `metadata.profiles` does not list, at any
+    /// depth, below the object `object` describes; `pointer` is where
+    /// `value` is (and is where it was again on return).
     fn undeclared_profiles(
         &self,
         value: &Value,
-        node: &Value,
-        pointer: &str,
+        object: usize,
+        pointer: &mut String,
         declared: &[&str],
         found: &mut Vec<Violation>,
     ) {
@@ -84,33 +108,39 @@ impl Ocsf {
         };
         for (name, value) in attributes {
             // An attribute the class does not define is the schema's violation; an open object's are free.
-            let Some(property) = self.property(node, name) else {
+            let Some(attribute) = self.objects[object].get(name) else {
                 continue;
             };
-            let at = format!("{pointer}/{}", escape(name));
-            if let Some(profile) = property.get("x-ocsf-profile").and_then(Value::as_str) {
-                if !declared.contains(&profile) {
-                    found.push(Violation {
-                        pointer: at.clone(),
-                        message: format!("{name} is an attribute of the {profile} profile, which metadata.profiles does not declare"),
-                    });
-                }
+            let undeclared = attribute
+                .profile
+                .as_deref()
+                .filter(|profile| !declared.contains(profile));
+            // Only a violation or what holds more attributes needs the pointer.
+            if undeclared.is_none() && !matches!(value, Value::Object(_) | Value::Array(_)) {
+                continue;
             }
-            let (inner, array) = element(property);
+            let at = pointer.len();
+            pointer.push('/');
+            pointer.push_str(&escape(name));
+            if let Some(profile) = undeclared {
+                found.push(Violation {
+                    pointer: pointer.clone(),
+                    message: format!("{name} is an attribute of the {profile} profile, which metadata.profiles does not declare"),
+                });
+            }
             match value {
-                Value::Array(items) if array => {
+                Value::Array(items) if attribute.array => {
                     for (index, item) in items.iter().enumerate() {
-                        self.undeclared_profiles(
-                            item,
-                            inner,
-                            &format!("{at}/{index}"),
-                            declared,
-                            found,
-                        );
+                        let before = pointer.len();
+                        pointer.push('/');
+                        pointer.push_str(&index.to_string());
+                        self.undeclared_profiles(item, attribute.inner, pointer, declared, found);
+                        pointer.truncate(before);
                     }
                 }
-                _ => self.undeclared_profiles(value, inner, &at, declared, found),
+                _ => self.undeclared_profiles(value, attribute.inner, pointer, declared, found),
             }
+            pointer.truncate(at);
         }
     }
 
@@ -197,6 +227,57 @@ impl Ocsf {
             (node, last) = (inner, property);
         }
         Ok((last, node, values))
+    }
+}
+
+/// Builds [`Ocsf::objects`]: the root's object first, then every object an
+/// attribute leads to, each schema once (a `$ref` to one already built is
+/// that one, so recursive definitions end).
+struct Objects<'a> {
+    ocsf: &'a Ocsf,
+    objects: Vec<Attributes>,
+    /// Where each schema (by its address in the document) was built.
+    built: HashMap<*const Value, usize>,
+}
+
+impl<'a> Objects<'a> {
+    fn of(ocsf: &'a Ocsf) -> Vec<Attributes> {
+        let mut objects = Objects {
+            ocsf,
+            objects: Vec::new(),
+            built: HashMap::new(),
+        };
+        objects.object(&ocsf.document);
+        objects.objects
+    }
+
+    /// The object that `node` describes (following its `$ref`s), built when new.
+    fn object(&mut self, node: &'a Value) -> usize {
+        let node = self.ocsf.resolve(node);
+        let key: *const Value = node;
+        if let Some(&index) = self.built.get(&key) {
+            return index;
+        }
+        let index = self.objects.len();
+        self.objects.push(Attributes::default());
+        self.built.insert(key, index);
+        let mut attributes = Attributes::default();
+        if let Some(Value::Object(properties)) = node.get("properties") {
+            for (name, property) in properties {
+                let (inner, array) = element(property);
+                let attribute = Attribute {
+                    profile: property
+                        .get("x-ocsf-profile")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    inner: self.object(inner),
+                    array,
+                };
+                attributes.insert(name.clone(), attribute);
+            }
+        }
+        self.objects[index] = attributes;
+        index
     }
 }
 

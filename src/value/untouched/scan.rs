@@ -25,10 +25,10 @@ pub(super) fn object<'a>(text: &'a str, seen: &FieldSet) -> Option<(Value, Untou
     if bytes.first() != Some(&b'{') {
         return None;
     }
-    // A name of a length no seen name has is not looked up.
-    let seen_lengths = seen.iter().fold(0u64, |mask, name| {
-        mask | 1u64.checked_shl(name.len() as u32).unwrap_or(0)
-    });
+    // A key whose class no seen name has is not looked up.
+    let seen_classes = seen
+        .iter()
+        .fold(Classes::default(), |classes, name| classes.with(name));
     let mut scan = Scan::default();
     // The fields a run sees are the most it can hold at the top: they
     // include every field it adds, so the map never grows.
@@ -36,9 +36,9 @@ pub(super) fn object<'a>(text: &'a str, seen: &FieldSet) -> Option<(Value, Untou
     let mut untouched = Untouched {
         fields: Vec::with_capacity(32),
     };
-    // Which (length, first byte, last byte) classes the keys so far fall in:
-    // a key only needs comparing with the others when its class was seen.
-    let mut classes: u64 = 0;
+    // The classes of the keys so far: a key is compared with the others
+    // only when one of them is of its class.
+    let mut classes = Classes::default();
     let mut at = 1;
     if bytes.get(at) == Some(&b'}') {
         return (at + 1 == bytes.len()).then(|| (Value::Object(map), untouched));
@@ -49,25 +49,18 @@ pub(super) fn object<'a>(text: &'a str, seen: &FieldSet) -> Option<(Value, Untou
         }
         let key_end = plain_string_end(bytes, at + 1)?;
         let key = &text[at + 1..key_end - 1];
-        let class = match key.as_bytes() {
-            [] => 1,
-            [first, .., last] | [first @ last] => {
-                1u64 << ((key.len() ^ usize::from(*first) ^ usize::from(*last) << 2) & 63)
-            }
-        };
-        if classes & class != 0 && untouched.fields.iter().any(|field| field.key() == key) {
+        if classes.has(key) && untouched.fields.iter().any(|field| field.key() == key) {
             // The whole parse keeps the last value in the first one's place.
             return None;
         }
-        classes |= class;
+        classes = classes.with(key);
         if bytes.get(key_end) != Some(&b':') {
             return None;
         }
         let start = key_end + 1;
         let end = scan.value_end(bytes, start)?;
         let raw = &text[start..end];
-        let is_seen =
-            (key.len() >= 64 || seen_lengths & (1 << key.len()) != 0) && seen.contains(key);
+        let is_seen = seen_classes.has(key) && seen.contains(key);
         if is_seen {
             map.insert(key.to_string(), parse_value(raw).ok()?);
             untouched.fields.push(Field::Parsed(key.into()));
@@ -79,6 +72,33 @@ pub(super) fn object<'a>(text: &'a str, seen: &FieldSet) -> Option<(Value, Untou
             Some(b'}') if end + 1 == bytes.len() => return Some((Value::Object(map), untouched)),
             _ => return None,
         }
+    }
+}
+
+/// A set of keys' classes (from their length, first and last bytes), 256 of
+/// them: a cheap "certainly not among them" before comparing or hashing.
+#[derive(Default, Clone, Copy)]
+struct Classes([u64; 4]);
+
+impl Classes {
+    fn class(key: &str) -> usize {
+        let bytes = key.as_bytes();
+        let ends = match bytes {
+            [] => 0,
+            [first, .., last] | [first @ last] => usize::from(*first) * 7 + usize::from(*last),
+        };
+        (bytes.len() * 31 + ends) & 255
+    }
+
+    fn with(mut self, key: &str) -> Self {
+        let class = Self::class(key);
+        self.0[class / 64] |= 1 << (class % 64);
+        self
+    }
+
+    fn has(&self, key: &str) -> bool {
+        let class = Self::class(key);
+        self.0[class / 64] & (1 << (class % 64)) != 0
     }
 }
 
