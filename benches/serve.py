@@ -24,6 +24,8 @@ delivered plus one idle second) and its peak RSS.
                       (compare builds in one run: this machine is shared and noisy)
   --peer-cmd CMD      another server on the same load and destination: a shell
                       command with {port} and {sink} in it
+  --body FILE         the webhook to POST instead of the fixture (a compact one
+                      shows what keeping unseen fields as their bytes saves)
   --paced RATE        instead of wrk at full speed, about RATE webhooks/s on 200
                       connections (each waits before each request; the wait is
                       set from a 3-second probe's latency)
@@ -256,6 +258,7 @@ def print_table(rows):
 
 
 def main():
+    global BODY
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", default="16,256")
@@ -273,7 +276,10 @@ def main():
     ap.add_argument("--paced", type=int, default=0,
                     help="instead of wrk at full speed, about this many webhooks/s (wrk with a delay per "
                          "request on 100 connections); shows end-to-end latency and the backlog at the end")
+    ap.add_argument("--body", default=BODY,
+                    help="the webhook POSTed (default: Armor's detection fixture, pretty-printed as documented)")
     args = ap.parse_args()
+    BODY = os.path.abspath(args.body)
     if not shutil.which("wrk"):
         subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
     builds = args.xf or [XF]

@@ -693,6 +693,7 @@ fn quick_start(args: &ServeArgs, options: &LoadOptions) -> Result<Loaded, String
                     args.client_rate_limit,
                 )),
                 counters: std::sync::OnceLock::new(),
+                fields_seen: std::sync::OnceLock::new(),
             }],
             destinations: destinations.into_iter().map(Arc::new).collect(),
             watched: Vec::new(),

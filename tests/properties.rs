@@ -322,3 +322,53 @@ proptest! {
         }
     }
 }
+
+#[cfg(feature = "serve")]
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    /// `xf serve`'s bodies read with only some top-level fields parsed (the
+    /// others kept as their bytes) give exactly what reading every field
+    /// gives: the same refusal, or as many records, each with the same seen
+    /// fields, written back to the same bytes, with the same dead letter.
+    #[test]
+    fn serve_bodies_read_as_far_as_seen_give_what_reading_whole_gives(
+        body in records_text(),
+        names in proptest::sample::subsequence(vec!["a", "b", "c", "d", "e", "startTime", "ke"], 0..=7),
+    ) {
+        use xf::serve::receive::body::{records, BodyLimits, Received};
+        let limits = BodyLimits { max_records: 8, ..BodyLimits::default() };
+        let seen: xf::value::untouched::FieldSet = names.iter().map(|name| name.to_string()).collect();
+        let written = |record: &Received| {
+            let mut out = Vec::new();
+            match record.kept() {
+                Some(kept) => xf::write::ndjson_line_untouched(&mut out, &record.record, &kept, false),
+                None => xf::write::ndjson_line(&mut out, &record.record),
+            }
+            out
+        };
+        let whole = records(body.as_bytes(), &limits, None);
+        let partial = records(body.as_bytes(), &limits, Some(&seen));
+        match (whole, partial) {
+            (Ok(whole), Ok(partial)) => {
+                prop_assert_eq!(whole.len(), partial.len());
+                for (whole, partial) in whole.iter().zip(&partial) {
+                    prop_assert_eq!(written(whole), written(partial));
+                    prop_assert_eq!(whole.letter(), partial.letter());
+                    prop_assert_eq!(whole.from_batch(), partial.from_batch());
+                    if let (Some(whole), Some(partial)) = (whole.record.as_object(), partial.record.as_object()) {
+                        for name in &seen {
+                            prop_assert_eq!(whole.get(name), partial.get(name));
+                        }
+                    }
+                }
+            }
+            (Err(whole), Err(partial)) => prop_assert_eq!(whole, partial),
+            (whole, partial) => prop_assert!(
+                false,
+                "whole: {:?}, partial: {:?}",
+                whole.map(|r| r.len()),
+                partial.map(|r| r.len())
+            ),
+        }
+    }
+}

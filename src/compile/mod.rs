@@ -82,6 +82,9 @@ impl EventType {
         }
     }
 
+    /// The top-level fields [`EventType::of`] reads.
+    pub const FIELDS: [&'static str; 2] = ["documentType", "offenseType"];
+
     /// The type of an Armor record, if it has one.
     pub fn of(record: &Value) -> Option<EventType> {
         let document_type = record.get("documentType")?.as_str()?;

@@ -11,7 +11,7 @@
 //! `debug()`, a path that starts with an index, a `rename` of a top-level
 //! field) answers "all of them".
 
-use super::{Call, Cond, Expr, Format, Operand, Plan, Step};
+use super::{Call, Cond, EventType, Expr, Format, Operand, Plan, Step};
 use crate::value::untouched::FieldSet;
 use crate::value::{Path, Segment};
 
@@ -31,9 +31,7 @@ struct Seen {
 impl Seen {
     fn plan(&mut self, plan: &Plan) {
         if plan.events.is_some() {
-            // What `EventType::of` reads.
-            self.field("documentType");
-            self.field("offenseType");
+            EventType::FIELDS.iter().for_each(|name| self.field(name));
         }
         if plan.format == Format::Splunk {
             // The HEC time when no `hec time` is given (`HecParts::wrap`).

@@ -18,7 +18,7 @@ use super::queue::spool::{self, Arriving, DeadRecord, NewRecord, SpoolError};
 use super::receive::body::{self as receive, Refusal};
 use super::receive::{auth, oauth, rate};
 use super::receive::{delivery_id, header_text, Peer, MAX_HEAD_BYTES};
-use super::route::{route, Arrival, Routed};
+use super::route::{fields_seen_by, route, Arrival, Routed};
 use super::App;
 
 pub(crate) async fn ready(State(app): State<Arc<App>>) -> Response {
@@ -450,7 +450,8 @@ const TRANSFORM_IN_PLACE_BUDGET: Duration = Duration::from_micros(500);
 /// A body's records, numbered, not yet transformed.
 type Remaining = std::iter::Enumerate<std::vec::IntoIter<receive::Received>>;
 
-/// Step 4: the body decoded and split into records, each transformed and
+/// Step 4: the body decoded and split into records (each read as far as
+/// routing it can see: [`fields_seen_by`]), each transformed and
 /// addressed to the destinations that want it.
 async fn transform(
     app: &App,
@@ -474,10 +475,16 @@ async fn transform(
             let encoding = encoding.trim();
             encoding.is_empty() || encoding.eq_ignore_ascii_case("identity")
         });
-    let read = move || {
-        let decoded = receive::decode(encoding.as_deref(), &bytes, &limits)?;
-        let body = decoded.as_deref().unwrap_or(&bytes);
-        receive::records(body, &limits)
+    // The records are read as far as routing them can see: the fields of
+    // the source's transform and of its destinations' tests (known only
+    // here, with the pipeline), the others kept as their bytes.
+    let read = {
+        let (pipeline, source) = (Arc::clone(pipeline), source.index);
+        move || {
+            let decoded = receive::decode(encoding.as_deref(), &bytes, &limits)?;
+            let body = decoded.as_deref().unwrap_or(&bytes);
+            receive::records(body, &limits, fields_seen_by(&pipeline, source))
+        }
     };
     let finish = {
         let pipeline = Arc::clone(pipeline);
@@ -839,8 +846,7 @@ fn prepare(
             source_path,
             id: &id,
             received_ms: now,
-            record: received.record,
-            raw: received.raw,
+            received,
             request: Some(request.at(index as u64)),
         };
         match route(pipeline, arrival, &mut prepared.records, &mut prepared.dead) {

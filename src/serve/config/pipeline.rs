@@ -696,6 +696,7 @@ impl Reader<'_> {
                     },
                     rates: Arc::new(Rates::new(source_rate, client_rate)),
                     counters: std::sync::OnceLock::new(),
+                    fields_seen: std::sync::OnceLock::new(),
                 })
             }
             Err(error) => {

@@ -167,6 +167,13 @@ impl Destination {
         }
     }
 
+    /// Whether it takes records from `source` (its `from`).
+    pub fn takes_from(&self, source: &str) -> bool {
+        self.sources
+            .as_ref()
+            .is_none_or(|sources| sources.iter().any(|s| **s == *source))
+    }
+
     /// Whether a record (as received, from `source`, with the `request` it
     /// came in) is for this destination: its source, its event type, its
     /// `when`. A `when` that fails on the record is an error (the record is
@@ -177,10 +184,8 @@ impl Destination {
         record: &Value,
         request: Option<&crate::apply::Request>,
     ) -> Result<bool, crate::RecordError> {
-        if let Some(sources) = &self.sources {
-            if !sources.iter().any(|s| **s == *source) {
-                return Ok(false);
-            }
+        if !self.takes_from(source) {
+            return Ok(false);
         }
         if let Some(types) = &self.events {
             if !EventType::of(record).is_some_and(|t| types.contains(&t)) {

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use super::auth::Auth;
 use super::rate::Rates;
 use crate::serve::metrics::SourceCounters;
+use crate::value::untouched::FieldSet;
 use crate::Transform;
 
 /// Where webhooks are received.
@@ -21,4 +22,7 @@ pub struct Source {
     pub rates: Arc<Rates>,
     /// Its counters in `/metrics`, looked up at its first request.
     pub counters: OnceLock<SourceCounters>,
+    /// The top-level fields that routing its records can see (`None`: all),
+    /// worked out at its first request ([`crate::serve::route::fields_seen_by`]).
+    pub fields_seen: OnceLock<Option<FieldSet>>,
 }
