@@ -161,7 +161,10 @@ pub(super) fn run<W: Write, D: Write>(
     };
     // Not scoped: a reader blocked on input that never comes must not keep the
     // stream from ending when the output is closed.
-    let reader = thread::spawn(move || reader.run(Framer::with_limit(input, limit)));
+    let reader = thread::Builder::new()
+        .name("xf-reader".into())
+        .spawn(move || reader.run(Framer::with_limit(input, limit)))
+        .map_err(|error| cannot_start("the reader", &error))?;
     let work = Arc::new(Mutex::new(work_rx));
     let large_work = Arc::new(Mutex::new(large_rx));
     let transform = stream.transform;
@@ -174,16 +177,21 @@ pub(super) fn run<W: Write, D: Write>(
             let work = Arc::clone(if lane < threads { &work } else { &large_work });
             let (done, ended) = (done_tx.clone(), Arc::clone(&halt));
             let stop = stream.interrupt.clone();
+            // Named, so that a profile or /proc/PID/task tells them apart.
+            let name = if lane < threads {
+                "xf-worker"
+            } else {
+                "xf-large"
+            };
             let spawned = thread::Builder::new()
+                .name(name.into())
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || {
                     worker(transform, &options, &work, &done, &ended, stop, fixed)
                 });
             if let Err(error) = spawned {
                 halt.store(true, Ordering::SeqCst);
-                return Err(StreamError::Output(io::Error::other(format!(
-                    "cannot start a worker thread: {error}"
-                ))));
+                return Err(cannot_start("a worker", &error));
             }
         }
         drop(done_tx);
@@ -200,6 +208,12 @@ pub(super) fn run<W: Write, D: Write>(
         let _ = reader.join();
     }
     result
+}
+
+fn cannot_start(what: &str, error: &io::Error) -> StreamError {
+    StreamError::Output(io::Error::other(format!(
+        "cannot start {what} thread: {error}"
+    )))
 }
 
 /// The calling thread: writes results in chunk order.
