@@ -164,6 +164,16 @@ pub enum StreamError {
     DeadLetters(io::Error),
 }
 
+/// Whether a read of an input may wait for more of it to be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// A pipe, a terminal, a socket, any reader: what was read is written out
+    /// before each read.
+    MayWait,
+    /// A regular file.
+    NeverWait,
+}
+
 /// Whether the stream may go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -297,15 +307,41 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     /// everything complete before them has been written out.
     /// With more than one thread, the input is read on a thread of its own,
     /// hence `Send + 'static` (standard input and files are).
+    ///
+    /// Before each read, which may wait for more input to be written (a pipe,
+    /// a terminal), the stream writes out what it has, so that a record
+    /// written to a pipe comes out at once; [`Stream::run_file`] does without.
     pub fn run(
         &mut self,
         input_name: &str,
         input: impl Read + Send + 'static,
     ) -> Result<Flow, StreamError> {
+        self.run_input(input_name, input, Reads::MayWait)
+    }
+
+    /// Like [`Stream::run`], for an input whose reads never wait for a writer:
+    /// a regular file. Nothing is written out before each read, so with
+    /// several threads the work goes to them in full chunks, not one chunk
+    /// per read, each written out apart (see the README, Performance). Given a
+    /// pipe, output would only come out as the buffers fill.
+    pub fn run_file(
+        &mut self,
+        input_name: &str,
+        input: impl Read + Send + 'static,
+    ) -> Result<Flow, StreamError> {
+        self.run_input(input_name, input, Reads::NeverWait)
+    }
+
+    fn run_input(
+        &mut self,
+        input_name: &str,
+        input: impl Read + Send + 'static,
+        reads: Reads,
+    ) -> Result<Flow, StreamError> {
         let result = if self.options.threads > 1 && self.on_trace.is_none() {
-            parallel::run(self, input_name, input)
+            parallel::run(self, input_name, input, reads)
         } else {
-            self.run_here(input_name, input)
+            self.run_here_inner(input_name, input, reads)
         };
         self.closed_output_stops(result)
     }
@@ -326,11 +362,16 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
 
     /// Like [`Stream::run`], on the calling thread only, for any reader.
     pub fn run_here(&mut self, input_name: &str, input: impl Read) -> Result<Flow, StreamError> {
-        let result = self.run_here_inner(input_name, input);
+        let result = self.run_here_inner(input_name, input, Reads::MayWait);
         self.closed_output_stops(result)
     }
 
-    fn run_here_inner(&mut self, input_name: &str, input: impl Read) -> Result<Flow, StreamError> {
+    fn run_here_inner(
+        &mut self,
+        input_name: &str,
+        input: impl Read,
+        reads: Reads,
+    ) -> Result<Flow, StreamError> {
         let limit = self.options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
         let mut framer = Framer::with_limit(input, limit);
         let interrupt = self.interrupt.clone();
@@ -339,6 +380,10 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             let sink = &mut self.sink;
             let mut output_failed = false;
             let next = framer.next_frame_telling(&mut |mid_record| {
+                if reads == Reads::NeverWait {
+                    // Stop requests are seen after each record.
+                    return Ok(());
+                }
                 if let Err(error) = sink.flush() {
                     output_failed = true;
                     return Err(error);

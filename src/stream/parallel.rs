@@ -6,7 +6,8 @@
 //!
 //! - The reader frames the input and copies frames into chunks; before it
 //!   would wait for input it sends the chunk it has, marked `flush`, so a
-//!   record written to a pipe still comes out at once.
+//!   record written to a pipe still comes out at once. A regular file's reads
+//!   never wait ([`Reads::NeverWait`]): its chunks go out full.
 //! - Workers parse, apply and serialize whole chunks ([`super::process`]).
 //! - The calling thread writes results strictly in chunk order, reports
 //!   failures and flushes at `flush` chunks.
@@ -24,7 +25,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::process::{self, Cut, Failure, Results};
-use super::{Flow, Interrupt, Options, Stats, Stream, StreamError};
+use super::{Flow, Interrupt, Options, Reads, Stats, Stream, StreamError};
 use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
 
 /// Frames per chunk, and bytes: a chunk is sent when either is reached.
@@ -132,6 +133,7 @@ pub(super) fn run<W: Write, D: Write>(
     stream: &mut Stream<'_, W, D>,
     input_name: &str,
     input: impl Read + Send + 'static,
+    reads: Reads,
 ) -> Result<Flow, StreamError> {
     let threads = stream.options.threads.max(1);
     let in_flight = 2 * threads + 2;
@@ -157,6 +159,7 @@ pub(super) fn run<W: Write, D: Write>(
         halt: Arc::clone(&halt),
         quiet: Arc::clone(&quiet),
         interrupt: stream.interrupt.clone(),
+        reads,
         chunk: Chunk::default(),
     };
     // Not scoped: a reader blocked on input that never comes must not keep the
@@ -393,6 +396,7 @@ struct Reader {
     halt: Arc<AtomicBool>,
     quiet: Arc<Quiet>,
     interrupt: Option<Interrupt>,
+    reads: Reads,
     chunk: Chunk,
 }
 
@@ -403,14 +407,20 @@ impl Reader {
                 return;
             }
             let next = {
-                let (chunk, work, permits, quiet, interrupt) = (
+                let (chunk, work, permits, quiet, interrupt, reads) = (
                     &mut self.chunk,
                     &self.work,
                     &self.permits,
                     &self.quiet,
                     &self.interrupt,
+                    self.reads,
                 );
                 framer.next_frame_telling(&mut |mid_record| {
+                    if reads == Reads::NeverWait {
+                        // Nothing to wait for: chunks go out full. A stop
+                        // request is seen after each frame.
+                        return Ok(());
+                    }
                     // About to wait for input: send what there is, and say so.
                     chunk.flush = true;
                     send(chunk, work, permits, quiet)?;
