@@ -38,6 +38,8 @@ struct Chunk {
     seq: u64,
     data: Vec<u8>,
     frames: Vec<FrameInfo>,
+    /// Where the worker writes the chunk's output (empty, with room: see [`Buffers`]).
+    out: Vec<u8>,
     /// Write out and flush once this chunk is written: the reader is about to wait.
     flush: bool,
     /// The input failed after this chunk's frames: the stream ends with this error.
@@ -67,6 +69,36 @@ struct Done {
     flow: Flow,
     flush: bool,
     read_error: Option<io::Error>,
+    /// The chunk's own buffers, to go back to the reader.
+    input: (Vec<u8>, Vec<FrameInfo>),
+}
+
+/// A chunk's buffers, which go round: the reader fills `data` and `frames`,
+/// a worker writes `out`, and the writer hands all of them back with the
+/// chunk's permit. Nothing is allocated or freed per chunk then: glibc's
+/// `free` of a buffer another thread allocated takes that thread's arena
+/// lock, and a chunk's buffers are large enough that freed ones went back
+/// to the system, for the next chunk to fault their pages in again.
+#[derive(Default)]
+struct Buffers {
+    data: Vec<u8>,
+    frames: Vec<FrameInfo>,
+    out: Vec<u8>,
+}
+
+impl Buffers {
+    /// Emptied for the next chunk; one that a large frame or a large output
+    /// grew is let go of, so that memory stays that of ordinary chunks.
+    fn emptied(mut self) -> Buffers {
+        for buffer in [&mut self.data, &mut self.out] {
+            buffer.clear();
+            if buffer.capacity() > 2 * CHUNK_BYTES {
+                *buffer = Vec::new();
+            }
+        }
+        self.frames.clear();
+        self
+    }
 }
 
 /// Where one frame's results end in a [`Done`], and its counts.
@@ -140,9 +172,9 @@ pub(super) fn run<W: Write, D: Write>(
     let (work_tx, work_rx) = mpsc::sync_channel::<Chunk>(in_flight);
     let (large_tx, large_rx) = mpsc::sync_channel::<Chunk>(in_flight);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
-    let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(in_flight);
+    let (permit_tx, permit_rx) = mpsc::sync_channel::<Buffers>(in_flight);
     for _ in 0..in_flight {
-        let _ = permit_tx.send(());
+        let _ = permit_tx.send(Buffers::default());
     }
     let halt = Arc::new(AtomicBool::new(false));
     let quiet = Arc::new(Quiet {
@@ -224,7 +256,7 @@ fn write_in_order<W: Write, D: Write>(
     stream: &mut Stream<'_, W, D>,
     input_name: &str,
     done: &Receiver<Done>,
-    permits: &SyncSender<()>,
+    permits: &SyncSender<Buffers>,
     quiet: &Quiet,
 ) -> Result<Flow, StreamError> {
     let mut pending = BTreeMap::new();
@@ -259,7 +291,13 @@ fn write_in_order<W: Write, D: Write>(
                 stream.sink.flush().map_err(StreamError::Output)?;
             }
             quiet.update(|state| state.written = next);
-            let _ = permits.try_send(());
+            let (data, frames) = result.input;
+            let buffers = Buffers {
+                data,
+                frames,
+                out: result.out,
+            };
+            let _ = permits.try_send(buffers.emptied());
             if let Some(error) = result.read_error {
                 stream.sink.flush().map_err(StreamError::Output)?;
                 return Err(StreamError::Input {
@@ -344,7 +382,8 @@ fn process_chunk(
     stop: Option<&Interrupt>,
     fixed: &super::Fixed,
 ) -> Done {
-    let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
+    let mut out = chunk.out;
+    out.reserve(chunk.data.len() + chunk.data.len() / 4);
     let mut failures = Vec::new();
     let mut frames = Vec::with_capacity(chunk.frames.len());
     let mut flow = Flow::Continue;
@@ -386,13 +425,15 @@ fn process_chunk(
         flow,
         flush: chunk.flush,
         read_error: chunk.read_error,
+        input: (chunk.data, chunk.frames),
     }
 }
 
 /// The reader thread's side.
 struct Reader {
     work: Lanes,
-    permits: Receiver<()>,
+    /// A permit to send a chunk, with the buffers of the next one.
+    permits: Receiver<Buffers>,
     halt: Arc<AtomicBool>,
     quiet: Arc<Quiet>,
     interrupt: Option<Interrupt>,
@@ -496,15 +537,23 @@ fn add(chunk: &mut Chunk, frame: &Frame<'_>, cut: Option<Cut>) {
 }
 
 /// Sends the chunk (if it holds anything, or must flush) and starts a new one.
-fn send(chunk: &mut Chunk, work: &Lanes, permits: &Receiver<()>, quiet: &Quiet) -> io::Result<()> {
+fn send(
+    chunk: &mut Chunk,
+    work: &Lanes,
+    permits: &Receiver<Buffers>,
+    quiet: &Quiet,
+) -> io::Result<()> {
     if chunk.frames.is_empty() && !chunk.flush {
         return Ok(());
     }
     let closed = || io::Error::new(io::ErrorKind::BrokenPipe, "the stream has ended");
-    permits.recv().map_err(|_| closed())?;
+    let buffers = permits.recv().map_err(|_| closed())?;
     let seq = chunk.seq;
     let next = Chunk {
         seq: seq + 1,
+        data: buffers.data,
+        frames: buffers.frames,
+        out: buffers.out,
         ..Chunk::default()
     };
     let full = std::mem::replace(chunk, next);
