@@ -536,7 +536,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 }
             }
         }
-        // Every frame, on every path (here, drain, parallel), ends with its report.
+        // Every frame (with threads: every chunk of frames) ends with its report.
         if let Some(live) = &self.live {
             live.publish(&self.stats);
         }

@@ -271,22 +271,7 @@ fn write_in_order<W: Write, D: Write>(
         }
         while let Some(mut result) = pending.remove(&next) {
             next += 1;
-            // Frame by frame, as `-j1` writes and reports: a dead-letter file
-            // that fails stops the stream after the same record at every `-j`.
-            let mut failures = std::mem::take(&mut result.failures).into_iter();
-            let (mut out_at, mut failures_at) = (0, 0);
-            for end in &result.frames {
-                stream
-                    .sink
-                    .append(&result.out[out_at..end.out])
-                    .map_err(StreamError::Output)?;
-                stream.stats.add(&end.stats);
-                stream.report(
-                    input_name,
-                    failures.by_ref().take(end.failures - failures_at),
-                )?;
-                (out_at, failures_at) = (end.out, end.failures);
-            }
+            write_chunk(stream, input_name, &mut result)?;
             if result.flush {
                 stream.sink.flush().map_err(StreamError::Output)?;
             }
@@ -325,6 +310,46 @@ fn write_in_order<W: Write, D: Write>(
     } else {
         Flow::Continue
     })
+}
+
+/// One chunk's results, in the order `-j1` writes and reports them: a
+/// frame's failures are reported once the output of the frames up to it is
+/// appended, so that a dead-letter file that fails stops the stream after
+/// the same record at every `-j`. The output between failures is appended
+/// in one piece.
+fn write_chunk<W: Write, D: Write>(
+    stream: &mut Stream<'_, W, D>,
+    input_name: &str,
+    done: &mut Done,
+) -> Result<(), StreamError> {
+    let mut failures = std::mem::take(&mut done.failures).into_iter();
+    let (mut out_at, mut failures_at) = (0, 0);
+    let mut counts = Stats::default();
+    for end in &done.frames {
+        counts.add(&end.stats);
+        if end.failures > failures_at {
+            append(stream, &done.out[out_at..end.out], &mut counts)?;
+            stream.report(
+                input_name,
+                failures.by_ref().take(end.failures - failures_at),
+            )?;
+            (out_at, failures_at) = (end.out, end.failures);
+        }
+    }
+    append(stream, &done.out[out_at..], &mut counts)?;
+    // The counts published (for a progress bar) once a chunk, not once a frame.
+    stream.report(input_name, std::iter::empty())
+}
+
+/// Appends frames' output, then counts them.
+fn append<W: Write, D: Write>(
+    stream: &mut Stream<'_, W, D>,
+    out: &[u8],
+    counts: &mut Stats,
+) -> Result<(), StreamError> {
+    stream.sink.append(out).map_err(StreamError::Output)?;
+    stream.stats.add(&std::mem::take(counts));
+    Ok(())
 }
 
 fn worker(
