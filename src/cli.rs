@@ -861,7 +861,8 @@ fn stdout_was_closed() -> bool {
 /// sees a stop between its records anyway: it is read directly (that saves a
 /// copy), without writing out what was read before each read
 /// ([`Stream::run_file`]). Any other input is read through [`Interruptible`]
-/// (a thread that waits in `read`), so that a stop ends it at once.
+/// (a thread that waits in `read`), so that a stop ends it at once; what was
+/// read is written out before a read that would wait for it ([`Stream::run_ready`]).
 fn run_input<R, W, D>(
     stream: &mut Stream<'_, W, D>,
     name: &str,
@@ -883,10 +884,9 @@ where
     if regular {
         stream.run_file(name, progress.count(Box::new(input)))
     } else {
-        stream.run(
-            name,
-            progress.count(Box::new(Interruptible::new(input, stop))),
-        )
+        let input = Interruptible::new(input, stop);
+        let ready = input.ready();
+        stream.run_ready(name, progress.count(Box::new(input)), ready)
     }
 }
 

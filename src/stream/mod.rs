@@ -165,13 +165,25 @@ pub enum StreamError {
 }
 
 /// Whether a read of an input may wait for more of it to be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reads {
     /// A pipe, a terminal, a socket, any reader: what was read is written out
     /// before each read.
     MayWait,
     /// A regular file.
     NeverWait,
+    /// An input that tells: a read would not wait while this returns true.
+    WaitsUnless(Box<dyn Fn() -> bool + Send>),
+}
+
+impl Reads {
+    /// Whether the next read may wait, so that what was read must be written out first.
+    fn may_wait(&self) -> bool {
+        match self {
+            Reads::MayWait => true,
+            Reads::NeverWait => false,
+            Reads::WaitsUnless(ready) => !ready(),
+        }
+    }
 }
 
 /// Whether the stream may go on.
@@ -310,7 +322,8 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     ///
     /// Before each read, which may wait for more input to be written (a pipe,
     /// a terminal), the stream writes out what it has, so that a record
-    /// written to a pipe comes out at once; [`Stream::run_file`] does without.
+    /// written to a pipe comes out at once; [`Stream::run_file`] and
+    /// [`Stream::run_ready`] do so only when a read may wait.
     pub fn run(
         &mut self,
         input_name: &str,
@@ -330,6 +343,19 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
         input: impl Read + Send + 'static,
     ) -> Result<Flow, StreamError> {
         self.run_input(input_name, input, Reads::NeverWait)
+    }
+
+    /// Like [`Stream::run`], for an input that can tell whether its next read
+    /// would wait: while `ready` returns true (bytes are there, or the
+    /// input's end), nothing is written out before a read, as for
+    /// [`Stream::run_file`]. [`Interruptible::ready`] tells it for a pipe.
+    pub fn run_ready(
+        &mut self,
+        input_name: &str,
+        input: impl Read + Send + 'static,
+        ready: impl Fn() -> bool + Send + 'static,
+    ) -> Result<Flow, StreamError> {
+        self.run_input(input_name, input, Reads::WaitsUnless(Box::new(ready)))
     }
 
     fn run_input(
@@ -380,7 +406,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             let sink = &mut self.sink;
             let mut output_failed = false;
             let next = framer.next_frame_telling(&mut |mid_record| {
-                if reads == Reads::NeverWait {
+                if !reads.may_wait() {
                     // Stop requests are seen after each record.
                     return Ok(());
                 }

@@ -6,8 +6,9 @@
 //!
 //! - The reader frames the input and copies frames into chunks; before it
 //!   would wait for input it sends the chunk it has, marked `flush`, so a
-//!   record written to a pipe still comes out at once. A regular file's reads
-//!   never wait ([`Reads::NeverWait`]): its chunks go out full.
+//!   record written to a pipe still comes out at once. When the read would
+//!   not wait (a regular file's never do; a pipe's input may be read ahead:
+//!   [`Reads`]), chunks go out full.
 //! - Workers parse, apply and serialize whole chunks ([`super::process`]).
 //! - The calling thread writes results strictly in chunk order, reports
 //!   failures and flushes at `flush` chunks.
@@ -479,10 +480,10 @@ impl Reader {
                     &self.permits,
                     &self.quiet,
                     &self.interrupt,
-                    self.reads,
+                    &self.reads,
                 );
                 framer.next_frame_telling(&mut |mid_record| {
-                    if reads == Reads::NeverWait {
+                    if !reads.may_wait() {
                         // Nothing to wait for: chunks go out full. A stop
                         // request is seen after each frame.
                         return Ok(());
