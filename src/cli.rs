@@ -734,12 +734,15 @@ fn run(transform: &Transform, args: StreamArgs, trace: &TraceArgs) -> ExitCode {
     for input in &inputs {
         let stop = Arc::clone(&interrupt.stop);
         let result = if input.as_os_str() == "-" {
-            stream.run("stdin", progress.count(interruptible(io::stdin(), stop)))
+            run_input(&mut stream, "stdin", io::stdin(), stop, &progress)
         } else {
             match open_input(input) {
-                Ok(file) => stream.run(
+                Ok(file) => run_input(
+                    &mut stream,
                     &input.display().to_string(),
-                    progress.count(interruptible(file, stop)),
+                    file,
+                    stop,
+                    &progress,
                 ),
                 Err(error) => {
                     progress.eprintln(&format!("error: cannot open {}: {error}", input.display()));
@@ -854,12 +857,23 @@ fn stdout_was_closed() -> bool {
     STDOUT_CLOSED_AT_START.load(Ordering::Relaxed)
 }
 
-/// An input that a stop ends at once: through [`Interruptible`] (a thread
-/// that waits in `read`), unless it is a regular file, whose reads never wait
-/// and which the stream checks between reads anyway (that saves a copy).
-fn interruptible<R>(input: R, stop: Arc<std::sync::atomic::AtomicBool>) -> Box<dyn io::Read + Send>
+/// Streams one input. A regular file's reads never wait, and the stream
+/// sees a stop between its records anyway: it is read directly (that saves a
+/// copy), without writing out what was read before each read
+/// ([`Stream::run_file`]). Any other input is read through [`Interruptible`]
+/// (a thread that waits in `read`), so that a stop ends it at once; what was
+/// read is written out before a read that would wait for it ([`Stream::run_ready`]).
+fn run_input<R, W, D>(
+    stream: &mut Stream<'_, W, D>,
+    name: &str,
+    input: R,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    progress: &crate::progress_cli::Progress,
+) -> Result<Flow, StreamError>
 where
     R: io::Read + AsFd + Send + 'static,
+    W: io::Write,
+    D: io::Write,
 {
     let regular = input
         .as_fd()
@@ -868,9 +882,11 @@ where
         .and_then(|fd| File::from(fd).metadata().ok())
         .is_some_and(|metadata| metadata.is_file());
     if regular {
-        Box::new(input)
+        stream.run_file(name, progress.count(Box::new(input)))
     } else {
-        Box::new(Interruptible::new(input, stop))
+        let input = Interruptible::new(input, stop);
+        let ready = input.ready();
+        stream.run_ready(name, progress.count(Box::new(input)), ready)
     }
 }
 

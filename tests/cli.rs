@@ -369,8 +369,14 @@ fn read_line_within(lines: &mpsc::Receiver<String>, limit: Duration) -> Option<S
 
 #[test]
 fn each_record_comes_out_while_stdin_stays_open() {
+    for threads in ["-j1", "-j2"] {
+        each_record_comes_out_at(threads);
+    }
+}
+
+fn each_record_comes_out_at(threads: &str) {
     let (_dir, path) = transform("label ok = true\n");
-    let mut child = spawn_piped(&["run".as_ref(), path.as_os_str()]);
+    let mut child = spawn_piped(&["run".as_ref(), path.as_os_str(), threads.as_ref()]);
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (send, lines) = mpsc::channel();

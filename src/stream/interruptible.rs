@@ -1,10 +1,12 @@
 //! A reader that a stop request wakes: `xf run` reads its inputs through it,
 //! so that SIGINT or SIGTERM ends the stream while it waits for input (with
 //! a record cut short by the signal dead-lettered, not lost), instead of
-//! leaving it blocked in `read` until more input comes.
+//! leaving it blocked in `read` until more input comes. It also tells whether
+//! a read would wait ([`Interruptible::ready`]), so that the stream writes
+//! out what it has only then.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread;
@@ -27,37 +29,82 @@ pub struct Interruptible {
     piece: Vec<u8>,
     at: usize,
     ended: bool,
+    ahead: Arc<Ahead>,
+}
+
+/// What the thread behind has read that the reader has not handed out yet.
+#[derive(Default)]
+struct Ahead {
+    bytes: AtomicUsize,
+    /// The input's end or error is read: a read no longer waits.
+    ended: AtomicBool,
 }
 
 impl Interruptible {
     pub fn new(mut source: impl Read + Send + 'static, stop: Arc<AtomicBool>) -> Self {
         let (tx, rx) = mpsc::sync_channel(AHEAD);
+        let ahead = Arc::new(Ahead::default());
+        let behind = Arc::clone(&ahead);
         // The thread ends at the input's end or error, or when the reader is
         // dropped; one blocked in `read` forever ends with the process.
-        thread::spawn(move || loop {
-            let mut piece = vec![0; PIECE];
-            let result = loop {
-                match source.read(&mut piece) {
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other,
+        let spawned = thread::Builder::new()
+            .name("xf-input".into())
+            .spawn(move || loop {
+                let mut piece = vec![0; PIECE];
+                let result = loop {
+                    match source.read(&mut piece) {
+                        Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                        other => break other,
+                    }
+                };
+                let last = !matches!(result, Ok(n) if n > 0);
+                // Counted before it is sent: a read that [`Interruptible::ready`]
+                // let through then waits at most for this send, never for input.
+                match &result {
+                    Ok(n) if *n > 0 => {
+                        behind.bytes.fetch_add(*n, Ordering::SeqCst);
+                    }
+                    _ => behind.ended.store(true, Ordering::SeqCst),
                 }
-            };
-            let last = !matches!(result, Ok(n) if n > 0);
-            let sent = tx.send(result.map(|n| {
-                piece.truncate(n);
-                piece
-            }));
-            if last || sent.is_err() {
-                return;
-            }
-        });
+                let sent = tx.send(result.map(|n| {
+                    piece.truncate(n);
+                    piece
+                }));
+                if last || sent.is_err() {
+                    return;
+                }
+            });
+        if let Err(error) = spawned {
+            // Without the thread behind, the first read fails.
+            let (tx, failed) = mpsc::sync_channel(1);
+            let _ = tx.send(Err(error));
+            ahead.ended.store(true, Ordering::SeqCst);
+            return Interruptible::from_pieces(failed, stop, ahead);
+        }
+        Interruptible::from_pieces(rx, stop, ahead)
+    }
+
+    fn from_pieces(
+        pieces: Receiver<io::Result<Vec<u8>>>,
+        stop: Arc<AtomicBool>,
+        ahead: Arc<Ahead>,
+    ) -> Self {
         Interruptible {
-            pieces: rx,
+            pieces,
             stop,
             piece: Vec::new(),
             at: 0,
             ended: false,
+            ahead,
         }
+    }
+
+    /// Whether a read would return without waiting for the source: what
+    /// the thread behind has read is not all handed out, or the input's end
+    /// (or error) is there. For [`super::Stream::run_ready`], from any thread.
+    pub fn ready(&self) -> impl Fn() -> bool + Send + 'static {
+        let ahead = Arc::clone(&self.ahead);
+        move || ahead.bytes.load(Ordering::SeqCst) > 0 || ahead.ended.load(Ordering::SeqCst)
     }
 }
 
@@ -89,6 +136,7 @@ impl Read for Interruptible {
         let n = buf.len().min(self.piece.len() - self.at);
         buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
         self.at += n;
+        self.ahead.bytes.fetch_sub(n, Ordering::SeqCst);
         Ok(n)
     }
 }
@@ -114,6 +162,43 @@ mod tests {
         let mut out = Vec::new();
         reader.read_to_end(&mut out).unwrap();
         assert_eq!(out, input);
+    }
+
+    /// A pipe: each read waits for what the test writes next.
+    struct Fed(mpsc::Receiver<Vec<u8>>);
+
+    impl Read for Fed {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let bytes = self.0.recv().unwrap_or_default();
+            buf[..bytes.len()].copy_from_slice(&bytes);
+            Ok(bytes.len())
+        }
+    }
+
+    fn becomes_true(ready: &impl Fn() -> bool) -> bool {
+        (0..1000).any(|_| {
+            thread::sleep(Duration::from_millis(10));
+            ready()
+        })
+    }
+
+    #[test]
+    fn tells_whether_a_read_would_wait() {
+        let (feed, fed) = mpsc::channel();
+        let mut reader = Interruptible::new(Fed(fed), Arc::default());
+        let ready = reader.ready();
+        thread::sleep(Duration::from_millis(50));
+        assert!(!ready(), "nothing was written");
+        feed.send(b"{}\n{}\n".to_vec()).unwrap();
+        assert!(becomes_true(&ready), "a piece was read ahead");
+        let mut buf = [0; 4];
+        assert_eq!(reader.read(&mut buf).unwrap(), 4);
+        assert!(ready(), "two bytes are left");
+        assert_eq!(reader.read(&mut buf).unwrap(), 2);
+        assert!(!ready(), "all was handed out");
+        drop(feed);
+        assert!(becomes_true(&ready), "the end is there");
+        assert_eq!(reader.read(&mut buf).unwrap(), 0);
     }
 
     #[test]

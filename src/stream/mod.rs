@@ -164,6 +164,28 @@ pub enum StreamError {
     DeadLetters(io::Error),
 }
 
+/// Whether a read of an input may wait for more of it to be written.
+enum Reads {
+    /// A pipe, a terminal, a socket, any reader: what was read is written out
+    /// before each read.
+    MayWait,
+    /// A regular file.
+    NeverWait,
+    /// An input that tells: a read would not wait while this returns true.
+    WaitsUnless(Box<dyn Fn() -> bool + Send>),
+}
+
+impl Reads {
+    /// Whether the next read may wait, so that what was read must be written out first.
+    fn may_wait(&self) -> bool {
+        match self {
+            Reads::MayWait => true,
+            Reads::NeverWait => false,
+            Reads::WaitsUnless(ready) => !ready(),
+        }
+    }
+}
+
 /// Whether the stream may go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -297,15 +319,55 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
     /// everything complete before them has been written out.
     /// With more than one thread, the input is read on a thread of its own,
     /// hence `Send + 'static` (standard input and files are).
+    ///
+    /// Before each read, which may wait for more input to be written (a pipe,
+    /// a terminal), the stream writes out what it has, so that a record
+    /// written to a pipe comes out at once; [`Stream::run_file`] and
+    /// [`Stream::run_ready`] do so only when a read may wait.
     pub fn run(
         &mut self,
         input_name: &str,
         input: impl Read + Send + 'static,
     ) -> Result<Flow, StreamError> {
+        self.run_input(input_name, input, Reads::MayWait)
+    }
+
+    /// Like [`Stream::run`], for an input whose reads never wait for a writer:
+    /// a regular file. Nothing is written out before each read, so with
+    /// several threads the work goes to them in full chunks, not one chunk
+    /// per read, each written out apart (see the README, Performance). Given a
+    /// pipe, output would only come out as the buffers fill.
+    pub fn run_file(
+        &mut self,
+        input_name: &str,
+        input: impl Read + Send + 'static,
+    ) -> Result<Flow, StreamError> {
+        self.run_input(input_name, input, Reads::NeverWait)
+    }
+
+    /// Like [`Stream::run`], for an input that can tell whether its next read
+    /// would wait: while `ready` returns true (bytes are there, or the
+    /// input's end), nothing is written out before a read, as for
+    /// [`Stream::run_file`]. [`Interruptible::ready`] tells it for a pipe.
+    pub fn run_ready(
+        &mut self,
+        input_name: &str,
+        input: impl Read + Send + 'static,
+        ready: impl Fn() -> bool + Send + 'static,
+    ) -> Result<Flow, StreamError> {
+        self.run_input(input_name, input, Reads::WaitsUnless(Box::new(ready)))
+    }
+
+    fn run_input(
+        &mut self,
+        input_name: &str,
+        input: impl Read + Send + 'static,
+        reads: Reads,
+    ) -> Result<Flow, StreamError> {
         let result = if self.options.threads > 1 && self.on_trace.is_none() {
-            parallel::run(self, input_name, input)
+            parallel::run(self, input_name, input, reads)
         } else {
-            self.run_here(input_name, input)
+            self.run_here_inner(input_name, input, reads)
         };
         self.closed_output_stops(result)
     }
@@ -326,11 +388,16 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
 
     /// Like [`Stream::run`], on the calling thread only, for any reader.
     pub fn run_here(&mut self, input_name: &str, input: impl Read) -> Result<Flow, StreamError> {
-        let result = self.run_here_inner(input_name, input);
+        let result = self.run_here_inner(input_name, input, Reads::MayWait);
         self.closed_output_stops(result)
     }
 
-    fn run_here_inner(&mut self, input_name: &str, input: impl Read) -> Result<Flow, StreamError> {
+    fn run_here_inner(
+        &mut self,
+        input_name: &str,
+        input: impl Read,
+        reads: Reads,
+    ) -> Result<Flow, StreamError> {
         let limit = self.options.max_record.unwrap_or(DEFAULT_MAX_RECORD);
         let mut framer = Framer::with_limit(input, limit);
         let interrupt = self.interrupt.clone();
@@ -339,6 +406,10 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
             let sink = &mut self.sink;
             let mut output_failed = false;
             let next = framer.next_frame_telling(&mut |mid_record| {
+                if !reads.may_wait() {
+                    // Stop requests are seen after each record.
+                    return Ok(());
+                }
                 if let Err(error) = sink.flush() {
                     output_failed = true;
                     return Err(error);
@@ -491,7 +562,7 @@ impl<'t, W: Write, D: Write> Stream<'t, W, D> {
                 }
             }
         }
-        // Every frame, on every path (here, drain, parallel), ends with its report.
+        // Every frame (with threads: every chunk of frames) ends with its report.
         if let Some(live) = &self.live {
             live.publish(&self.stats);
         }

@@ -6,7 +6,9 @@
 //!
 //! - The reader frames the input and copies frames into chunks; before it
 //!   would wait for input it sends the chunk it has, marked `flush`, so a
-//!   record written to a pipe still comes out at once.
+//!   record written to a pipe still comes out at once. When the read would
+//!   not wait (a regular file's never do; a pipe's input may be read ahead:
+//!   [`Reads`]), chunks go out full.
 //! - Workers parse, apply and serialize whole chunks ([`super::process`]).
 //! - The calling thread writes results strictly in chunk order, reports
 //!   failures and flushes at `flush` chunks.
@@ -24,7 +26,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::process::{self, Cut, Failure, Results};
-use super::{Flow, Interrupt, Options, Stats, Stream, StreamError};
+use super::{Flow, Interrupt, Options, Reads, Stats, Stream, StreamError};
 use crate::read::{Frame, Framer, DEFAULT_MAX_RECORD};
 
 /// Frames per chunk, and bytes: a chunk is sent when either is reached.
@@ -37,6 +39,8 @@ struct Chunk {
     seq: u64,
     data: Vec<u8>,
     frames: Vec<FrameInfo>,
+    /// Where the worker writes the chunk's output (empty, with room: see [`Buffers`]).
+    out: Vec<u8>,
     /// Write out and flush once this chunk is written: the reader is about to wait.
     flush: bool,
     /// The input failed after this chunk's frames: the stream ends with this error.
@@ -66,6 +70,36 @@ struct Done {
     flow: Flow,
     flush: bool,
     read_error: Option<io::Error>,
+    /// The chunk's own buffers, to go back to the reader.
+    input: (Vec<u8>, Vec<FrameInfo>),
+}
+
+/// A chunk's buffers, which go round: the reader fills `data` and `frames`,
+/// a worker writes `out`, and the writer hands all of them back with the
+/// chunk's permit. Nothing is allocated or freed per chunk then: glibc's
+/// `free` of a buffer another thread allocated takes that thread's arena
+/// lock, and a chunk's buffers are large enough that freed ones went back
+/// to the system, for the next chunk to fault their pages in again.
+#[derive(Default)]
+struct Buffers {
+    data: Vec<u8>,
+    frames: Vec<FrameInfo>,
+    out: Vec<u8>,
+}
+
+impl Buffers {
+    /// Emptied for the next chunk; one that a large frame or a large output
+    /// grew is let go of, so that memory stays that of ordinary chunks.
+    fn emptied(mut self) -> Buffers {
+        for buffer in [&mut self.data, &mut self.out] {
+            buffer.clear();
+            if buffer.capacity() > 2 * CHUNK_BYTES {
+                *buffer = Vec::new();
+            }
+        }
+        self.frames.clear();
+        self
+    }
 }
 
 /// Where one frame's results end in a [`Done`], and its counts.
@@ -132,15 +166,16 @@ pub(super) fn run<W: Write, D: Write>(
     stream: &mut Stream<'_, W, D>,
     input_name: &str,
     input: impl Read + Send + 'static,
+    reads: Reads,
 ) -> Result<Flow, StreamError> {
     let threads = stream.options.threads.max(1);
     let in_flight = 2 * threads + 2;
     let (work_tx, work_rx) = mpsc::sync_channel::<Chunk>(in_flight);
     let (large_tx, large_rx) = mpsc::sync_channel::<Chunk>(in_flight);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
-    let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(in_flight);
+    let (permit_tx, permit_rx) = mpsc::sync_channel::<Buffers>(in_flight);
     for _ in 0..in_flight {
-        let _ = permit_tx.send(());
+        let _ = permit_tx.send(Buffers::default());
     }
     let halt = Arc::new(AtomicBool::new(false));
     let quiet = Arc::new(Quiet {
@@ -157,11 +192,15 @@ pub(super) fn run<W: Write, D: Write>(
         halt: Arc::clone(&halt),
         quiet: Arc::clone(&quiet),
         interrupt: stream.interrupt.clone(),
+        reads,
         chunk: Chunk::default(),
     };
     // Not scoped: a reader blocked on input that never comes must not keep the
     // stream from ending when the output is closed.
-    let reader = thread::spawn(move || reader.run(Framer::with_limit(input, limit)));
+    let reader = thread::Builder::new()
+        .name("xf-reader".into())
+        .spawn(move || reader.run(Framer::with_limit(input, limit)))
+        .map_err(|error| cannot_start("the reader", &error))?;
     let work = Arc::new(Mutex::new(work_rx));
     let large_work = Arc::new(Mutex::new(large_rx));
     let transform = stream.transform;
@@ -174,16 +213,21 @@ pub(super) fn run<W: Write, D: Write>(
             let work = Arc::clone(if lane < threads { &work } else { &large_work });
             let (done, ended) = (done_tx.clone(), Arc::clone(&halt));
             let stop = stream.interrupt.clone();
+            // Named, so that a profile or /proc/PID/task tells them apart.
+            let name = if lane < threads {
+                "xf-worker"
+            } else {
+                "xf-large"
+            };
             let spawned = thread::Builder::new()
+                .name(name.into())
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || {
                     worker(transform, &options, &work, &done, &ended, stop, fixed)
                 });
             if let Err(error) = spawned {
                 halt.store(true, Ordering::SeqCst);
-                return Err(StreamError::Output(io::Error::other(format!(
-                    "cannot start a worker thread: {error}"
-                ))));
+                return Err(cannot_start("a worker", &error));
             }
         }
         drop(done_tx);
@@ -202,12 +246,18 @@ pub(super) fn run<W: Write, D: Write>(
     result
 }
 
+fn cannot_start(what: &str, error: &io::Error) -> StreamError {
+    StreamError::Output(io::Error::other(format!(
+        "cannot start {what} thread: {error}"
+    )))
+}
+
 /// The calling thread: writes results in chunk order.
 fn write_in_order<W: Write, D: Write>(
     stream: &mut Stream<'_, W, D>,
     input_name: &str,
     done: &Receiver<Done>,
-    permits: &SyncSender<()>,
+    permits: &SyncSender<Buffers>,
     quiet: &Quiet,
 ) -> Result<Flow, StreamError> {
     let mut pending = BTreeMap::new();
@@ -222,27 +272,18 @@ fn write_in_order<W: Write, D: Write>(
         }
         while let Some(mut result) = pending.remove(&next) {
             next += 1;
-            // Frame by frame, as `-j1` writes and reports: a dead-letter file
-            // that fails stops the stream after the same record at every `-j`.
-            let mut failures = std::mem::take(&mut result.failures).into_iter();
-            let (mut out_at, mut failures_at) = (0, 0);
-            for end in &result.frames {
-                stream
-                    .sink
-                    .append(&result.out[out_at..end.out])
-                    .map_err(StreamError::Output)?;
-                stream.stats.add(&end.stats);
-                stream.report(
-                    input_name,
-                    failures.by_ref().take(end.failures - failures_at),
-                )?;
-                (out_at, failures_at) = (end.out, end.failures);
-            }
+            write_chunk(stream, input_name, &mut result)?;
             if result.flush {
                 stream.sink.flush().map_err(StreamError::Output)?;
             }
             quiet.update(|state| state.written = next);
-            let _ = permits.try_send(());
+            let (data, frames) = result.input;
+            let buffers = Buffers {
+                data,
+                frames,
+                out: result.out,
+            };
+            let _ = permits.try_send(buffers.emptied());
             if let Some(error) = result.read_error {
                 stream.sink.flush().map_err(StreamError::Output)?;
                 return Err(StreamError::Input {
@@ -270,6 +311,46 @@ fn write_in_order<W: Write, D: Write>(
     } else {
         Flow::Continue
     })
+}
+
+/// One chunk's results, in the order `-j1` writes and reports them: a
+/// frame's failures are reported once the output of the frames up to it is
+/// appended, so that a dead-letter file that fails stops the stream after
+/// the same record at every `-j`. The output between failures is appended
+/// in one piece.
+fn write_chunk<W: Write, D: Write>(
+    stream: &mut Stream<'_, W, D>,
+    input_name: &str,
+    done: &mut Done,
+) -> Result<(), StreamError> {
+    let mut failures = std::mem::take(&mut done.failures).into_iter();
+    let (mut out_at, mut failures_at) = (0, 0);
+    let mut counts = Stats::default();
+    for end in &done.frames {
+        counts.add(&end.stats);
+        if end.failures > failures_at {
+            append(stream, &done.out[out_at..end.out], &mut counts)?;
+            stream.report(
+                input_name,
+                failures.by_ref().take(end.failures - failures_at),
+            )?;
+            (out_at, failures_at) = (end.out, end.failures);
+        }
+    }
+    append(stream, &done.out[out_at..], &mut counts)?;
+    // The counts published (for a progress bar) once a chunk, not once a frame.
+    stream.report(input_name, std::iter::empty())
+}
+
+/// Appends frames' output, then counts them.
+fn append<W: Write, D: Write>(
+    stream: &mut Stream<'_, W, D>,
+    out: &[u8],
+    counts: &mut Stats,
+) -> Result<(), StreamError> {
+    stream.sink.append(out).map_err(StreamError::Output)?;
+    stream.stats.add(&std::mem::take(counts));
+    Ok(())
 }
 
 fn worker(
@@ -327,7 +408,8 @@ fn process_chunk(
     stop: Option<&Interrupt>,
     fixed: &super::Fixed,
 ) -> Done {
-    let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4);
+    let mut out = chunk.out;
+    out.reserve(chunk.data.len() + chunk.data.len() / 4);
     let mut failures = Vec::new();
     let mut frames = Vec::with_capacity(chunk.frames.len());
     let mut flow = Flow::Continue;
@@ -369,16 +451,19 @@ fn process_chunk(
         flow,
         flush: chunk.flush,
         read_error: chunk.read_error,
+        input: (chunk.data, chunk.frames),
     }
 }
 
 /// The reader thread's side.
 struct Reader {
     work: Lanes,
-    permits: Receiver<()>,
+    /// A permit to send a chunk, with the buffers of the next one.
+    permits: Receiver<Buffers>,
     halt: Arc<AtomicBool>,
     quiet: Arc<Quiet>,
     interrupt: Option<Interrupt>,
+    reads: Reads,
     chunk: Chunk,
 }
 
@@ -389,14 +474,20 @@ impl Reader {
                 return;
             }
             let next = {
-                let (chunk, work, permits, quiet, interrupt) = (
+                let (chunk, work, permits, quiet, interrupt, reads) = (
                     &mut self.chunk,
                     &self.work,
                     &self.permits,
                     &self.quiet,
                     &self.interrupt,
+                    &self.reads,
                 );
                 framer.next_frame_telling(&mut |mid_record| {
+                    if !reads.may_wait() {
+                        // Nothing to wait for: chunks go out full. A stop
+                        // request is seen after each frame.
+                        return Ok(());
+                    }
                     // About to wait for input: send what there is, and say so.
                     chunk.flush = true;
                     send(chunk, work, permits, quiet)?;
@@ -472,15 +563,23 @@ fn add(chunk: &mut Chunk, frame: &Frame<'_>, cut: Option<Cut>) {
 }
 
 /// Sends the chunk (if it holds anything, or must flush) and starts a new one.
-fn send(chunk: &mut Chunk, work: &Lanes, permits: &Receiver<()>, quiet: &Quiet) -> io::Result<()> {
+fn send(
+    chunk: &mut Chunk,
+    work: &Lanes,
+    permits: &Receiver<Buffers>,
+    quiet: &Quiet,
+) -> io::Result<()> {
     if chunk.frames.is_empty() && !chunk.flush {
         return Ok(());
     }
     let closed = || io::Error::new(io::ErrorKind::BrokenPipe, "the stream has ended");
-    permits.recv().map_err(|_| closed())?;
+    let buffers = permits.recv().map_err(|_| closed())?;
     let seq = chunk.seq;
     let next = Chunk {
         seq: seq + 1,
+        data: buffers.data,
+        frames: buffers.frames,
+        out: buffers.out,
         ..Chunk::default()
     };
     let full = std::mem::replace(chunk, next);

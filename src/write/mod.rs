@@ -172,8 +172,13 @@ impl<W: Write> Sink<W> {
         &mut self.buf
     }
 
-    /// Appends complete output lines.
+    /// Appends complete output lines; as many as fill the buffer on their
+    /// own are written out at once, without a copy into it.
     pub fn append(&mut self, lines: &[u8]) -> io::Result<()> {
+        if lines.len() >= OUTPUT_BUFFER {
+            self.write_out()?;
+            return self.out.write_all(lines);
+        }
         self.buf.extend_from_slice(lines);
         self.commit()
     }
