@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Instructions per record in `xf serve` (callgrind): repeatable where wall time is not.
 
-One command:  python3 benches/serve_instructions.py [--xf OLD --xf NEW] [--count N] [--batch K]
+One command:  python3 benches/serve_instructions.py [--xf OLD --xf NEW] [--count N] [--batch K] [--compact]
 
 Each build runs `xf serve --transform transforms/armor-splunk.xf --format hec` (the
 set-up of benches/serve.py) under valgrind's callgrind, with the destination
 benches/sink.rs; N webhooks (Armor's single detection webhook,
-tests/fixtures/armor/detection-only.json, or with --batch K an array of K of its
-records a request) are POSTed one after the other on one connection, and once the
-destination has them all, xf stops. It prints, per record, the instructions of
+tests/fixtures/armor/detection-only.json, pretty-printed; --compact writes it
+compactly, --batch K makes it an array of K of its record) are POSTed one after
+the other on one connection, and once the destination has them all, xf stops. It prints, per record, the instructions of
 the whole process and those inside reading the body into records
 (`serve::receive::body::records`) and routing them (`serve::route::route`: the
 destinations' tests, the transform, writing the results), which is the engine's
@@ -60,15 +60,18 @@ def delivered(sink_port):
         return json.loads(answer.read())["records"]
 
 
-def body(batch):
+def body(batch, compact):
+    """The fixture as it is (pretty-printed, an array of one record), or
+    compact, or an array of `batch` of its record."""
     text = open(BODY, "rb").read()
-    if batch <= 1:
+    if batch <= 1 and not compact:
         return text
-    record = json.loads(text)
-    return json.dumps([record] * batch).encode()
+    records = json.loads(text) * max(batch, 1)
+    separators = (",", ":") if compact else (", ", ": ")
+    return json.dumps(records, separators=separators, ensure_ascii=False).encode()
 
 
-def measure(xf, count, batch, work):
+def measure(xf, count, batch, compact, work):
     out = os.path.join(work, "callgrind.out")
     sink_port, port = free_port(), free_port()
     sink = subprocess.Popen([SINK, str(sink_port)])
@@ -81,7 +84,7 @@ def measure(xf, count, batch, work):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
-        payload = body(batch)
+        payload = body(batch, compact)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for _ in range(count):
             connection.request("POST", "/", payload, {"Content-Type": "application/json"})
@@ -118,16 +121,19 @@ def main():
     parser.add_argument("--xf", action="append", help="a build to measure (repeat to compare); "
                         "default: this repository's release build")
     parser.add_argument("--count", type=int, default=2000, help="webhooks to send (default 2000)")
-    parser.add_argument("--batch", type=int, default=1, help="records per webhook (default 1: one object)")
+    parser.add_argument("--batch", type=int, default=1, help="records per webhook (default 1)")
+    parser.add_argument("--compact", action="store_true", help="the webhook written compactly, as most "
+                        "senders write it (the fixture is pretty-printed)")
     args = parser.parse_args()
     builds = args.xf or [XF]
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "sink"], cwd=REPO, check=True)
-    print(f"{args.count} webhooks of {max(args.batch, 1)} record(s), instructions per record")
+    shape = "compact" if args.compact else "pretty-printed"
+    print(f"{args.count} webhooks of {max(args.batch, 1)} record(s), {shape}, instructions per record")
     print("| build | total | read (body → records) | route (tests, transform, write) |")
     print("|---|---|---|---|")
     for xf in builds:
         with tempfile.TemporaryDirectory() as work:
-            records, total, parts = measure(xf, args.count, args.batch, work)
+            records, total, parts = measure(xf, args.count, args.batch, args.compact, work)
         print(f"| {xf} | {total / records:,.0f} | {parts['read'] / records:,.0f} | "
               f"{parts['route'] / records:,.0f} |", flush=True)
 
