@@ -18,6 +18,9 @@ use serde_json::Value;
 
 use super::Violation;
 
+/// The most `$ref`s followed from one schema to the one it names.
+const MAX_REF_HOPS: usize = 64;
+
 /// A generated OCSF schema, kept for its annotations.
 pub(super) struct Ocsf {
     document: Value,
@@ -76,12 +79,17 @@ impl Ocsf {
 
     /// Follows `$ref`s into `$defs` to the schema that describes an object.
     fn resolve<'a>(&'a self, mut node: &'a Value) -> &'a Value {
-        while let Some(target) = node
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|to| to.strip_prefix("#/$defs/"))
-            .and_then(|name| self.document["$defs"].get(name))
-        {
+        // A bound on the hops, so that a `$ref` that leads back to itself
+        // ends (where the schema's own compiler would refuse or loop).
+        for _ in 0..MAX_REF_HOPS {
+            let Some(target) = node
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|to| to.strip_prefix("#/$defs/"))
+                .and_then(|name| self.document["$defs"].get(name))
+            else {
+                break;
+            };
             node = target;
         }
         node
@@ -230,9 +238,9 @@ impl Ocsf {
     }
 }
 
-/// Builds [`Ocsf::objects`]: the root's object first, then every object an
-/// attribute leads to, each schema once (a `$ref` to one already built is
-/// that one, so recursive definitions end).
+/// Builds [`Ocsf::objects`]: the root's object first (index 0), then every
+/// object an attribute leads to, each schema once (a `$ref` to one already
+/// seen is that one, so recursive definitions end).
 struct Objects<'a> {
     ocsf: &'a Ocsf,
     objects: Vec<Attributes>,
@@ -247,12 +255,34 @@ impl<'a> Objects<'a> {
             objects: Vec::new(),
             built: HashMap::new(),
         };
-        objects.object(&ocsf.document);
+        // Objects to fill in, by index: a worklist rather than recursion, so
+        // that a schema's depth never meets the stack's.
+        let mut unfilled = Vec::new();
+        objects.index(&ocsf.document, &mut unfilled);
+        while let Some((index, node)) = unfilled.pop() {
+            let mut attributes = Attributes::default();
+            if let Some(Value::Object(properties)) = node.get("properties") {
+                for (name, property) in properties {
+                    let (inner, array) = element(property);
+                    let attribute = Attribute {
+                        profile: property
+                            .get("x-ocsf-profile")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                        inner: objects.index(inner, &mut unfilled),
+                        array,
+                    };
+                    attributes.insert(name.clone(), attribute);
+                }
+            }
+            objects.objects[index] = attributes;
+        }
         objects.objects
     }
 
-    /// The object that `node` describes (following its `$ref`s), built when new.
-    fn object(&mut self, node: &'a Value) -> usize {
+    /// The index of the object that `node` describes (following its
+    /// `$ref`s): a new one, to be filled in, the first time.
+    fn index(&mut self, node: &'a Value, unfilled: &mut Vec<(usize, &'a Value)>) -> usize {
         let node = self.ocsf.resolve(node);
         let key: *const Value = node;
         if let Some(&index) = self.built.get(&key) {
@@ -261,22 +291,7 @@ impl<'a> Objects<'a> {
         let index = self.objects.len();
         self.objects.push(Attributes::default());
         self.built.insert(key, index);
-        let mut attributes = Attributes::default();
-        if let Some(Value::Object(properties)) = node.get("properties") {
-            for (name, property) in properties {
-                let (inner, array) = element(property);
-                let attribute = Attribute {
-                    profile: property
-                        .get("x-ocsf-profile")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
-                    inner: self.object(inner),
-                    array,
-                };
-                attributes.insert(name.clone(), attribute);
-            }
-        }
-        self.objects[index] = attributes;
+        unfilled.push((index, node));
         index
     }
 }
@@ -304,4 +319,33 @@ fn as_text(value: &Value) -> Option<String> {
 /// A key as a JSON pointer token.
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A `$ref` that leads back to itself ends, at load and per record.
+    #[test]
+    fn a_ref_cycle_ends() {
+        let document = json!({
+            "x-ocsf": {},
+            "properties": {
+                "a": {"$ref": "#/$defs/a"},
+                "b": {"$ref": "#/$defs/b"},
+                "p": {"type": "string", "x-ocsf-profile": "host"}
+            },
+            "$defs": {
+                "a": {"$ref": "#/$defs/a"},
+                "b": {"$ref": "#/$defs/c"},
+                "c": {"$ref": "#/$defs/b"}
+            }
+        });
+        let ocsf = Ocsf::from_document(&document).unwrap();
+        let found = ocsf.violations(&json!({"a": {"x": 1}, "b": [1], "p": "h"}));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].pointer, "/p");
+    }
 }

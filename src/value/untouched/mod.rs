@@ -409,6 +409,13 @@ mod tests {
                 assert!(!quick.unwrap().1.keeps_any());
             }
         }
+        // Wider than the keys checked pairwise: serde_json's way, in linear time.
+        let wide: Vec<String> = (0..MAX_CHECKED_KEYS + 1)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect();
+        let wide = format!("{{{}}}", wide.join(","));
+        assert!(scan::object(&wide, &seen).is_none());
+        assert!(parse_object(&wide, &seen).unwrap().unwrap().1.keeps_any());
         // Outside the subset (or malformed): serde_json's way decides.
         for text in [
             r#"{ "a":1}"#,

@@ -4,7 +4,7 @@
 //! fields a run does not see.
 //!
 //! It reads a strict subset of JSON only: compact (no white space outside
-//! strings), keys without escapes at the top level, only the escapes
+//! strings), keys without escapes at the top level (at most 64 of them), only the escapes
 //! serde_json writes itself, nothing deeper than [`MAX_KEPT_DEPTH`], and no
 //! key twice in an object. That is what a record must be for every unseen
 //! field to be kept as its bytes anyway ([`super::written_as_is`]), and what
@@ -49,6 +49,11 @@ pub(super) fn object<'a>(text: &'a str, seen: &FieldSet) -> Option<(Value, Untou
         }
         let key_end = plain_string_end(bytes, at + 1)?;
         let key = &text[at + 1..key_end - 1];
+        // Keys are compared pairwise (where their classes meet), which stays
+        // cheap only for a record of ordinary width: a wider one is serde_json's.
+        if untouched.fields.len() >= MAX_CHECKED_KEYS {
+            return None;
+        }
         if classes.has(key) && untouched.fields.iter().any(|field| field.key() == key) {
             // The whole parse keeps the last value in the first one's place.
             return None;
